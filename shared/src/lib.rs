@@ -1,0 +1,18 @@
+//! jxc's domain: identifiers, quantities and money, movements, costing and the
+//! parsing of user input into them. Pure: no IO, no clock, no threads — callers
+//! hand in everything (including "now") and get values back.
+
+pub mod amount;
+pub mod costing;
+pub mod error;
+pub mod ids;
+pub mod movement;
+pub mod product;
+pub mod row;
+pub mod time;
+
+pub use amount::{Money, Quantity};
+pub use error::DomainError;
+pub use ids::{LocationId, Lot, SiteId, SiteKind, Sku};
+pub use movement::{Movement, MovementDraft, MovementKind};
+pub use product::Product;
