@@ -1,0 +1,11 @@
+//! jxc-agent: a site's local stock ledger (SQLite), its bulk importers and its
+//! command line. The binary in `main.rs` is a thin wrapper over [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod import;
+pub mod store;
+
+pub use error::{AgentError, Result};
+pub use store::Store;

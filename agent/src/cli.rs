@@ -1,0 +1,775 @@
+//! The `jxc-agent` command line: argument definitions, dispatch to the store,
+//! and the human, JSON and CSV renderings of what comes back.
+
+use crate::config::AgentConfig;
+use crate::error::{AgentError, Result};
+use crate::import;
+use crate::store::{
+    CountReport, Location, MoveFilter, SendRequest, SiteInfo, StockFilter, Store,
+};
+use chrono::{DateTime, FixedOffset, Local, SubsecRound};
+use clap::{Args, Parser, Subcommand};
+use jxc_shared::ids::GlobalLocation;
+use jxc_shared::movement::DraftInput;
+use jxc_shared::product::check_text;
+use jxc_shared::time::{format_time, parse_time};
+use jxc_shared::{LocationId, Lot, Money, Movement, MovementDraft, MovementKind, Product, SiteId, SiteKind, Sku};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jxc-agent",
+    version,
+    about = "jxc agent: this site's stock ledger, durable and offline-first",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input, 4 refused by a ledger rule, 5 data directory problem, 6 verify found differences."
+)]
+pub struct Cli {
+    /// Data directory holding the ledger [default: data_dir from the config, else ./jxc-data]
+    #[arg(long, global = true, env = "JXC_AGENT_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Configuration file [default: ./jxc-agent.toml if it exists]
+    #[arg(long, global = true, env = "JXC_AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this site's ledger.
+    Init {
+        #[arg(long)]
+        site: String,
+        #[arg(long, value_name = "branch|dealer|hq")]
+        kind: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Locations owned by this site.
+    #[command(subcommand)]
+    Location(LocationCmd),
+    /// Products known to this site.
+    #[command(subcommand)]
+    Product(ProductCmd),
+    /// Goods received from a supplier (采购入库).
+    Receive {
+        #[command(flatten)]
+        m: MoveArgs,
+        /// Unit cost; without it the units come in at the current average cost.
+        #[arg(long)]
+        cost: Option<String>,
+    },
+    /// Goods sold to a customer (销售出库).
+    Sell {
+        #[command(flatten)]
+        m: MoveArgs,
+        /// Unit selling price.
+        #[arg(long)]
+        price: Option<String>,
+    },
+    /// A customer returned goods (销售退货).
+    Return {
+        #[command(flatten)]
+        m: MoveArgs,
+        /// Unit price refunded.
+        #[arg(long)]
+        price: Option<String>,
+        /// Unit cost to value the returned goods at [default: current average]
+        #[arg(long)]
+        cost: Option<String>,
+    },
+    /// Goods returned to the supplier (采购退货).
+    ReturnToSupplier {
+        #[command(flatten)]
+        m: MoveArgs,
+    },
+    /// Goods written off (报损).
+    Scrap {
+        #[command(flatten)]
+        m: MoveArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// A quantity correction (盘点盈亏); --qty is signed, e.g. --qty -2.
+    Adjust {
+        #[command(flatten)]
+        m: MoveArgs,
+        #[arg(long)]
+        reason: String,
+        /// Unit cost for a positive adjustment [default: current average]
+        #[arg(long)]
+        cost: Option<String>,
+    },
+    /// An opening balance (期初).
+    Opening {
+        #[command(flatten)]
+        m: MoveArgs,
+        #[arg(long)]
+        cost: Option<String>,
+    },
+    /// Transfers to other locations (调拨).
+    #[command(subcommand)]
+    Transfer(TransferCmd),
+    /// Stocktakes (盘点).
+    #[command(subcommand)]
+    Count(CountCmd),
+    /// On hand by location, sku and lot.
+    Stock {
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long)]
+        lot: Option<String>,
+        /// Also show lines whose balance is zero.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The movements of the ledger, in seq order.
+    Moves {
+        /// Only movements after this seq.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Rebuild every balance from the ledger and compare (exit 6 on a difference).
+    Verify,
+    /// What this site's ledger holds.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import movements from a CSV (or .csv.gz) file.
+    Import {
+        file: PathBuf,
+        /// Write good rows and put bad ones in this CSV instead of refusing the file.
+        #[arg(long, value_name = "REJECTS.csv")]
+        skip_bad: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    #[arg(long)]
+    pub location: String,
+    #[arg(long)]
+    pub sku: String,
+    #[arg(long, allow_negative_numbers = true)]
+    pub qty: String,
+    #[arg(long)]
+    pub lot: Option<String>,
+    /// Customer or supplier.
+    #[arg(long)]
+    pub counterparty: Option<String>,
+    /// Document number.
+    #[arg(long = "ref")]
+    pub reference: Option<String>,
+    /// Business time, RFC 3339 [default: now]
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocationCmd {
+    Add {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Let stock at this location go below zero.
+        #[arg(long)]
+        allow_negative: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProductCmd {
+    Add {
+        sku: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        unit: Option<String>,
+        /// Decimal places a quantity may have (0-6).
+        #[arg(long, default_value_t = 0)]
+        decimals: u32,
+        #[arg(long)]
+        lot_tracked: bool,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        brand: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// CSV with header sku,name,unit,category,brand (optional decimals,lot_tracked).
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TransferCmd {
+    /// Send stock to another location, of this site or of another.
+    Send {
+        #[arg(long)]
+        from: String,
+        /// SITE/LOCATION
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        qty: String,
+        #[arg(long)]
+        lot: Option<String>,
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Transfers sent from this site and their status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CountCmd {
+    Start {
+        #[arg(long)]
+        location: String,
+    },
+    /// Record a counted quantity (the book quantity is taken now).
+    Set {
+        sku: String,
+        qty: String,
+        #[arg(long)]
+        lot: Option<String>,
+        /// Needed only when counts are open at several locations.
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// CSV with header sku,qty (optional lot).
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// Write the adjustments and print the variance report.
+    Post {
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A movement as `moves` prints it in JSON and CSV.
+#[derive(Debug, Serialize)]
+struct MoveOut<'a> {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    location: &'a str,
+    sku: &'a str,
+    lot: &'a str,
+    /// Signed change to on hand.
+    qty: String,
+    unit_cost: String,
+    unit_price: Option<String>,
+    counterparty: Option<&'a str>,
+    #[serde(rename = "ref")]
+    reference: Option<&'a str>,
+    reason: Option<&'a str>,
+    transfer_id: Option<&'a str>,
+    occurred_at: String,
+    recorded_at: String,
+}
+
+impl<'a> From<&'a Movement> for MoveOut<'a> {
+    fn from(m: &'a Movement) -> Self {
+        let d = &m.draft;
+        MoveOut {
+            seq: m.seq,
+            kind: d.kind.as_str(),
+            location: d.location.as_str(),
+            sku: d.sku.as_str(),
+            lot: d.lot.as_ref().map_or("", Lot::as_str),
+            qty: d.qty.to_string(),
+            unit_cost: m.unit_cost.to_string(),
+            unit_price: d.unit_price.map(|p| p.to_string()),
+            counterparty: d.counterparty.as_deref(),
+            reference: d.reference.as_deref(),
+            reason: d.reason.as_deref(),
+            transfer_id: d.transfer_id.as_deref(),
+            occurred_at: format_time(&d.occurred_at),
+            recorded_at: format_time(&m.recorded_at),
+        }
+    }
+}
+
+/// The clock is read once per command, to the millisecond.
+fn now() -> DateTime<FixedOffset> {
+    Local::now().fixed_offset().trunc_subsecs(3)
+}
+
+fn at_or_now(at: Option<&str>, now: DateTime<FixedOffset>) -> Result<DateTime<FixedOffset>> {
+    Ok(match at {
+        Some(t) => parse_time("at", t)?,
+        None => now,
+    })
+}
+
+fn opt_location(s: Option<&str>) -> Result<Option<LocationId>> {
+    Ok(s.map(LocationId::parse).transpose()?)
+}
+
+fn io_err(e: std::io::Error) -> AgentError {
+    AgentError::io("<stdout>", e)
+}
+
+/// Prints rows as aligned columns.
+fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", line(header.to_vec())).map_err(io_err)?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect())).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(|e| io_err(e.into()))?;
+    writeln!(out).map_err(io_err)
+}
+
+/// Runs one command. `out` receives results, `err` row-level reports.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    let config = AgentConfig::load(cli.config.as_deref())?;
+    let dir = cli.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    let busy = config.busy_timeout();
+    let now = now();
+
+    if let Command::Init { site, kind, name, region } = &cli.command {
+        let id = SiteId::parse(site)?;
+        let info = SiteInfo {
+            kind: SiteKind::parse(kind)?,
+            name: check_text("name", name.as_deref().unwrap_or(id.as_str()), 200)?,
+            region: check_text("region", region.as_deref().unwrap_or(""), 100)?,
+            id,
+        };
+        let store = Store::init(&dir, info, busy, now)?;
+        writeln!(
+            out,
+            "initialized site {} ({}) in {}",
+            store.site().id,
+            store.site().kind.as_str(),
+            store.path().display()
+        )
+        .map_err(io_err)?;
+        return Ok(());
+    }
+
+    let mut store = Store::open(&dir, busy)?;
+    match cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Location(cmd) => location(&mut store, cmd, out),
+        Command::Product(cmd) => product(&mut store, cmd, out, err),
+        Command::Receive { m, cost } => {
+            record(&mut store, MovementKind::Receipt, &m, DraftInput { unit_cost: cost.as_deref(), ..Default::default() }, now, out)
+        }
+        Command::Sell { m, price } => {
+            record(&mut store, MovementKind::Sale, &m, DraftInput { unit_price: price.as_deref(), ..Default::default() }, now, out)
+        }
+        Command::Return { m, price, cost } => record(
+            &mut store,
+            MovementKind::CustomerReturn,
+            &m,
+            DraftInput { unit_price: price.as_deref(), unit_cost: cost.as_deref(), ..Default::default() },
+            now,
+            out,
+        ),
+        Command::ReturnToSupplier { m } => {
+            record(&mut store, MovementKind::SupplierReturn, &m, DraftInput::default(), now, out)
+        }
+        Command::Scrap { m, reason } => {
+            record(&mut store, MovementKind::Scrap, &m, DraftInput { reason: Some(&reason), ..Default::default() }, now, out)
+        }
+        Command::Adjust { m, reason, cost } => record(
+            &mut store,
+            MovementKind::Adjustment,
+            &m,
+            DraftInput { reason: Some(&reason), unit_cost: cost.as_deref(), ..Default::default() },
+            now,
+            out,
+        ),
+        Command::Opening { m, cost } => {
+            record(&mut store, MovementKind::Opening, &m, DraftInput { unit_cost: cost.as_deref(), ..Default::default() }, now, out)
+        }
+        Command::Transfer(cmd) => transfer(&mut store, cmd, now, out),
+        Command::Count(cmd) => count(&mut store, cmd, now, out, err),
+        Command::Stock { location, sku, lot, all, json: as_json } => {
+            let filter = StockFilter {
+                location: opt_location(location.as_deref())?,
+                sku: sku.as_deref().map(Sku::parse).transpose()?,
+                lot: lot.as_deref().map(Lot::parse).transpose()?,
+                all,
+            };
+            let rows = store.stock(&filter)?;
+            if as_json {
+                return json(out, &rows);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.location.to_string(),
+                        r.sku.to_string(),
+                        r.lot.as_ref().map(|l| l.to_string()).unwrap_or_default(),
+                        r.qty.to_string(),
+                        r.unit.clone(),
+                        r.avg_cost.to_string(),
+                        r.value.to_string(),
+                    ]
+                })
+                .collect();
+            table(out, &["location", "sku", "lot", "qty", "unit", "avg_cost", "value"], &rows)
+        }
+        Command::Moves { since, location, sku, json: as_json, csv } => {
+            let filter = MoveFilter {
+                since,
+                location: opt_location(location.as_deref())?,
+                sku: sku.as_deref().map(Sku::parse).transpose()?,
+            };
+            moves(&store, &filter, as_json, csv, out)
+        }
+        Command::Verify => {
+            let report = store.verify()?.into_result()?;
+            writeln!(
+                out,
+                "ok: {} movements, seq gapless; {} balances and every moving-average cost agree with the ledger",
+                report.movements, report.balances
+            )
+            .map_err(io_err)
+        }
+        Command::Status { json: as_json } => {
+            let s = store.status()?;
+            if as_json {
+                return json(out, &s);
+            }
+            let rows = vec![
+                vec!["site".into(), format!("{} ({}) {}", s.site.id, s.site.kind.as_str(), s.site.name)],
+                vec!["region".into(), s.site.region.clone()],
+                vec!["ledger".into(), format!("{} (schema {})", s.ledger, s.schema_version)],
+                vec!["locations".into(), s.locations.to_string()],
+                vec!["products".into(), s.products.to_string()],
+                vec!["movements".into(), s.movements.to_string()],
+                vec!["last recorded".into(), s.last_recorded_at.clone().unwrap_or_else(|| "never".into())],
+                vec!["open counts".into(), s.open_counts.to_string()],
+                vec!["transfers in transit".into(), s.transfers_in_transit.to_string()],
+            ];
+            for r in rows {
+                writeln!(out, "{:<22}{}", r[0], r[1]).map_err(io_err)?;
+            }
+            Ok(())
+        }
+        Command::Import { file, skip_bad } => {
+            let progress = std::io::stderr().is_terminal();
+            let sum = import::import_movements(&mut store, &file, skip_bad.as_deref(), progress, now, err)?;
+            let range = match (sum.first_seq, sum.last_seq) {
+                (Some(a), Some(b)) => format!(" (#{a}-#{b})"),
+                _ => String::new(),
+            };
+            write!(out, "imported {} movements{range} from {}", sum.written, file.display()).map_err(io_err)?;
+            if let Some(r) = &skip_bad {
+                write!(out, "; {} bad row(s) written to {}", sum.rejected, r.display()).map_err(io_err)?;
+            }
+            writeln!(out).map_err(io_err)
+        }
+    }
+}
+
+fn location(store: &mut Store, cmd: LocationCmd, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        LocationCmd::Add { id, name, allow_negative } => {
+            let id = LocationId::parse(&id)?;
+            let name = check_text("name", name.as_deref().unwrap_or(id.as_str()), 200)?;
+            store.add_location(&Location { id: id.clone(), name, allow_negative })?;
+            writeln!(out, "added location {}/{id}", store.site().id).map_err(io_err)
+        }
+        LocationCmd::List { json: as_json } => {
+            let locs = store.locations()?;
+            if as_json {
+                return json(out, &locs);
+            }
+            let rows: Vec<Vec<String>> = locs
+                .iter()
+                .map(|l| {
+                    vec![
+                        format!("{}/{}", store.site().id, l.id),
+                        l.name.clone(),
+                        if l.allow_negative { "allowed" } else { "no" }.into(),
+                    ]
+                })
+                .collect();
+            table(out, &["location", "name", "negative stock"], &rows)
+        }
+    }
+}
+
+fn product(store: &mut Store, cmd: ProductCmd, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    match cmd {
+        ProductCmd::Add { sku, name, unit, decimals, lot_tracked, category, brand } => {
+            let p = Product::new(&sku, &name, unit.as_deref(), category.as_deref(), brand.as_deref(), decimals, lot_tracked)?;
+            store.add_product(&p)?;
+            writeln!(out, "added product {} {}", p.sku, p.name).map_err(io_err)
+        }
+        ProductCmd::List { json: as_json } => {
+            let ps = store.products()?;
+            if as_json {
+                return json(out, &ps);
+            }
+            let rows: Vec<Vec<String>> = ps
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.sku.to_string(),
+                        p.name.clone(),
+                        p.unit.clone(),
+                        p.decimals.to_string(),
+                        if p.lot_tracked { "yes" } else { "no" }.into(),
+                        p.category.clone(),
+                        p.brand.clone(),
+                    ]
+                })
+                .collect();
+            table(out, &["sku", "name", "unit", "decimals", "lots", "category", "brand"], &rows)
+        }
+        ProductCmd::Import { file } => {
+            let (added, updated) = import::import_products(store, &file, err)?;
+            writeln!(out, "imported {} products from {} ({added} added, {updated} updated)", added + updated, file.display())
+                .map_err(io_err)
+        }
+    }
+}
+
+fn record<'a>(
+    store: &mut Store,
+    kind: MovementKind,
+    m: &'a MoveArgs,
+    mut input: DraftInput<'a>,
+    now: DateTime<FixedOffset>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let location = LocationId::parse(&m.location)?;
+    let product = store.require_product(&Sku::parse(&m.sku)?)?;
+    input.lot = m.lot.as_deref();
+    input.counterparty = m.counterparty.as_deref();
+    input.reference = m.reference.as_deref();
+    let at = at_or_now(m.at.as_deref(), now)?;
+    let draft = MovementDraft::build(kind, location, &product, &m.qty, &input, at)?;
+    let mut ledger = store.ledger(now)?;
+    let mv = ledger.apply(draft)?;
+    let d = &mv.draft;
+    let on_hand = ledger.on_hand(&d.location, &d.sku, &d.lot)?;
+    ledger.commit()?;
+    let lot = d.lot.as_ref().map(|l| format!(" lot {l}")).unwrap_or_default();
+    writeln!(
+        out,
+        "#{} {} {} {} of {}{lot} at {}: unit cost {}, value {}; on hand now {}",
+        mv.seq,
+        kind.as_str(),
+        d.qty,
+        product.unit,
+        d.sku,
+        d.location,
+        mv.unit_cost,
+        Money::total(d.qty, mv.unit_cost),
+        on_hand
+    )
+    .map_err(io_err)
+}
+
+fn transfer(store: &mut Store, cmd: TransferCmd, now: DateTime<FixedOffset>, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        TransferCmd::Send { from, to, sku, qty, lot, reference, at } => {
+            let from = LocationId::parse(&from)?;
+            let to = GlobalLocation::parse("to", &to)?;
+            let sku = Sku::parse(&sku)?;
+            let at = at_or_now(at.as_deref(), now)?;
+            let t = store.transfer_send(
+                &SendRequest { from: &from, to: &to, sku: &sku, qty: &qty, lot: lot.as_deref(), reference: reference.as_deref(), at },
+                now,
+            )?;
+            let state = if t.status == "received" {
+                format!("received at {}", t.to)
+            } else {
+                format!("sent; in transit until {} receives it", to.site)
+            };
+            writeln!(out, "{}: {} of {} from {} to {} ({state})", t.id, t.qty, t.sku, t.from_location, t.to).map_err(io_err)?;
+            writeln!(out, "{}", t.id).map_err(io_err)
+        }
+        TransferCmd::List { json: as_json } => {
+            let ts = store.transfers()?;
+            if as_json {
+                return json(out, &ts);
+            }
+            let rows: Vec<Vec<String>> = ts
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.clone(),
+                        t.from_location.to_string(),
+                        t.to.clone(),
+                        t.sku.to_string(),
+                        t.lot.clone().unwrap_or_default(),
+                        t.qty.to_string(),
+                        t.received_qty.to_string(),
+                        t.status.clone(),
+                        t.sent_at.clone(),
+                    ]
+                })
+                .collect();
+            table(out, &["id", "from", "to", "sku", "lot", "qty", "received", "status", "sent_at"], &rows)
+        }
+    }
+}
+
+fn count(
+    store: &mut Store,
+    cmd: CountCmd,
+    now: DateTime<FixedOffset>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    match cmd {
+        CountCmd::Start { location } => {
+            let c = store.count_start(&LocationId::parse(&location)?, now)?;
+            writeln!(out, "count #{} started at location {}", c.id, c.location).map_err(io_err)
+        }
+        CountCmd::Set { sku, qty, lot, location } => {
+            let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
+            let entry = store.count_entry(&sku, &qty, lot.as_deref())?;
+            let line = store.count_record(&c, &[entry], now)?.remove(0);
+            writeln!(
+                out,
+                "count #{}: {} counted {} (book {}, variance {})",
+                c.id, line.sku, line.counted, line.book, line.variance
+            )
+            .map_err(io_err)
+        }
+        CountCmd::Import { file, location } => {
+            let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
+            let n = import::import_count(store, &c, &file, now, err)?;
+            writeln!(out, "count #{}: recorded {n} counted lines from {}", c.id, file.display()).map_err(io_err)
+        }
+        CountCmd::Post { location, json: as_json } => {
+            let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
+            let report = store.count_post(&c, now)?;
+            if as_json {
+                return json(out, &report);
+            }
+            print_count_report(&report, out)
+        }
+    }
+}
+
+fn print_count_report(r: &CountReport, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "count #{} at location {} posted", r.count.id, r.count.location).map_err(io_err)?;
+    let rows: Vec<Vec<String>> = r
+        .lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.sku.to_string(),
+                l.lot.as_ref().map(|x| x.to_string()).unwrap_or_default(),
+                l.book.to_string(),
+                l.counted.to_string(),
+                l.variance.to_string(),
+                l.unit_cost.to_string(),
+                l.value.to_string(),
+                l.seq.map(|s| format!("#{s}")).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(out, &["sku", "lot", "book", "counted", "variance", "unit_cost", "value", "movement"], &rows)?;
+    writeln!(out, "total variance value: {}", r.total_value).map_err(io_err)
+}
+
+fn moves(store: &Store, filter: &MoveFilter, as_json: bool, csv: bool, out: &mut dyn Write) -> Result<()> {
+    if csv {
+        let mut w = csv::Writer::from_writer(out);
+        store.moves(filter, |m| {
+            w.serialize(MoveOut::from(&m)).map_err(|e| io_err(e.into()))
+        })?;
+        return w.flush().map_err(io_err);
+    }
+    if as_json {
+        // Streamed as one JSON array so memory does not grow with the ledger.
+        write!(out, "[").map_err(io_err)?;
+        let mut first = true;
+        store.moves(filter, |m| {
+            let sep = if first { "\n" } else { ",\n" };
+            first = false;
+            write!(out, "{sep}").map_err(io_err)?;
+            serde_json::to_writer(&mut *out, &MoveOut::from(&m)).map_err(|e| io_err(e.into()))
+        })?;
+        return writeln!(out, "\n]").map_err(io_err);
+    }
+    let header = ["seq", "type", "location", "sku", "lot", "qty", "unit_cost", "unit_price", "counterparty", "ref", "occurred_at"];
+    writeln!(out, "{}", header.join("  ")).map_err(io_err)?;
+    store.moves(filter, |m| {
+        let o = MoveOut::from(&m);
+        writeln!(
+            out,
+            "{}  {}  {}  {}  {}  {}  {}  {}  {}  {}  {}",
+            o.seq,
+            o.kind,
+            o.location,
+            o.sku,
+            o.lot,
+            o.qty,
+            o.unit_cost,
+            o.unit_price.unwrap_or_default(),
+            o.counterparty.unwrap_or(""),
+            o.reference.unwrap_or(""),
+            o.occurred_at
+        )
+        .map_err(io_err)
+    })
+}

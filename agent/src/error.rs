@@ -1,0 +1,87 @@
+//! The agent library's error type and the process exit code each maps to.
+
+use jxc_shared::DomainError;
+use std::path::PathBuf;
+
+/// Exit codes, documented in the README ("Exit codes").
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INVALID: u8 = 3;
+    pub const REFUSED: u8 = 4;
+    pub const DATA_DIR: u8 = 5;
+    pub const MISMATCH: u8 = 6;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A value the user gave is malformed or names something unknown.
+    #[error("{0}")]
+    Invalid(#[from] DomainError),
+    /// A well-formed request that the ledger's rules refuse (not enough stock).
+    #[error("{} {:?} refused: {}", .0.field, .0.value, .0.reason)]
+    Refused(DomainError),
+    /// The request conflicts with what exists (a duplicate id, no open count).
+    #[error("{0}")]
+    Conflict(String),
+    /// The data directory is missing, not a ledger, or from a newer version.
+    #[error("{0}")]
+    DataDir(String),
+    /// Another process held the ledger longer than the busy timeout.
+    #[error("the ledger stayed busy (another jxc-agent is writing to it); try again")]
+    Busy,
+    /// `verify` found the balances and the ledger disagree.
+    #[error("{0}")]
+    Mismatch(String),
+    /// An import file had bad rows; each was reported as it was found.
+    #[error("{0}")]
+    BadFile(String),
+    #[error("database error: {0}")]
+    Db(rusqlite::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<rusqlite::Error> for AgentError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                AgentError::Busy
+            }
+            _ => AgentError::Db(e),
+        }
+    }
+}
+
+impl AgentError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AgentError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AgentError::Invalid(_) | AgentError::BadFile(_) => exit::INVALID,
+            AgentError::Refused(_) | AgentError::Conflict(_) => exit::REFUSED,
+            AgentError::DataDir(_) | AgentError::Busy => exit::DATA_DIR,
+            AgentError::Mismatch(_) => exit::MISMATCH,
+            AgentError::Db(_) | AgentError::Io { .. } => exit::FAILURE,
+        }
+    }
+
+    /// The domain refusal inside, if this error is one: import files report
+    /// it against the row's column.
+    pub fn as_row_error(&self) -> Option<&DomainError> {
+        match self {
+            AgentError::Invalid(e) | AgentError::Refused(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = AgentError> = std::result::Result<T, E>;
