@@ -74,13 +74,10 @@ impl AgentError {
         }
     }
 
-    /// The domain refusal inside, if this error is one: import files report
-    /// it against the row's column.
-    pub fn as_row_error(&self) -> Option<&DomainError> {
-        match self {
-            AgentError::Invalid(e) | AgentError::Refused(e) => Some(e),
-            _ => None,
-        }
+    /// Whether this error is about one input row (bad value or refused by a
+    /// rule), so an import reports it and goes on, rather than stopping.
+    pub fn is_row_error(&self) -> bool {
+        matches!(self, AgentError::Invalid(_) | AgentError::Refused(_))
     }
 }
 

@@ -174,11 +174,13 @@ pub fn import_movements(
                 sum.last_seq = Some(m.seq);
             }
             Err(e) => {
-                let Some(row_err) = e.as_row_error() else { return Err(e) };
+                if !e.is_row_error() {
+                    return Err(e);
+                }
                 sum.rejected += 1;
                 let _ = writeln!(report, "line {line}: {e}");
                 if let Some(r) = rejects.as_mut() {
-                    r.write(&rec, line, &row_err.to_string())?;
+                    r.write(&rec, line, &e.to_string())?;
                 }
             }
         }
@@ -255,7 +257,7 @@ fn read_all<T>(
             .and_then(|fields| parse(&Row { header: &csv.header, fields }));
         match result {
             Ok(v) => out.push(v),
-            Err(e) if e.as_row_error().is_some() || matches!(e, AgentError::Conflict(_)) => {
+            Err(e) if e.is_row_error() || matches!(e, AgentError::Conflict(_)) => {
                 bad += 1;
                 let _ = writeln!(report, "line {line}: {e}");
             }
