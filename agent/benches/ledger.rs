@@ -14,7 +14,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -29,7 +32,13 @@ fn new_site(dir: &Path) -> Store {
         name: "bench".into(),
         region: "north".into(),
     };
-    Store::init(dir, site, Duration::from_secs(60), Utc::now().fixed_offset()).unwrap()
+    Store::init(
+        dir,
+        site,
+        Duration::from_secs(60),
+        Utc::now().fixed_offset(),
+    )
+    .unwrap()
 }
 
 /// Records `n` sales one by one, each its own durable transaction
@@ -39,7 +48,11 @@ fn durable_sale_latency(n: usize) {
     let mut store = new_site(dir.path());
     let loc = LocationId::parse("main").unwrap();
     store
-        .add_location(&Location { id: loc.clone(), name: "main".into(), allow_negative: false })
+        .add_location(&Location {
+            id: loc.clone(),
+            name: "main".into(),
+            allow_negative: false,
+        })
         .unwrap();
     let skus: Vec<Product> = (0..100)
         .map(|i| Product::new(&format!("SKU-{i:05}"), "茶叶", None, None, None, 2, false).unwrap())
@@ -48,19 +61,35 @@ fn durable_sale_latency(n: usize) {
     let now = Utc::now().fixed_offset();
     let mut ledger = store.ledger(now).unwrap();
     for p in &skus {
-        let input = DraftInput { unit_cost: Some("12.5"), ..Default::default() };
-        let d = MovementDraft::build(MovementKind::Opening, loc.clone(), p, "1000000", &input, now).unwrap();
+        let input = DraftInput {
+            unit_cost: Some("12.5"),
+            ..Default::default()
+        };
+        let d = MovementDraft::build(
+            MovementKind::Opening,
+            loc.clone(),
+            p,
+            "1000000",
+            &input,
+            now,
+        )
+        .unwrap();
         ledger.apply(d).unwrap();
     }
     ledger.commit().unwrap();
 
-    let input = DraftInput { unit_price: Some("19.9"), counterparty: Some("张三, Ltd"), ..Default::default() };
+    let input = DraftInput {
+        unit_price: Some("19.9"),
+        counterparty: Some("张三, Ltd"),
+        ..Default::default()
+    };
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let p = &skus[i % skus.len()];
         let start = Instant::now();
         let now = Utc::now().fixed_offset();
-        let d = MovementDraft::build(MovementKind::Sale, loc.clone(), p, "1.25", &input, now).unwrap();
+        let d =
+            MovementDraft::build(MovementKind::Sale, loc.clone(), p, "1.25", &input, now).unwrap();
         let mut ledger = store.ledger(now).unwrap();
         ledger.apply(d).unwrap();
         ledger.commit().unwrap();
@@ -95,7 +124,11 @@ const LOCATIONS: [&str; 4] = ["main", "north", "south", "shop"];
 
 fn write_import_file(path: &Path, rows: usize, skus: usize) {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
-    writeln!(w, "type,location,sku,qty,lot,unit_cost,unit_price,counterparty,ref,occurred_at").unwrap();
+    writeln!(
+        w,
+        "type,location,sku,qty,lot,unit_cost,unit_price,counterparty,ref,occurred_at"
+    )
+    .unwrap();
     let tz = FixedOffset::east_opt(8 * 3600).unwrap();
     let start = tz.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -106,7 +139,14 @@ fn write_import_file(path: &Path, rows: usize, skus: usize) {
             if written == rows {
                 break 'open;
             }
-            writeln!(w, "opening,{loc},SKU-{s:05},1000000,,{}.{:02},,,OB-1,{}", 5 + s % 90, s % 100, start.to_rfc3339()).unwrap();
+            writeln!(
+                w,
+                "opening,{loc},SKU-{s:05},1000000,,{}.{:02},,,OB-1,{}",
+                5 + s % 90,
+                s % 100,
+                start.to_rfc3339()
+            )
+            .unwrap();
             written += 1;
         }
     }
@@ -135,7 +175,11 @@ fn agent(dir: &Path, args: &[&str]) -> std::process::Output {
         .env_remove("JXC_AGENT_CONFIG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "jxc-agent {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "jxc-agent {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -176,14 +220,21 @@ fn import_throughput(rows: usize) {
         rss_kib as f64 / 1024.0
     );
     let verify = agent(data, &["verify"]);
-    print!("  verify after import: {}", String::from_utf8_lossy(&verify.stdout));
+    print!(
+        "  verify after import: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not: run a
     // tiny version then so the code stays exercised without taking minutes.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (sales, rows) = if quick { (50, 2_000) } else { (5_000, 1_000_000) };
+    let (sales, rows) = if quick {
+        (50, 2_000)
+    } else {
+        (5_000, 1_000_000)
+    };
     durable_sale_latency(env_usize("JXC_BENCH_SALES", sales));
     import_throughput(env_usize("JXC_BENCH_ROWS", rows));
 }

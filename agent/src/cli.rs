@@ -4,16 +4,16 @@
 use crate::config::AgentConfig;
 use crate::error::{AgentError, Result};
 use crate::import;
-use crate::store::{
-    CountReport, Location, MoveFilter, SendRequest, SiteInfo, StockFilter, Store,
-};
+use crate::store::{CountReport, Location, MoveFilter, SendRequest, SiteInfo, StockFilter, Store};
 use chrono::{DateTime, FixedOffset, Local, SubsecRound};
 use clap::{Args, Parser, Subcommand};
 use jxc_shared::ids::GlobalLocation;
 use jxc_shared::movement::DraftInput;
 use jxc_shared::product::check_text;
 use jxc_shared::time::{format_time, parse_time};
-use jxc_shared::{LocationId, Lot, Money, Movement, MovementDraft, MovementKind, Product, SiteId, SiteKind, Sku};
+use jxc_shared::{
+    LocationId, Lot, Money, Movement, MovementDraft, MovementKind, Product, SiteId, SiteKind, Sku,
+};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -385,7 +385,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     let busy = config.busy_timeout();
     let now = now();
 
-    if let Command::Init { site, kind, name, region } = &cli.command {
+    if let Command::Init {
+        site,
+        kind,
+        name,
+        region,
+    } = &cli.command
+    {
         let id = SiteId::parse(site)?;
         let info = SiteInfo {
             kind: SiteKind::parse(kind)?,
@@ -410,40 +416,91 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::Init { .. } => unreachable!("handled above"),
         Command::Location(cmd) => location(&mut store, cmd, out),
         Command::Product(cmd) => product(&mut store, cmd, out, err),
-        Command::Receive { m, cost } => {
-            record(&mut store, MovementKind::Receipt, &m, DraftInput { unit_cost: cost.as_deref(), ..Default::default() }, now, out)
-        }
-        Command::Sell { m, price } => {
-            record(&mut store, MovementKind::Sale, &m, DraftInput { unit_price: price.as_deref(), ..Default::default() }, now, out)
-        }
+        Command::Receive { m, cost } => record(
+            &mut store,
+            MovementKind::Receipt,
+            &m,
+            DraftInput {
+                unit_cost: cost.as_deref(),
+                ..Default::default()
+            },
+            now,
+            out,
+        ),
+        Command::Sell { m, price } => record(
+            &mut store,
+            MovementKind::Sale,
+            &m,
+            DraftInput {
+                unit_price: price.as_deref(),
+                ..Default::default()
+            },
+            now,
+            out,
+        ),
         Command::Return { m, price, cost } => record(
             &mut store,
             MovementKind::CustomerReturn,
             &m,
-            DraftInput { unit_price: price.as_deref(), unit_cost: cost.as_deref(), ..Default::default() },
+            DraftInput {
+                unit_price: price.as_deref(),
+                unit_cost: cost.as_deref(),
+                ..Default::default()
+            },
             now,
             out,
         ),
-        Command::ReturnToSupplier { m } => {
-            record(&mut store, MovementKind::SupplierReturn, &m, DraftInput::default(), now, out)
-        }
-        Command::Scrap { m, reason } => {
-            record(&mut store, MovementKind::Scrap, &m, DraftInput { reason: Some(&reason), ..Default::default() }, now, out)
-        }
+        Command::ReturnToSupplier { m } => record(
+            &mut store,
+            MovementKind::SupplierReturn,
+            &m,
+            DraftInput::default(),
+            now,
+            out,
+        ),
+        Command::Scrap { m, reason } => record(
+            &mut store,
+            MovementKind::Scrap,
+            &m,
+            DraftInput {
+                reason: Some(&reason),
+                ..Default::default()
+            },
+            now,
+            out,
+        ),
         Command::Adjust { m, reason, cost } => record(
             &mut store,
             MovementKind::Adjustment,
             &m,
-            DraftInput { reason: Some(&reason), unit_cost: cost.as_deref(), ..Default::default() },
+            DraftInput {
+                reason: Some(&reason),
+                unit_cost: cost.as_deref(),
+                ..Default::default()
+            },
             now,
             out,
         ),
-        Command::Opening { m, cost } => {
-            record(&mut store, MovementKind::Opening, &m, DraftInput { unit_cost: cost.as_deref(), ..Default::default() }, now, out)
-        }
+        Command::Opening { m, cost } => record(
+            &mut store,
+            MovementKind::Opening,
+            &m,
+            DraftInput {
+                unit_cost: cost.as_deref(),
+                ..Default::default()
+            },
+            now,
+            out,
+        ),
         Command::Transfer(cmd) => transfer(&mut store, cmd, now, out),
         Command::Count(cmd) => count(&mut store, cmd, now, out, err),
-        Command::Stock { location, sku, lot, all, json: as_json } => {
+        Command::Stock {
+            location,
+            sku,
+            lot,
+            all,
+            json: as_json,
+        } => {
             let filter = StockFilter {
                 location: opt_location(location.as_deref())?,
                 sku: sku.as_deref().map(Sku::parse).transpose()?,
@@ -468,9 +525,19 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                     ]
                 })
                 .collect();
-            table(out, &["location", "sku", "lot", "qty", "unit", "avg_cost", "value"], &rows)
+            table(
+                out,
+                &["location", "sku", "lot", "qty", "unit", "avg_cost", "value"],
+                &rows,
+            )
         }
-        Command::Moves { since, location, sku, json: as_json, csv } => {
+        Command::Moves {
+            since,
+            location,
+            sku,
+            json: as_json,
+            csv,
+        } => {
             let filter = MoveFilter {
                 since,
                 location: opt_location(location.as_deref())?,
@@ -493,15 +560,27 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 return json(out, &s);
             }
             let rows = vec![
-                vec!["site".into(), format!("{} ({}) {}", s.site.id, s.site.kind.as_str(), s.site.name)],
+                vec![
+                    "site".into(),
+                    format!("{} ({}) {}", s.site.id, s.site.kind.as_str(), s.site.name),
+                ],
                 vec!["region".into(), s.site.region.clone()],
-                vec!["ledger".into(), format!("{} (schema {})", s.ledger, s.schema_version)],
+                vec![
+                    "ledger".into(),
+                    format!("{} (schema {})", s.ledger, s.schema_version),
+                ],
                 vec!["locations".into(), s.locations.to_string()],
                 vec!["products".into(), s.products.to_string()],
                 vec!["movements".into(), s.movements.to_string()],
-                vec!["last recorded".into(), s.last_recorded_at.clone().unwrap_or_else(|| "never".into())],
+                vec![
+                    "last recorded".into(),
+                    s.last_recorded_at.clone().unwrap_or_else(|| "never".into()),
+                ],
                 vec!["open counts".into(), s.open_counts.to_string()],
-                vec!["transfers in transit".into(), s.transfers_in_transit.to_string()],
+                vec![
+                    "transfers in transit".into(),
+                    s.transfers_in_transit.to_string(),
+                ],
             ];
             for r in rows {
                 writeln!(out, "{:<22}{}", r[0], r[1]).map_err(io_err)?;
@@ -510,14 +589,33 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         }
         Command::Import { file, skip_bad } => {
             let progress = std::io::stderr().is_terminal();
-            let sum = import::import_movements(&mut store, &file, skip_bad.as_deref(), progress, now, err)?;
+            let sum = import::import_movements(
+                &mut store,
+                &file,
+                skip_bad.as_deref(),
+                progress,
+                now,
+                err,
+            )?;
             let range = match (sum.first_seq, sum.last_seq) {
                 (Some(a), Some(b)) => format!(" (#{a}-#{b})"),
                 _ => String::new(),
             };
-            write!(out, "imported {} movements{range} from {}", sum.written, file.display()).map_err(io_err)?;
+            write!(
+                out,
+                "imported {} movements{range} from {}",
+                sum.written,
+                file.display()
+            )
+            .map_err(io_err)?;
             if let Some(r) = &skip_bad {
-                write!(out, "; {} bad row(s) written to {}", sum.rejected, r.display()).map_err(io_err)?;
+                write!(
+                    out,
+                    "; {} bad row(s) written to {}",
+                    sum.rejected,
+                    r.display()
+                )
+                .map_err(io_err)?;
             }
             writeln!(out).map_err(io_err)
         }
@@ -526,10 +624,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
 
 fn location(store: &mut Store, cmd: LocationCmd, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        LocationCmd::Add { id, name, allow_negative } => {
+        LocationCmd::Add {
+            id,
+            name,
+            allow_negative,
+        } => {
             let id = LocationId::parse(&id)?;
             let name = check_text("name", name.as_deref().unwrap_or(id.as_str()), 200)?;
-            store.add_location(&Location { id: id.clone(), name, allow_negative })?;
+            store.add_location(&Location {
+                id: id.clone(),
+                name,
+                allow_negative,
+            })?;
             writeln!(out, "added location {}/{id}", store.site().id).map_err(io_err)
         }
         LocationCmd::List { json: as_json } => {
@@ -552,10 +658,31 @@ fn location(store: &mut Store, cmd: LocationCmd, out: &mut dyn Write) -> Result<
     }
 }
 
-fn product(store: &mut Store, cmd: ProductCmd, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+fn product(
+    store: &mut Store,
+    cmd: ProductCmd,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     match cmd {
-        ProductCmd::Add { sku, name, unit, decimals, lot_tracked, category, brand } => {
-            let p = Product::new(&sku, &name, unit.as_deref(), category.as_deref(), brand.as_deref(), decimals, lot_tracked)?;
+        ProductCmd::Add {
+            sku,
+            name,
+            unit,
+            decimals,
+            lot_tracked,
+            category,
+            brand,
+        } => {
+            let p = Product::new(
+                &sku,
+                &name,
+                unit.as_deref(),
+                category.as_deref(),
+                brand.as_deref(),
+                decimals,
+                lot_tracked,
+            )?;
             store.add_product(&p)?;
             writeln!(out, "added product {} {}", p.sku, p.name).map_err(io_err)
         }
@@ -578,12 +705,23 @@ fn product(store: &mut Store, cmd: ProductCmd, out: &mut dyn Write, err: &mut dy
                     ]
                 })
                 .collect();
-            table(out, &["sku", "name", "unit", "decimals", "lots", "category", "brand"], &rows)
+            table(
+                out,
+                &[
+                    "sku", "name", "unit", "decimals", "lots", "category", "brand",
+                ],
+                &rows,
+            )
         }
         ProductCmd::Import { file } => {
             let (added, updated) = import::import_products(store, &file, err)?;
-            writeln!(out, "imported {} products from {} ({added} added, {updated} updated)", added + updated, file.display())
-                .map_err(io_err)
+            writeln!(
+                out,
+                "imported {} products from {} ({added} added, {updated} updated)",
+                added + updated,
+                file.display()
+            )
+            .map_err(io_err)
         }
     }
 }
@@ -608,7 +746,11 @@ fn record<'a>(
     let d = &mv.draft;
     let on_hand = ledger.on_hand(&d.location, &d.sku, &d.lot)?;
     ledger.commit()?;
-    let lot = d.lot.as_ref().map(|l| format!(" lot {l}")).unwrap_or_default();
+    let lot = d
+        .lot
+        .as_ref()
+        .map(|l| format!(" lot {l}"))
+        .unwrap_or_default();
     writeln!(
         out,
         "#{} {} {} {} of {}{lot} at {}: unit cost {}, value {}; on hand now {}",
@@ -625,15 +767,36 @@ fn record<'a>(
     .map_err(io_err)
 }
 
-fn transfer(store: &mut Store, cmd: TransferCmd, now: DateTime<FixedOffset>, out: &mut dyn Write) -> Result<()> {
+fn transfer(
+    store: &mut Store,
+    cmd: TransferCmd,
+    now: DateTime<FixedOffset>,
+    out: &mut dyn Write,
+) -> Result<()> {
     match cmd {
-        TransferCmd::Send { from, to, sku, qty, lot, reference, at } => {
+        TransferCmd::Send {
+            from,
+            to,
+            sku,
+            qty,
+            lot,
+            reference,
+            at,
+        } => {
             let from = LocationId::parse(&from)?;
             let to = GlobalLocation::parse("to", &to)?;
             let sku = Sku::parse(&sku)?;
             let at = at_or_now(at.as_deref(), now)?;
             let t = store.transfer_send(
-                &SendRequest { from: &from, to: &to, sku: &sku, qty: &qty, lot: lot.as_deref(), reference: reference.as_deref(), at },
+                &SendRequest {
+                    from: &from,
+                    to: &to,
+                    sku: &sku,
+                    qty: &qty,
+                    lot: lot.as_deref(),
+                    reference: reference.as_deref(),
+                    at,
+                },
                 now,
             )?;
             let state = if t.status == "received" {
@@ -641,7 +804,12 @@ fn transfer(store: &mut Store, cmd: TransferCmd, now: DateTime<FixedOffset>, out
             } else {
                 format!("sent; in transit until {} receives it", to.site)
             };
-            writeln!(out, "{}: {} of {} from {} to {} ({state})", t.id, t.qty, t.sku, t.from_location, t.to).map_err(io_err)?;
+            writeln!(
+                out,
+                "{}: {} of {} from {} to {} ({state})",
+                t.id, t.qty, t.sku, t.from_location, t.to
+            )
+            .map_err(io_err)?;
             writeln!(out, "{}", t.id).map_err(io_err)
         }
         TransferCmd::List { json: as_json } => {
@@ -665,7 +833,13 @@ fn transfer(store: &mut Store, cmd: TransferCmd, now: DateTime<FixedOffset>, out
                     ]
                 })
                 .collect();
-            table(out, &["id", "from", "to", "sku", "lot", "qty", "received", "status", "sent_at"], &rows)
+            table(
+                out,
+                &[
+                    "id", "from", "to", "sku", "lot", "qty", "received", "status", "sent_at",
+                ],
+                &rows,
+            )
         }
     }
 }
@@ -682,7 +856,12 @@ fn count(
             let c = store.count_start(&LocationId::parse(&location)?, now)?;
             writeln!(out, "count #{} started at location {}", c.id, c.location).map_err(io_err)
         }
-        CountCmd::Set { sku, qty, lot, location } => {
+        CountCmd::Set {
+            sku,
+            qty,
+            lot,
+            location,
+        } => {
             let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
             let entry = store.count_entry(&sku, &qty, lot.as_deref())?;
             let line = store.count_record(&c, &[entry], now)?.remove(0);
@@ -696,9 +875,18 @@ fn count(
         CountCmd::Import { file, location } => {
             let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
             let n = import::import_count(store, &c, &file, now, err)?;
-            writeln!(out, "count #{}: recorded {n} counted lines from {}", c.id, file.display()).map_err(io_err)
+            writeln!(
+                out,
+                "count #{}: recorded {n} counted lines from {}",
+                c.id,
+                file.display()
+            )
+            .map_err(io_err)
         }
-        CountCmd::Post { location, json: as_json } => {
+        CountCmd::Post {
+            location,
+            json: as_json,
+        } => {
             let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
             let report = store.count_post(&c, now)?;
             if as_json {
@@ -710,7 +898,12 @@ fn count(
 }
 
 fn print_count_report(r: &CountReport, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "count #{} at location {} posted", r.count.id, r.count.location).map_err(io_err)?;
+    writeln!(
+        out,
+        "count #{} at location {} posted",
+        r.count.id, r.count.location
+    )
+    .map_err(io_err)?;
     let rows: Vec<Vec<String>> = r
         .lines
         .iter()
@@ -727,11 +920,30 @@ fn print_count_report(r: &CountReport, out: &mut dyn Write) -> Result<()> {
             ]
         })
         .collect();
-    table(out, &["sku", "lot", "book", "counted", "variance", "unit_cost", "value", "movement"], &rows)?;
+    table(
+        out,
+        &[
+            "sku",
+            "lot",
+            "book",
+            "counted",
+            "variance",
+            "unit_cost",
+            "value",
+            "movement",
+        ],
+        &rows,
+    )?;
     writeln!(out, "total variance value: {}", r.total_value).map_err(io_err)
 }
 
-fn moves(store: &Store, filter: &MoveFilter, as_json: bool, csv: bool, out: &mut dyn Write) -> Result<()> {
+fn moves(
+    store: &Store,
+    filter: &MoveFilter,
+    as_json: bool,
+    csv: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     if csv {
         let mut w = csv::Writer::from_writer(out);
         store.moves(filter, |m| {
@@ -751,7 +963,19 @@ fn moves(store: &Store, filter: &MoveFilter, as_json: bool, csv: bool, out: &mut
         })?;
         return writeln!(out, "\n]").map_err(io_err);
     }
-    let header = ["seq", "type", "location", "sku", "lot", "qty", "unit_cost", "unit_price", "counterparty", "ref", "occurred_at"];
+    let header = [
+        "seq",
+        "type",
+        "location",
+        "sku",
+        "lot",
+        "qty",
+        "unit_cost",
+        "unit_price",
+        "counterparty",
+        "ref",
+        "occurred_at",
+    ];
     writeln!(out, "{}", header.join("  ")).map_err(io_err)?;
     store.moves(filter, |m| {
         let o = MoveOut::from(&m);

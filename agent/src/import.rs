@@ -43,8 +43,10 @@ fn open_csv(path: &Path, progress: bool) -> Result<CsvFile> {
     let progress = progress.then(|| {
         let pb = ProgressBar::new(len);
         pb.set_style(
-            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("static template"),
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("static template"),
         );
         pb
     });
@@ -52,7 +54,9 @@ fn open_csv(path: &Path, progress: bool) -> Result<CsvFile> {
         Some(pb) => Box::new(pb.wrap_read(file)),
         None => Box::new(file),
     };
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let input: Box<dyn Read> = if gz {
         Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 16, raw)))
     } else {
@@ -68,22 +72,36 @@ fn open_csv(path: &Path, progress: bool) -> Result<CsvFile> {
         .iter()
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
-    Ok(CsvFile { reader, header, progress })
+    Ok(CsvFile {
+        reader,
+        header,
+        progress,
+    })
 }
 
 fn bad_file(path: &Path, e: &csv::Error) -> AgentError {
-    let at = e.position().map(|p| format!(" line {}", p.line())).unwrap_or_default();
+    let at = e
+        .position()
+        .map(|p| format!(" line {}", p.line()))
+        .unwrap_or_default();
     AgentError::BadFile(format!("{}{at}: cannot read the file: {e}", path.display()))
 }
 
 /// The fields of a record as text; a field that is not UTF-8 is named.
-fn fields<'r>(rec: &'r ByteRecord, header: &[String]) -> std::result::Result<Vec<&'r str>, DomainError> {
+fn fields<'r>(
+    rec: &'r ByteRecord,
+    header: &[String],
+) -> std::result::Result<Vec<&'r str>, DomainError> {
     rec.iter()
         .enumerate()
         .map(|(i, f)| {
             std::str::from_utf8(f).map_err(|_| {
                 let col = header.get(i).map(String::as_str).unwrap_or("?");
-                DomainError::new("encoding", col, "this column is not UTF-8 text: save the file as UTF-8")
+                DomainError::new(
+                    "encoding",
+                    col,
+                    "this column is not UTF-8 text: save the file as UTF-8",
+                )
             })
         })
         .collect()
@@ -107,8 +125,14 @@ impl Rejects {
         let mut writer = csv::Writer::from_writer(file);
         let mut h: Vec<&str> = header.iter().map(String::as_str).collect();
         h.extend(["line", "error"]);
-        writer.write_record(&h).map_err(|e| AgentError::io(&tmp, e.into()))?;
-        Ok(Self { tmp, path: path.to_path_buf(), writer })
+        writer
+            .write_record(&h)
+            .map_err(|e| AgentError::io(&tmp, e.into()))?;
+        Ok(Self {
+            tmp,
+            path: path.to_path_buf(),
+            writer,
+        })
     }
 
     fn write(&mut self, rec: &ByteRecord, line: u64, err: &str) -> Result<()> {
@@ -121,7 +145,9 @@ impl Rejects {
     }
 
     fn finish(mut self) -> Result<()> {
-        self.writer.flush().map_err(|e| AgentError::io(&self.tmp, e))?;
+        self.writer
+            .flush()
+            .map_err(|e| AgentError::io(&self.tmp, e))?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| AgentError::io(&self.path, e))
     }
 }
@@ -139,9 +165,14 @@ pub fn import_movements(
 ) -> Result<ImportSummary> {
     let mut csv = open_csv(path, progress)?;
     let cols = ImportColumns::from_header(csv.header.iter().map(String::as_str))?;
-    let products: HashMap<Sku, Product> =
-        store.products()?.into_iter().map(|p| (p.sku.clone(), p)).collect();
-    let mut rejects = rejects.map(|p| Rejects::create(p, &csv.header)).transpose()?;
+    let products: HashMap<Sku, Product> = store
+        .products()?
+        .into_iter()
+        .map(|p| (p.sku.clone(), p))
+        .collect();
+    let mut rejects = rejects
+        .map(|p| Rejects::create(p, &csv.header))
+        .transpose()?;
     store.set_cache_kib(IMPORT_CACHE_KIB)?;
 
     let mut ledger = store.ledger(now)?;
@@ -204,9 +235,11 @@ pub fn import_movements(
 }
 
 fn column(header: &[String], name: &str) -> Option<usize> {
-    header
-        .iter()
-        .position(|h| h.trim_start_matches('\u{feff}').trim().eq_ignore_ascii_case(name))
+    header.iter().position(|h| {
+        h.trim_start_matches('\u{feff}')
+            .trim()
+            .eq_ignore_ascii_case(name)
+    })
 }
 
 fn require_columns(path: &Path, header: &[String], names: &[&str]) -> Result<()> {
@@ -249,12 +282,21 @@ fn read_all<T>(
     require_columns(path, &csv.header, required)?;
     let (mut out, mut bad, mut rows) = (Vec::new(), 0u64, 0u64);
     let mut rec = ByteRecord::new();
-    while csv.reader.read_byte_record(&mut rec).map_err(|e| bad_file(path, &e))? {
+    while csv
+        .reader
+        .read_byte_record(&mut rec)
+        .map_err(|e| bad_file(path, &e))?
+    {
         rows += 1;
         let line = line_of(&rec);
         let result = fields(&rec, &csv.header)
             .map_err(AgentError::Invalid)
-            .and_then(|fields| parse(&Row { header: &csv.header, fields }));
+            .and_then(|fields| {
+                parse(&Row {
+                    header: &csv.header,
+                    fields,
+                })
+            });
         match result {
             Ok(v) => out.push(v),
             Err(e) if e.is_row_error() || matches!(e, AgentError::Conflict(_)) => {
@@ -275,7 +317,11 @@ fn read_all<T>(
 
 /// Imports products: header `sku,name,unit,category,brand`, optionally
 /// `decimals` and `lot_tracked`; other columns are ignored. All or nothing.
-pub fn import_products(store: &mut Store, path: &Path, report: &mut dyn Write) -> Result<(usize, usize)> {
+pub fn import_products(
+    store: &mut Store,
+    path: &Path,
+    report: &mut dyn Write,
+) -> Result<(usize, usize)> {
     let mut seen = HashSet::new();
     let products = read_all(path, &["sku", "name"], report, |row| {
         let get = |name| row.get(name);
@@ -293,7 +339,9 @@ pub fn import_products(store: &mut Store, path: &Path, report: &mut dyn Write) -
             parse_bool("lot_tracked", get("lot_tracked"))?,
         )?;
         if !seen.insert(p.sku.clone()) {
-            return Err(DomainError::new("sku", p.sku.as_str(), "appears twice in this file").into());
+            return Err(
+                DomainError::new("sku", p.sku.as_str(), "appears twice in this file").into(),
+            );
         }
         Ok(p)
     })?;

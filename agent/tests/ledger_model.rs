@@ -27,13 +27,36 @@ fn products() -> Vec<Product> {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Move { kind: MovementKind, loc: usize, prod: usize, lot: usize, qty: Decimal, cost: Option<u32> },
-    Transfer { from: usize, remote: bool, prod: usize, lot: usize, qty: Decimal },
-    Count { loc: usize, prod: usize, lot: usize, counted: Decimal, sold_during: Decimal },
+    Move {
+        kind: MovementKind,
+        loc: usize,
+        prod: usize,
+        lot: usize,
+        qty: Decimal,
+        cost: Option<u32>,
+    },
+    Transfer {
+        from: usize,
+        remote: bool,
+        prod: usize,
+        lot: usize,
+        qty: Decimal,
+    },
+    Count {
+        loc: usize,
+        prod: usize,
+        lot: usize,
+        counted: Decimal,
+        sold_during: Decimal,
+    },
 }
 
 fn qty_for(prod: usize, units: i64, cents: i64) -> Decimal {
-    if prod == 1 { Decimal::new(units * 100 + cents, 2) } else { Decimal::from(units) }
+    if prod == 1 {
+        Decimal::new(units * 100 + cents, 2)
+    } else {
+        Decimal::from(units)
+    }
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -78,19 +101,50 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let site = SiteInfo { id: SiteId::parse("BJ01").unwrap(), kind: SiteKind::Branch, name: "b".into(), region: "".into() };
-        let mut store = Store::init(dir.path(), site, Duration::from_secs(30), Utc::now().fixed_offset()).unwrap();
+        let site = SiteInfo {
+            id: SiteId::parse("BJ01").unwrap(),
+            kind: SiteKind::Branch,
+            name: "b".into(),
+            region: "".into(),
+        };
+        let mut store = Store::init(
+            dir.path(),
+            site,
+            Duration::from_secs(30),
+            Utc::now().fixed_offset(),
+        )
+        .unwrap();
         for (id, allow_negative) in LOCS {
-            store.add_location(&Location { id: LocationId::parse(id).unwrap(), name: id.into(), allow_negative }).unwrap();
+            store
+                .add_location(&Location {
+                    id: LocationId::parse(id).unwrap(),
+                    name: id.into(),
+                    allow_negative,
+                })
+                .unwrap();
         }
         let products = products();
         store.upsert_products(&products).unwrap();
-        Self { _dir: dir, store, products, model: BTreeMap::new(), written: 0 }
+        Self {
+            _dir: dir,
+            store,
+            products,
+            model: BTreeMap::new(),
+            written: 0,
+        }
     }
 
     fn key(&self, loc: usize, prod: usize, lot: usize) -> Key {
-        let lot = if self.products[prod].lot_tracked { LOTS[lot] } else { "" };
-        (LOCS[loc].0.into(), self.products[prod].sku.to_string(), lot.into())
+        let lot = if self.products[prod].lot_tracked {
+            LOTS[lot]
+        } else {
+            ""
+        };
+        (
+            LOCS[loc].0.into(),
+            self.products[prod].sku.to_string(),
+            lot.into(),
+        )
     }
 
     fn lot(&self, prod: usize, lot: usize) -> Option<&'static str> {
@@ -107,17 +161,34 @@ impl Harness {
         *self.model.entry(key).or_default() += delta;
     }
 
-    fn record(&mut self, kind: MovementKind, loc: usize, prod: usize, lot: usize, qty: Decimal, cost: Option<u32>) -> Result<(), AgentError> {
+    fn record(
+        &mut self,
+        kind: MovementKind,
+        loc: usize,
+        prod: usize,
+        lot: usize,
+        qty: Decimal,
+        cost: Option<u32>,
+    ) -> Result<(), AgentError> {
         let now = Utc::now().fixed_offset();
         let cost = cost.map(|c| c.to_string());
         let reason = kind.needs_reason().then_some("test");
         let input = DraftInput {
             lot: self.lot(prod, lot),
-            unit_cost: cost.as_deref().filter(|_| kind.accepts_cost() && qty > Decimal::ZERO),
+            unit_cost: cost
+                .as_deref()
+                .filter(|_| kind.accepts_cost() && qty > Decimal::ZERO),
             reason,
             ..Default::default()
         };
-        let d = MovementDraft::build(kind, LocationId::parse(LOCS[loc].0).unwrap(), &self.products[prod], &qty.to_string(), &input, now)?;
+        let d = MovementDraft::build(
+            kind,
+            LocationId::parse(LOCS[loc].0).unwrap(),
+            &self.products[prod],
+            &qty.to_string(),
+            &input,
+            now,
+        )?;
         let mut ledger = self.store.ledger(now)?;
         ledger.apply(d)?;
         ledger.commit()
@@ -126,29 +197,68 @@ impl Harness {
     fn step(&mut self, op: &Op) {
         let now = Utc::now().fixed_offset();
         match *op {
-            Op::Move { kind, loc, prod, lot, qty, cost } => {
+            Op::Move {
+                kind,
+                loc,
+                prod,
+                lot,
+                qty,
+                cost,
+            } => {
                 let key = self.key(loc, prod, lot);
-                let delta = if kind.direction() == jxc_shared::movement::Direction::Out { -qty } else { qty };
+                let delta = if kind.direction() == jxc_shared::movement::Direction::Out {
+                    -qty
+                } else {
+                    qty
+                };
                 let refused = self.refused(loc, &key, delta);
                 let r = self.record(kind, loc, prod, lot, qty, cost);
                 if refused {
-                    assert!(matches!(r, Err(AgentError::Refused(_))), "{op:?} should be refused: {r:?}");
+                    assert!(
+                        matches!(r, Err(AgentError::Refused(_))),
+                        "{op:?} should be refused: {r:?}"
+                    );
                 } else {
                     r.unwrap();
                     self.apply_model(key, delta);
                     self.written += 1;
                 }
             }
-            Op::Transfer { from, remote, prod, lot, qty } => {
+            Op::Transfer {
+                from,
+                remote,
+                prod,
+                lot,
+                qty,
+            } => {
                 let to_loc = 1 - from;
-                let to = GlobalLocation::parse("to", &if remote { format!("SH01/{}", LOCS[to_loc].0) } else { format!("BJ01/{}", LOCS[to_loc].0) }).unwrap();
+                let to = GlobalLocation::parse(
+                    "to",
+                    &if remote {
+                        format!("SH01/{}", LOCS[to_loc].0)
+                    } else {
+                        format!("BJ01/{}", LOCS[to_loc].0)
+                    },
+                )
+                .unwrap();
                 let key = self.key(from, prod, lot);
                 let refused = self.refused(from, &key, -qty);
                 let from_id = LocationId::parse(LOCS[from].0).unwrap();
-                let req = SendRequest { from: &from_id, to: &to, sku: &self.products[prod].sku, qty: &qty.to_string(), lot: self.lot(prod, lot), reference: None, at: now };
+                let req = SendRequest {
+                    from: &from_id,
+                    to: &to,
+                    sku: &self.products[prod].sku,
+                    qty: &qty.to_string(),
+                    lot: self.lot(prod, lot),
+                    reference: None,
+                    at: now,
+                };
                 let r = self.store.transfer_send(&req, now);
                 if refused {
-                    assert!(matches!(r, Err(AgentError::Refused(_))), "{op:?} should be refused: {r:?}");
+                    assert!(
+                        matches!(r, Err(AgentError::Refused(_))),
+                        "{op:?} should be refused: {r:?}"
+                    );
                 } else {
                     r.unwrap();
                     self.apply_model(key, -qty);
@@ -159,17 +269,27 @@ impl Harness {
                     }
                 }
             }
-            Op::Count { loc, prod, lot, counted, sold_during } => {
+            Op::Count {
+                loc,
+                prod,
+                lot,
+                counted,
+                sold_during,
+            } => {
                 let key = self.key(loc, prod, lot);
                 let loc_id = LocationId::parse(LOCS[loc].0).unwrap();
                 let count = self.store.count_start(&loc_id, now).unwrap();
                 let book = self.model.get(&key).copied().unwrap_or_default();
-                let entry = self.store.count_entry(&key.1, &counted.to_string(), self.lot(prod, lot)).unwrap();
+                let entry = self
+                    .store
+                    .count_entry(&key.1, &counted.to_string(), self.lot(prod, lot))
+                    .unwrap();
                 self.store.count_record(&count, &[entry], now).unwrap();
                 // A sale during the count must not turn into variance.
                 let mut sold = Decimal::ZERO;
                 if sold_during > Decimal::ZERO && !self.refused(loc, &key, -sold_during) {
-                    self.record(MovementKind::Sale, loc, prod, lot, sold_during, None).unwrap();
+                    self.record(MovementKind::Sale, loc, prod, lot, sold_during, None)
+                        .unwrap();
                     self.apply_model(key.clone(), -sold_during);
                     self.written += 1;
                     sold = sold_during;
@@ -188,17 +308,40 @@ impl Harness {
     }
 
     fn check(&self) {
-        let stock = self.store.stock(&StockFilter { all: true, ..Default::default() }).unwrap();
+        let stock = self
+            .store
+            .stock(&StockFilter {
+                all: true,
+                ..Default::default()
+            })
+            .unwrap();
         let actual: BTreeMap<Key, Decimal> = stock
             .iter()
             .filter(|r| !r.qty.is_zero())
-            .map(|r| ((r.location.to_string(), r.sku.to_string(), r.lot.as_ref().map(|l| l.to_string()).unwrap_or_default()), r.qty.decimal()))
+            .map(|r| {
+                (
+                    (
+                        r.location.to_string(),
+                        r.sku.to_string(),
+                        r.lot.as_ref().map(|l| l.to_string()).unwrap_or_default(),
+                    ),
+                    r.qty.decimal(),
+                )
+            })
             .collect();
-        let expected: BTreeMap<Key, Decimal> = self.model.iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (k.clone(), *v)).collect();
+        let expected: BTreeMap<Key, Decimal> = self
+            .model
+            .iter()
+            .filter(|(_, v)| !v.is_zero())
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         assert_eq!(actual, expected);
         for r in &stock {
             if r.location.as_str() == "strict" {
-                assert!(!r.qty.is_negative(), "negative stock at a strict location: {r:?}");
+                assert!(
+                    !r.qty.is_negative(),
+                    "negative stock at a strict location: {r:?}"
+                );
             }
         }
     }

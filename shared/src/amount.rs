@@ -29,14 +29,20 @@ fn parse_decimal(field: &'static str, s: &str) -> Result<Decimal, DomainError> {
     // plain decimals, so anything else is refused rather than guessed at.
     let body = t.strip_prefix(['-', '+']).unwrap_or(t);
     if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(DomainError::new(field, s, "write a decimal number such as 12 or 3.75"));
+        return Err(DomainError::new(
+            field,
+            s,
+            "write a decimal number such as 12 or 3.75",
+        ));
     }
     Decimal::from_str(t)
         .map_err(|_| DomainError::new(field, s, "write a decimal number such as 12 or 3.75"))
 }
 
 /// A signed quantity of a product, with at most [`QTY_MAX_DECIMALS`] places.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Quantity(#[serde(with = "rust_decimal::serde::str")] Decimal);
 
@@ -65,12 +71,21 @@ impl Quantity {
     pub fn parse_count(field: &'static str, s: &str, decimals: u32) -> Result<Self, DomainError> {
         let d = parse_decimal(field, s)?.normalize();
         if d < Decimal::ZERO {
-            return Err(DomainError::new(field, s, "a counted quantity cannot be negative"));
+            return Err(DomainError::new(
+                field,
+                s,
+                "a counted quantity cannot be negative",
+            ));
         }
         Self::checked(field, s, d, decimals)
     }
 
-    fn checked(field: &'static str, s: &str, d: Decimal, decimals: u32) -> Result<Self, DomainError> {
+    fn checked(
+        field: &'static str,
+        s: &str,
+        d: Decimal,
+        decimals: u32,
+    ) -> Result<Self, DomainError> {
         if d.scale() > decimals {
             let reason = if decimals == 0 {
                 "this product is counted in whole units".to_owned()
@@ -80,7 +95,11 @@ impl Quantity {
             return Err(DomainError::new(field, s, reason));
         }
         if d.abs() >= Decimal::from(QTY_LIMIT) {
-            return Err(DomainError::new(field, s, "must be less than 1000000000000"));
+            return Err(DomainError::new(
+                field,
+                s,
+                "must be less than 1000000000000",
+            ));
         }
         Ok(Self(d))
     }
@@ -106,8 +125,12 @@ impl Quantity {
     pub fn from_micro(m: i64) -> Self {
         Self(Decimal::new(m, QTY_MAX_DECIMALS).normalize())
     }
-    pub fn neg(self) -> Self {
-        Self(-self.0)
+}
+
+impl std::ops::Neg for Quantity {
+    type Output = Quantity;
+    fn neg(self) -> Quantity {
+        Quantity(-self.0)
     }
 }
 
@@ -118,7 +141,9 @@ impl fmt::Display for Quantity {
 }
 
 /// A non-negative amount of money per unit (a cost or a price), or a total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Money(#[serde(with = "rust_decimal::serde::str")] Decimal);
 
@@ -135,7 +160,11 @@ impl Money {
             return Err(DomainError::new(field, s, "at most 6 decimal places"));
         }
         if d >= Decimal::from(MONEY_LIMIT) {
-            return Err(DomainError::new(field, s, "must be less than 1000000000000"));
+            return Err(DomainError::new(
+                field,
+                s,
+                "must be less than 1000000000000",
+            ));
         }
         Ok(Self(d))
     }
@@ -178,9 +207,15 @@ mod tests {
 
     #[test]
     fn quantity_respects_product_decimals() {
-        assert_eq!(Quantity::parse("qty", "2.50", 1, true).unwrap().to_string(), "2.5");
+        assert_eq!(
+            Quantity::parse("qty", "2.50", 1, true).unwrap().to_string(),
+            "2.5"
+        );
         let err = Quantity::parse("qty", "2.55", 1, true).unwrap_err();
-        assert!(err.to_string().contains("at most 1 decimal places"), "{err}");
+        assert!(
+            err.to_string().contains("at most 1 decimal places"),
+            "{err}"
+        );
         let err = Quantity::parse("qty", "1.5", 0, true).unwrap_err();
         assert!(err.reason.contains("whole units"));
     }
@@ -191,14 +226,21 @@ mod tests {
             let err = Quantity::parse("qty", bad, 3, true).unwrap_err();
             assert_eq!(err.field, "qty");
         }
-        assert!(Quantity::parse("qty", "-2", 0, false).unwrap().is_negative());
+        assert!(
+            Quantity::parse("qty", "-2", 0, false)
+                .unwrap()
+                .is_negative()
+        );
         assert!(Quantity::parse("qty", "1000000000000", 0, true).is_err());
         assert!(Quantity::parse("qty", "99999999999999999999999999999", 0, true).is_err());
     }
 
     #[test]
     fn money_refuses_negative_and_too_precise() {
-        assert_eq!(Money::parse("unit_cost", "12.3400").unwrap().to_string(), "12.34");
+        assert_eq!(
+            Money::parse("unit_cost", "12.3400").unwrap().to_string(),
+            "12.34"
+        );
         assert!(Money::parse("unit_cost", "-1").is_err());
         assert!(Money::parse("unit_cost", "0.0000001").is_err());
         assert!(Money::parse("unit_cost", "0").is_ok());

@@ -26,12 +26,19 @@ pub fn apply(state: CostState, delta: Quantity, stated: Option<Money>) -> (Money
             // Nothing (or a deficit) to average with: the new units set the cost.
             unit
         } else {
-            let value = state.qty.decimal() * state.avg.decimal() + delta.decimal() * unit.decimal();
+            let value =
+                state.qty.decimal() * state.avg.decimal() + delta.decimal() * unit.decimal();
             Money::round_unit(value / new_qty.decimal())
         };
         (unit, CostState { qty: new_qty, avg })
     } else {
-        (state.avg, CostState { qty: new_qty, avg: state.avg })
+        (
+            state.avg,
+            CostState {
+                qty: new_qty,
+                avg: state.avg,
+            },
+        )
     }
 }
 
@@ -62,7 +69,10 @@ mod tests {
 
     #[test]
     fn receipt_into_negative_stock_takes_the_new_cost() {
-        let s = CostState { qty: q("-2"), avg: m("5") };
+        let s = CostState {
+            qty: q("-2"),
+            avg: m("5"),
+        };
         let (_, s) = apply(s, q("4"), Some(m("7")));
         assert_eq!(s.avg, m("7"));
         assert_eq!(s.qty, q("2"));

@@ -145,8 +145,7 @@ impl GlobalLocation {
             return Err(DomainError::new(field, s, "write it as SITE/LOCATION"));
         };
         let site = SiteId::parse(site).map_err(|e| DomainError::new(field, s, e.reason))?;
-        let location =
-            LocationId::parse(loc).map_err(|e| DomainError::new(field, s, e.reason))?;
+        let location = LocationId::parse(loc).map_err(|e| DomainError::new(field, s, e.reason))?;
         Ok(Self { site, location })
     }
 }

@@ -162,7 +162,11 @@ impl MovementDraft {
     ) -> Result<Self, DomainError> {
         let signed = kind.direction() == Direction::Either;
         let q = Quantity::parse("qty", qty, product.decimals, !signed)?;
-        let qty = if kind.direction() == Direction::Out { q.neg() } else { q };
+        let qty = if kind.direction() == Direction::Out {
+            -q
+        } else {
+            q
+        };
 
         let lot = match (non_empty(input.lot), product.lot_tracked) {
             (Some(l), true) => Some(Lot::parse(l)?),
@@ -177,7 +181,10 @@ impl MovementDraft {
                 return Err(DomainError::new(
                     "lot",
                     l,
-                    format!("product {} is not lot-tracked: leave the lot empty", product.sku),
+                    format!(
+                        "product {} is not lot-tracked: leave the lot empty",
+                        product.sku
+                    ),
                 ));
             }
             (None, false) => None,
@@ -259,10 +266,22 @@ mod tests {
     use chrono::TimeZone;
 
     fn product(decimals: u32, lot_tracked: bool) -> Product {
-        Product::new("茶-1", "龙井, 特级", None, None, None, decimals, lot_tracked).unwrap()
+        Product::new(
+            "茶-1",
+            "龙井, 特级",
+            None,
+            None,
+            None,
+            decimals,
+            lot_tracked,
+        )
+        .unwrap()
     }
     fn at() -> DateTime<FixedOffset> {
-        FixedOffset::east_opt(8 * 3600).unwrap().with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap()
+        FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+            .unwrap()
     }
     fn loc() -> LocationId {
         LocationId::parse("main").unwrap()
@@ -274,7 +293,10 @@ mod tests {
         let none = DraftInput::default();
         let sale = MovementDraft::build(MovementKind::Sale, loc(), &p, "1.5", &none, at()).unwrap();
         assert_eq!(sale.qty.to_string(), "-1.5");
-        let reason = DraftInput { reason: Some("count"), ..Default::default() };
+        let reason = DraftInput {
+            reason: Some("count"),
+            ..Default::default()
+        };
         let adj =
             MovementDraft::build(MovementKind::Adjustment, loc(), &p, "-2", &reason, at()).unwrap();
         assert!(adj.qty.is_negative());
@@ -284,7 +306,10 @@ mod tests {
     #[test]
     fn lots_must_match_tracking() {
         let none = DraftInput::default();
-        let lot = DraftInput { lot: Some("L1"), ..Default::default() };
+        let lot = DraftInput {
+            lot: Some("L1"),
+            ..Default::default()
+        };
         let tracked = product(0, true);
         let e = MovementDraft::build(MovementKind::Receipt, loc(), &tracked, "1", &none, at());
         assert_eq!(e.unwrap_err().field, "lot");
@@ -296,13 +321,26 @@ mod tests {
     #[test]
     fn cost_price_and_reason_apply_only_where_they_mean_something() {
         let p = product(0, false);
-        let cost = DraftInput { unit_cost: Some("3"), ..Default::default() };
+        let cost = DraftInput {
+            unit_cost: Some("3"),
+            ..Default::default()
+        };
         let e = MovementDraft::build(MovementKind::Sale, loc(), &p, "1", &cost, at());
         assert_eq!(e.unwrap_err().field, "unit_cost");
-        let price = DraftInput { unit_price: Some("3"), ..Default::default() };
+        let price = DraftInput {
+            unit_price: Some("3"),
+            ..Default::default()
+        };
         let e = MovementDraft::build(MovementKind::Receipt, loc(), &p, "1", &price, at());
         assert_eq!(e.unwrap_err().field, "unit_price");
-        let e = MovementDraft::build(MovementKind::Scrap, loc(), &p, "1", &DraftInput::default(), at());
+        let e = MovementDraft::build(
+            MovementKind::Scrap,
+            loc(),
+            &p,
+            "1",
+            &DraftInput::default(),
+            at(),
+        );
         assert_eq!(e.unwrap_err().field, "reason");
     }
 

@@ -21,7 +21,11 @@ pub const DEFAULT_UNIT: &str = "pcs";
 /// Checks a free-text field: no control characters, bounded length.
 pub fn check_text(field: &'static str, s: &str, max: usize) -> Result<String, DomainError> {
     if s.chars().count() > max {
-        return Err(DomainError::new(field, s, format!("at most {max} characters")));
+        return Err(DomainError::new(
+            field,
+            s,
+            format!("at most {max} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(DomainError::new(field, s, "no control characters"));
@@ -65,7 +69,11 @@ impl Product {
             return Err(DomainError::new("name", name, "a product needs a name"));
         }
         let unit = check_text("unit", unit.unwrap_or(DEFAULT_UNIT), 16)?;
-        let unit = if unit.is_empty() { DEFAULT_UNIT.to_owned() } else { unit };
+        let unit = if unit.is_empty() {
+            DEFAULT_UNIT.to_owned()
+        } else {
+            unit
+        };
         if decimals > QTY_MAX_DECIMALS {
             return Err(DomainError::new(
                 "decimals",

@@ -43,11 +43,17 @@ impl ImportColumns {
                 DomainError::new(
                     "header",
                     names.join(","),
-                    format!("missing column {col}; expected {}", IMPORT_COLUMNS.join(",")),
+                    format!(
+                        "missing column {col}; expected {}",
+                        IMPORT_COLUMNS.join(",")
+                    ),
                 )
             })?;
         }
-        Ok(Self { idx, reason: find("reason") })
+        Ok(Self {
+            idx,
+            reason: find("reason"),
+        })
     }
 
     /// The import-file name of the `i`-th required column.
@@ -92,13 +98,21 @@ pub fn parse_import_row<'r, 'p>(
         unit_price: opt(6),
         counterparty: opt(7),
         reference: opt(8),
-        reason: cols.reason.map(&field).filter(|s| !s.trim().is_empty()).or(Some("imported")),
+        reason: cols
+            .reason
+            .map(&field)
+            .filter(|s| !s.trim().is_empty())
+            .or(Some("imported")),
     };
     MovementDraft::build(kind, location, product, get(3), &input, occurred_at)
 }
 
 pub fn unknown_location(l: &LocationId) -> DomainError {
-    DomainError::new("location", l.as_str(), "this site has no such location (see `location list`)")
+    DomainError::new(
+        "location",
+        l.as_str(),
+        "this site has no such location (see `location list`)",
+    )
 }
 
 pub fn unknown_sku(s: &Sku) -> DomainError {
@@ -126,14 +140,38 @@ mod tests {
         let cols = ImportColumns::from_header(IMPORT_COLUMNS).unwrap();
         let p = Product::new("A,1", "甲", None, None, None, 2, false).unwrap();
         let now = Utc::now().fixed_offset();
-        let row = ["sale", "main", "A,1", "1.25", "", "", "9.90", "张三, Ltd", "SO-1", "2026-11-02T10:00:00+08:00"];
-        let d = parse_import_row(&cols, |i| row[i], |s| (s == &p.sku).then_some(&p), |_| true, now).unwrap();
+        let row = [
+            "sale",
+            "main",
+            "A,1",
+            "1.25",
+            "",
+            "",
+            "9.90",
+            "张三, Ltd",
+            "SO-1",
+            "2026-11-02T10:00:00+08:00",
+        ];
+        let d = parse_import_row(
+            &cols,
+            |i| row[i],
+            |s| (s == &p.sku).then_some(&p),
+            |_| true,
+            now,
+        )
+        .unwrap();
         assert_eq!(d.qty.to_string(), "-1.25");
         assert_eq!(d.counterparty.as_deref(), Some("张三, Ltd"));
 
         let mut bad = row;
         bad[9] = "yesterday";
-        let e = parse_import_row(&cols, |i| bad[i], |s| (s == &p.sku).then_some(&p), |_| true, now);
+        let e = parse_import_row(
+            &cols,
+            |i| bad[i],
+            |s| (s == &p.sku).then_some(&p),
+            |_| true,
+            now,
+        );
         assert_eq!(e.unwrap_err().field, "occurred_at");
         let e = parse_import_row(&cols, |i| row[i], |_| None, |_| true, now);
         assert_eq!(e.unwrap_err().field, "sku");

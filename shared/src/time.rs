@@ -14,7 +14,11 @@ pub fn parse_time(field: &'static str, s: &str) -> Result<DateTime<FixedOffset>,
         )
     })?;
     if !(1970..=2099).contains(&t.year()) {
-        return Err(DomainError::new(field, s, "the year must be between 1970 and 2099"));
+        return Err(DomainError::new(
+            field,
+            s,
+            "the year must be between 1970 and 2099",
+        ));
     }
     Ok(t)
 }

@@ -86,7 +86,8 @@ impl Site {
 
     /// `stock --json` as (location, sku, lot) -> qty text.
     pub fn stock(&self) -> Vec<(String, String, String, String)> {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["stock", "--json"])).expect("stock json");
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["stock", "--json"])).expect("stock json");
         v.as_array()
             .expect("array")
             .iter()
@@ -114,7 +115,8 @@ impl Site {
     }
 
     pub fn movement_count(&self) -> u64 {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["status", "--json"])).expect("status json");
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["status", "--json"])).expect("status json");
         v["movements"].as_u64().expect("movements")
     }
 }
@@ -128,7 +130,11 @@ impl Running {
     }
 
     pub fn wait(mut self) -> Output {
-        self.0.take().expect("running").wait_with_output().expect("wait")
+        self.0
+            .take()
+            .expect("running")
+            .wait_with_output()
+            .expect("wait")
     }
 
     /// SIGKILL, as a power cut would stop it, then reap it.
@@ -162,9 +168,17 @@ pub fn write_products(path: &Path, n: usize) {
 pub fn write_movements(path: &Path, location: &str, skus: usize, sales: usize) {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    writeln!(w, "type,location,sku,qty,lot,unit_cost,unit_price,counterparty,ref,occurred_at").unwrap();
+    writeln!(
+        w,
+        "type,location,sku,qty,lot,unit_cost,unit_price,counterparty,ref,occurred_at"
+    )
+    .unwrap();
     for i in 0..skus {
-        writeln!(w, "opening,{location},SKU-{i:05},1000,,12.5,,,OB,2026-11-01T08:00:00+08:00").unwrap();
+        writeln!(
+            w,
+            "opening,{location},SKU-{i:05},1000,,12.5,,,OB,2026-11-01T08:00:00+08:00"
+        )
+        .unwrap();
     }
     for i in 0..sales {
         writeln!(

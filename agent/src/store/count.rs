@@ -53,11 +53,21 @@ fn lot_str(lot: &Option<Lot>) -> &str {
 }
 
 impl Store {
-    pub fn count_start(&mut self, location: &LocationId, now: DateTime<FixedOffset>) -> Result<CountSession> {
+    pub fn count_start(
+        &mut self,
+        location: &LocationId,
+        now: DateTime<FixedOffset>,
+    ) -> Result<CountSession> {
         self.require_location(location)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open: Option<i64> = tx
-            .query_row("SELECT id FROM count_session WHERE location = ? AND status = 'open'", [location.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM count_session WHERE location = ? AND status = 'open'",
+                [location.as_str()],
+                |r| r.get(0),
+            )
             .optional()?;
         if let Some(id) = open {
             return Err(AgentError::Conflict(format!(
@@ -71,7 +81,11 @@ impl Store {
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(CountSession { id, location: location.clone(), started_at })
+        Ok(CountSession {
+            id,
+            location: location.clone(),
+            started_at,
+        })
     }
 
     /// The open count at `location`, or the only open count if none is named.
@@ -111,38 +125,77 @@ impl Store {
             (Some(l), true) => Some(Lot::parse(l)?),
             (None, false) => None,
             (None, true) => {
-                return Err(DomainError::new("lot", "", format!("product {sku} is lot-tracked: give the lot")).into());
+                return Err(DomainError::new(
+                    "lot",
+                    "",
+                    format!("product {sku} is lot-tracked: give the lot"),
+                )
+                .into());
             }
             (Some(l), false) => {
-                return Err(DomainError::new("lot", l, format!("product {sku} is not lot-tracked")).into());
+                return Err(DomainError::new(
+                    "lot",
+                    l,
+                    format!("product {sku} is not lot-tracked"),
+                )
+                .into());
             }
         };
         let counted = Quantity::parse_count("qty", qty, product.decimals)?;
-        Ok(CountEntry { sku: product.sku, lot, counted })
+        Ok(CountEntry {
+            sku: product.sku,
+            lot,
+            counted,
+        })
     }
 
     /// Records counted lines (a later count of the same line replaces it),
     /// each with the book quantity at this moment. All or nothing.
-    pub fn count_record(&mut self, count: &CountSession, entries: &[CountEntry], now: DateTime<FixedOffset>) -> Result<Vec<CountLine>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let status: String = tx.query_row("SELECT status FROM count_session WHERE id = ?", [count.id], |r| r.get(0))?;
+    pub fn count_record(
+        &mut self,
+        count: &CountSession,
+        entries: &[CountEntry],
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<CountLine>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let status: String = tx.query_row(
+            "SELECT status FROM count_session WHERE id = ?",
+            [count.id],
+            |r| r.get(0),
+        )?;
         if status != "open" {
-            return Err(AgentError::Conflict(format!("count #{} is already posted", count.id)));
+            return Err(AgentError::Conflict(format!(
+                "count #{} is already posted",
+                count.id
+            )));
         }
         let counted_at = format_time(&now);
         let mut out = Vec::with_capacity(entries.len());
         {
-            let mut book_q = tx.prepare("SELECT qty FROM balance WHERE location = ? AND sku = ? AND lot = ?")?;
+            let mut book_q =
+                tx.prepare("SELECT qty FROM balance WHERE location = ? AND sku = ? AND lot = ?")?;
             let mut put = tx.prepare(
                 "INSERT INTO count_line (count_id, sku, lot, counted, book, counted_at) VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT (count_id, sku, lot) DO UPDATE SET counted = excluded.counted, book = excluded.book, counted_at = excluded.counted_at",
             )?;
             for e in entries {
                 let book: i64 = book_q
-                    .query_row(params![count.location.as_str(), e.sku.as_str(), lot_str(&e.lot)], |r| r.get(0))
+                    .query_row(
+                        params![count.location.as_str(), e.sku.as_str(), lot_str(&e.lot)],
+                        |r| r.get(0),
+                    )
                     .optional()?
                     .unwrap_or(0);
-                put.execute(params![count.id, e.sku.as_str(), lot_str(&e.lot), e.counted.to_micro(), book, counted_at])?;
+                put.execute(params![
+                    count.id,
+                    e.sku.as_str(),
+                    lot_str(&e.lot),
+                    e.counted.to_micro(),
+                    book,
+                    counted_at
+                ])?;
                 let book = Quantity::from_micro(book);
                 out.push(CountLine {
                     sku: e.sku.clone(),
@@ -162,12 +215,18 @@ impl Store {
 
     /// Posts a count: one adjustment movement per line with a variance, and
     /// the report with quantities and values at moving-average cost.
-    pub fn count_post(&mut self, count: &CountSession, now: DateTime<FixedOffset>) -> Result<CountReport> {
+    pub fn count_post(
+        &mut self,
+        count: &CountSession,
+        now: DateTime<FixedOffset>,
+    ) -> Result<CountReport> {
         let lines: Vec<(String, String, i64, i64)> = {
             let mut stmt = self.conn.prepare(
                 "SELECT sku, lot, counted, book FROM count_line WHERE count_id = ? ORDER BY sku, lot",
             )?;
-            let rows = stmt.query_map([count.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map([count.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         if lines.is_empty() {
@@ -183,7 +242,11 @@ impl Store {
         let mut total = Decimal::ZERO;
         for (sku, lot, counted, book) in lines {
             let sku = Sku::parse(&sku)?;
-            let lot = if lot.is_empty() { None } else { Some(Lot::parse(&lot)?) };
+            let lot = if lot.is_empty() {
+                None
+            } else {
+                Some(Lot::parse(&lot)?)
+            };
             let variance = Quantity::from_micro(counted - book);
             let (unit_cost, seq) = if variance.is_zero() {
                 (ledger.cost_state(&count.location, &sku)?.avg, None)
@@ -222,6 +285,10 @@ impl Store {
             params![format_time(&now), count.id],
         )?;
         ledger.commit()?;
-        Ok(CountReport { count: count.clone(), lines: report, total_value: total })
+        Ok(CountReport {
+            count: count.clone(),
+            lines: report,
+            total_value: total,
+        })
     }
 }

@@ -11,7 +11,9 @@ use chrono::{DateTime, FixedOffset};
 use jxc_shared::costing::{self, CostState};
 use jxc_shared::row::unknown_location;
 use jxc_shared::time::format_time;
-use jxc_shared::{DomainError, LocationId, Lot, Money, Movement, MovementDraft, Quantity, SiteId, Sku};
+use jxc_shared::{
+    DomainError, LocationId, Lot, Money, Movement, MovementDraft, Quantity, SiteId, Sku,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::HashMap;
 
@@ -49,11 +51,16 @@ impl<'c> LedgerTx<'c> {
         now: DateTime<FixedOffset>,
     ) -> Result<Self> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM movement", [], |r| r.get(0))?;
+        let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM movement", [], |r| {
+            r.get(0)
+        })?;
         let locations = {
             let mut stmt = tx.prepare("SELECT id, allow_negative FROM location")?;
             let rows = stmt.query_map([], |r| {
-                Ok((stored(0, LocationId::parse(&r.get::<_, String>(0)?))?, r.get(1)?))
+                Ok((
+                    stored(0, LocationId::parse(&r.get::<_, String>(0)?))?,
+                    r.get(1)?,
+                ))
             })?;
             rows.collect::<rusqlite::Result<HashMap<_, _>>>()?
         };
@@ -91,7 +98,12 @@ impl<'c> LedgerTx<'c> {
     }
 
     /// On hand at (location, sku, lot) as of this transaction.
-    pub fn on_hand(&mut self, location: &LocationId, sku: &Sku, lot: &Option<Lot>) -> Result<Quantity> {
+    pub fn on_hand(
+        &mut self,
+        location: &LocationId,
+        sku: &Sku,
+        lot: &Option<Lot>,
+    ) -> Result<Quantity> {
         let key = (location.clone(), sku.clone(), lot.clone());
         Ok(Quantity::from_micro(self.balance(&key)?))
     }
@@ -103,10 +115,19 @@ impl<'c> LedgerTx<'c> {
         let v: Option<i64> = self
             .tx
             .prepare_cached("SELECT qty FROM balance WHERE location = ? AND sku = ? AND lot = ?")?
-            .query_row(params![key.0.as_str(), key.1.as_str(), lot_str(&key.2)], |r| r.get(0))
+            .query_row(
+                params![key.0.as_str(), key.1.as_str(), lot_str(&key.2)],
+                |r| r.get(0),
+            )
             .optional()?;
         let value = v.unwrap_or(0);
-        self.balances.insert(key.clone(), Cached { value, dirty: false });
+        self.balances.insert(
+            key.clone(),
+            Cached {
+                value,
+                dirty: false,
+            },
+        );
         Ok(value)
     }
 
@@ -119,18 +140,28 @@ impl<'c> LedgerTx<'c> {
         let row: Option<(i64, String)> = self
             .tx
             .prepare_cached("SELECT qty, avg_cost FROM item_cost WHERE location = ? AND sku = ?")?
-            .query_row(params![location.as_str(), sku.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![location.as_str(), sku.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let value = match row {
             None => CostState::default(),
             Some((qty, avg)) => CostState {
                 qty: Quantity::from_micro(qty),
                 avg: Money::from_stored(&avg).ok_or_else(|| {
-                    AgentError::DataDir(format!("item_cost of {location}/{sku} holds {avg:?}, not a number"))
+                    AgentError::DataDir(format!(
+                        "item_cost of {location}/{sku} holds {avg:?}, not a number"
+                    ))
                 })?,
             },
         };
-        self.costs.insert(key, Cached { value, dirty: false });
+        self.costs.insert(
+            key,
+            Cached {
+                value,
+                dirty: false,
+            },
+        );
         Ok(value)
     }
 
@@ -147,7 +178,11 @@ impl<'c> LedgerTx<'c> {
             DomainError::new("qty", draft.qty.to_string(), "the balance would overflow")
         })?;
         if delta < 0 && after < 0 && !allow_negative {
-            let lot = draft.lot.as_ref().map(|l| format!(" lot {l}")).unwrap_or_default();
+            let lot = draft
+                .lot
+                .as_ref()
+                .map(|l| format!(" lot {l}"))
+                .unwrap_or_default();
             return Err(AgentError::Refused(DomainError::new(
                 "qty",
                 draft.qty.decimal().abs().to_string(),
@@ -186,10 +221,19 @@ impl<'c> LedgerTx<'c> {
                 self.recorded_at,
             ])?;
         self.next_seq += 1;
-        self.balances.insert(key, Cached { value: after, dirty: true });
+        self.balances.insert(
+            key,
+            Cached {
+                value: after,
+                dirty: true,
+            },
+        );
         self.costs.insert(
             (draft.location.clone(), draft.sku.clone()),
-            Cached { value: new_state, dirty: true },
+            Cached {
+                value: new_state,
+                dirty: true,
+            },
         );
         if self.balances.len() > CACHE_LIMIT || self.costs.len() > CACHE_LIMIT {
             self.flush()?;
@@ -218,7 +262,12 @@ impl<'c> LedgerTx<'c> {
              ON CONFLICT (location, sku) DO UPDATE SET qty = excluded.qty, avg_cost = excluded.avg_cost",
         )?;
         for ((loc, sku), c) in self.costs.iter_mut().filter(|(_, c)| c.dirty) {
-            cost.execute(params![loc.as_str(), sku.as_str(), c.value.qty.to_micro(), c.value.avg.to_string()])?;
+            cost.execute(params![
+                loc.as_str(),
+                sku.as_str(),
+                c.value.qty.to_micro(),
+                c.value.avg.to_string()
+            ])?;
             c.dirty = false;
         }
         Ok(())

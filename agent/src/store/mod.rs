@@ -82,7 +82,12 @@ fn schema_version(conn: &Connection) -> Result<u32> {
 fn migrate(conn: &mut Connection, target: u32) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current = schema_version(&tx)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().take(target as usize).skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as u32 + 1)?;
     }
@@ -148,7 +153,12 @@ impl Store {
         }
         let site = conn
             .query_row("SELECT id, kind, name, region FROM site", [], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
             })
             .optional()?;
         let Some((id, kind, name, region)) = site else {
@@ -188,7 +198,9 @@ impl Store {
     }
 
     pub fn add_location(&mut self, loc: &Location) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "INSERT INTO location (id, name, allow_negative) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             params![loc.id.as_str(), loc.name, loc.allow_negative],
@@ -223,14 +235,27 @@ impl Store {
 
     /// Adds one new product; refuses an SKU that exists.
     pub fn add_product(&mut self, p: &Product) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "INSERT INTO product (sku, name, unit, category, brand, decimals, lot_tracked)
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            params![p.sku.as_str(), p.name, p.unit, p.category, p.brand, p.decimals, p.lot_tracked],
+            params![
+                p.sku.as_str(),
+                p.name,
+                p.unit,
+                p.category,
+                p.brand,
+                p.decimals,
+                p.lot_tracked
+            ],
         )?;
         if n == 0 {
-            return Err(AgentError::Conflict(format!("product {} already exists", p.sku)));
+            return Err(AgentError::Conflict(format!(
+                "product {} already exists",
+                p.sku
+            )));
         }
         tx.commit()?;
         Ok(())
@@ -240,7 +265,9 @@ impl Store {
     /// keeps its lot tracking, and its decimals may only grow, so quantities
     /// already in the ledger stay valid. Returns (added, updated).
     pub fn upsert_products(&mut self, products: &[Product]) -> Result<(usize, usize)> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (mut added, mut updated) = (0, 0);
         {
             let mut get = tx.prepare("SELECT decimals, lot_tracked FROM product WHERE sku = ?")?;
@@ -258,7 +285,13 @@ impl Store {
                 match old {
                     None => {
                         ins.execute(params![
-                            p.sku.as_str(), p.name, p.unit, p.category, p.brand, p.decimals, p.lot_tracked
+                            p.sku.as_str(),
+                            p.name,
+                            p.unit,
+                            p.category,
+                            p.brand,
+                            p.decimals,
+                            p.lot_tracked
                         ])?;
                         added += 1;
                     }
@@ -270,7 +303,12 @@ impl Store {
                             )));
                         }
                         upd.execute(params![
-                            p.sku.as_str(), p.name, p.unit, p.category, p.brand, p.decimals.max(decimals)
+                            p.sku.as_str(),
+                            p.name,
+                            p.unit,
+                            p.category,
+                            p.brand,
+                            p.decimals.max(decimals)
                         ])?;
                         updated += 1;
                     }
@@ -297,7 +335,9 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT sku, name, unit, category, brand, decimals, lot_tracked FROM product WHERE sku = ?",
         )?;
-        Ok(stmt.query_row([sku.as_str()], product_from_row).optional()?)
+        Ok(stmt
+            .query_row([sku.as_str()], product_from_row)
+            .optional()?)
     }
 
     /// Looks a product up, or says which SKU is unknown.
@@ -363,7 +403,8 @@ mod tests {
                 [],
             )
             .unwrap();
-            conn.execute("INSERT INTO location VALUES ('main', 'Main', 0)", []).unwrap();
+            conn.execute("INSERT INTO location VALUES ('main', 'Main', 0)", [])
+                .unwrap();
         }
         let store = Store::open(dir.path(), Duration::from_secs(5)).unwrap();
         assert_eq!(schema_version(&store.conn).unwrap(), SCHEMA_VERSION);
@@ -378,11 +419,20 @@ mod tests {
     #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        Store::init(dir.path(), site(), Duration::from_secs(5), Utc::now().fixed_offset()).unwrap();
+        Store::init(
+            dir.path(),
+            site(),
+            Duration::from_secs(5),
+            Utc::now().fixed_offset(),
+        )
+        .unwrap();
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
         drop(conn);
-        let err = Store::open(dir.path(), Duration::from_secs(5)).err().unwrap();
+        let err = Store::open(dir.path(), Duration::from_secs(5))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("newer jxc-agent"), "{err}");
         assert_eq!(err.exit_code(), crate::error::exit::DATA_DIR);
     }
@@ -392,7 +442,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now().fixed_offset();
         Store::init(dir.path(), site(), Duration::from_secs(5), now).unwrap();
-        let err = Store::init(dir.path(), site(), Duration::from_secs(5), now).err().unwrap();
+        let err = Store::init(dir.path(), site(), Duration::from_secs(5), now)
+            .err()
+            .unwrap();
         assert!(matches!(err, AgentError::Conflict(_)));
     }
 }

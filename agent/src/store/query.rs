@@ -2,11 +2,11 @@
 //! every cache from the movements and compares.
 
 use super::{SCHEMA_VERSION, Store, stored};
-use rusqlite::OptionalExtension;
 use crate::error::{AgentError, Result};
 use chrono::DateTime;
 use jxc_shared::costing::{self, CostState};
 use jxc_shared::{LocationId, Lot, Money, Movement, MovementDraft, MovementKind, Quantity, Sku};
+use rusqlite::OptionalExtension;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -60,7 +60,11 @@ pub struct VerifyReport {
 }
 
 fn opt_lot(s: String) -> rusqlite::Result<Option<Lot>> {
-    if s.is_empty() { Ok(None) } else { stored(4, Lot::parse(&s)).map(Some) }
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        stored(4, Lot::parse(&s)).map(Some)
+    }
 }
 
 pub(super) fn money(col: usize, s: &str) -> rusqlite::Result<Money> {
@@ -141,7 +145,11 @@ impl Store {
     }
 
     /// Calls `each` for every movement matching `f`, in seq order, streaming.
-    pub fn moves(&self, f: &MoveFilter, mut each: impl FnMut(Movement) -> Result<()>) -> Result<()> {
+    pub fn moves(
+        &self,
+        f: &MoveFilter,
+        mut each: impl FnMut(Movement) -> Result<()>,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {MOVEMENT_COLUMNS} FROM movement
              WHERE seq > ?1 AND (?2 IS NULL OR location = ?2) AND (?3 IS NULL OR sku = ?3)
@@ -165,7 +173,11 @@ impl Store {
         };
         let last_recorded_at: Option<String> = self
             .conn
-            .query_row("SELECT recorded_at FROM movement ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT recorded_at FROM movement ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(Status {
             site: self.site.clone(),
@@ -194,9 +206,12 @@ impl Store {
             expected_seq = m.seq + 1;
             let d = &m.draft;
             let lot = d.lot.as_ref().map(|l| l.to_string()).unwrap_or_default();
-            *sums.entry((d.location.to_string(), d.sku.to_string(), lot)).or_default() +=
-                d.qty.to_micro() as i128;
-            let state = costs.entry((d.location.to_string(), d.sku.to_string())).or_default();
+            *sums
+                .entry((d.location.to_string(), d.sku.to_string(), lot))
+                .or_default() += d.qty.to_micro() as i128;
+            let state = costs
+                .entry((d.location.to_string(), d.sku.to_string()))
+                .or_default();
             let stated = (!d.qty.is_negative()).then_some(m.unit_cost);
             let (unit, next) = costing::apply(*state, d.qty, stated);
             if unit != m.unit_cost {
@@ -210,7 +225,9 @@ impl Store {
         })?;
 
         let mut cached: BTreeMap<(String, String, String), i64> = BTreeMap::new();
-        let mut stmt = self.conn.prepare("SELECT location, sku, lot, qty FROM balance")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT location, sku, lot, qty FROM balance")?;
         for row in stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))? {
             let (k, v) = row?;
             cached.insert(k, v);
@@ -223,24 +240,45 @@ impl Store {
                     "balance of {}/{}{} is {} but its movements sum to {}",
                     k.0,
                     k.1,
-                    if k.2.is_empty() { String::new() } else { format!(" lot {}", k.2) },
+                    if k.2.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" lot {}", k.2)
+                    },
                     Quantity::from_micro(have),
                     Decimal::from_i128_with_scale(*sum, 6).normalize()
                 ));
             }
         }
         for (k, v) in cached.into_iter().filter(|(_, v)| *v != 0) {
-            diffs.push(format!("balance of {}/{} lot {:?} is {} with no movements", k.0, k.1, k.2, Quantity::from_micro(v)));
+            diffs.push(format!(
+                "balance of {}/{} lot {:?} is {} with no movements",
+                k.0,
+                k.1,
+                k.2,
+                Quantity::from_micro(v)
+            ));
         }
 
-        let mut stmt = self.conn.prepare("SELECT location, sku, qty, avg_cost FROM item_cost")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT location, sku, qty, avg_cost FROM item_cost")?;
         let rows = stmt.query_map([], |r| {
-            Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })?;
         for row in rows {
             let ((loc, sku), qty, avg) = row?;
-            let want = costs.remove(&(loc.clone(), sku.clone())).unwrap_or_default();
-            let have = CostState { qty: Quantity::from_micro(qty), avg: money(3, &avg)? };
+            let want = costs
+                .remove(&(loc.clone(), sku.clone()))
+                .unwrap_or_default();
+            let have = CostState {
+                qty: Quantity::from_micro(qty),
+                avg: money(3, &avg)?,
+            };
             if have != want {
                 diffs.push(format!(
                     "cost of {loc}/{sku} is {} at {} but replaying gives {} at {}",
@@ -250,7 +288,10 @@ impl Store {
         }
         for ((loc, sku), want) in costs {
             if want != CostState::default() {
-                diffs.push(format!("cost of {loc}/{sku} is missing; replaying gives {} at {}", want.qty, want.avg));
+                diffs.push(format!(
+                    "cost of {loc}/{sku} is missing; replaying gives {} at {}",
+                    want.qty, want.avg
+                ));
             }
         }
         Ok(VerifyReport {

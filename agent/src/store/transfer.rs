@@ -39,7 +39,11 @@ pub struct SendRequest<'a> {
 }
 
 impl Store {
-    pub fn transfer_send(&mut self, req: &SendRequest<'_>, now: DateTime<FixedOffset>) -> Result<Transfer> {
+    pub fn transfer_send(
+        &mut self,
+        req: &SendRequest<'_>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Transfer> {
         let product = self.require_product(req.sku)?;
         let local = req.to.site == self.site.id;
         if local {
@@ -59,13 +63,20 @@ impl Store {
             reference: req.reference,
             ..Default::default()
         };
-        let mut out = MovementDraft::build(MovementKind::TransferOut, req.from.clone(), &product, req.qty, &input, req.at)?;
+        let mut out = MovementDraft::build(
+            MovementKind::TransferOut,
+            req.from.clone(),
+            &product,
+            req.qty,
+            &input,
+            req.at,
+        )?;
 
         let mut ledger = self.ledger(now)?;
         let id = format!("T-{}-{}", ledger.site(), ledger.next_seq());
         out.transfer_id = Some(id.clone());
         let sent = ledger.apply(out)?;
-        let qty = sent.draft.qty.neg();
+        let qty = -sent.draft.qty;
         let mut in_seq = None;
         if local {
             let inbound = MovementDraft {
