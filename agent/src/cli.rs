@@ -147,6 +147,8 @@ pub enum Command {
     },
     /// Rebuild every balance from the ledger and compare (exit 6 on a difference).
     Verify,
+    /// Rewrite every balance and cost from the ledger (after a `verify` failure).
+    Rebuild,
     /// What this site's ledger holds.
     Status {
         #[arg(long)]
@@ -551,6 +553,15 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 out,
                 "ok: {} movements, seq gapless; {} balances and every moving-average cost agree with the ledger",
                 report.movements, report.balances
+            )
+            .map_err(io_err)
+        }
+        Command::Rebuild => {
+            let report = store.rebuild()?;
+            writeln!(
+                out,
+                "rebuilt {} balances from {} movements",
+                report.balances, report.movements
             )
             .map_err(io_err)
         }

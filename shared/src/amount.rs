@@ -117,10 +117,18 @@ impl Quantity {
         self.0.is_sign_negative() && !self.0.is_zero()
     }
 
-    /// The stored form. Exact for every value `parse` accepts.
+    /// The stored form, or `None` if it does not fit (a sum of very many
+    /// huge movements). Exact for every value `parse` accepts.
+    pub fn checked_micro(self) -> Option<i64> {
+        let scaled = self.0.checked_mul(Decimal::from(MICRO))?.trunc();
+        i64::try_from(scaled).ok()
+    }
+
+    /// The stored form of a quantity known to fit: one `parse` accepted or
+    /// the ledger checked with [`Quantity::checked_micro`].
     pub fn to_micro(self) -> i64 {
-        let scaled = (self.0 * Decimal::from(MICRO)).trunc();
-        i64::try_from(scaled).expect("parse bounds quantities well inside i64 micro-units")
+        self.checked_micro()
+            .expect("quantities are bounded by parse and the ledger's overflow check")
     }
     pub fn from_micro(m: i64) -> Self {
         Self(Decimal::new(m, QTY_MAX_DECIMALS).normalize())

@@ -196,6 +196,13 @@ impl<'c> LedgerTx<'c> {
         }
         let state = self.cost_state(&draft.location, &draft.sku)?;
         let (unit_cost, new_state) = costing::apply(state, draft.qty, draft.unit_cost);
+        if new_state.qty.checked_micro().is_none() {
+            return Err(AgentError::Invalid(DomainError::new(
+                "qty",
+                draft.qty.to_string(),
+                "the total of this item at this location would overflow",
+            )));
+        }
 
         let seq = self.next_seq;
         self.tx

@@ -58,7 +58,15 @@ fn connect(path: &Path, busy: Duration) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(busy)?;
     // journal_mode needs the lock only when it changes; it persists in the file.
-    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => AgentError::DataDir(format!(
+                "{} is not a jxc ledger (not a SQLite database)",
+                path.display()
+            )),
+            _ => e.into(),
+        })?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(AgentError::DataDir(format!(
             "{}: could not switch to WAL mode (got {mode})",
@@ -435,6 +443,51 @@ mod tests {
             .unwrap();
         assert!(err.to_string().contains("newer jxc-agent"), "{err}");
         assert_eq!(err.exit_code(), crate::error::exit::DATA_DIR);
+    }
+
+    #[test]
+    fn verify_catches_a_tampered_balance_and_rebuild_repairs_it() {
+        use jxc_shared::movement::DraftInput;
+        use jxc_shared::{MovementDraft, MovementKind};
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now().fixed_offset();
+        let mut store = Store::init(dir.path(), site(), Duration::from_secs(5), now).unwrap();
+        let loc = LocationId::parse("main").unwrap();
+        store
+            .add_location(&Location {
+                id: loc.clone(),
+                name: "m".into(),
+                allow_negative: false,
+            })
+            .unwrap();
+        let p = Product::new("A", "a", None, None, None, 1, false).unwrap();
+        store.add_product(&p).unwrap();
+        let mut ledger = store.ledger(now).unwrap();
+        let input = DraftInput {
+            unit_cost: Some("2.5"),
+            ..Default::default()
+        };
+        let d = MovementDraft::build(MovementKind::Receipt, loc, &p, "4.5", &input, now).unwrap();
+        ledger.apply(d).unwrap();
+        ledger.commit().unwrap();
+        assert!(store.verify().unwrap().differences.is_empty());
+
+        store
+            .conn
+            .execute("UPDATE balance SET qty = qty + 1", [])
+            .unwrap();
+        store
+            .conn
+            .execute("UPDATE item_cost SET avg_cost = '9'", [])
+            .unwrap();
+        let diffs = store.verify().unwrap().differences;
+        assert_eq!(diffs.len(), 2, "{diffs:?}");
+        assert!(store.verify().unwrap().into_result().is_err());
+
+        store.rebuild().unwrap();
+        assert!(store.verify().unwrap().differences.is_empty());
+        let err = store.conn.execute("DELETE FROM movement", []).unwrap_err();
+        assert!(err.to_string().contains("immutable"), "{err}");
     }
 
     #[test]

@@ -192,9 +192,9 @@ impl Store {
         })
     }
 
-    /// Replays the whole ledger in seq order and compares the result with the
-    /// balance and cost caches. Also proves seq is gapless from 1.
-    pub fn verify(&self) -> Result<VerifyReport> {
+    /// Replays the whole ledger in seq order: the sums and costs it implies,
+    /// and any movement whose stored valuation or seq does not fit.
+    fn replay(&self) -> Result<Replay> {
         let mut diffs = Vec::new();
         let mut sums: HashMap<(String, String, String), i128> = HashMap::new();
         let mut costs: HashMap<(String, String), CostState> = HashMap::new();
@@ -223,7 +223,23 @@ impl Store {
             *state = next;
             Ok(())
         })?;
+        Ok(Replay {
+            movements: expected_seq - 1,
+            sums,
+            costs,
+            diffs,
+        })
+    }
 
+    /// Replays the whole ledger and compares the result with the balance and
+    /// cost caches. Also proves seq is gapless from 1.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let Replay {
+            movements,
+            sums,
+            mut costs,
+            mut diffs,
+        } = self.replay()?;
         let mut cached: BTreeMap<(String, String, String), i64> = BTreeMap::new();
         let mut stmt = self
             .conn
@@ -295,11 +311,64 @@ impl Store {
             }
         }
         Ok(VerifyReport {
-            movements: expected_seq - 1,
+            movements,
             balances,
             differences: diffs,
         })
     }
+
+    /// Rewrites the balance and cost caches from the ledger, in one
+    /// transaction that holds off writers meanwhile. Refused if the ledger
+    /// itself is inconsistent (a seq gap or a mis-valued movement), which
+    /// rebuilding caches could not repair.
+    pub fn rebuild(&mut self) -> Result<VerifyReport> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let r = self.replay()?;
+        if !r.diffs.is_empty() {
+            return Err(AgentError::Mismatch(format!(
+                "the ledger itself is inconsistent, so its caches cannot be rebuilt:\n  {}",
+                r.diffs.join("\n  ")
+            )));
+        }
+        tx.execute_batch("DELETE FROM balance; DELETE FROM item_cost;")?;
+        {
+            let mut bal =
+                tx.prepare("INSERT INTO balance (location, sku, lot, qty) VALUES (?, ?, ?, ?)")?;
+            for ((loc, sku, lot), sum) in &r.sums {
+                let qty = i64::try_from(*sum).map_err(|_| {
+                    AgentError::Mismatch(format!("the balance of {loc}/{sku} overflows"))
+                })?;
+                bal.execute(rusqlite::params![loc, sku, lot, qty])?;
+            }
+            let mut cost = tx.prepare(
+                "INSERT INTO item_cost (location, sku, qty, avg_cost) VALUES (?, ?, ?, ?)",
+            )?;
+            for ((loc, sku), c) in &r.costs {
+                cost.execute(rusqlite::params![
+                    loc,
+                    sku,
+                    c.qty.to_micro(),
+                    c.avg.to_string()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(VerifyReport {
+            movements: r.movements,
+            balances: r.sums.len() as u64,
+            differences: Vec::new(),
+        })
+    }
+}
+
+struct Replay {
+    movements: u64,
+    sums: HashMap<(String, String, String), i128>,
+    costs: HashMap<(String, String), CostState>,
+    diffs: Vec<String>,
 }
 
 impl VerifyReport {
