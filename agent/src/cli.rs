@@ -375,6 +375,21 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
     Ok(())
 }
 
+/// Prints `items` as a JSON array, or as a table with one row per item.
+fn listing<T: Serialize>(
+    out: &mut dyn Write,
+    as_json: bool,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<()> {
+    if as_json {
+        return json(out, &items);
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(out, header, &rows)
+}
+
 fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, v).map_err(|e| io_err(e.into()))?;
     writeln!(out).map_err(io_err)
@@ -509,13 +524,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 lot: lot.as_deref().map(Lot::parse).transpose()?,
                 all,
             };
-            let rows = store.stock(&filter)?;
-            if as_json {
-                return json(out, &rows);
-            }
-            let rows: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
+            listing(
+                out,
+                as_json,
+                &store.stock(&filter)?,
+                &["location", "sku", "lot", "qty", "unit", "avg_cost", "value"],
+                |r| {
                     vec![
                         r.location.to_string(),
                         r.sku.to_string(),
@@ -525,12 +539,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                         r.avg_cost.to_string(),
                         r.value.to_string(),
                     ]
-                })
-                .collect();
-            table(
-                out,
-                &["location", "sku", "lot", "qty", "unit", "avg_cost", "value"],
-                &rows,
+                },
             )
         }
         Command::Moves {
@@ -650,21 +659,20 @@ fn location(store: &mut Store, cmd: LocationCmd, out: &mut dyn Write) -> Result<
             writeln!(out, "added location {}/{id}", store.site().id).map_err(io_err)
         }
         LocationCmd::List { json: as_json } => {
-            let locs = store.locations()?;
-            if as_json {
-                return json(out, &locs);
-            }
-            let rows: Vec<Vec<String>> = locs
-                .iter()
-                .map(|l| {
+            let site = store.site().id.clone();
+            listing(
+                out,
+                as_json,
+                &store.locations()?,
+                &["location", "name", "negative stock"],
+                |l| {
                     vec![
-                        format!("{}/{}", store.site().id, l.id),
+                        format!("{site}/{}", l.id),
                         l.name.clone(),
                         if l.allow_negative { "allowed" } else { "no" }.into(),
                     ]
-                })
-                .collect();
-            table(out, &["location", "name", "negative stock"], &rows)
+                },
+            )
         }
     }
 }
@@ -697,33 +705,25 @@ fn product(
             store.add_product(&p)?;
             writeln!(out, "added product {} {}", p.sku, p.name).map_err(io_err)
         }
-        ProductCmd::List { json: as_json } => {
-            let ps = store.products()?;
-            if as_json {
-                return json(out, &ps);
-            }
-            let rows: Vec<Vec<String>> = ps
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.sku.to_string(),
-                        p.name.clone(),
-                        p.unit.clone(),
-                        p.decimals.to_string(),
-                        if p.lot_tracked { "yes" } else { "no" }.into(),
-                        p.category.clone(),
-                        p.brand.clone(),
-                    ]
-                })
-                .collect();
-            table(
-                out,
-                &[
-                    "sku", "name", "unit", "decimals", "lots", "category", "brand",
-                ],
-                &rows,
-            )
-        }
+        ProductCmd::List { json: as_json } => listing(
+            out,
+            as_json,
+            &store.products()?,
+            &[
+                "sku", "name", "unit", "decimals", "lots", "category", "brand",
+            ],
+            |p| {
+                vec![
+                    p.sku.to_string(),
+                    p.name.clone(),
+                    p.unit.clone(),
+                    p.decimals.to_string(),
+                    if p.lot_tracked { "yes" } else { "no" }.into(),
+                    p.category.clone(),
+                    p.brand.clone(),
+                ]
+            },
+        ),
         ProductCmd::Import { file } => {
             let (added, updated) = import::import_products(store, &file, err)?;
             writeln!(
@@ -823,35 +823,27 @@ fn transfer(
             .map_err(io_err)?;
             writeln!(out, "{}", t.id).map_err(io_err)
         }
-        TransferCmd::List { json: as_json } => {
-            let ts = store.transfers()?;
-            if as_json {
-                return json(out, &ts);
-            }
-            let rows: Vec<Vec<String>> = ts
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.id.clone(),
-                        t.from_location.to_string(),
-                        t.to.clone(),
-                        t.sku.to_string(),
-                        t.lot.clone().unwrap_or_default(),
-                        t.qty.to_string(),
-                        t.received_qty.to_string(),
-                        t.status.clone(),
-                        t.sent_at.clone(),
-                    ]
-                })
-                .collect();
-            table(
-                out,
-                &[
-                    "id", "from", "to", "sku", "lot", "qty", "received", "status", "sent_at",
-                ],
-                &rows,
-            )
-        }
+        TransferCmd::List { json: as_json } => listing(
+            out,
+            as_json,
+            &store.transfers()?,
+            &[
+                "id", "from", "to", "sku", "lot", "qty", "received", "status", "sent_at",
+            ],
+            |t| {
+                vec![
+                    t.id.clone(),
+                    t.from_location.to_string(),
+                    t.to.clone(),
+                    t.sku.to_string(),
+                    t.lot.clone().unwrap_or_default(),
+                    t.qty.to_string(),
+                    t.received_qty.to_string(),
+                    t.status.clone(),
+                    t.sent_at.clone(),
+                ]
+            },
+        ),
     }
 }
 

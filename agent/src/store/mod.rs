@@ -246,19 +246,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "INSERT INTO product (sku, name, unit, category, brand, decimals, lot_tracked)
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            params![
-                p.sku.as_str(),
-                p.name,
-                p.unit,
-                p.category,
-                p.brand,
-                p.decimals,
-                p.lot_tracked
-            ],
-        )?;
+        let n = insert_product(&tx, p)?;
         if n == 0 {
             return Err(AgentError::Conflict(format!(
                 "product {} already exists",
@@ -279,10 +267,6 @@ impl Store {
         let (mut added, mut updated) = (0, 0);
         {
             let mut get = tx.prepare("SELECT decimals, lot_tracked FROM product WHERE sku = ?")?;
-            let mut ins = tx.prepare(
-                "INSERT INTO product (sku, name, unit, category, brand, decimals, lot_tracked)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )?;
             let mut upd = tx.prepare(
                 "UPDATE product SET name = ?2, unit = ?3, category = ?4, brand = ?5, decimals = ?6 WHERE sku = ?1",
             )?;
@@ -292,15 +276,7 @@ impl Store {
                     .optional()?;
                 match old {
                     None => {
-                        ins.execute(params![
-                            p.sku.as_str(),
-                            p.name,
-                            p.unit,
-                            p.category,
-                            p.brand,
-                            p.decimals,
-                            p.lot_tracked
-                        ])?;
+                        insert_product(&tx, p)?;
                         added += 1;
                     }
                     Some((decimals, lot_tracked)) => {
@@ -359,6 +335,24 @@ impl Store {
         self.location(id)?
             .ok_or_else(|| AgentError::Invalid(jxc_shared::row::unknown_location(id)))
     }
+}
+
+/// Inserts a product unless its SKU exists; returns the rows inserted.
+fn insert_product(conn: &Connection, p: &Product) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO product (sku, name, unit, category, brand, decimals, lot_tracked)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            p.sku.as_str(),
+            p.name,
+            p.unit,
+            p.category,
+            p.brand,
+            p.decimals,
+            p.lot_tracked
+        ])?)
 }
 
 /// Turns stored text back into a domain id; a failure means the file was
