@@ -60,7 +60,7 @@ pub enum Command {
         #[command(flatten)]
         m: MoveArgs,
         /// Unit cost; without it the units come in at the current average cost.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cost: Option<String>,
     },
     /// Goods sold to a customer (销售出库).
@@ -68,7 +68,7 @@ pub enum Command {
         #[command(flatten)]
         m: MoveArgs,
         /// Unit selling price.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         price: Option<String>,
     },
     /// A customer returned goods (销售退货).
@@ -76,10 +76,10 @@ pub enum Command {
         #[command(flatten)]
         m: MoveArgs,
         /// Unit price refunded.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         price: Option<String>,
         /// Unit cost to value the returned goods at [default: current average]
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cost: Option<String>,
     },
     /// Goods returned to the supplier (采购退货).
@@ -101,14 +101,14 @@ pub enum Command {
         #[arg(long)]
         reason: String,
         /// Unit cost for a positive adjustment [default: current average]
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cost: Option<String>,
     },
     /// An opening balance (期初).
     Opening {
         #[command(flatten)]
         m: MoveArgs,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cost: Option<String>,
     },
     /// Transfers to other locations (调拨).
@@ -237,7 +237,7 @@ pub enum TransferCmd {
         to: String,
         #[arg(long)]
         sku: String,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         qty: String,
         #[arg(long)]
         lot: Option<String>,
@@ -262,6 +262,7 @@ pub enum CountCmd {
     /// Record a counted quantity (the book quantity is taken now).
     Set {
         sku: String,
+        #[arg(allow_negative_numbers = true)]
         qty: String,
         #[arg(long)]
         lot: Option<String>,
@@ -283,6 +284,24 @@ pub enum CountCmd {
         json: bool,
     },
 }
+
+/// Column names of `moves --csv`, in the order of [`MoveOut`]'s fields.
+const MOVE_COLUMNS: [&str; 14] = [
+    "seq",
+    "type",
+    "location",
+    "sku",
+    "lot",
+    "qty",
+    "unit_cost",
+    "unit_price",
+    "counterparty",
+    "ref",
+    "reason",
+    "transfer_id",
+    "occurred_at",
+    "recorded_at",
+];
 
 /// A movement as `moves` prints it in JSON and CSV.
 #[derive(Debug, Serialize)]
@@ -948,7 +967,11 @@ fn moves(
     out: &mut dyn Write,
 ) -> Result<()> {
     if csv {
-        let mut w = csv::Writer::from_writer(out);
+        // The header is written even when no movement matches.
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        w.write_record(MOVE_COLUMNS).map_err(|e| io_err(e.into()))?;
         store.moves(filter, |m| {
             w.serialize(MoveOut::from(&m)).map_err(|e| io_err(e.into()))
         })?;
