@@ -5,6 +5,7 @@ use crate::config::AgentConfig;
 use crate::error::{AgentError, Result};
 use crate::import;
 use crate::store::{CountReport, Location, MoveFilter, SendRequest, SiteInfo, StockFilter, Store};
+use crate::sync;
 use chrono::{DateTime, FixedOffset, Local, SubsecRound};
 use clap::{Args, Parser, Subcommand};
 use jxc_shared::ids::GlobalLocation;
@@ -17,6 +18,7 @@ use jxc_shared::{
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -149,6 +151,27 @@ pub enum Command {
     Verify,
     /// Rewrite every balance and cost from the ledger (after a `verify` failure).
     Rebuild,
+    /// Enroll this site with a hub, once, with a token from `jxc-hub token`.
+    Enroll {
+        /// The hub's address, https://HOST:PORT
+        #[arg(long)]
+        hub: String,
+        #[arg(long)]
+        token: String,
+    },
+    /// Sync once with the hub (exit 0 if the hub was reached and holds everything, 7 if unreachable).
+    Sync {
+        /// Movements per request (at most 5000).
+        #[arg(long, default_value_t = jxc_shared::protocol::MAX_BATCH_MOVEMENTS)]
+        batch: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep syncing: on a timer, soon after local writes, backing off while the hub is away.
+    Run {
+        #[arg(long, default_value_t = jxc_shared::protocol::MAX_BATCH_MOVEMENTS)]
+        batch: usize,
+    },
     /// What this site's ledger holds.
     Status {
         #[arg(long)]
@@ -246,10 +269,18 @@ pub enum TransferCmd {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Transfers sent from this site and their status.
+    /// Transfers sent from this site, or with --incoming those sent to it.
     List {
         #[arg(long)]
+        incoming: bool,
+        #[arg(long)]
         json: bool,
+    },
+    /// Receive an incoming transfer: all that remains, or --qty of it.
+    Receive {
+        id: String,
+        #[arg(long)]
+        qty: Option<String>,
     },
 }
 
@@ -369,29 +400,8 @@ fn io_err(e: std::io::Error) -> AgentError {
 
 /// Prints rows as aligned columns.
 fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
-                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
-            }
-        }
-        s
-    };
-    writeln!(out, "{}", line(header.to_vec())).map_err(io_err)?;
-    for row in rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect())).map_err(io_err)?;
-    }
-    Ok(())
+    out.write_all(jxc_shared::text::table(header, rows).as_bytes())
+        .map_err(io_err)
 }
 
 /// Prints `items` as a JSON array, or as a table with one row per item.
@@ -570,6 +580,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         } => {
             let filter = MoveFilter {
                 since,
+                limit: None,
                 location: opt_location(location.as_deref())?,
                 sku: sku.as_deref().map(Sku::parse).transpose()?,
             };
@@ -593,10 +604,71 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             )
             .map_err(io_err)
         }
+        Command::Enroll { hub, token } => {
+            let store = Arc::new(Mutex::new(store));
+            let answer = runtime()?.block_on(sync::enroll(&store, &dir, &hub, &token))?;
+            writeln!(
+                out,
+                "enrolled site {} ({}) with the hub at {}; run `jxc-agent sync` or `jxc-agent run`",
+                answer.site,
+                answer.kind,
+                hub.trim_end_matches('/')
+            )
+            .map_err(io_err)
+        }
+        Command::Sync {
+            batch,
+            json: as_json,
+        } => {
+            let url = hub_url(&store)?;
+            let client = sync::HubClient::from_data_dir(&dir, &url)?;
+            let store = Arc::new(Mutex::new(store));
+            let report = runtime()?.block_on(sync::sync_once(
+                &store,
+                &client,
+                batch.clamp(1, jxc_shared::protocol::MAX_BATCH_MOVEMENTS),
+            ))?;
+            if as_json {
+                return json(out, &report);
+            }
+            writeln!(
+                out,
+                "synced with {url}: sent {}, accepted {}, already held {}, quarantined {}; {} incoming transfer(s); the hub holds up to #{}",
+                report.sent, report.accepted, report.duplicates, report.quarantined.len(), report.incoming, report.hwm
+            )
+            .map_err(io_err)?;
+            for q in &report.quarantined {
+                writeln!(out, "  quarantined #{}: {}", q.seq, q.reason).map_err(io_err)?;
+            }
+            Ok(())
+        }
+        Command::Run { batch } => {
+            let url = hub_url(&store)?;
+            let hub = sync::HubClient::from_data_dir(&dir, &url)?;
+            let worker = sync::Worker {
+                store: Arc::new(Mutex::new(store)),
+                hub,
+                interval: std::time::Duration::from_secs(config.sync_interval_secs),
+                batch: batch.clamp(1, jxc_shared::protocol::MAX_BATCH_MOVEMENTS),
+            };
+            runtime()?.block_on(async move {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    let _ = tx.send(true);
+                });
+                tracing::info!(hub = %url, "running; syncing until SIGINT or SIGTERM");
+                worker.run(rx).await
+            })
+        }
         Command::Status { json: as_json } => {
             let s = store.status()?;
+            let sync = store.sync_state()?;
             if as_json {
-                return json(out, &s);
+                let mut v = serde_json::to_value(&s).map_err(|e| io_err(e.into()))?;
+                v["sync"] = serde_json::to_value(&sync).map_err(|e| io_err(e.into()))?;
+                v["sync"]["unsynced"] = s.movements.saturating_sub(sync.hwm).into();
+                return json(out, &v);
             }
             let rows = vec![
                 vec![
@@ -619,6 +691,25 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 vec![
                     "transfers in transit".into(),
                     s.transfers_in_transit.to_string(),
+                ],
+                vec![
+                    "hub".into(),
+                    sync.hub_url
+                        .clone()
+                        .unwrap_or_else(|| "not enrolled".into()),
+                ],
+                vec!["hub holds up to".into(), format!("#{}", sync.hwm)],
+                vec![
+                    "unsynced".into(),
+                    s.movements.saturating_sub(sync.hwm).to_string(),
+                ],
+                vec![
+                    "last sync".into(),
+                    sync.last_sync_at.clone().unwrap_or_else(|| "never".into()),
+                ],
+                vec![
+                    "last sync error".into(),
+                    sync.last_error.clone().unwrap_or_default(),
                 ],
             ];
             for r in rows {
@@ -658,6 +749,38 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             }
             writeln!(out).map_err(io_err)
         }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| AgentError::io("<runtime>", e))
+}
+
+fn hub_url(store: &Store) -> Result<String> {
+    store.sync_state()?.hub_url.ok_or_else(|| {
+        AgentError::DataDir(
+            "this site is not enrolled with a hub: run `jxc-agent enroll --hub URL --token T`"
+                .into(),
+        )
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
@@ -842,7 +965,51 @@ fn transfer(
             .map_err(io_err)?;
             writeln!(out, "{}", t.id).map_err(io_err)
         }
-        TransferCmd::List { json: as_json } => listing(
+        TransferCmd::List {
+            incoming: true,
+            json: as_json,
+        } => listing(
+            out,
+            as_json,
+            &store.incoming_transfers(false)?,
+            &[
+                "id",
+                "from",
+                "to",
+                "sku",
+                "lot",
+                "qty",
+                "received",
+                "remaining",
+                "sent_at",
+            ],
+            |t| {
+                vec![
+                    t.id.clone(),
+                    t.from.clone(),
+                    t.to_location.clone(),
+                    t.sku.clone(),
+                    t.lot.clone(),
+                    t.qty.to_string(),
+                    t.received.to_string(),
+                    t.remaining.to_string(),
+                    t.sent_at.clone(),
+                ]
+            },
+        ),
+        TransferCmd::Receive { id, qty } => {
+            let m = store.transfer_receive(&id, qty.as_deref(), now)?;
+            writeln!(
+                out,
+                "#{} received {} of {} from transfer {id} at {}",
+                m.seq, m.draft.qty, m.draft.sku, m.draft.location
+            )
+            .map_err(io_err)
+        }
+        TransferCmd::List {
+            incoming: false,
+            json: as_json,
+        } => listing(
             out,
             as_json,
             &store.transfers()?,

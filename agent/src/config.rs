@@ -18,6 +18,9 @@ pub struct AgentConfig {
     /// How long a write waits for another process's write before giving up.
     #[serde(default = "default_busy_timeout_secs")]
     pub busy_timeout_secs: u64,
+    /// How often `run` syncs when nothing happens locally.
+    #[serde(default = "default_sync_interval_secs")]
+    pub sync_interval_secs: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -26,12 +29,16 @@ fn default_data_dir() -> PathBuf {
 fn default_busy_timeout_secs() -> u64 {
     120
 }
+fn default_sync_interval_secs() -> u64 {
+    30
+}
 
 impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             data_dir: default_data_dir(),
             busy_timeout_secs: default_busy_timeout_secs(),
+            sync_interval_secs: default_sync_interval_secs(),
         }
     }
 }
@@ -50,6 +57,13 @@ impl AgentConfig {
                 "config {}: busy_timeout_secs {} is not valid: use 1 to 3600",
                 origin.display(),
                 cfg.busy_timeout_secs
+            )));
+        }
+        if cfg.sync_interval_secs == 0 || cfg.sync_interval_secs > 86_400 {
+            return Err(AgentError::DataDir(format!(
+                "config {}: sync_interval_secs {} is not valid: use 1 to 86400",
+                origin.display(),
+                cfg.sync_interval_secs
             )));
         }
         Ok(cfg)

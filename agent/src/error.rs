@@ -11,6 +11,7 @@ pub mod exit {
     pub const REFUSED: u8 = 4;
     pub const DATA_DIR: u8 = 5;
     pub const MISMATCH: u8 = 6;
+    pub const UNREACHABLE: u8 = 7;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,12 @@ pub enum AgentError {
     /// An import file had bad rows; each was reported as it was found.
     #[error("{0}")]
     BadFile(String),
+    /// The hub could not be reached (network, TLS, timeout).
+    #[error("could not reach the hub: {0}")]
+    Unreachable(String),
+    /// The hub answered and refused (revoked, bad token, bad request).
+    #[error("the hub refused: {0}")]
+    HubRefused(String),
     #[error("database error: {0}")]
     Db(rusqlite::Error),
     #[error("{}: {source}", path.display())]
@@ -67,7 +74,10 @@ impl AgentError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AgentError::Invalid(_) | AgentError::BadFile(_) => exit::INVALID,
-            AgentError::Refused(_) | AgentError::Conflict(_) => exit::REFUSED,
+            AgentError::Refused(_) | AgentError::Conflict(_) | AgentError::HubRefused(_) => {
+                exit::REFUSED
+            }
+            AgentError::Unreachable(_) => exit::UNREACHABLE,
             AgentError::DataDir(_) | AgentError::Busy => exit::DATA_DIR,
             AgentError::Mismatch(_) => exit::MISMATCH,
             AgentError::Db(_) | AgentError::Io { .. } => exit::FAILURE,

@@ -6,6 +6,8 @@ pub mod config;
 pub mod error;
 pub mod import;
 pub mod store;
+pub mod sync;
+pub mod tls;
 
 pub use error::{AgentError, Result};
 pub use store::Store;

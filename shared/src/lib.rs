@@ -8,11 +8,14 @@ pub mod error;
 pub mod ids;
 pub mod movement;
 pub mod product;
+pub mod protocol;
 pub mod row;
+pub mod sync;
+pub mod text;
 pub mod time;
 
 pub use amount::{Money, Quantity};
 pub use error::DomainError;
-pub use ids::{LocationId, Lot, SiteId, SiteKind, Sku};
+pub use ids::{GlobalLocation, LocationId, Lot, SiteId, SiteKind, Sku};
 pub use movement::{Movement, MovementDraft, MovementKind};
 pub use product::Product;

@@ -8,11 +8,13 @@
 mod count;
 mod ledger;
 mod query;
+mod sync;
 mod transfer;
 
 pub use count::{CountEntry, CountLine, CountReport, CountSession};
 pub use ledger::LedgerTx;
 pub use query::{BalanceRow, MoveFilter, Status, StockFilter, VerifyReport};
+pub use sync::{IncomingRow, SyncState};
 pub use transfer::{SendRequest, Transfer};
 
 use crate::error::{AgentError, Result};
@@ -27,9 +29,10 @@ use std::time::Duration;
 pub const DB_FILE: &str = "ledger.db";
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/0001_ledger.sql"),
     include_str!("migrations/0002_transfers_counts.sql"),
+    include_str!("migrations/0003_sync.sql"),
 ];
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 

@@ -35,6 +35,8 @@ pub struct BalanceRow {
 #[derive(Debug, Default, Clone)]
 pub struct MoveFilter {
     pub since: u64,
+    /// At most this many movements.
+    pub limit: Option<u64>,
     pub location: Option<LocationId>,
     pub sku: Option<Sku>,
 }
@@ -153,13 +155,14 @@ impl Store {
         let sql = format!(
             "SELECT {MOVEMENT_COLUMNS} FROM movement
              WHERE seq > ?1 AND (?2 IS NULL OR location = ?2) AND (?3 IS NULL OR sku = ?3)
-             ORDER BY seq"
+             ORDER BY seq LIMIT ?4"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params![
             f.since as i64,
             f.location.as_ref().map(LocationId::as_str),
             f.sku.as_ref().map(Sku::as_str),
+            f.limit.map_or(-1, |l| l as i64),
         ])?;
         while let Some(r) = rows.next()? {
             each(movement_from_row(r)?)?;

@@ -1,0 +1,404 @@
+//! Sync with the hub: enrollment, one sync session (driven by the pure
+//! state machine in `jxc_shared::sync`), and the `run` worker that syncs on
+//! a timer and soon after local writes, backing off while the hub is away.
+
+use crate::error::{AgentError, Result};
+use crate::store::Store;
+use crate::tls;
+use chrono::{DateTime, FixedOffset, Local, SubsecRound};
+use jxc_shared::protocol::{
+    self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, Quarantined, SyncRequest, SyncResponse,
+};
+use jxc_shared::sync::{Next, Session};
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const KEY_FILE: &str = "agent.key";
+pub const CERT_FILE: &str = "agent.pem";
+pub const CA_FILE: &str = "hub-ca.pem";
+
+pub type SharedStore = Arc<Mutex<Store>>;
+
+fn now() -> DateTime<FixedOffset> {
+    Local::now().fixed_offset().trunc_subsecs(3)
+}
+
+/// Runs store work off the async threads.
+pub async fn with_store<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&mut store.lock().unwrap_or_else(|p| p.into_inner())))
+        .await
+        .map_err(|e| AgentError::Io {
+            path: PathBuf::from("<sync task>"),
+            source: std::io::Error::other(e),
+        })?
+}
+
+/// The whole cause chain of an error, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let c_s = c.to_string();
+        if !s.contains(&c_s) {
+            s.push_str(": ");
+            s.push_str(&c_s);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn unreachable(url: &str, e: reqwest::Error) -> AgentError {
+    AgentError::Unreachable(format!("{url}: {}", chain(&e)))
+}
+
+/// Turns a non-success answer into the hub's own one-line message.
+async fn refusal(url: &str, resp: reqwest::Response) -> AgentError {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    if status.is_server_error() {
+        AgentError::Unreachable(format!("{url}: the hub answered {status}: {message}"))
+    } else {
+        AgentError::HubRefused(format!("{message} ({status})"))
+    }
+}
+
+fn write_file(path: &Path, contents: &str, private: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if private { 0o600 } else { 0o644 })
+        .open(path)
+        .map_err(|e| AgentError::io(path, e))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| AgentError::io(path, e))
+}
+
+fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            AgentError::DataDir(format!(
+                "{} is missing: enroll first with `jxc-agent enroll --hub URL --token T`",
+                path.display()
+            ))
+        } else {
+            AgentError::io(path, e)
+        }
+    })
+}
+
+fn tls_err(e: tls::TlsError) -> AgentError {
+    match e {
+        tls::TlsError::CaMismatch { .. } => AgentError::HubRefused(e.to_string()),
+        tls::TlsError::Fetch { .. } => AgentError::Unreachable(e.to_string()),
+        tls::TlsError::InvalidUrl(_) | tls::TlsError::InvalidFingerprint(_) => AgentError::Invalid(
+            jxc_shared::DomainError::new("hub", e.to_string(), "use https://HOST:PORT"),
+        ),
+        other => AgentError::DataDir(other.to_string()),
+    }
+}
+
+/// Enrolls this site with a hub: pins the hub's CA by the token's hash, makes
+/// a key pair here, sends only the CSR, and stores the certificate it gets.
+pub async fn enroll(
+    store: &SharedStore,
+    dir: &Path,
+    url: &str,
+    token: &str,
+) -> Result<EnrollResponse> {
+    let url = url.trim_end_matches('/').to_owned();
+    let parsed = EnrollToken::parse(token)?;
+    let site = with_store(store, |s| Ok(s.site().id.to_string())).await?;
+    let ca_pem = tls::fetch_pinned_ca(&url, &parsed.ca_fingerprint)
+        .await
+        .map_err(tls_err)?;
+    let (key_pem, csr_pem) = tls::new_key_and_csr(&site).map_err(tls_err)?;
+    let http = tls::client(&ca_pem, None).map_err(tls_err)?;
+    let body = serde_json::to_vec(&EnrollRequest {
+        token: token.trim().to_owned(),
+        csr_pem,
+    })
+    .expect("an enroll request always serializes");
+    let resp = http
+        .post(format!("{url}/v1/enroll"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| unreachable(&url, e))?;
+    if !resp.status().is_success() {
+        return Err(refusal(&url, resp).await);
+    }
+    let bytes = resp.bytes().await.map_err(|e| unreachable(&url, e))?;
+    let answer: EnrollResponse = serde_json::from_slice(&bytes).map_err(|e| {
+        AgentError::HubRefused(format!("the hub's enrollment answer is not valid: {e}"))
+    })?;
+    if answer.site != site {
+        return Err(AgentError::HubRefused(format!(
+            "the token enrolls site {} but this ledger belongs to site {site}",
+            answer.site
+        )));
+    }
+    write_file(&dir.join(KEY_FILE), &key_pem, true)?;
+    write_file(&dir.join(CERT_FILE), &answer.cert_pem, false)?;
+    write_file(&dir.join(CA_FILE), &ca_pem, false)?;
+    let when = now();
+    with_store(store, move |s| s.set_hub(&url, when)).await?;
+    Ok(answer)
+}
+
+/// A connection to the hub this site enrolled with.
+pub struct HubClient {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl HubClient {
+    /// Builds the client from the files enrollment left in the data dir.
+    pub fn from_data_dir(dir: &Path, url: &str) -> Result<HubClient> {
+        let ca = read_file(&dir.join(CA_FILE))?;
+        let cert = read_file(&dir.join(CERT_FILE))?;
+        let key = read_file(&dir.join(KEY_FILE))?;
+        let http = tls::client(&ca, Some((&cert, &key))).map_err(tls_err)?;
+        Ok(HubClient {
+            http,
+            url: url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/sync", self.url))
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .body(protocol::encode(req))
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, e))?;
+        if !resp.status().is_success() {
+            return Err(refusal(&self.url, resp).await);
+        }
+        let body = resp.bytes().await.map_err(|e| unreachable(&self.url, e))?;
+        protocol::decode("sync response", &body)
+            .map_err(|e| AgentError::HubRefused(format!("the hub's answer is not valid: {e}")))
+    }
+}
+
+/// What one sync session did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    pub rounds: u32,
+    pub sent: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub quarantined: Vec<Quarantined>,
+    pub incoming: u64,
+    pub hwm: u64,
+    pub pending: u64,
+}
+
+/// Runs one sync session: rounds until the hub holds everything this
+/// ledger had when the session started. Every round is safe to repeat.
+pub async fn sync_once(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<SyncReport> {
+    let result = session(store, hub, batch).await;
+    if let Err(e) = &result {
+        let msg = e.to_string();
+        let when = now();
+        with_store(store, move |s| s.record_sync_failure(&msg, when)).await?;
+    }
+    result
+}
+
+async fn session(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<SyncReport> {
+    let (state, last, locations) = with_store(store, |s| {
+        Ok((s.sync_state()?, s.last_seq()?, s.wire_locations()?))
+    })
+    .await?;
+    let mut session = Session::new(state.hwm, last).with_batch(batch);
+    let mut cursor = state.transfers_cursor;
+    let mut report = SyncReport::default();
+    while let Next::Push { from_seq, limit } = session.next() {
+        let movements = with_store(store, move |s| s.wire_batch(from_seq, limit)).await?;
+        let sent = movements.len();
+        let req = SyncRequest {
+            from_seq,
+            movements,
+            agent_last_seq: last,
+            transfers_cursor: cursor,
+            locations: if session.rounds() == 0 {
+                locations.clone()
+            } else {
+                Vec::new()
+            },
+            agent_time_ms: now().timestamp_millis(),
+        };
+        let resp = hub.sync(&req).await?;
+        let hwm = resp.hwm;
+        report.incoming += resp.incoming.len() as u64;
+        cursor = resp
+            .incoming
+            .iter()
+            .map(|t| t.cursor)
+            .max()
+            .unwrap_or(cursor)
+            .max(cursor);
+        report.accepted += u64::from(resp.accepted);
+        report.duplicates += u64::from(resp.duplicates);
+        report.quarantined.extend(resp.quarantined.iter().cloned());
+        let incoming = resp.incoming;
+        let when = now();
+        with_store(store, move |s| s.record_sync(hwm, &incoming, when)).await?;
+        session
+            .on_response(from_seq, sent, hwm)
+            .map_err(|e| AgentError::HubRefused(e.to_string()))?;
+        report.sent += sent as u64;
+    }
+    report.rounds = session.rounds();
+    report.hwm = session.hwm();
+    report.pending = session.pending();
+    Ok(report)
+}
+
+/// Backoff with jitter: the n-th consecutive failure waits a random time
+/// between half and all of min(cap, base × 2^n), so agents that lost the hub
+/// together do not all come back at the same instant.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            failures: 0,
+        }
+    }
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << self.failures.min(16))
+            .min(self.cap);
+        self.failures = self.failures.saturating_add(1);
+        let ms =
+            rand::rng().random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
+        Duration::from_millis(ms)
+    }
+}
+
+/// The `run` loop: syncs every `interval`, within about a second of a local
+/// write, and backs off with jitter while the hub cannot be reached.
+pub struct Worker {
+    pub store: SharedStore,
+    pub hub: HubClient,
+    pub interval: Duration,
+    pub batch: usize,
+}
+
+impl Worker {
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> Result<()> {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+        loop {
+            let wait = match sync_once(&self.store, &self.hub, self.batch).await {
+                Ok(r) => {
+                    backoff.reset();
+                    if r.sent > 0 || r.incoming > 0 {
+                        tracing::info!(
+                            sent = r.sent,
+                            accepted = r.accepted,
+                            duplicates = r.duplicates,
+                            quarantined = r.quarantined.len(),
+                            incoming = r.incoming,
+                            hwm = r.hwm,
+                            "synced"
+                        );
+                    }
+                    for q in &r.quarantined {
+                        tracing::warn!(seq = q.seq, reason = %q.reason, "the hub quarantined a movement");
+                    }
+                    self.interval
+                }
+                Err(e @ (AgentError::Unreachable(_) | AgentError::Busy)) => {
+                    let d = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "sync failed; working offline");
+                    d
+                }
+                Err(e) => {
+                    let d = backoff.next_delay();
+                    tracing::error!(error = %e, retry_in_ms = d.as_millis() as u64, "the hub refused this site; an operator must act");
+                    d
+                }
+            };
+            if self.wait(wait, &mut shutdown).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits `d`, returning early (false) when the ledger grows, or true on shutdown.
+    async fn wait(&self, d: Duration, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        let start_seq = with_store(&self.store, |s| s.last_seq()).await.unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let tick = tokio::time::sleep_until(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(500)),
+            );
+            tokio::select! {
+                _ = shutdown.changed() => return true,
+                _ = tick => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            // Another jxc-agent process wrote: sync soon, not at the next tick.
+            if with_store(&self.store, |s| s.last_seq())
+                .await
+                .unwrap_or(start_seq)
+                > start_seq
+            {
+                return false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
+        let delays: Vec<Duration> = (0..6).map(|_| b.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(500) && delays[0] <= Duration::from_secs(1));
+        assert!(delays[3] >= Duration::from_secs(4) && delays[3] <= Duration::from_secs(8));
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(8)));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,348 @@
+//! The hub's HTTP API: agent endpoints (enroll, sync) authenticated by
+//! one-time token and client certificate, HQ endpoints by bearer token, and
+//! the public health check, CA certificate and OpenAPI document.
+
+use crate::error::{HubError, Result};
+use crate::metrics::Metrics;
+use crate::pki::{self, Ca};
+use crate::store::{GroupBy, InventoryFilter, Role, Store};
+use crate::tls::PeerCert;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts, Query, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::Utc;
+use jxc_shared::protocol::{
+    self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, MAX_BATCH_BYTES,
+    MAX_BATCH_MOVEMENTS, PROTOCOL_HEADER, SyncRequest,
+};
+use jxc_shared::{LocationId, SiteId};
+use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+
+/// Everything a request handler may touch.
+pub struct Hub {
+    /// The writer: enrollment and ingest. SQLite has one writer at a time.
+    pub store: Mutex<Store>,
+    /// A second connection for reads, so queries do not wait behind ingest.
+    pub reads: Mutex<Store>,
+    pub ca: Ca,
+    pub metrics: Metrics,
+    pub stale_after_secs: i64,
+    pub client_cert_days: u32,
+}
+
+pub type AppState = Arc<Hub>;
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HubError::Internal(format!("store task failed: {e}")))?
+}
+
+fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    // A panic while holding the lock cannot leave SQLite half-written (the
+    // transaction rolls back), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn router(hub: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .route("/v1/ca", get(ca_cert))
+        .route("/v1/enroll", post(enroll))
+        .route(
+            "/v1/sync",
+            post(sync).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
+        )
+        .route("/v1/inventory", get(inventory))
+        .route("/v1/sites", get(sites))
+        .route("/v1/movements", get(movements))
+        .route("/v1/transfers", get(transfers))
+        .route("/v1/quarantine", get(quarantine))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            hub.clone(),
+            count_requests,
+        ))
+        .with_state(hub)
+}
+
+async fn count_requests(
+    State(hub): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    Metrics::add(&hub.metrics.requests, 1);
+    let res = next.run(req).await;
+    if matches!(
+        res.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        Metrics::add(&hub.metrics.refused_requests, 1);
+    }
+    res
+}
+
+async fn ca_cert(State(hub): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        hub.ca.cert_pem().to_owned(),
+    )
+        .into_response()
+}
+
+/// An HQ person, from `Authorization: Bearer TOKEN`.
+pub struct HqUser {
+    pub name: String,
+    pub role: Role,
+}
+
+impl<S> FromRequestParts<S> for HqUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let hub = AppState::from_ref(state);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                HubError::Unauthorized(
+                    "an HQ bearer token is required (Authorization: Bearer …)".into(),
+                )
+            })?
+            .to_owned();
+        let user = blocking(move || lock(&hub.reads).user_for_token(&token)).await?;
+        let (name, role) =
+            user.ok_or_else(|| HubError::Unauthorized("the bearer token is not valid".into()))?;
+        Ok(HqUser { name, role })
+    }
+}
+
+async fn enroll(
+    State(hub): State<AppState>,
+    Json(req): Json<EnrollRequest>,
+) -> Result<Json<EnrollResponse>> {
+    let token = EnrollToken::parse(&req.token).map_err(|_| {
+        HubError::Unauthorized("the enrollment token is unknown, already used or expired".into())
+    })?;
+    if token.ca_fingerprint != hub.ca.fingerprint() {
+        return Err(HubError::Unauthorized(
+            "the enrollment token was made by another hub".into(),
+        ));
+    }
+    let h = hub.clone();
+    let (site, cert_pem) = blocking(move || {
+        let now = Utc::now();
+        let days = h.client_cert_days;
+        let mut store = lock(&h.store);
+        store.redeem_token(&token.id, &token.secret, now, |site, serial| {
+            h.ca.sign_client_csr(&req.csr_pem, site.id.as_str(), serial, days)
+                .map_err(|e| HubError::Invalid(e.to_string()))
+        })
+    })
+    .await?;
+    Metrics::add(&hub.metrics.enrollments, 1);
+    tracing::info!(site = %site.site.id, serial = site.serial, "agent enrolled");
+    Ok(Json(EnrollResponse {
+        site: site.site.id.to_string(),
+        kind: site.site.kind.as_str().to_owned(),
+        name: site.site.name,
+        region: site.site.region,
+        cert_pem,
+        ca_pem: hub.ca.cert_pem().to_owned(),
+    }))
+}
+
+/// Checks a decoded batch before anything is applied: bounded, consecutive
+/// seqs from `from_seq`, well-formed location ids.
+fn check_batch(req: &SyncRequest) -> Result<()> {
+    if req.movements.len() > MAX_BATCH_MOVEMENTS {
+        return Err(HubError::Invalid(format!(
+            "a batch carries at most {MAX_BATCH_MOVEMENTS} movements, this one {}",
+            req.movements.len()
+        )));
+    }
+    for (i, m) in req.movements.iter().enumerate() {
+        let want = req.from_seq + i as u64;
+        if m.seq != want {
+            return Err(HubError::Invalid(format!(
+                "movement {i} of the batch has seq {}, expected {want}: seqs must be consecutive from from_seq {}",
+                m.seq, req.from_seq
+            )));
+        }
+    }
+    if req.from_seq == 0 {
+        return Err(HubError::Invalid(
+            "from_seq 0 is not valid: seqs start at 1".into(),
+        ));
+    }
+    for l in &req.locations {
+        LocationId::parse(&l.id)?;
+    }
+    Ok(())
+}
+
+async fn sync(
+    State(hub): State<AppState>,
+    peer: Option<Extension<PeerCert>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let der = peer
+        .and_then(|Extension(PeerCert(der))| der)
+        .ok_or_else(|| {
+            HubError::Unauthorized(
+                "a client certificate is required: enroll with `jxc-agent enroll`".into(),
+            )
+        })?;
+    let id = pki::client_identity(&der).map_err(|e| HubError::Forbidden(e.to_string()))?;
+    let site = SiteId::parse(&id.site).map_err(|e| HubError::Forbidden(e.to_string()))?;
+    protocol::check_version(headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()))?;
+    let req: SyncRequest = protocol::decode("sync request", &body)?;
+    check_batch(&req)?;
+
+    let h = hub.clone();
+    let (resp, stats) = blocking(move || {
+        let mut store = lock(&h.store);
+        store.check_client(site.as_str(), id.serial)?;
+        store.ingest(&site, &req, Utc::now())
+    })
+    .await?;
+    let m = &hub.metrics;
+    Metrics::add(&m.sync_batches, 1);
+    Metrics::add(&m.movements_ingested, stats.accepted);
+    Metrics::add(&m.duplicates, stats.duplicates);
+    Metrics::add(&m.quarantined, stats.refused);
+    Metrics::add(&m.conflicts, stats.conflicts);
+    Ok((
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        protocol::encode(&resp),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct InventoryQuery {
+    sku: Option<String>,
+    site: Option<String>,
+    region: Option<String>,
+    kind: Option<String>,
+    by: Option<String>,
+}
+
+async fn inventory(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Query(q): Query<InventoryQuery>,
+) -> Result<Response> {
+    let filter = InventoryFilter {
+        by: q
+            .by
+            .as_deref()
+            .map(GroupBy::parse)
+            .transpose()?
+            .unwrap_or_default(),
+        sku: q.sku,
+        site: q.site,
+        region: q.region,
+        kind: q.kind,
+    };
+    let rows = blocking(move || lock(&hub.reads).inventory(&filter)).await?;
+    Ok(Json(rows).into_response())
+}
+
+async fn sites(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {
+    let stale = hub.stale_after_secs;
+    let rows = blocking(move || lock(&hub.reads).sites(Utc::now(), stale)).await?;
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct MovementsQuery {
+    site: Option<String>,
+    /// The `next` cursor of the previous page, `SITE:SEQ`.
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn movements(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Query(q): Query<MovementsQuery>,
+) -> Result<Response> {
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(HubError::Invalid(format!(
+            "limit {limit} is not valid: use 1 to 10000"
+        )));
+    }
+    let (after_site, after_seq) = match q.after.as_deref() {
+        None | Some("") => (String::new(), 0),
+        Some(c) => {
+            let parsed = c
+                .rsplit_once(':')
+                .and_then(|(s, n)| Some((s.to_owned(), n.parse::<u64>().ok()?)));
+            parsed.ok_or_else(|| {
+                HubError::Invalid(format!(
+                    "after {c:?} is not valid: pass the `next` of the previous page (SITE:SEQ)"
+                ))
+            })?
+        }
+    };
+    let site = q.site.clone();
+    let rows = blocking(move || {
+        lock(&hub.reads).movements(site.as_deref(), (&after_site, after_seq), limit)
+    })
+    .await?;
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| format!("{}:{}", r.site, r.seq)))
+        .flatten();
+    Ok(Json(serde_json::json!({ "movements": rows, "next": next })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct TransfersQuery {
+    open: Option<bool>,
+}
+
+async fn transfers(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Query(q): Query<TransfersQuery>,
+) -> Result<Response> {
+    let open = q.open.unwrap_or(false);
+    let rows = blocking(move || lock(&hub.reads).transfers(open)).await?;
+    Ok(Json(rows).into_response())
+}
+
+async fn quarantine(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {
+    let rows = blocking(move || lock(&hub.reads).quarantine()).await?;
+    Ok(Json(rows).into_response())
+}
+
+async fn metrics(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {
+    let stale = hub.stale_after_secs;
+    let h = hub.clone();
+    let sites = blocking(move || lock(&h.reads).sites(Utc::now(), stale)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        hub.metrics.render(&sites),
+    )
+        .into_response())
+}

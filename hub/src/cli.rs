@@ -1,0 +1,487 @@
+//! The `jxc-hub` command line: set-up (init, tokens, users, revocation), the
+//! server, and reads of the hub store for operators.
+
+use crate::api::{self, Hub};
+use crate::config::HubConfig;
+use crate::error::{HubError, Result};
+use crate::metrics::Metrics;
+use crate::pki::Ca;
+use crate::store::{GroupBy, InventoryFilter, NewSite, Role, Store};
+use chrono::{Duration as ChronoDuration, Utc};
+use clap::{Parser, Subcommand};
+use jxc_shared::product::check_text;
+use jxc_shared::protocol::EnrollToken;
+use jxc_shared::text::table;
+use jxc_shared::{SiteId, SiteKind};
+use rand::RngCore;
+use serde::Serialize;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub const CA_CERT: &str = "ca.pem";
+pub const CA_KEY: &str = "ca.key";
+pub const SERVER_CERT: &str = "server.pem";
+pub const SERVER_KEY: &str = "server.key";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jxc-hub",
+    version,
+    about = "jxc hub: consolidated channel inventory and secure sync for jxc agents",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input, 4 refused, 5 data directory problem."
+)]
+pub struct Cli {
+    /// Directory holding the hub's database and certificates [default: data_dir from the config, else ./jxc-hub-data]
+    #[arg(long, global = true, env = "JXC_HUB_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Configuration file [default: ./jxc-hub.toml if it exists]
+    #[arg(long, global = true, env = "JXC_HUB_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the hub: its CA, a server certificate and a first admin token.
+    Init {
+        /// A DNS name or IP address agents use to reach the hub (repeatable) [default: localhost, 127.0.0.1]
+        #[arg(long = "hostname")]
+        hostnames: Vec<String>,
+    },
+    /// Serve HTTPS until SIGTERM or SIGINT.
+    Serve {
+        /// [default: listen from the config, else 127.0.0.1:8443]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Print a one-time enrollment token for a site.
+    Token {
+        #[arg(long)]
+        site: String,
+        #[arg(long, value_name = "branch|dealer|hq")]
+        kind: String,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the token stays valid: 30m, 24h, 7d
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
+    /// Refuse every further request from a site.
+    Revoke {
+        #[arg(long)]
+        site: String,
+    },
+    /// HQ users of the dashboard and API.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Enrolled sites and how fresh their data is.
+    Sites {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consolidated on hand, in transit and value.
+    Inventory {
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(
+            long,
+            default_value = "sku",
+            value_name = "sku|site|location|region|kind"
+        )]
+        by: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Transfers between sites.
+    Transfers {
+        /// Only transfers not fully received.
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records the hub would not apply, and why.
+    Quarantine {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user and print their bearer token once.
+    Add {
+        name: String,
+        #[arg(long, value_name = "admin|viewer")]
+        role: String,
+    },
+}
+
+fn io_err(e: std::io::Error) -> HubError {
+    HubError::io("<stdout>", e)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Writes a secret file readable only by its owner.
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| HubError::io(path, e))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| HubError::io(path, e))
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            HubError::DataDir(format!(
+                "{} is missing: run `jxc-hub init` first (or pass --data DIR)",
+                path.display()
+            ))
+        } else {
+            HubError::io(path, e)
+        }
+    })
+}
+
+/// Parses a duration such as `30m`, `24h` or `7d`.
+fn parse_ttl(s: &str) -> Result<ChronoDuration> {
+    let bad = || {
+        HubError::Invalid(format!(
+            "ttl {s:?} is not valid: write a number with m, h or d, such as 24h"
+        ))
+    };
+    let (n, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "m" => ChronoDuration::minutes(n),
+        "h" => ChronoDuration::hours(n),
+        "d" => ChronoDuration::days(n),
+        _ => return Err(bad()),
+    };
+    if n <= 0 || d > ChronoDuration::days(365) {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
+/// Creates a hub in `dir` and returns the admin's bearer token.
+pub fn init(dir: &Path, hostnames: &[String]) -> Result<(Ca, String)> {
+    if dir.join(CA_CERT).exists() || dir.join(crate::store::DB_FILE).exists() {
+        return Err(HubError::Conflict(format!(
+            "{} already holds a hub; nothing changed",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| HubError::io(dir, e))?;
+    let hostnames: Vec<String> = if hostnames.is_empty() {
+        vec!["localhost".into(), "127.0.0.1".into()]
+    } else {
+        hostnames.to_vec()
+    };
+    let ca = Ca::generate("jxc hub CA").map_err(|e| HubError::Internal(e.to_string()))?;
+    let (cert, key) = ca
+        .server_cert(&hostnames, 825)
+        .map_err(|e| HubError::Invalid(e.to_string()))?;
+    write_private(&dir.join(CA_KEY), ca.key_pem())?;
+    std::fs::write(dir.join(CA_CERT), ca.cert_pem())
+        .map_err(|e| HubError::io(dir.join(CA_CERT), e))?;
+    write_private(&dir.join(SERVER_KEY), &key)?;
+    std::fs::write(dir.join(SERVER_CERT), cert)
+        .map_err(|e| HubError::io(dir.join(SERVER_CERT), e))?;
+    let mut store = Store::open(dir, true)?;
+    let token = format!("jxch_{}", random_hex(24));
+    store.add_user("admin", Role::Admin, &token, Utc::now())?;
+    Ok((ca, token))
+}
+
+pub fn load_ca(dir: &Path) -> Result<Ca> {
+    Ca::from_pem(&read(&dir.join(CA_CERT))?, &read(&dir.join(CA_KEY))?)
+        .map_err(|e| HubError::DataDir(format!("{}: {e}", dir.display())))
+}
+
+/// Makes a one-time enrollment token for a site.
+pub fn make_token(dir: &Path, site: NewSite, ttl: ChronoDuration) -> Result<EnrollToken> {
+    let ca = load_ca(dir)?;
+    let mut store = Store::open(dir, false)?;
+    let token = EnrollToken {
+        id: random_hex(4),
+        secret: random_hex(16),
+        ca_fingerprint: ca.fingerprint(),
+    };
+    store.add_token(&token.id, &token.secret, &site, ttl, Utc::now())?;
+    Ok(token)
+}
+
+/// Serves until `shutdown` resolves. `ready` receives the bound address.
+pub async fn serve(
+    dir: &Path,
+    config: &HubConfig,
+    listen: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let ca = load_ca(dir)?;
+    let tls = crate::tls::server_config(
+        &ca,
+        &read(&dir.join(SERVER_CERT))?,
+        &read(&dir.join(SERVER_KEY))?,
+    )
+    .map_err(|e| HubError::DataDir(format!("{}: {e}", dir.display())))?;
+    let hub = Arc::new(Hub {
+        store: Mutex::new(Store::open(dir, false)?),
+        reads: Mutex::new(Store::open(dir, false)?),
+        ca,
+        metrics: Metrics::default(),
+        stale_after_secs: config.stale_after_secs,
+        client_cert_days: config.client_cert_days,
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| HubError::io(listen.to_string(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| HubError::io(listen.to_string(), e))?;
+    ready(addr);
+    tracing::info!(%addr, "serving");
+    crate::tls::serve(listener, tls, api::router(hub), shutdown)
+        .await
+        .map_err(|e| HubError::io(addr.to_string(), e))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(|e| io_err(e.into()))?;
+    writeln!(out).map_err(io_err)
+}
+
+fn print_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    out.write_all(table(header, rows).as_bytes())
+        .map_err(io_err)
+}
+
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let config = HubConfig::load(cli.config.as_deref())?;
+    let dir = cli.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    match cli.command {
+        Command::Init { hostnames } => {
+            let (ca, token) = init(&dir, &hostnames)?;
+            writeln!(out, "initialized hub in {}", dir.display()).map_err(io_err)?;
+            writeln!(out, "CA fingerprint (sha256): {}", ca.fingerprint()).map_err(io_err)?;
+            writeln!(out, "admin token (shown once; store it safely): {token}").map_err(io_err)
+        }
+        Command::Serve { listen } => {
+            let listen = listen.unwrap_or(config.listen);
+            let rt =
+                tokio::runtime::Runtime::new().map_err(|e| HubError::Internal(e.to_string()))?;
+            rt.block_on(serve(
+                &dir,
+                &config,
+                listen,
+                |addr| {
+                    // Tests and scripts read this line to learn the port.
+                    println!("listening on https://{addr}");
+                    let _ = std::io::stdout().flush();
+                },
+                shutdown_signal(),
+            ))
+        }
+        Command::Token {
+            site,
+            kind,
+            region,
+            name,
+            ttl,
+        } => {
+            let id = SiteId::parse(&site)?;
+            let site = NewSite {
+                kind: SiteKind::parse(&kind)?,
+                name: check_text("name", name.as_deref().unwrap_or(id.as_str()), 200)?,
+                region: check_text("region", region.as_deref().unwrap_or(""), 100)?,
+                id,
+            };
+            let token = make_token(&dir, site, parse_ttl(&ttl)?)?;
+            writeln!(out, "{token}").map_err(io_err)
+        }
+        Command::Revoke { site } => {
+            Store::open(&dir, false)?.revoke(&SiteId::parse(&site)?, Utc::now())?;
+            writeln!(out, "revoked site {site}: its next request is refused").map_err(io_err)
+        }
+        Command::User(UserCmd::Add { name, role }) => {
+            let role = Role::parse(&role)?;
+            let name = check_text("name", &name, 100)?;
+            if name.is_empty() {
+                return Err(HubError::Invalid(
+                    "name \"\" is not valid: a user needs a name".into(),
+                ));
+            }
+            let token = format!("jxch_{}", random_hex(24));
+            Store::open(&dir, false)?.add_user(&name, role, &token, Utc::now())?;
+            writeln!(out, "{token}").map_err(io_err)
+        }
+        Command::Sites { json: as_json } => {
+            let rows = Store::open(&dir, false)?.sites(Utc::now(), config.stale_after_secs)?;
+            if as_json {
+                return json(out, &rows);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.clone(),
+                        s.kind.clone(),
+                        s.region.clone(),
+                        s.hwm.to_string(),
+                        s.unsynced_at_agent.to_string(),
+                        s.last_sync_at.clone().unwrap_or_else(|| "never".into()),
+                        s.freshness.to_owned(),
+                        if s.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            ""
+                        }
+                        .into(),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                &[
+                    "site",
+                    "kind",
+                    "region",
+                    "hwm",
+                    "unsynced",
+                    "last sync",
+                    "freshness",
+                    "",
+                ],
+                &rows,
+            )
+        }
+        Command::Inventory {
+            sku,
+            site,
+            region,
+            kind,
+            by,
+            json: as_json,
+        } => {
+            let filter = InventoryFilter {
+                sku,
+                site,
+                region,
+                kind,
+                by: GroupBy::parse(&by)?,
+            };
+            let rows = Store::open(&dir, false)?.inventory(&filter)?;
+            if as_json {
+                return json(out, &rows);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.key.clone(),
+                        r.on_hand.to_string(),
+                        r.in_transit.to_string(),
+                        r.value.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(out, &[by.as_str(), "on_hand", "in_transit", "value"], &rows)
+        }
+        Command::Transfers {
+            open,
+            json: as_json,
+        } => {
+            let rows = Store::open(&dir, false)?.transfers(open)?;
+            if as_json {
+                return json(out, &rows);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.clone(),
+                        t.from.clone(),
+                        t.to.clone(),
+                        t.sku.clone(),
+                        t.qty.to_string(),
+                        t.received.to_string(),
+                        t.in_transit.to_string(),
+                        t.status.to_owned(),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                &[
+                    "id",
+                    "from",
+                    "to",
+                    "sku",
+                    "qty",
+                    "received",
+                    "in_transit",
+                    "status",
+                ],
+                &rows,
+            )
+        }
+        Command::Quarantine { json: as_json } => {
+            let rows = Store::open(&dir, false)?.quarantine()?;
+            if as_json {
+                return json(out, &rows);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|q| {
+                    vec![
+                        q.site.clone(),
+                        q.seq.to_string(),
+                        q.kind.clone(),
+                        q.reason.clone(),
+                        q.received_at.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                &["site", "seq", "kind", "reason", "received_at"],
+                &rows,
+            )
+        }
+    }
+}

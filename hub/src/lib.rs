@@ -1,0 +1,13 @@
+//! jxc-hub: the central hub. It enrolls sites (its own CA, one-time tokens,
+//! client certificates), takes their movements over mutually authenticated
+//! TLS, and serves consolidated channel inventory to HQ.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod pki;
+pub mod store;
+pub mod tls;

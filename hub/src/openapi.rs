@@ -1,0 +1,178 @@
+//! The OpenAPI 3.1 description of the hub's HTTP API, served at /openapi.json.
+//! Kept beside the router it describes; a test checks every route is here.
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    })
+}
+
+fn hq_get(summary: &str, params: Value, item: Value) -> Value {
+    json!({
+        "get": {
+            "summary": summary,
+            "security": [{ "bearer": [] }],
+            "parameters": params,
+            "responses": {
+                "200": { "description": "OK", "content": { "application/json": { "schema": item } } },
+                "400": error_response("a parameter is not valid"),
+                "401": error_response("no or an unknown bearer token")
+            }
+        }
+    })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+pub fn document() -> Value {
+    let string = json!({ "type": "string" });
+    let decimal = json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" });
+    let nullable_string = json!({ "type": ["string", "null"] });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "jxc hub",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Consolidated channel inventory. Agents use /v1/enroll (one-time token) and /v1/sync (client certificate); HQ uses the bearer-token endpoints."
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "HQ user token from `jxc-hub user add`" }
+            },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": string } },
+                "InventoryRow": {
+                    "type": "object",
+                    "required": ["key", "on_hand", "in_transit", "value"],
+                    "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal }
+                },
+                "Site": {
+                    "type": "object",
+                    "required": ["id", "kind", "name", "region", "hwm", "unsynced_at_agent", "freshness", "locations"],
+                    "properties": {
+                        "id": string, "kind": { "enum": ["hq", "branch", "dealer"] }, "name": string, "region": string,
+                        "enrolled_at": nullable_string, "revoked_at": nullable_string,
+                        "hwm": { "type": "integer", "minimum": 0 },
+                        "unsynced_at_agent": { "type": "integer", "minimum": 0 },
+                        "last_sync_at": nullable_string,
+                        "last_sync_age_secs": { "type": ["integer", "null"] },
+                        "freshness": { "enum": ["fresh", "stale", "never"] },
+                        "newest_business_at": nullable_string,
+                        "clock_skew_ms": { "type": ["integer", "null"] },
+                        "locations": { "type": "integer", "minimum": 0 }
+                    }
+                },
+                "Movement": {
+                    "type": "object",
+                    "required": ["site", "seq", "type", "location", "sku", "lot", "qty", "unit_cost", "occurred_at", "recorded_at"],
+                    "properties": {
+                        "site": string, "seq": { "type": "integer", "minimum": 1 }, "type": string, "location": string,
+                        "sku": string, "lot": string, "qty": decimal, "unit_cost": decimal,
+                        "unit_price": nullable_string, "counterparty": nullable_string, "ref": nullable_string,
+                        "reason": nullable_string, "transfer_id": nullable_string,
+                        "occurred_at": string, "recorded_at": string
+                    }
+                },
+                "Transfer": {
+                    "type": "object",
+                    "required": ["id", "from", "to", "sku", "lot", "qty", "received", "in_transit", "status", "unit_cost", "sent_at"],
+                    "properties": {
+                        "id": string, "from": string, "to": string, "sku": string, "lot": string,
+                        "qty": decimal, "received": decimal, "in_transit": decimal,
+                        "status": { "enum": ["in_transit", "partial", "received"] },
+                        "unit_cost": decimal, "sent_at": string
+                    }
+                },
+                "Quarantined": {
+                    "type": "object",
+                    "required": ["id", "site", "seq", "kind", "reason", "record", "received_at"],
+                    "properties": {
+                        "id": { "type": "integer" }, "site": string, "seq": { "type": "integer" },
+                        "kind": { "enum": ["refused", "conflict"] }, "reason": string, "record": {}, "received_at": string
+                    }
+                }
+            }
+        },
+        "paths": {
+            "/healthz": { "get": { "summary": "Liveness, without credentials", "responses": { "200": { "description": "the hub is up", "content": { "text/plain": { "schema": string } } } } } },
+            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI document", "content": { "application/json": { "schema": { "type": "object" } } } } } } },
+            "/v1/ca": { "get": { "summary": "The hub's CA certificate (PEM), for agents pinning it by hash", "responses": { "200": { "description": "PEM", "content": { "application/x-pem-file": { "schema": string } } } } } },
+            "/v1/enroll": {
+                "post": {
+                    "summary": "Enroll an agent: a one-time token and a CSR in, a client certificate out",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["token", "csr_pem"],
+                        "properties": { "token": string, "csr_pem": string } } } } },
+                    "responses": {
+                        "200": { "description": "enrolled", "content": { "application/json": { "schema": {
+                            "type": "object", "required": ["site", "kind", "name", "region", "cert_pem", "ca_pem"],
+                            "properties": { "site": string, "kind": string, "name": string, "region": string, "cert_pem": string, "ca_pem": string } } } } },
+                        "400": error_response("the CSR is not valid"),
+                        "401": error_response("the token is unknown, used or expired"),
+                        "422": error_response("the body is not the expected JSON")
+                    }
+                }
+            },
+            "/v1/sync": {
+                "post": {
+                    "summary": "Push movements and pull transfers (agents, client certificate required)",
+                    "parameters": [{ "name": "x-jxc-protocol", "in": "header", "required": true, "schema": string }],
+                    "requestBody": { "required": true, "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
+                    "responses": {
+                        "200": { "description": "the batch was applied; the body is the sync response", "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
+                        "400": error_response("a bad protocol version, body or batch"),
+                        "401": error_response("no client certificate"),
+                        "403": error_response("the site is revoked or unknown"),
+                        "413": error_response("the body is too large")
+                    }
+                }
+            },
+            "/v1/inventory": hq_get(
+                "Consolidated on hand, in transit and value, grouped",
+                json!([
+                    query("sku", "only this SKU", string.clone()),
+                    query("site", "only this site", string.clone()),
+                    query("region", "only sites of this region", string.clone()),
+                    query("kind", "only sites of this kind", json!({ "enum": ["hq", "branch", "dealer"] })),
+                    query("by", "grouping", json!({ "enum": ["sku", "site", "location", "region", "kind"] }))
+                ]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/InventoryRow" } })
+            ),
+            "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
+            "/v1/movements": hq_get(
+                "Movements in (site, seq) order, paged",
+                json!([
+                    query("site", "only this site", string.clone()),
+                    query("after", "the `next` cursor of the previous page (SITE:SEQ)", string.clone()),
+                    query("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))
+                ]),
+                json!({ "type": "object", "required": ["movements", "next"], "properties": {
+                    "movements": { "type": "array", "items": { "$ref": "#/components/schemas/Movement" } },
+                    "next": nullable_string } })
+            ),
+            "/v1/transfers": hq_get(
+                "Transfers between sites, with what is still in transit",
+                json!([query("open", "only transfers not fully received", json!({ "type": "boolean" }))]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/Transfer" } })
+            ),
+            "/v1/quarantine": hq_get("Records the hub would not apply, and why", json!([]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/Quarantined" } })),
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "security": [{ "bearer": [] }],
+                    "responses": {
+                        "200": { "description": "Prometheus text format", "content": { "text/plain": { "schema": string } } },
+                        "401": error_response("no or an unknown bearer token")
+                    }
+                }
+            }
+        }
+    })
+}

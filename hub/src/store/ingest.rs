@@ -1,0 +1,410 @@
+//! Ingest of one sync batch: gapless, idempotent, per-record authorization.
+//!
+//! The hub accepts a site's movements only as `hwm + 1, hwm + 2, …`. A record
+//! it has already seen is compared by digest: the same content is a harmless
+//! replay, different content is a conflict that is quarantined and raised as
+//! an alarm (the first version stays). A record that fails validation or
+//! authorization is quarantined and the hwm moves past it, so one bad record
+//! never blocks the queue behind it. All of a batch commits in one transaction.
+
+use super::{Store, now_text};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use jxc_shared::costing::{self, CostState};
+use jxc_shared::protocol::{
+    IncomingTransfer, Quarantined, SyncRequest, SyncResponse, WireMovement,
+};
+use jxc_shared::time::format_time;
+use jxc_shared::{GlobalLocation, Money, Movement, MovementKind, Quantity, SiteId};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Most incoming transfers returned in one response.
+const INCOMING_LIMIT: usize = 500;
+
+/// What one batch did, for metrics and logs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IngestStats {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub refused: u64,
+    pub conflicts: u64,
+}
+
+fn digest(m: &WireMovement) -> Vec<u8> {
+    let bytes = postcard::to_stdvec(m).expect("wire movements always serialize");
+    Sha256::digest(bytes).to_vec()
+}
+
+type BalKey = (String, String, String);
+type CostKey = (String, String);
+
+/// The batch's view of balances and costs, written back once at the end.
+#[derive(Default)]
+struct Caches {
+    balances: HashMap<BalKey, i64>,
+    costs: HashMap<CostKey, CostState>,
+}
+
+impl Caches {
+    fn balance(&mut self, tx: &Transaction<'_>, site: &str, key: &BalKey) -> Result<i64> {
+        if let Some(v) = self.balances.get(key) {
+            return Ok(*v);
+        }
+        let v: i64 = tx
+            .prepare_cached(
+                "SELECT qty FROM balance WHERE site = ? AND location = ? AND sku = ? AND lot = ?",
+            )?
+            .query_row(params![site, key.0, key.1, key.2], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        self.balances.insert(key.clone(), v);
+        Ok(v)
+    }
+
+    fn cost(&mut self, tx: &Transaction<'_>, site: &str, key: &CostKey) -> Result<CostState> {
+        if let Some(v) = self.costs.get(key) {
+            return Ok(*v);
+        }
+        let row: Option<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT qty, avg_cost FROM item_cost WHERE site = ? AND location = ? AND sku = ?",
+            )?
+            .query_row(params![site, key.0, key.1], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let v = row
+            .map(|(q, a)| CostState {
+                qty: Quantity::from_micro(q),
+                avg: Money::from_stored(&a).unwrap_or_default(),
+            })
+            .unwrap_or_default();
+        self.costs.insert(key.clone(), v);
+        Ok(v)
+    }
+
+    fn flush(self, tx: &Transaction<'_>, site: &str) -> Result<()> {
+        let mut bal = tx.prepare_cached(
+            "INSERT INTO balance (site, location, sku, lot, qty) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (site, location, sku, lot) DO UPDATE SET qty = excluded.qty",
+        )?;
+        for ((loc, sku, lot), qty) in &self.balances {
+            bal.execute(params![site, loc, sku, lot, qty])?;
+        }
+        let mut cost = tx.prepare_cached(
+            "INSERT INTO item_cost (site, location, sku, qty, avg_cost) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (site, location, sku) DO UPDATE SET qty = excluded.qty, avg_cost = excluded.avg_cost",
+        )?;
+        for ((loc, sku), c) in &self.costs {
+            cost.execute(params![site, loc, sku, c.qty.to_micro(), c.avg.to_string()])?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Applies one sync request from `site` (already authenticated).
+    pub fn ingest(
+        &mut self,
+        site: &SiteId,
+        req: &SyncRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(SyncResponse, IngestStats)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let s = site.as_str();
+        let mut hwm = tx.query_row("SELECT hwm FROM site WHERE id = ?", [s], |r| {
+            r.get::<_, i64>(0)
+        })? as u64;
+        for l in &req.locations {
+            tx.prepare_cached(
+                "INSERT INTO site_location (site, id, name) VALUES (?, ?, ?)
+                 ON CONFLICT (site, id) DO UPDATE SET name = excluded.name",
+            )?
+            .execute(params![s, l.id, l.name])?;
+        }
+
+        let mut stats = IngestStats::default();
+        let mut quarantined = Vec::new();
+        let mut caches = Caches::default();
+        let mut newest: Option<DateTime<Utc>> = None;
+        let mut next_cursor: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(cursor), 0) + 1 FROM transfer",
+            [],
+            |r| r.get(0),
+        )?;
+        // A batch that starts beyond hwm + 1 would leave a gap: apply none of
+        // it. The agent resends from the hwm in the answer.
+        if req.from_seq <= hwm + 1 {
+            for w in &req.movements {
+                let d = digest(w);
+                if w.seq <= hwm {
+                    if held_digest(&tx, s, w.seq)?.as_deref() == Some(&d[..]) {
+                        stats.duplicates += 1;
+                    } else {
+                        let reason = format!(
+                            "conflict: seq {} was received before with different content; the first version is kept",
+                            w.seq
+                        );
+                        tracing::error!(site = s, seq = w.seq, "{reason}");
+                        quarantine(&tx, s, w, "conflict", &reason, &d, now)?;
+                        quarantined.push(Quarantined { seq: w.seq, reason });
+                        stats.conflicts += 1;
+                    }
+                    continue;
+                }
+                match w.validate(site).map_err(|e| e.to_string()).and_then(|m| {
+                    check_transfer(&tx, site, &m)?;
+                    Ok(m)
+                }) {
+                    Ok(m) => {
+                        apply(&tx, site, w, &m, &d, &mut caches, &mut next_cursor)?;
+                        let t = m.draft.occurred_at.with_timezone(&Utc);
+                        newest = Some(newest.map_or(t, |n| n.max(t)));
+                        stats.accepted += 1;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(site = s, seq = w.seq, %reason, "record quarantined");
+                        quarantine(&tx, s, w, "refused", &reason, &d, now)?;
+                        quarantined.push(Quarantined { seq: w.seq, reason });
+                        stats.refused += 1;
+                    }
+                }
+                hwm = w.seq;
+            }
+        }
+        caches.flush(&tx, s)?;
+        tx.execute(
+            "UPDATE site SET hwm = ?2, agent_last_seq = ?3, last_sync_at = ?4, clock_skew_ms = ?5,
+                 newest_business_at = CASE WHEN ?6 IS NOT NULL AND (newest_business_at IS NULL OR ?6 > newest_business_at)
+                                           THEN ?6 ELSE newest_business_at END
+             WHERE id = ?1",
+            params![
+                s,
+                hwm as i64,
+                req.agent_last_seq as i64,
+                now_text(now),
+                req.agent_time_ms - now.timestamp_millis(),
+                newest.map(now_text)
+            ],
+        )?;
+        let incoming = incoming(&tx, s, req.transfers_cursor)?;
+        tx.commit()?;
+        Ok((
+            SyncResponse {
+                hwm,
+                accepted: stats.accepted as u32,
+                duplicates: stats.duplicates as u32,
+                quarantined,
+                incoming,
+                hub_time_ms: now.timestamp_millis(),
+            },
+            stats,
+        ))
+    }
+}
+
+fn held_digest(tx: &Transaction<'_>, site: &str, seq: u64) -> Result<Option<Vec<u8>>> {
+    let held: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT digest FROM movement WHERE site = ? AND seq = ?")?
+        .query_row(params![site, seq as i64], |r| r.get(0))
+        .optional()?;
+    if held.is_some() {
+        return Ok(held);
+    }
+    // A record quarantined as refused holds its seq too; replaying it is harmless.
+    Ok(tx
+        .prepare_cached("SELECT digest FROM quarantine WHERE site = ? AND seq = ? AND kind = 'refused' ORDER BY id LIMIT 1")?
+        .query_row(params![site, seq as i64], |r| r.get(0))
+        .optional()?)
+}
+
+/// Transfers must name a real counterpart: a transfer-out a destination, a
+/// transfer-in one that was addressed to this site.
+fn check_transfer(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    m: &Movement,
+) -> std::result::Result<(), String> {
+    let d = &m.draft;
+    let id = || {
+        d.transfer_id
+            .clone()
+            .ok_or_else(|| format!("a {} needs a transfer id", d.kind.as_str()))
+    };
+    match d.kind {
+        MovementKind::TransferOut => {
+            id()?;
+            let to = d.counterparty.as_deref().unwrap_or("");
+            GlobalLocation::parse("counterparty", to).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        MovementKind::TransferIn => {
+            let id = id()?;
+            let row: Option<(String, String, i64, i64)> = tx
+                .query_row(
+                    "SELECT to_site, to_location, qty, received_qty FROM transfer WHERE id = ?",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(|e| e.to_string())?;
+            match row {
+                Some((to_site, to_loc, qty, received)) => {
+                    if to_site != site.as_str() || to_loc != d.location.as_str() {
+                        return Err(format!(
+                            "transfer {id} was sent to {to_site}/{to_loc}, not to {site}/{}",
+                            d.location
+                        ));
+                    }
+                    if received + d.qty.to_micro() > qty {
+                        return Err(format!(
+                            "receives {} of transfer {id}, more than the {} still in transit",
+                            d.qty,
+                            Quantity::from_micro(qty - received)
+                        ));
+                    }
+                    Ok(())
+                }
+                // A transfer between two locations of one site never crosses
+                // the hub: its sender is this same site.
+                None if id.starts_with(&format!("T-{site}-")) => Ok(()),
+                None => Err(format!("transfer {id} was never sent to this site")),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn apply(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    w: &WireMovement,
+    m: &Movement,
+    digest: &[u8],
+    caches: &mut Caches,
+    next_cursor: &mut i64,
+) -> Result<()> {
+    let s = site.as_str();
+    let d = &m.draft;
+    let lot = d.lot.as_ref().map(|l| l.to_string()).unwrap_or_default();
+    tx.prepare_cached(
+        "INSERT INTO movement (site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty,
+         ref, reason, transfer_id, occurred_at, recorded_at, digest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        s,
+        m.seq as i64,
+        d.kind.as_str(),
+        d.location.as_str(),
+        d.sku.as_str(),
+        lot,
+        w.qty_micro,
+        m.unit_cost.to_string(),
+        d.unit_price.map(|p| p.to_string()),
+        d.counterparty,
+        d.reference,
+        d.reason,
+        d.transfer_id,
+        format_time(&d.occurred_at),
+        format_time(&m.recorded_at),
+        digest,
+    ])?;
+
+    let bkey = (d.location.to_string(), d.sku.to_string(), lot.clone());
+    let bal = caches.balance(tx, s, &bkey)?;
+    caches
+        .balances
+        .insert(bkey, bal.saturating_add(w.qty_micro));
+    let ckey = (d.location.to_string(), d.sku.to_string());
+    let state = caches.cost(tx, s, &ckey)?;
+    let stated = (!d.qty.is_negative()).then_some(m.unit_cost);
+    caches
+        .costs
+        .insert(ckey, costing::apply(state, d.qty, stated).1);
+
+    match d.kind {
+        MovementKind::TransferOut => {
+            let to =
+                GlobalLocation::parse("counterparty", d.counterparty.as_deref().unwrap_or(""))?;
+            if &to.site != site {
+                tx.prepare_cached(
+                    "INSERT INTO transfer (id, cursor, from_site, from_location, to_site, to_location, sku, lot, qty,
+                     unit_cost, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                )?
+                .execute(params![
+                    d.transfer_id,
+                    *next_cursor,
+                    s,
+                    d.location.as_str(),
+                    to.site.as_str(),
+                    to.location.as_str(),
+                    d.sku.as_str(),
+                    lot,
+                    -w.qty_micro,
+                    m.unit_cost.to_string(),
+                    format_time(&d.occurred_at),
+                ])?;
+                *next_cursor += 1;
+            }
+        }
+        MovementKind::TransferIn => {
+            tx.prepare_cached(
+                "UPDATE transfer SET received_qty = received_qty + ? WHERE id = ? AND to_site = ?",
+            )?
+            .execute(params![w.qty_micro, d.transfer_id, s])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn quarantine(
+    tx: &Transaction<'_>,
+    site: &str,
+    w: &WireMovement,
+    kind: &str,
+    reason: &str,
+    digest: &[u8],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let record = serde_json::to_string(w).expect("wire movements always serialize");
+    tx.prepare_cached(
+        "INSERT INTO quarantine (site, seq, kind, reason, record, digest, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![site, w.seq as i64, kind, reason, record, digest, now_text(now)])?;
+    Ok(())
+}
+
+fn incoming(tx: &Transaction<'_>, site: &str, after: u64) -> Result<Vec<IncomingTransfer>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT cursor, id, from_site || '/' || from_location, to_location, sku, lot, qty, unit_cost, sent_at
+         FROM transfer WHERE to_site = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+    )?;
+    let rows = stmt.query_map(params![site, after as i64, INCOMING_LIMIT as i64], |r| {
+        let sent: String = r.get(8)?;
+        let (sent_ms, offset_min) = DateTime::parse_from_rfc3339(&sent)
+            .map(|t| {
+                (
+                    t.timestamp_millis(),
+                    (t.offset().local_minus_utc() / 60) as i16,
+                )
+            })
+            .unwrap_or((0, 0));
+        Ok(IncomingTransfer {
+            cursor: r.get::<_, i64>(0)? as u64,
+            id: r.get(1)?,
+            from: r.get(2)?,
+            to_location: r.get(3)?,
+            sku: r.get(4)?,
+            lot: r.get(5)?,
+            qty_micro: r.get(6)?,
+            unit_cost: r.get(7)?,
+            sent_ms,
+            offset_min,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,426 @@
+//! TLS for the hub: server configuration and the accept loop.
+//!
+//! Client certificates are requested but optional at the TLS layer: a
+//! presented certificate must chain to the hub's CA or the handshake fails,
+//! and each route then decides whether it needs one by looking at the
+//! [`PeerCert`] request extension.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+use tracing::{debug, warn};
+
+use crate::pki::{Ca, PkiError};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight connections get to finish once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The server's TLS configuration: TLS 1.2 and 1.3, ALPN `h2` and
+/// `http/1.1`, client certificates verified against `ca` when presented.
+/// `cert_pem` may hold a chain (leaf first).
+pub fn server_config(
+    ca: &Ca,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca.cert_der().to_vec()))
+        .map_err(|e| PkiError::TlsConfig(format!("the CA certificate is not usable: {e}")))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| PkiError::TlsConfig(format!("client certificate verifier: {e}")))?;
+
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::InvalidCert(format!("the server certificate PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(PkiError::InvalidCert(
+            "no certificate in the server certificate PEM".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| PkiError::InvalidKey(format!("the server key PEM: {e}")))?;
+
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| PkiError::TlsConfig(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| PkiError::TlsConfig(format!("the server certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The DER of the client's leaf certificate, already verified against the
+/// hub's CA by the handshake, or `None` when the client sent none. Every
+/// request carries one; read it with `Extension<PeerCert>`.
+#[derive(Debug, Clone)]
+pub struct PeerCert(pub Option<Arc<Vec<u8>>>);
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then
+/// stops accepting and gives open connections up to 10 s to finish.
+///
+/// A connection that fails its handshake is logged at debug level and
+/// dropped; it never stops the loop.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            // Reap finished connections so the set does not grow forever.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    connections.spawn(connection(
+                        tcp,
+                        peer,
+                        acceptor.clone(),
+                        app.clone(),
+                        stop_rx.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // Usually transient (a connection reset before accept, or
+                    // out of file descriptors): back off a little and go on.
+                    warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            open = connections.len(),
+            "connections still open after the shutdown grace period; closing them"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Without it, HTTP/2 over small writes stalls on delayed ACKs.
+    if let Err(e) = tcp.set_nodelay(true) {
+        debug!(%peer, error = %e, "could not set TCP_NODELAY");
+    }
+    let stream = tokio::select! {
+        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => match handshake {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = stopped(&mut stop) => return,
+    };
+
+    let peer_cert = PeerCert(
+        stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| Arc::new(leaf.to_vec())),
+    );
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(peer_cert.clone());
+        app.clone().oneshot(request)
+    });
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A timer turns on hyper's HTTP/1 header read timeout (30 s).
+    builder.http1().timer(TokioTimer::new());
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Resolves once shutdown is signalled (or the signal's sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::client_identity;
+    use axum::Extension;
+    use axum::routing::get;
+    use tokio::sync::oneshot;
+
+    struct Hub {
+        ca: Ca,
+        url: String,
+        stop: Option<oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<io::Result<()>>,
+    }
+
+    impl Hub {
+        async fn start() -> Hub {
+            let ca = Ca::generate("jxc test CA").unwrap();
+            let (cert, key) = ca
+                .server_cert(&["localhost".into(), "127.0.0.1".into()], 1)
+                .unwrap();
+            let config = server_config(&ca, &cert, &key).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!(
+                "https://127.0.0.1:{}",
+                listener.local_addr().unwrap().port()
+            );
+            let ca_pem = ca.cert_pem().to_owned();
+            let app = Router::new()
+                .route("/whoami", get(whoami))
+                .route("/v1/ca", get(move || async move { ca_pem }))
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        "done"
+                    }),
+                );
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(serve(listener, config, app, async move {
+                let _ = stopped.await;
+            }));
+            Hub {
+                ca,
+                url,
+                stop: Some(stop),
+                task,
+            }
+        }
+
+        fn client(&self) -> reqwest::ClientBuilder {
+            reqwest::Client::builder()
+                .tls_certs_only([
+                    reqwest::Certificate::from_pem(self.ca.cert_pem().as_bytes()).unwrap(),
+                ])
+        }
+
+        async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Result<String> {
+            client
+                .get(format!("{}{path}", self.url))
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await
+        }
+    }
+
+    async fn whoami(Extension(peer): Extension<PeerCert>) -> String {
+        match peer.0 {
+            None => "anonymous".into(),
+            Some(der) => {
+                let id = client_identity(&der).unwrap();
+                format!("{}#{}", id.site, id.serial)
+            }
+        }
+    }
+
+    /// A client identity (cert + key PEM) issued by `ca`, the way an agent gets one.
+    fn identity(ca: &Ca, site: &str, serial: u64) -> reqwest::Identity {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let cert = ca.sign_client_csr(&csr, site, serial, 1).unwrap();
+        reqwest::Identity::from_pem(format!("{cert}{}", key.serialize_pem()).as_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn anonymous_request_sees_no_peer_cert() {
+        let hub = Hub::start().await;
+        let client = hub.client().build().unwrap();
+        assert_eq!(hub.get(&client, "/whoami").await.unwrap(), "anonymous");
+    }
+
+    #[tokio::test]
+    async fn client_cert_reaches_the_handler() {
+        let hub = Hub::start().await;
+        let client = hub
+            .client()
+            .identity(identity(&hub.ca, "site-9", 77))
+            .build()
+            .unwrap();
+        assert_eq!(hub.get(&client, "/whoami").await.unwrap(), "site-9#77");
+        // Both protocols: reqwest negotiates h2 by ALPN; force HTTP/1.1 too.
+        let http1 = hub
+            .client()
+            .identity(identity(&hub.ca, "site-9", 78))
+            .http1_only()
+            .build()
+            .unwrap();
+        assert_eq!(hub.get(&http1, "/whoami").await.unwrap(), "site-9#78");
+        let response = client
+            .get(format!("{}/whoami", hub.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    }
+
+    #[tokio::test]
+    async fn client_cert_from_another_ca_is_refused() {
+        let hub = Hub::start().await;
+        let stranger = Ca::generate("someone else").unwrap();
+        let client = hub
+            .client()
+            .identity(identity(&stranger, "site-1", 1))
+            .build()
+            .unwrap();
+        assert!(hub.get(&client, "/whoami").await.is_err());
+        // The failed handshake did not hurt the accept loop.
+        let client = hub.client().build().unwrap();
+        assert_eq!(hub.get(&client, "/whoami").await.unwrap(), "anonymous");
+    }
+
+    #[tokio::test]
+    async fn tls12_and_tls13_clients_connect() {
+        let hub = Hub::start().await;
+        for version in [
+            reqwest::tls::Version::TLS_1_2,
+            reqwest::tls::Version::TLS_1_3,
+        ] {
+            let client = hub
+                .client()
+                .identity(identity(&hub.ca, "site-2", 5))
+                .tls_version_min(version)
+                .tls_version_max(version)
+                .tls_info(true)
+                .build()
+                .unwrap();
+            let response = client
+                .get(format!("{}/whoami", hub.url))
+                .send()
+                .await
+                .unwrap();
+            let info = response
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .unwrap();
+            assert_eq!(info.version(), Some(version));
+            assert_eq!(response.text().await.unwrap(), "site-2#5");
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_and_silent_connections_do_not_stop_the_loop() {
+        use tokio::io::AsyncWriteExt as _;
+        let hub = Hub::start().await;
+        let addr = hub.url.trim_start_matches("https://").to_owned();
+        let mut garbage = TcpStream::connect(&addr).await.unwrap();
+        garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let _silent = TcpStream::connect(&addr).await.unwrap();
+        let client = hub.client().build().unwrap();
+        assert_eq!(hub.get(&client, "/whoami").await.unwrap(), "anonymous");
+    }
+
+    #[tokio::test]
+    async fn pinned_ca_fetch_without_verification() {
+        // The agent's enrollment bootstrap: fetch the CA unverified, pin by hash.
+        let hub = Hub::start().await;
+        let insecure = reqwest::Client::builder()
+            .tls_danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let pem = hub.get(&insecure, "/v1/ca").await.unwrap();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        assert_eq!(crate::pki::fingerprint_der(&der), hub.ca.fingerprint());
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_serve_and_lets_requests_finish() {
+        let mut hub = Hub::start().await;
+        let client = hub.client().build().unwrap();
+        let url = format!("{}/slow", hub.url);
+        let in_flight = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(url).send().await?.text().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        hub.stop.take().unwrap().send(()).unwrap();
+        assert_eq!(in_flight.await.unwrap().unwrap(), "done");
+        tokio::time::timeout(Duration::from_secs(5), &mut hub.task)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap()
+            .unwrap();
+        let fresh = hub.client().build().unwrap();
+        assert!(hub.get(&fresh, "/whoami").await.is_err());
+    }
+
+    #[test]
+    fn bad_server_material_is_refused() {
+        let ca = Ca::generate("ca").unwrap();
+        let (cert, key) = ca.server_cert(&["localhost".into()], 1).unwrap();
+        let (_, other_key) = ca.server_cert(&["localhost".into()], 1).unwrap();
+        assert!(server_config(&ca, "garbage", &key).is_err());
+        assert!(server_config(&ca, &cert, "garbage").is_err());
+        assert!(server_config(&ca, &cert, &other_key).is_err());
+        let config = server_config(&ca, &cert, &key).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+}
