@@ -1,0 +1,527 @@
+//! The hub's HTTP API tested through its `Router` with `oneshot`: every
+//! refusal at the door, and ingest's rules (gapless, idempotent, quarantine)
+//! as an agent sees them. The TLS layer's `PeerCert` is injected the way the
+//! accept loop injects it.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode, header};
+use chrono::{TimeZone, Utc};
+use jxc_hub::api::{self, Hub};
+use jxc_hub::cli;
+use jxc_hub::metrics::Metrics;
+use jxc_hub::store::{NewSite, Store};
+use jxc_hub::tls::PeerCert;
+use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
+use jxc_shared::{MovementKind, SiteId, SiteKind};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+struct TestHub {
+    dir: tempfile::TempDir,
+    app: Router,
+    admin: String,
+}
+
+fn setup() -> TestHub {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, admin) = cli::init(dir.path(), &[]).unwrap();
+    let hub = Arc::new(Hub {
+        store: Mutex::new(Store::open(dir.path(), false).unwrap()),
+        reads: Mutex::new(Store::open(dir.path(), false).unwrap()),
+        ca,
+        metrics: Metrics::default(),
+        stale_after_secs: 900,
+        client_cert_days: 30,
+    });
+    TestHub {
+        app: api::router(hub),
+        dir,
+        admin,
+    }
+}
+
+impl TestHub {
+    async fn call(&self, req: Request<Body>) -> (StatusCode, Bytes) {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        (
+            status,
+            axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn get(&self, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::get(path);
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let (status, body) = self.call(req.body(Body::empty()).unwrap()).await;
+        (
+            status,
+            serde_json::from_slice(&body)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&body).into())),
+        )
+    }
+
+    fn token(&self, site: &str) -> String {
+        let new = NewSite {
+            id: SiteId::parse(site).unwrap(),
+            kind: SiteKind::Branch,
+            name: site.into(),
+            region: "north".into(),
+        };
+        cli::make_token(self.dir.path(), new, chrono::Duration::hours(1))
+            .unwrap()
+            .to_string()
+    }
+
+    async fn enroll_raw(&self, token: &str, csr_pem: &str) -> (StatusCode, Value) {
+        let body = serde_json::json!({ "token": token, "csr_pem": csr_pem }).to_string();
+        let req = Request::post("/v1/enroll")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, body) = self.call(req).await;
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// Enrolls `site` and returns its client certificate (DER).
+    async fn enroll(&self, site: &str) -> Vec<u8> {
+        let (status, v) = self.enroll_raw(&self.token(site), &csr(site)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        CertificateDer::from_pem_slice(v["cert_pem"].as_str().unwrap().as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
+    async fn sync_raw(
+        &self,
+        cert: Option<&[u8]>,
+        version: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Bytes) {
+        let mut req =
+            Request::post("/v1/sync").header(header::CONTENT_TYPE, protocol::CONTENT_TYPE);
+        if let Some(v) = version {
+            req = req.header(protocol::PROTOCOL_HEADER, v);
+        }
+        let mut req = req.body(Body::from(body)).unwrap();
+        req.extensions_mut()
+            .insert(PeerCert(cert.map(|c| Arc::new(c.to_vec()))));
+        self.call(req).await
+    }
+
+    async fn sync(&self, cert: &[u8], req: &SyncRequest) -> SyncResponse {
+        let (status, body) = self
+            .sync_raw(Some(cert), Some("1"), protocol::encode(req))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        protocol::decode("sync response", &body).unwrap()
+    }
+}
+
+fn csr(site: &str) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, site);
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+fn movement(site: &str, seq: u64, qty_micro: i64) -> WireMovement {
+    let t = chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+        .unwrap();
+    WireMovement {
+        seq,
+        kind: if qty_micro > 0 {
+            MovementKind::Receipt
+        } else {
+            MovementKind::Sale
+        },
+        location: format!("{site}/main"),
+        sku: "茶-1".into(),
+        lot: String::new(),
+        qty_micro,
+        unit_cost: "12.5".into(),
+        unit_price: (qty_micro < 0).then(|| "19.9".into()),
+        counterparty: Some("张三, Ltd".into()),
+        reference: None,
+        reason: None,
+        transfer_id: None,
+        occurred_ms: t.timestamp_millis(),
+        offset_min: 480,
+        recorded_ms: t.timestamp_millis() + 1_000,
+    }
+}
+
+fn batch(from_seq: u64, movements: Vec<WireMovement>) -> SyncRequest {
+    let last = movements.last().map_or(from_seq - 1, |m| m.seq);
+    SyncRequest {
+        from_seq,
+        movements,
+        agent_last_seq: last,
+        transfers_cursor: 0,
+        locations: vec![],
+        agent_time_ms: Utc::now().timestamp_millis(),
+    }
+}
+
+#[tokio::test]
+async fn health_and_openapi_need_no_credentials_and_openapi_lists_every_route() {
+    let h = setup();
+    let (status, body) = h
+        .call(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"ok\n"[..]));
+    let (status, doc) = h.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let src = include_str!("../src/api.rs");
+    let mut routes = 0;
+    for chunk in src.split(".route(").skip(1) {
+        let path = chunk.split('"').nth(1).unwrap();
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} is missing from /openapi.json"
+        );
+        routes += 1;
+    }
+    assert!(routes >= 11, "found only {routes} routes");
+}
+
+#[tokio::test]
+async fn enrollment_refuses_reused_foreign_and_garbage_tokens_and_keeps_a_token_on_a_bad_csr() {
+    let h = setup();
+    let token = h.token("BJ01");
+    let (status, v) = h.enroll_raw(&token, "not a csr").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    // The bad CSR did not spend the token.
+    let (status, v) = h.enroll_raw(&token, &csr("BJ01")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["site"], "BJ01");
+    let (status, v) = h.enroll_raw(&token, &csr("BJ01")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(v["error"].as_str().unwrap().contains("already used"), "{v}");
+
+    let other = h.token("SH01");
+    let foreign = format!("{}{}", &other[..other.len() - 64], "a".repeat(64));
+    let (status, v) = h.enroll_raw(&foreign, &csr("SH01")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(v["error"].as_str().unwrap().contains("another hub"), "{v}");
+    let (status, _) = h.enroll_raw("jxc1.nonsense", &csr("SH01")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sync_refuses_bad_doors_before_applying_anything() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    let good = protocol::encode(&batch(1, vec![movement("BJ01", 1, 5_000_000)]));
+    let cases: Vec<(Option<&[u8]>, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            None,
+            Some("1"),
+            good.clone(),
+            StatusCode::UNAUTHORIZED,
+            "client certificate",
+        ),
+        (
+            Some(&cert),
+            None,
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "protocol version",
+        ),
+        (
+            Some(&cert),
+            Some("99"),
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "protocol version 99",
+        ),
+        (
+            Some(&cert),
+            Some("1"),
+            b"garbage".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "zstd",
+        ),
+        (
+            Some(&cert),
+            Some("1"),
+            zstd::bulk::compress(&[1, 2, 3], 1).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "decode",
+        ),
+        (
+            Some(&cert),
+            Some("1"),
+            zstd::bulk::compress(&vec![0; 5 << 20], 1).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "exceeds",
+        ),
+        (
+            Some(&cert),
+            Some("1"),
+            vec![0; 5 << 20],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+        ),
+        (
+            Some(b"not a certificate"),
+            Some("1"),
+            good.clone(),
+            StatusCode::FORBIDDEN,
+            "",
+        ),
+    ];
+    for (cert, version, body, want, text) in cases {
+        let (status, body) = h.sync_raw(cert, version, body).await;
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, want, "{body}");
+        assert!(body.contains(text), "{text:?} not in {body}");
+    }
+    // Seqs that skip or repeat are refused whole.
+    for seqs in [[1, 2, 4], [1, 2, 2]] {
+        let req = batch(
+            1,
+            seqs.iter()
+                .map(|&s| movement("BJ01", s, 1_000_000))
+                .collect(),
+        );
+        let (status, body) = h
+            .sync_raw(Some(&cert), Some("1"), protocol::encode(&req))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let (_, v) = h.get("/v1/movements", Some(&h.admin)).await;
+    assert_eq!(
+        v["movements"].as_array().unwrap().len(),
+        0,
+        "nothing may have been applied: {v}"
+    );
+}
+
+#[tokio::test]
+async fn ingest_is_gapless_idempotent_and_quarantines_without_blocking() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    let first = batch(
+        1,
+        (1..=3).map(|s| movement("BJ01", s, 10_000_000)).collect(),
+    );
+    let r = h.sync(&cert, &first).await;
+    assert_eq!((r.hwm, r.accepted, r.duplicates), (3, 3, 0));
+    // Replaying the same request changes nothing.
+    let r = h.sync(&cert, &first).await;
+    assert_eq!((r.hwm, r.accepted, r.duplicates), (3, 0, 3));
+    // A batch that would leave a gap is not applied; the hwm tells where to resume.
+    let r = h
+        .sync(&cert, &batch(6, vec![movement("BJ01", 6, 1_000_000)]))
+        .await;
+    assert_eq!((r.hwm, r.accepted), (3, 0));
+
+    // seq 4 names another site's location, seq 5 has a negative cost, seq 6
+    // the wrong sign for a sale: each is quarantined, seq 7 still applies.
+    let mut bad_loc = movement("BJ01", 4, 1_000_000);
+    bad_loc.location = "SH01/main".into();
+    let mut bad_cost = movement("BJ01", 5, 1_000_000);
+    bad_cost.unit_cost = "-3".into();
+    let mut bad_sign = movement("BJ01", 6, 1_000_000);
+    bad_sign.kind = MovementKind::Sale;
+    let r = h
+        .sync(
+            &cert,
+            &batch(
+                4,
+                vec![bad_loc, bad_cost, bad_sign, movement("BJ01", 7, -2_500_000)],
+            ),
+        )
+        .await;
+    assert_eq!((r.hwm, r.accepted), (7, 1));
+    let reasons: Vec<(u64, &str)> = r
+        .quarantined
+        .iter()
+        .map(|q| (q.seq, q.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].1.contains("SH01/main") && reasons[0].1.contains("does not own"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].1.contains("unit_cost"), "{reasons:?}");
+    assert!(reasons[2].1.contains("wrong sign"), "{reasons:?}");
+
+    // The same seq with different content is a conflict; the first version stays.
+    let mut changed = movement("BJ01", 2, 99_000_000);
+    changed.counterparty = Some("someone else".into());
+    let r = h.sync(&cert, &batch(2, vec![changed])).await;
+    assert_eq!(r.quarantined.len(), 1);
+    assert!(
+        r.quarantined[0].reason.starts_with("conflict"),
+        "{:?}",
+        r.quarantined
+    );
+    // Replaying a quarantined (refused) record is a harmless duplicate, not a conflict.
+    let mut again = movement("BJ01", 5, 1_000_000);
+    again.unit_cost = "-3".into();
+    let r = h.sync(&cert, &batch(5, vec![again])).await;
+    assert_eq!((r.duplicates, r.quarantined.len()), (1, 0));
+
+    let (_, q) = h.get("/v1/quarantine", Some(&h.admin)).await;
+    let kinds: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["refused", "refused", "refused", "conflict"]);
+    let (_, inv) = h.get("/v1/inventory?by=location", Some(&h.admin)).await;
+    assert_eq!(inv[0]["key"], "BJ01/main");
+    assert_eq!(inv[0]["on_hand"], "27.5");
+    assert_eq!(inv[0]["value"], "343.75");
+    let (_, m) = h.get("/v1/movements?site=BJ01", Some(&h.admin)).await;
+    let qtys: Vec<&str> = m["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["qty"].as_str().unwrap())
+        .collect();
+    assert_eq!(qtys, ["10", "10", "10", "-2.5"]);
+}
+
+#[tokio::test]
+async fn a_revoked_or_replaced_certificate_is_refused() {
+    let h = setup();
+    let old = h.enroll("BJ01").await;
+    let new = h.enroll("BJ01").await;
+    let req = protocol::encode(&batch(1, vec![]));
+    let (status, body) = h.sync_raw(Some(&old), Some("1"), req.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(
+        h.sync_raw(Some(&new), Some("1"), req.clone()).await.0,
+        StatusCode::OK
+    );
+    Store::open(h.dir.path(), false)
+        .unwrap()
+        .revoke(&SiteId::parse("BJ01").unwrap(), Utc::now())
+        .unwrap();
+    let (status, body) = h.sync_raw(Some(&new), Some("1"), req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(&body).contains("revoked"));
+}
+
+#[tokio::test]
+async fn hq_endpoints_need_a_bearer_token_and_check_their_parameters() {
+    let h = setup();
+    let viewer = "jxch_viewer_token_for_tests";
+    Store::open(h.dir.path(), false)
+        .unwrap()
+        .add_user("ops", jxc_hub::store::Role::Viewer, viewer, Utc::now())
+        .unwrap();
+    for path in [
+        "/v1/inventory",
+        "/v1/sites",
+        "/v1/movements",
+        "/v1/transfers",
+        "/v1/quarantine",
+        "/metrics",
+    ] {
+        assert_eq!(
+            h.get(path, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+        assert_eq!(
+            h.get(path, Some("wrong")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+        assert_eq!(h.get(path, Some(viewer)).await.0, StatusCode::OK, "{path}");
+    }
+    for bad in [
+        "/v1/inventory?by=colour",
+        "/v1/movements?limit=0",
+        "/v1/movements?after=nonsense",
+    ] {
+        let (status, v) = h.get(bad, Some(viewer)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["error"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn movements_page_with_a_cursor_and_metrics_count_ingest() {
+    let h = setup();
+    let a = h.enroll("A1").await;
+    let b = h.enroll("B1").await;
+    h.sync(
+        &a,
+        &batch(1, (1..=5).map(|s| movement("A1", s, 1_000_000)).collect()),
+    )
+    .await;
+    h.sync(
+        &b,
+        &batch(1, (1..=4).map(|s| movement("B1", s, 1_000_000)).collect()),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let path = match &next {
+            None => "/v1/movements?limit=4".to_owned(),
+            Some(c) => format!("/v1/movements?limit=4&after={c}"),
+        };
+        let (_, page) = h.get(&path, Some(&h.admin)).await;
+        for m in page["movements"].as_array().unwrap() {
+            seen.push(format!("{}:{}", m["site"].as_str().unwrap(), m["seq"]));
+        }
+        match page["next"].as_str() {
+            Some(c) => next = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "A1:1", "A1:2", "A1:3", "A1:4", "A1:5", "B1:1", "B1:2", "B1:3", "B1:4"
+        ]
+    );
+
+    let (_, v) = h.get("/v1/sites", Some(&h.admin)).await;
+    assert_eq!(v[0]["freshness"], "fresh");
+    let (status, body) = h
+        .call(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("jxc_movements_ingested_total 9"), "{text}");
+    assert!(text.contains("jxc_sync_batches_total 2"), "{text}");
+    assert!(
+        text.contains("jxc_site_unsynced_movements{site=\"A1\"} 0"),
+        "{text}"
+    );
+}
