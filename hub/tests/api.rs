@@ -220,12 +220,21 @@ async fn enrollment_refuses_reused_foreign_and_garbage_tokens_and_keeps_a_token_
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// (client cert, protocol header, body, expected status, text in the answer)
+type DoorCase<'a> = (
+    Option<&'a [u8]>,
+    Option<&'a str>,
+    Vec<u8>,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn sync_refuses_bad_doors_before_applying_anything() {
     let h = setup();
     let cert = h.enroll("BJ01").await;
     let good = protocol::encode(&batch(1, vec![movement("BJ01", 1, 5_000_000)]));
-    let cases: Vec<(Option<&[u8]>, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    let cases: Vec<DoorCase<'_>> = vec![
         (
             None,
             Some("1"),
