@@ -111,6 +111,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a hub and sites on this machine with a month of realistic activity.
+    Demo {
+        /// How many sites: an HQ warehouse, then branches and dealers.
+        #[arg(long, default_value_t = 5)]
+        agents: usize,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Seed of the simulated activity.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Keep serving after the simulation until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+    },
     /// Records the hub would not apply, and why.
     Quarantine {
         #[arg(long)]
@@ -458,6 +472,32 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                     "status",
                 ],
                 &rows,
+            )
+        }
+        Command::Demo {
+            agents,
+            days,
+            seed,
+            serve,
+        } => {
+            // The demo works in a fresh directory and leaves it for inspection.
+            let base = match cli.data {
+                Some(d) => d,
+                None => tempfile::Builder::new()
+                    .prefix("jxc-demo-")
+                    .tempdir()
+                    .map_err(|e| HubError::io(std::env::temp_dir(), e))?
+                    .keep(),
+            };
+            crate::demo::run(
+                &base,
+                &crate::demo::DemoOptions {
+                    agents,
+                    days,
+                    seed,
+                    serve,
+                },
+                out,
             )
         }
         Command::Quarantine { json: as_json } => {
