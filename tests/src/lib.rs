@@ -31,11 +31,16 @@ pub struct Site {
 impl Site {
     /// Initializes a site with the given locations.
     pub fn new(id: &str, locations: &[&str]) -> Site {
+        Site::with_kind(id, "branch", locations)
+    }
+
+    /// Initializes a site of the given kind (branch, dealer, hq).
+    pub fn with_kind(id: &str, kind: &str, locations: &[&str]) -> Site {
         let site = Site {
             dir: tempfile::tempdir().expect("tempdir"),
             bin: binary("jxc-agent"),
         };
-        site.ok(&["init", "--site", id, "--kind", "branch"]);
+        site.ok(&["init", "--site", id, "--kind", kind]);
         for l in locations {
             site.ok(&["location", "add", l]);
         }
@@ -71,6 +76,31 @@ impl Site {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs a command that must fail with exit `code`; returns its stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "jxc-agent {args:?}: expected exit {code}; stdout: {} stderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    /// A command's `--json` output, parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("jxc-agent json")
+    }
+
+    /// Reads a file of the data directory (such as `agent.pem`).
+    pub fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.data().join(name)).expect("read agent data file")
     }
 
     /// Starts a command in the background; it is killed when dropped.
@@ -137,6 +167,15 @@ impl Running {
             .expect("wait")
     }
 
+    /// The exit status, if the process has ended.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.0
+            .as_mut()
+            .expect("running")
+            .try_wait()
+            .expect("try_wait")
+    }
+
     /// SIGKILL, as a power cut would stop it, then reap it.
     pub fn kill9(mut self) {
         let mut child = self.0.take().expect("running");
@@ -189,4 +228,242 @@ pub fn write_movements(path: &Path, location: &str, skus: usize, sales: usize) {
         .unwrap();
     }
     w.flush().unwrap();
+}
+
+/// A jxc hub in a temporary directory, driven through its real binary.
+pub struct Hub {
+    pub dir: tempfile::TempDir,
+    /// The admin's bearer token that `init` printed.
+    pub admin: String,
+    bin: PathBuf,
+    starts: std::cell::Cell<u32>,
+}
+
+/// A running `jxc-hub serve`; killed when dropped.
+pub struct Served {
+    pub process: Running,
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    pub port: u16,
+}
+
+impl Hub {
+    /// Runs `jxc-hub init` and keeps the admin token it prints.
+    pub fn new() -> Hub {
+        let mut hub = Hub {
+            dir: tempfile::tempdir().expect("tempdir"),
+            admin: String::new(),
+            bin: binary("jxc-hub"),
+            starts: std::cell::Cell::new(0),
+        };
+        let out = hub.ok(&["init"]);
+        hub.admin = out
+            .lines()
+            .find_map(|l| l.strip_prefix("admin token (shown once; store it safely): "))
+            .unwrap_or_else(|| panic!("no admin token in the init output: {out}"))
+            .trim()
+            .to_owned();
+        assert!(hub.admin.starts_with("jxch_"), "admin token {}", hub.admin);
+        hub
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The hub's CA certificate, the only root its clients should trust.
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.data().join("ca.pem")).expect("read ca.pem")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--data")
+            .arg(self.data())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("JXC_LOG", "warn")
+            .env_remove("JXC_HUB_DATA")
+            .env_remove("JXC_HUB_CONFIG");
+        c
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run jxc-hub");
+        assert!(
+            out.status.success(),
+            "jxc-hub {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// A read command's `--json` output, parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("jxc-hub json")
+    }
+
+    /// A one-time enrollment token for a site.
+    pub fn token(&self, site: &str, kind: &str) -> String {
+        let t = self.ok(&["token", "--site", site, "--kind", kind]);
+        let t = t.trim().to_owned();
+        assert!(t.starts_with("jxc1."), "token {t}");
+        t
+    }
+
+    /// Starts `serve` on 127.0.0.1:`port` (0: any) and waits until it
+    /// listens; panics if it cannot.
+    pub fn start(&self, port: Option<u16>) -> Served {
+        self.try_start(port)
+            .unwrap_or_else(|e| panic!("jxc-hub serve did not start: {e}"))
+    }
+
+    /// As [`Hub::start`], but a server that exits before listening (its port
+    /// is taken, say) is an error carrying its stderr.
+    pub fn try_start(&self, port: Option<u16>) -> Result<Served, String> {
+        let n = self.starts.get() + 1;
+        self.starts.set(n);
+        let out_path = self.dir.path().join(format!("serve-{n}.out"));
+        let err_path = self.dir.path().join(format!("serve-{n}.err"));
+        let file = |p: &Path| std::fs::File::create(p).expect("create serve log");
+        let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
+        let child = self
+            .command(&["serve", "--listen", &listen])
+            .stdin(Stdio::null())
+            .stdout(file(&out_path))
+            .stderr(file(&err_path))
+            .spawn()
+            .expect("spawn jxc-hub serve");
+        let mut process = Running(Some(child));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+            if let Some(url) = out
+                .lines()
+                .find_map(|l| l.strip_prefix("listening on "))
+                .map(str::trim)
+            {
+                let port = url
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse().ok())
+                    .unwrap_or_else(|| panic!("no port in {url:?}"));
+                return Ok(Served {
+                    process,
+                    url: url.to_owned(),
+                    port,
+                });
+            }
+            if let Some(status) = process.try_wait() {
+                return Err(format!(
+                    "exited ({status}): {}",
+                    std::fs::read_to_string(&err_path).unwrap_or_default()
+                ));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("not listening after 30 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+/// A loopback port that was free a moment ago (for a server that must come
+/// back on the same port after a restart).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// An HTTPS client that trusts only `ca_pem` and, with `identity = Some((cert,
+/// key))`, presents that client certificate.
+pub fn https_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA certificate");
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(std::time::Duration::from_secs(60));
+    if let Some((cert, key)) = identity {
+        let pem = format!("{}\n{key}", cert.trim_end());
+        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
+    }
+    b.build().expect("https client")
+}
+
+/// A blocking wrapper over [`https_client`] for one hub.
+pub struct Https {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    base: String,
+}
+
+/// A response: status code and body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+impl Https {
+    pub fn new(base: &str, ca_pem: &str, identity: Option<(&str, &str)>) -> Https {
+        Https {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime"),
+            client: https_client(ca_pem, identity),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        self.rt.block_on(async {
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.expect("response body").to_vec();
+            Reply { status, body }
+        })
+    }
+
+    /// GET `path`, with `Authorization: Bearer` when a token is given.
+    pub fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(req)
+    }
+
+    /// POST one sync request as an agent sends it.
+    pub fn sync(&self, req: &jxc_shared::protocol::SyncRequest) -> Reply {
+        use jxc_shared::protocol::{CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION, encode};
+        self.send(
+            self.client
+                .post(format!("{}/v1/sync", self.base))
+                .header("content-type", CONTENT_TYPE)
+                .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+                .body(encode(req)),
+        )
+    }
 }
