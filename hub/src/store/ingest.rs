@@ -20,6 +20,78 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
+/// Movements written per INSERT statement: one statement per row spends
+/// most of its time in statement overhead rather than in the B-tree.
+const INSERT_CHUNK: usize = 64;
+const MOVEMENT_COLUMNS: usize = 16;
+
+/// What a batch accumulates before it is written back.
+struct Batch {
+    caches: Caches,
+    next_cursor: i64,
+    pending: Vec<MovementRow>,
+}
+
+/// One movement row waiting to be written with others.
+struct MovementRow {
+    seq: i64,
+    kind: &'static str,
+    location: String,
+    sku: String,
+    lot: String,
+    qty: i64,
+    unit_cost: String,
+    unit_price: Option<String>,
+    counterparty: Option<String>,
+    reference: Option<String>,
+    reason: Option<String>,
+    transfer_id: Option<String>,
+    occurred_at: String,
+    recorded_at: String,
+    digest: Vec<u8>,
+}
+
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; MOVEMENT_COLUMNS].join(", "));
+    format!(
+        "INSERT INTO movement (site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty,
+         ref, reason, transfer_id, occurred_at, recorded_at, digest) VALUES {}",
+        vec![one; rows].join(", ")
+    )
+}
+
+/// Writes and empties `rows`, many per statement.
+fn insert_movements(tx: &Transaction<'_>, site: &str, rows: &mut Vec<MovementRow>) -> Result<()> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut stmt = tx.prepare_cached(&insert_sql(chunk.len()))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> =
+            Vec::with_capacity(chunk.len() * MOVEMENT_COLUMNS);
+        for r in chunk {
+            values.extend_from_slice(&[
+                &site as &dyn rusqlite::ToSql,
+                &r.seq,
+                &r.kind,
+                &r.location,
+                &r.sku,
+                &r.lot,
+                &r.qty,
+                &r.unit_cost,
+                &r.unit_price,
+                &r.counterparty,
+                &r.reference,
+                &r.reason,
+                &r.transfer_id,
+                &r.occurred_at,
+                &r.recorded_at,
+                &r.digest,
+            ]);
+        }
+        stmt.execute(rusqlite::params_from_iter(values))?;
+    }
+    rows.clear();
+    Ok(())
+}
+
 /// Most incoming transfers returned in one response.
 const INCOMING_LIMIT: usize = 500;
 
@@ -127,13 +199,16 @@ impl Store {
 
         let mut stats = IngestStats::default();
         let mut quarantined = Vec::new();
-        let mut caches = Caches::default();
+        let mut batch = Batch {
+            caches: Caches::default(),
+            next_cursor: tx.query_row(
+                "SELECT COALESCE(MAX(cursor), 0) + 1 FROM transfer",
+                [],
+                |r| r.get(0),
+            )?,
+            pending: Vec::with_capacity(INSERT_CHUNK),
+        };
         let mut newest: Option<DateTime<Utc>> = None;
-        let mut next_cursor: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(cursor), 0) + 1 FROM transfer",
-            [],
-            |r| r.get(0),
-        )?;
         // A batch that starts beyond hwm + 1 would leave a gap: apply none of
         // it. The agent resends from the hwm in the answer.
         if req.from_seq <= hwm + 1 {
@@ -159,7 +234,7 @@ impl Store {
                     Ok(m)
                 }) {
                     Ok(m) => {
-                        apply(&tx, site, w, &m, &d, &mut caches, &mut next_cursor)?;
+                        apply(&tx, site, w, &m, &d, &mut batch)?;
                         let t = m.draft.occurred_at.with_timezone(&Utc);
                         newest = Some(newest.map_or(t, |n| n.max(t)));
                         stats.accepted += 1;
@@ -174,7 +249,8 @@ impl Store {
                 hwm = w.seq;
             }
         }
-        caches.flush(&tx, s)?;
+        insert_movements(&tx, s, &mut batch.pending)?;
+        batch.caches.flush(&tx, s)?;
         tx.execute(
             "UPDATE site SET hwm = ?2, agent_last_seq = ?3, last_sync_at = ?4, clock_skew_ms = ?5,
                  newest_business_at = CASE WHEN ?6 IS NOT NULL AND (newest_business_at IS NULL OR ?6 > newest_business_at)
@@ -283,35 +359,36 @@ fn apply(
     w: &WireMovement,
     m: &Movement,
     digest: &[u8],
-    caches: &mut Caches,
-    next_cursor: &mut i64,
+    batch: &mut Batch,
 ) -> Result<()> {
+    let Batch {
+        caches,
+        next_cursor,
+        pending,
+    } = batch;
     let s = site.as_str();
     let d = &m.draft;
     let lot = d.lot.as_ref().map(|l| l.to_string()).unwrap_or_default();
-    tx.prepare_cached(
-        "INSERT INTO movement (site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty,
-         ref, reason, transfer_id, occurred_at, recorded_at, digest)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        s,
-        m.seq as i64,
-        d.kind.as_str(),
-        d.location.as_str(),
-        d.sku.as_str(),
-        lot,
-        w.qty_micro,
-        m.unit_cost.to_string(),
-        d.unit_price.map(|p| p.to_string()),
-        d.counterparty,
-        d.reference,
-        d.reason,
-        d.transfer_id,
-        format_time(&d.occurred_at),
-        format_time(&m.recorded_at),
-        digest,
-    ])?;
+    pending.push(MovementRow {
+        seq: m.seq as i64,
+        kind: d.kind.as_str(),
+        location: d.location.to_string(),
+        sku: d.sku.to_string(),
+        lot: lot.clone(),
+        qty: w.qty_micro,
+        unit_cost: m.unit_cost.to_string(),
+        unit_price: d.unit_price.map(|p| p.to_string()),
+        counterparty: d.counterparty.clone(),
+        reference: d.reference.clone(),
+        reason: d.reason.clone(),
+        transfer_id: d.transfer_id.clone(),
+        occurred_at: format_time(&d.occurred_at),
+        recorded_at: format_time(&m.recorded_at),
+        digest: digest.to_vec(),
+    });
+    if pending.len() == INSERT_CHUNK {
+        insert_movements(tx, s, pending)?;
+    }
 
     let bkey = (d.location.to_string(), d.sku.to_string(), lot.clone());
     let bal = caches.balance(tx, s, &bkey)?;
