@@ -5,7 +5,7 @@
 use crate::error::{HubError, Result};
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca};
-use crate::store::{GroupBy, InventoryFilter, Role, Store};
+use crate::store::{GroupBy, InventoryFilter, Role, Store, prepare};
 use crate::tls::PeerCert;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts, Query, State};
@@ -22,6 +22,10 @@ use jxc_shared::{LocationId, SiteId};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 
+/// Sync batches decoded and checked at once. Checking runs beside the single
+/// writer (on the other core); more in flight would only queue memory.
+const SYNC_SLOTS: usize = 4;
+
 /// Everything a request handler may touch.
 pub struct Hub {
     /// The writer: enrollment and ingest. SQLite has one writer at a time.
@@ -32,6 +36,30 @@ pub struct Hub {
     pub metrics: Metrics,
     pub stale_after_secs: i64,
     pub client_cert_days: u32,
+    /// Bounds the sync batches held in memory at once.
+    pub sync_slots: tokio::sync::Semaphore,
+}
+
+impl Hub {
+    /// A hub on the store in `dir`: a writer connection and a reader.
+    pub fn open(
+        dir: &std::path::Path,
+        ca: Ca,
+        stale_after_secs: i64,
+        client_cert_days: u32,
+    ) -> Result<Hub> {
+        let reads = Store::open(dir, false)?;
+        reads.set_cache_kib(16 * 1024)?;
+        Ok(Hub {
+            store: Mutex::new(Store::open(dir, false)?),
+            reads: Mutex::new(reads),
+            ca,
+            metrics: Metrics::default(),
+            stale_after_secs,
+            client_cert_days,
+            sync_slots: tokio::sync::Semaphore::new(SYNC_SLOTS),
+        })
+    }
 }
 
 pub type AppState = Arc<Hub>;
@@ -214,14 +242,25 @@ async fn sync(
     let id = pki::client_identity(&der).map_err(|e| HubError::Forbidden(e.to_string()))?;
     let site = SiteId::parse(&id.site).map_err(|e| HubError::Forbidden(e.to_string()))?;
     protocol::check_version(headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()))?;
+    let _slot = hub
+        .sync_slots
+        .acquire()
+        .await
+        .map_err(|e| HubError::Internal(e.to_string()))?;
     let req: SyncRequest = protocol::decode("sync request", &body)?;
     check_batch(&req)?;
+    // Everything that needs no database happens here, beside the writer.
+    let (site, prepared) = blocking(move || {
+        let prepared = prepare(&site, req);
+        Ok((site, prepared))
+    })
+    .await?;
 
     let h = hub.clone();
     let (resp, stats) = blocking(move || {
         let mut store = lock(&h.store);
         store.check_client(site.as_str(), id.serial)?;
-        store.ingest(&site, &req, Utc::now())
+        store.ingest_prepared(&site, prepared, Utc::now())
     })
     .await?;
     let m = &hub.metrics;

@@ -4,7 +4,6 @@
 use crate::api::{self, Hub};
 use crate::config::HubConfig;
 use crate::error::{HubError, Result};
-use crate::metrics::Metrics;
 use crate::pki::Ca;
 use crate::store::{GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
@@ -18,7 +17,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca.key";
@@ -262,14 +261,12 @@ pub async fn serve(
         &read(&dir.join(SERVER_KEY))?,
     )
     .map_err(|e| HubError::DataDir(format!("{}: {e}", dir.display())))?;
-    let hub = Arc::new(Hub {
-        store: Mutex::new(Store::open(dir, false)?),
-        reads: Mutex::new(Store::open(dir, false)?),
+    let hub = Arc::new(Hub::open(
+        dir,
         ca,
-        metrics: Metrics::default(),
-        stale_after_secs: config.stale_after_secs,
-        client_cert_days: config.client_cert_days,
-    });
+        config.stale_after_secs,
+        config.client_cert_days,
+    )?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| HubError::io(listen.to_string(), e))?;

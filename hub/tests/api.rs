@@ -9,7 +9,6 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{TimeZone, Utc};
 use jxc_hub::api::{self, Hub};
 use jxc_hub::cli;
-use jxc_hub::metrics::Metrics;
 use jxc_hub::store::{NewSite, Store};
 use jxc_hub::tls::PeerCert;
 use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
@@ -17,7 +16,7 @@ use jxc_shared::{MovementKind, SiteId, SiteKind};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
 
 struct TestHub {
@@ -29,14 +28,7 @@ struct TestHub {
 fn setup() -> TestHub {
     let dir = tempfile::tempdir().unwrap();
     let (ca, admin) = cli::init(dir.path(), &[]).unwrap();
-    let hub = Arc::new(Hub {
-        store: Mutex::new(Store::open(dir.path(), false).unwrap()),
-        reads: Mutex::new(Store::open(dir.path(), false).unwrap()),
-        ca,
-        metrics: Metrics::default(),
-        stale_after_secs: 900,
-        client_cert_days: 30,
-    });
+    let hub = Arc::new(Hub::open(dir.path(), ca, 900, 30).unwrap());
     TestHub {
         app: api::router(hub),
         dir,

@@ -174,6 +174,62 @@ impl Caches {
     }
 }
 
+/// One record checked before the writer is taken: its digest, and either the
+/// validated movement with its row, or why it is refused.
+struct PreparedRecord {
+    digest: Vec<u8>,
+    checked: std::result::Result<(Movement, MovementRow), String>,
+}
+
+/// A sync request with all the work that needs no database already done
+/// (decoding fields, validation, digests, row text), so it can run on another
+/// core while the single writer applies the previous batch.
+pub struct PreparedBatch {
+    req: SyncRequest,
+    records: Vec<PreparedRecord>,
+}
+
+/// Checks every record of a request from `site`. Pure: no database.
+pub fn prepare(site: &SiteId, req: SyncRequest) -> PreparedBatch {
+    let records = req
+        .movements
+        .iter()
+        .map(|w| {
+            let digest = digest(w);
+            let checked = w
+                .validate(site)
+                .map(|m| {
+                    let row = movement_row(w, &m, &digest);
+                    (m, row)
+                })
+                .map_err(|e| e.to_string());
+            PreparedRecord { digest, checked }
+        })
+        .collect();
+    PreparedBatch { req, records }
+}
+
+fn movement_row(w: &WireMovement, m: &Movement, digest: &[u8]) -> MovementRow {
+    let d = &m.draft;
+    MovementRow {
+        seq: m.seq as i64,
+        kind: d.kind.as_str(),
+        location: d.location.to_string(),
+        sku: d.sku.to_string(),
+        lot: d.lot.as_ref().map(|l| l.to_string()).unwrap_or_default(),
+        qty: w.qty_micro,
+        unit_cost: m.unit_cost.to_string(),
+        unit_price: d.unit_price.map(|p| p.to_string()),
+        counterparty: d.counterparty.clone(),
+        reference: d.reference.clone(),
+        reason: d.reason.clone(),
+        transfer_id: d.transfer_id.clone(),
+        occurred_at: format_time(&d.occurred_at),
+        recorded_at: format_time(&m.recorded_at),
+        digest: digest.to_vec(),
+    }
+}
+
 impl Store {
     /// Applies one sync request from `site` (already authenticated).
     pub fn ingest(
@@ -182,6 +238,17 @@ impl Store {
         req: &SyncRequest,
         now: DateTime<Utc>,
     ) -> Result<(SyncResponse, IngestStats)> {
+        self.ingest_prepared(site, prepare(site, req.clone()), now)
+    }
+
+    /// Applies a request already checked by [`prepare`], in one transaction.
+    pub fn ingest_prepared(
+        &mut self,
+        site: &SiteId,
+        batch: PreparedBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(SyncResponse, IngestStats)> {
+        let PreparedBatch { req, records } = batch;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -199,7 +266,7 @@ impl Store {
 
         let mut stats = IngestStats::default();
         let mut quarantined = Vec::new();
-        let mut batch = Batch {
+        let mut state = Batch {
             caches: Caches::default(),
             next_cursor: tx.query_row(
                 "SELECT COALESCE(MAX(cursor), 0) + 1 FROM transfer",
@@ -212,8 +279,8 @@ impl Store {
         // A batch that starts beyond hwm + 1 would leave a gap: apply none of
         // it. The agent resends from the hwm in the answer.
         if req.from_seq <= hwm + 1 {
-            for w in &req.movements {
-                let d = digest(w);
+            for (w, rec) in req.movements.iter().zip(records) {
+                let d = rec.digest;
                 if w.seq <= hwm {
                     if held_digest(&tx, s, w.seq)?.as_deref() == Some(&d[..]) {
                         stats.duplicates += 1;
@@ -229,12 +296,12 @@ impl Store {
                     }
                     continue;
                 }
-                match w.validate(site).map_err(|e| e.to_string()).and_then(|m| {
+                match rec.checked.and_then(|(m, row)| {
                     check_transfer(&tx, site, &m)?;
-                    Ok(m)
+                    Ok((m, row))
                 }) {
-                    Ok(m) => {
-                        apply(&tx, site, w, &m, &d, &mut batch)?;
+                    Ok((m, row)) => {
+                        apply(&tx, site, w, &m, row, &mut state)?;
                         let t = m.draft.occurred_at.with_timezone(&Utc);
                         newest = Some(newest.map_or(t, |n| n.max(t)));
                         stats.accepted += 1;
@@ -249,8 +316,8 @@ impl Store {
                 hwm = w.seq;
             }
         }
-        insert_movements(&tx, s, &mut batch.pending)?;
-        batch.caches.flush(&tx, s)?;
+        insert_movements(&tx, s, &mut state.pending)?;
+        state.caches.flush(&tx, s)?;
         tx.execute(
             "UPDATE site SET hwm = ?2, agent_last_seq = ?3, last_sync_at = ?4, clock_skew_ms = ?5,
                  newest_business_at = CASE WHEN ?6 IS NOT NULL AND (newest_business_at IS NULL OR ?6 > newest_business_at)
@@ -358,7 +425,7 @@ fn apply(
     site: &SiteId,
     w: &WireMovement,
     m: &Movement,
-    digest: &[u8],
+    row: MovementRow,
     batch: &mut Batch,
 ) -> Result<()> {
     let Batch {
@@ -368,24 +435,8 @@ fn apply(
     } = batch;
     let s = site.as_str();
     let d = &m.draft;
-    let lot = d.lot.as_ref().map(|l| l.to_string()).unwrap_or_default();
-    pending.push(MovementRow {
-        seq: m.seq as i64,
-        kind: d.kind.as_str(),
-        location: d.location.to_string(),
-        sku: d.sku.to_string(),
-        lot: lot.clone(),
-        qty: w.qty_micro,
-        unit_cost: m.unit_cost.to_string(),
-        unit_price: d.unit_price.map(|p| p.to_string()),
-        counterparty: d.counterparty.clone(),
-        reference: d.reference.clone(),
-        reason: d.reason.clone(),
-        transfer_id: d.transfer_id.clone(),
-        occurred_at: format_time(&d.occurred_at),
-        recorded_at: format_time(&m.recorded_at),
-        digest: digest.to_vec(),
-    });
+    let lot = row.lot.clone();
+    pending.push(row);
     if pending.len() == INSERT_CHUNK {
         insert_movements(tx, s, pending)?;
     }

@@ -4,7 +4,7 @@
 mod ingest;
 mod query;
 
-pub use ingest::IngestStats;
+pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferRow,
 };
@@ -133,6 +133,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Sets how much page cache this connection may use, in KiB.
+    pub fn set_cache_kib(&self, kib: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "cache_size", -i64::from(kib))?;
+        Ok(())
     }
 
     /// Records a one-time enrollment token for `site`, valid for `ttl`.
