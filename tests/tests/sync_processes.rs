@@ -523,7 +523,9 @@ fn offline_agents_converge_once_the_hub_appears() {
         let want = if key == "SH01/main" { 17_500_000 } else { 0 };
         assert_eq!(*in_transit, want, "in transit to {key}: {inventory}");
     }
-    // The value at moving-average cost agrees too.
+    // The value agrees too, to the rounding of the agent's average: the agent
+    // shows qty × its average cost (kept to 6 decimals after every receipt),
+    // the hub the exact sum of qty × unit cost over the movements.
     let mut agent_values: BTreeMap<String, i128> = BTreeMap::new();
     for (id, site) in sites {
         for row in site.json(&["stock"]).as_array().unwrap() {
@@ -534,10 +536,14 @@ fn offline_agents_converge_once_the_hub_appears() {
     }
     for row in inventory.as_array().unwrap() {
         let key = str_of(row, "key");
-        assert_eq!(
-            fixed(str_of(row, "value"), 12),
-            agent_values.get(key).copied().unwrap_or(0),
-            "value at {key}: {inventory}"
+        let hub = fixed(str_of(row, "value"), 12);
+        let agent = agent_values.get(key).copied().unwrap_or(0);
+        // At most half a millionth per unit on hand, per rounding step; a
+        // thousandth of the currency is far above that and far below a real
+        // disagreement.
+        assert!(
+            (hub - agent).abs() <= 1_000_000_000,
+            "value at {key}: hub {hub} agent {agent}: {inventory}"
         );
     }
     // Concrete figures, so agreement cannot hide a shared mistake.

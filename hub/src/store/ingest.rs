@@ -10,7 +10,6 @@
 use super::{Store, now_text};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
-use jxc_shared::costing::{self, CostState};
 use jxc_shared::protocol::{
     IncomingTransfer, Quarantined, SyncRequest, SyncResponse, WireMovement,
 };
@@ -49,6 +48,9 @@ struct MovementRow {
     occurred_at: String,
     recorded_at: String,
     digest: Vec<u8>,
+    /// qty × unit cost in millionths of the currency: what this movement
+    /// adds to the value of the stock (not a column of `movement`).
+    value_micro: i64,
 }
 
 fn insert_sql(rows: usize) -> String {
@@ -110,65 +112,46 @@ fn digest(m: &WireMovement) -> Vec<u8> {
 }
 
 type BalKey = (String, String, String);
-type CostKey = (String, String);
 
-/// The batch's view of balances and costs, written back once at the end.
+/// On hand and its value at one (location, sku, lot).
+#[derive(Debug, Clone, Copy, Default)]
+struct Holding {
+    qty: i64,
+    /// Σ qty × unit cost, in millionths of the currency.
+    value: i64,
+}
+
+/// The batch's view of the balances it touches, written back once at the end.
 #[derive(Default)]
 struct Caches {
-    balances: HashMap<BalKey, i64>,
-    costs: HashMap<CostKey, CostState>,
+    balances: HashMap<BalKey, Holding>,
 }
 
 impl Caches {
-    fn balance(&mut self, tx: &Transaction<'_>, site: &str, key: &BalKey) -> Result<i64> {
+    fn balance(&mut self, tx: &Transaction<'_>, site: &str, key: &BalKey) -> Result<Holding> {
         if let Some(v) = self.balances.get(key) {
             return Ok(*v);
         }
-        let v: i64 = tx
+        let v = tx
             .prepare_cached(
-                "SELECT qty FROM balance WHERE site = ? AND location = ? AND sku = ? AND lot = ?",
+                "SELECT qty, value FROM balance WHERE site = ? AND location = ? AND sku = ? AND lot = ?",
             )?
-            .query_row(params![site, key.0, key.1, key.2], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        self.balances.insert(key.clone(), v);
-        Ok(v)
-    }
-
-    fn cost(&mut self, tx: &Transaction<'_>, site: &str, key: &CostKey) -> Result<CostState> {
-        if let Some(v) = self.costs.get(key) {
-            return Ok(*v);
-        }
-        let row: Option<(i64, String)> = tx
-            .prepare_cached(
-                "SELECT qty, avg_cost FROM item_cost WHERE site = ? AND location = ? AND sku = ?",
-            )?
-            .query_row(params![site, key.0, key.1], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let v = row
-            .map(|(q, a)| CostState {
-                qty: Quantity::from_micro(q),
-                avg: Money::from_stored(&a).unwrap_or_default(),
+            .query_row(params![site, key.0, key.1, key.2], |r| {
+                Ok(Holding { qty: r.get(0)?, value: r.get(1)? })
             })
+            .optional()?
             .unwrap_or_default();
-        self.costs.insert(key.clone(), v);
+        self.balances.insert(key.clone(), v);
         Ok(v)
     }
 
     fn flush(self, tx: &Transaction<'_>, site: &str) -> Result<()> {
         let mut bal = tx.prepare_cached(
-            "INSERT INTO balance (site, location, sku, lot, qty) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (site, location, sku, lot) DO UPDATE SET qty = excluded.qty",
+            "INSERT INTO balance (site, location, sku, lot, qty, value) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (site, location, sku, lot) DO UPDATE SET qty = excluded.qty, value = excluded.value",
         )?;
-        for ((loc, sku, lot), qty) in &self.balances {
-            bal.execute(params![site, loc, sku, lot, qty])?;
-        }
-        let mut cost = tx.prepare_cached(
-            "INSERT INTO item_cost (site, location, sku, qty, avg_cost) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (site, location, sku) DO UPDATE SET qty = excluded.qty, avg_cost = excluded.avg_cost",
-        )?;
-        for ((loc, sku), c) in &self.costs {
-            cost.execute(params![site, loc, sku, c.qty.to_micro(), c.avg.to_string()])?;
+        for ((loc, sku, lot), h) in &self.balances {
+            bal.execute(params![site, loc, sku, lot, h.qty, h.value])?;
         }
         Ok(())
     }
@@ -227,7 +210,20 @@ fn movement_row(w: &WireMovement, m: &Movement, digest: &[u8]) -> MovementRow {
         occurred_at: format_time(&d.occurred_at),
         recorded_at: format_time(&m.recorded_at),
         digest: digest.to_vec(),
+        value_micro: value_micro(m),
     }
+}
+
+/// Under moving-average costing, stock value is the sum over movements of
+/// qty × the unit cost each was valued at (outgoing stock carries the average
+/// it left at), so the hub keeps that sum instead of replaying averages.
+fn value_micro(m: &Movement) -> i64 {
+    let v = Money::total(m.draft.qty, m.unit_cost) * rust_decimal::Decimal::from(1_000_000);
+    i64::try_from(v.trunc()).unwrap_or(if v.is_sign_negative() {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 impl Store {
@@ -436,22 +432,21 @@ fn apply(
     let s = site.as_str();
     let d = &m.draft;
     let lot = row.lot.clone();
+    let value_micro = row.value_micro;
     pending.push(row);
     if pending.len() == INSERT_CHUNK {
         insert_movements(tx, s, pending)?;
     }
 
     let bkey = (d.location.to_string(), d.sku.to_string(), lot.clone());
-    let bal = caches.balance(tx, s, &bkey)?;
-    caches
-        .balances
-        .insert(bkey, bal.saturating_add(w.qty_micro));
-    let ckey = (d.location.to_string(), d.sku.to_string());
-    let state = caches.cost(tx, s, &ckey)?;
-    let stated = (!d.qty.is_negative()).then_some(m.unit_cost);
-    caches
-        .costs
-        .insert(ckey, costing::apply(state, d.qty, stated).1);
+    let held = caches.balance(tx, s, &bkey)?;
+    caches.balances.insert(
+        bkey,
+        Holding {
+            qty: held.qty.saturating_add(w.qty_micro),
+            value: held.value.saturating_add(value_micro),
+        },
+    );
 
     match d.kind {
         MovementKind::TransferOut => {

@@ -4,7 +4,7 @@
 use super::Store;
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
-use jxc_shared::{Money, Quantity};
+use jxc_shared::Quantity;
 use rusqlite::params;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -144,9 +144,8 @@ impl Store {
         let filter = params![f.sku, f.site, f.region, f.kind];
 
         let mut stmt = self.conn.prepare(
-            "SELECT b.site, b.location, b.sku, SUM(b.qty), s.kind, s.region, COALESCE(c.avg_cost, '0')
+            "SELECT b.site, b.location, b.sku, SUM(b.qty), s.kind, s.region, SUM(b.value)
              FROM balance b JOIN site s ON s.id = b.site
-             LEFT JOIN item_cost c ON c.site = b.site AND c.location = b.location AND c.sku = b.sku
              WHERE (?1 IS NULL OR b.sku = ?1) AND (?2 IS NULL OR b.site = ?2)
                AND (?3 IS NULL OR s.region = ?3) AND (?4 IS NULL OR s.kind = ?4)
              GROUP BY b.site, b.location, b.sku",
@@ -155,7 +154,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             let (site, loc, sku): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let qty: i64 = r.get(3)?;
-            let avg = Money::from_stored(&r.get::<_, String>(6)?).unwrap_or_default();
+            let value: i64 = r.get(6)?;
             let g = groups
                 .entry(key(
                     &site,
@@ -166,7 +165,7 @@ impl Store {
                 ))
                 .or_default();
             g.0 += qty as i128;
-            g.2 += Money::total(Quantity::from_micro(qty), avg);
+            g.2 += Decimal::new(value, 6);
         }
 
         let mut stmt = self.conn.prepare(

@@ -83,22 +83,17 @@ CREATE TABLE quarantine (
 );
 CREATE INDEX quarantine_by_site_seq ON quarantine (site, seq);
 
+-- Cache of the movements per (site, location, sku, lot): on hand, and its
+-- value as Σ qty × unit cost (exact under moving-average costing, since each
+-- outgoing movement carries the average cost it left at), in millionths.
 CREATE TABLE balance (
     site     TEXT NOT NULL,
     location TEXT NOT NULL,
     sku      TEXT NOT NULL,
     lot      TEXT NOT NULL,
     qty      INTEGER NOT NULL,
+    value    INTEGER NOT NULL,
     PRIMARY KEY (site, location, sku, lot)
-) WITHOUT ROWID;
-
-CREATE TABLE item_cost (
-    site     TEXT NOT NULL,
-    location TEXT NOT NULL,
-    sku      TEXT NOT NULL,
-    qty      INTEGER NOT NULL,
-    avg_cost TEXT NOT NULL,
-    PRIMARY KEY (site, location, sku)
 ) WITHOUT ROWID;
 
 -- Transfers between sites, from the sender's transfer_out; `cursor` orders
