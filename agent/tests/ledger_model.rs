@@ -302,7 +302,10 @@ impl Harness {
                     self.apply_model(key.clone(), variance);
                     self.written += 1;
                 }
-                assert_eq!(self.model.get(&key).copied().unwrap_or_default(), counted - sold);
+                assert_eq!(
+                    self.model.get(&key).copied().unwrap_or_default(),
+                    counted - sold
+                );
             }
         }
     }
