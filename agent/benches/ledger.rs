@@ -6,6 +6,7 @@
 use chrono::{FixedOffset, TimeZone, Utc};
 use jxc_agent::store::{Location, SiteInfo, Store};
 use jxc_shared::movement::DraftInput;
+use jxc_shared::rng::Rng;
 use jxc_shared::{LocationId, MovementDraft, MovementKind, Product, SiteId, SiteKind};
 use nix::sys::resource::{UsageWho, getrusage};
 use std::io::{BufWriter, Write};
@@ -104,22 +105,6 @@ fn durable_sale_latency(n: usize) {
     );
 }
 
-/// A deterministic generator (xorshift) so every run imports the same file.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// A Pareto-like index in 0..n: a few items get most of the rows.
-    fn skewed(&mut self, n: usize) -> usize {
-        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
-        ((u.powi(3)) * n as f64) as usize
-    }
-}
-
 const LOCATIONS: [&str; 4] = ["main", "north", "south", "shop"];
 
 fn write_import_file(path: &Path, rows: usize, skus: usize) {
@@ -131,7 +116,7 @@ fn write_import_file(path: &Path, rows: usize, skus: usize) {
     .unwrap();
     let tz = FixedOffset::east_opt(8 * 3600).unwrap();
     let start = tz.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     let mut written = 0;
     // Opening balances first, so sales never run out.
     'open: for loc in LOCATIONS {
@@ -151,13 +136,13 @@ fn write_import_file(path: &Path, rows: usize, skus: usize) {
         }
     }
     while written < rows {
-        let loc = LOCATIONS[(rng.next() % 4) as usize];
+        let loc = LOCATIONS[(rng.next_u64() % 4) as usize];
         let sku = rng.skewed(skus);
         let t = start + chrono::Duration::seconds((written as i64) * 20);
-        let qty = format!("{}.{}", 1 + rng.next() % 5, rng.next() % 10);
-        match rng.next() % 20 {
+        let qty = format!("{}.{}", 1 + rng.next_u64() % 5, rng.next_u64() % 10);
+        match rng.next_u64() % 20 {
             0..=5 => writeln!(w, "receipt,{loc},SKU-{sku:05},{qty},,{}.5,,\"杭州供应商, \"\"一厂\"\"\",PO-{written},{}", 5 + sku % 90, t.to_rfc3339()),
-            6..=17 => writeln!(w, "sale,{loc},SKU-{sku:05},{qty},,,29.90,\"客户 {}, Ltd\",SO-{written},{}", rng.next() % 5000, t.to_rfc3339()),
+            6..=17 => writeln!(w, "sale,{loc},SKU-{sku:05},{qty},,,29.90,\"客户 {}, Ltd\",SO-{written},{}", rng.next_u64() % 5000, t.to_rfc3339()),
             18 => writeln!(w, "customer_return,{loc},SKU-{sku:05},1,,,29.90,客户 7,RT-{written},{}", t.to_rfc3339()),
             _ => writeln!(w, "scrap,{loc},SKU-{sku:05},0.5,,,,,SC-{written},{}", t.to_rfc3339()),
         }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod import;
 pub mod store;
 pub mod sync;
+pub mod telemetry;
 pub mod tls;
 
 pub use error::{AgentError, Result};

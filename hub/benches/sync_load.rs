@@ -28,6 +28,7 @@ use jxc_shared::protocol::{
     self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, PROTOCOL_HEADER,
     PROTOCOL_VERSION, SyncRequest, SyncResponse, WireLocation, WireMovement,
 };
+use jxc_shared::rng::Rng;
 use jxc_shared::{Money, MovementKind, Quantity, SiteId, SiteKind};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{Signal, kill};
@@ -434,29 +435,6 @@ async fn hub_hwms(hub: &HubUnderTest) -> std::collections::HashMap<String, u64> 
 
 // ---------------------------------------------------------------------------
 // Movements
-
-/// A deterministic generator (xorshift), so every run sends the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// A Pareto-like index in 0..n: a few items get most of the rows.
-    fn skewed(&mut self, n: usize) -> usize {
-        let u = self.below(1_000_000) as f64 / 1_000_000.0;
-        ((u.powi(3)) * n as f64) as usize
-    }
-}
 
 const SKUS_PER_SITE: usize = 1_000;
 const FAMILIES: [&str; 5] = ["TEA", "RICE", "OIL", "SNACK", "WINE"];

@@ -11,6 +11,7 @@ use chrono::{DateTime, Datelike, Duration as ChronoDuration, FixedOffset, TimeZo
 use jxc_agent::store::{Location, SendRequest, SiteInfo, StockFilter, Store as Ledger};
 use jxc_agent::sync::{self, HubClient, SharedStore, with_store};
 use jxc_shared::movement::DraftInput;
+use jxc_shared::rng::Rng;
 use jxc_shared::text::table;
 use jxc_shared::{
     GlobalLocation, LocationId, MovementDraft, MovementKind, Product, SiteId, SiteKind,
@@ -27,26 +28,6 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Keep serving after the simulation, until SIGINT or SIGTERM.
     pub serve: bool,
-}
-
-/// A small deterministic generator, so a seed replays the same month.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// An index in 0..n where the first few are far more likely (Pareto-like).
-    fn skewed(&mut self, n: usize) -> usize {
-        let u = self.below(1_000_000) as f64 / 1_000_000.0;
-        ((u.powi(3)) * n as f64) as usize
-    }
 }
 
 struct DemoSite {
@@ -188,7 +169,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
         format!("hub listening on {url} (data in {})", hub_dir.display()),
     )?;
 
-    let mut rng = Rng(opts.seed.max(1));
+    let mut rng = Rng::new(opts.seed);
     let products = catalog();
     let offset = FixedOffset::east_opt(8 * 3600).expect("valid offset");
     let start = offset

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod movement;
 pub mod product;
 pub mod protocol;
+pub mod rng;
 pub mod row;
 pub mod sync;
 pub mod text;
