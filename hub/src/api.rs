@@ -180,6 +180,16 @@ async fn enroll(
         let days = h.client_cert_days;
         let mut store = lock(&h.store);
         store.redeem_token(&token.id, &token.secret, now, |site, serial| {
+            // Checked before the token is spent, so a token handed to the
+            // wrong site's agent can still be used by the right one.
+            if let Ok(Some(cn)) = pki::csr_common_name(&req.csr_pem)
+                && cn != site.id.as_str()
+            {
+                return Err(HubError::Invalid(format!(
+                    "this token enrolls site {} but the request comes from site {cn}; the token is still valid",
+                    site.id
+                )));
+            }
             h.ca.sign_client_csr(&req.csr_pem, site.id.as_str(), serial, days)
                 .map_err(|e| HubError::Invalid(e.to_string()))
         })

@@ -268,6 +268,23 @@ fn csr_public_key(csr_pem: &str) -> Result<SubjectPublicKeyInfo, PkiError> {
         .map_err(|e| PkiError::InvalidCsr(format!("unsupported public key: {e}")))
 }
 
+/// The common name a (signature-checked) CSR asks for, if it names one. The
+/// hub never takes identity from it; it only refuses a request for a site
+/// other than the one the token enrolls.
+pub fn csr_common_name(csr_pem: &str) -> Result<Option<String>, PkiError> {
+    let der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+        .map_err(|e| PkiError::InvalidCsr(format!("no certificate request in the PEM: {e}")))?;
+    let (_, csr) = X509CertificationRequest::from_der(der.as_ref())
+        .map_err(|e| PkiError::InvalidCsr(e.to_string()))?;
+    Ok(csr
+        .certification_request_info
+        .subject
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned))
+}
+
 /// A DER INTEGER's content bytes as a non-negative u64.
 fn serial_u64(raw: &[u8]) -> Option<u64> {
     if raw.first().is_some_and(|b| b & 0x80 != 0) {

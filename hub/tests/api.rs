@@ -203,7 +203,21 @@ async fn enrollment_refuses_reused_foreign_and_garbage_tokens_and_keeps_a_token_
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(v["error"].as_str().unwrap().contains("already used"), "{v}");
 
+    // A token for SH01 used by BJ01's agent is refused and not spent.
     let other = h.token("SH01");
+    let (status, v) = h.enroll_raw(&other, &csr("BJ01")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("enrolls site SH01"),
+        "{v}"
+    );
+    let (status, v) = h.enroll_raw(&other, &csr("SH01")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same token still enrolls SH01: {v}"
+    );
+
     let foreign = format!("{}{}", &other[..other.len() - 64], "a".repeat(64));
     let (status, v) = h.enroll_raw(&foreign, &csr("SH01")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
