@@ -357,28 +357,38 @@ async fn ingest_is_gapless_idempotent_and_quarantines_without_blocking() {
     bad_cost.unit_cost = "-3".into();
     let mut bad_sign = movement("BJ01", 6, 1_000_000);
     bad_sign.kind = MovementKind::Sale;
+    // The largest quantity at the largest cost cannot be valued: refused, no panic.
+    let mut huge = movement("BJ01", 7, i64::MAX);
+    huge.unit_cost = "999999999999.999999".into();
     let r = h
         .sync(
             &cert,
             &batch(
                 4,
-                vec![bad_loc, bad_cost, bad_sign, movement("BJ01", 7, -2_500_000)],
+                vec![
+                    bad_loc,
+                    bad_cost,
+                    bad_sign,
+                    huge,
+                    movement("BJ01", 8, -2_500_000),
+                ],
             ),
         )
         .await;
-    assert_eq!((r.hwm, r.accepted), (7, 1));
+    assert_eq!((r.hwm, r.accepted), (8, 1));
     let reasons: Vec<(u64, &str)> = r
         .quarantined
         .iter()
         .map(|q| (q.seq, q.reason.as_str()))
         .collect();
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert!(
         reasons[0].1.contains("SH01/main") && reasons[0].1.contains("does not own"),
         "{reasons:?}"
     );
     assert!(reasons[1].1.contains("unit_cost"), "{reasons:?}");
     assert!(reasons[2].1.contains("wrong sign"), "{reasons:?}");
+    assert!(reasons[3].1.contains("too large to value"), "{reasons:?}");
 
     // The same seq with different content is a conflict; the first version stays.
     let mut changed = movement("BJ01", 2, 99_000_000);
@@ -403,7 +413,10 @@ async fn ingest_is_gapless_idempotent_and_quarantines_without_blocking() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["refused", "refused", "refused", "conflict"]);
+    assert_eq!(
+        kinds,
+        ["refused", "refused", "refused", "refused", "conflict"]
+    );
     let (_, inv) = h.get("/v1/inventory?by=location", Some(&h.admin)).await;
     assert_eq!(inv[0]["key"], "BJ01/main");
     assert_eq!(inv[0]["on_hand"], "27.5");

@@ -179,22 +179,23 @@ pub fn prepare(site: &SiteId, req: SyncRequest) -> PreparedBatch {
         .iter()
         .map(|w| {
             let digest = digest(w);
-            let checked = w
-                .validate(site)
-                .map(|m| {
-                    let row = movement_row(w, &m, &digest);
-                    (m, row)
-                })
-                .map_err(|e| e.to_string());
+            let checked = w.validate(site).map_err(|e| e.to_string()).and_then(|m| {
+                let row = movement_row(w, &m, &digest)?;
+                Ok((m, row))
+            });
             PreparedRecord { digest, checked }
         })
         .collect();
     PreparedBatch { req, records }
 }
 
-fn movement_row(w: &WireMovement, m: &Movement, digest: &[u8]) -> MovementRow {
+fn movement_row(
+    w: &WireMovement,
+    m: &Movement,
+    digest: &[u8],
+) -> std::result::Result<MovementRow, String> {
     let d = &m.draft;
-    MovementRow {
+    Ok(MovementRow {
         seq: m.seq as i64,
         kind: d.kind.as_str(),
         location: d.location.to_string(),
@@ -210,20 +211,22 @@ fn movement_row(w: &WireMovement, m: &Movement, digest: &[u8]) -> MovementRow {
         occurred_at: format_time(&d.occurred_at),
         recorded_at: format_time(&m.recorded_at),
         digest: digest.to_vec(),
-        value_micro: value_micro(m),
-    }
+        value_micro: value_micro(m).ok_or_else(|| {
+            format!(
+                "qty {} × unit_cost {} is too large to value",
+                m.draft.qty, m.unit_cost
+            )
+        })?,
+    })
 }
 
 /// Under moving-average costing, stock value is the sum over movements of
 /// qty × the unit cost each was valued at (outgoing stock carries the average
 /// it left at), so the hub keeps that sum instead of replaying averages.
-fn value_micro(m: &Movement) -> i64 {
-    let v = Money::total(m.draft.qty, m.unit_cost) * rust_decimal::Decimal::from(1_000_000);
-    i64::try_from(v.trunc()).unwrap_or(if v.is_sign_negative() {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
+fn value_micro(m: &Movement) -> Option<i64> {
+    let v = Money::total(m.draft.qty, m.unit_cost)
+        .checked_mul(rust_decimal::Decimal::from(1_000_000))?;
+    i64::try_from(v.trunc()).ok()
 }
 
 impl Store {
