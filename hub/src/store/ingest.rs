@@ -65,7 +65,14 @@ fn insert_sql(rows: usize) -> String {
 /// Writes and empties `rows`, many per statement.
 fn insert_movements(tx: &Transaction<'_>, site: &str, rows: &mut Vec<MovementRow>) -> Result<()> {
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut stmt = tx.prepare_cached(&insert_sql(chunk.len()))?;
+        // Full chunks, the common case, reuse one statement text built once.
+        let mut stmt = if chunk.len() == INSERT_CHUNK {
+            static FULL: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| insert_sql(INSERT_CHUNK));
+            tx.prepare_cached(&FULL)?
+        } else {
+            tx.prepare_cached(&insert_sql(chunk.len()))?
+        };
         let mut values: Vec<&dyn rusqlite::ToSql> =
             Vec::with_capacity(chunk.len() * MOVEMENT_COLUMNS);
         for r in chunk {
