@@ -6,7 +6,7 @@ use crate::error::{AgentError, Result};
 use crate::import;
 use crate::store::{CountReport, Location, MoveFilter, SendRequest, SiteInfo, StockFilter, Store};
 use crate::sync;
-use chrono::{DateTime, FixedOffset, Local, SubsecRound};
+use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand};
 use jxc_shared::ids::GlobalLocation;
 use jxc_shared::movement::DraftInput;
@@ -378,10 +378,7 @@ impl<'a> From<&'a Movement> for MoveOut<'a> {
     }
 }
 
-/// The clock is read once per command, to the millisecond.
-fn now() -> DateTime<FixedOffset> {
-    Local::now().fixed_offset().trunc_subsecs(3)
-}
+use crate::clock::now;
 
 fn at_or_now(at: Option<&str>, now: DateTime<FixedOffset>) -> Result<DateTime<FixedOffset>> {
     Ok(match at {

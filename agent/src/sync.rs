@@ -5,7 +5,6 @@
 use crate::error::{AgentError, Result};
 use crate::store::Store;
 use crate::tls;
-use chrono::{DateTime, FixedOffset, Local, SubsecRound};
 use jxc_shared::protocol::{
     self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, PROTOCOL_HEADER,
     PROTOCOL_VERSION, Quarantined, SyncRequest, SyncResponse,
@@ -22,9 +21,7 @@ pub const CA_FILE: &str = "hub-ca.pem";
 
 pub type SharedStore = Arc<Mutex<Store>>;
 
-fn now() -> DateTime<FixedOffset> {
-    Local::now().fixed_offset().trunc_subsecs(3)
-}
+use crate::clock::now;
 
 /// Runs store work off the async threads.
 pub async fn with_store<T: Send + 'static>(
