@@ -4,6 +4,7 @@
 
 pub mod amount;
 pub mod costing;
+pub mod docs;
 pub mod error;
 pub mod ids;
 pub mod movement;

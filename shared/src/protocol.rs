@@ -235,6 +235,53 @@ impl IncomingTransfer {
     }
 }
 
+/// A document's state as the agent offers it: the heads it holds and the
+/// changes it believes the hub lacks (raw Automerge change bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocOffer {
+    pub doc: String,
+    pub heads: Vec<[u8; 32]>,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// `POST /v1/docs`: every document the agent writes or reads, in one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocsRequest {
+    pub offers: Vec<DocOffer>,
+}
+
+/// A change the hub refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocRefusal {
+    pub hash: [u8; 32],
+    pub reason: String,
+}
+
+/// The hub's answer for one document: its heads after applying the offer,
+/// the data the agent lacks (Automerge bytes for `load_incremental`), and
+/// any refusals. `error` is set when the whole offer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocReply {
+    pub doc: String,
+    pub heads: Vec<[u8; 32]>,
+    pub data: Vec<Vec<u8>>,
+    pub refused: Vec<DocRefusal>,
+    pub error: Option<String>,
+}
+
+/// Replies in offer order. `more` is set when the hub stopped adding data to
+/// bound the response; the agent asks again with its new heads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocsResponse {
+    pub replies: Vec<DocReply>,
+    pub more: bool,
+}
+
+/// A documents response inflates to at most this (a new agent's catalog).
+pub const MAX_DOCS_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// The hub stops adding document data to a response past this.
+pub const DOCS_RESPONSE_BUDGET: usize = 8 * 1024 * 1024;
+
 /// Encodes a message for the wire.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let raw = postcard::to_stdvec(msg).expect("protocol messages always serialize");
@@ -247,7 +294,16 @@ pub fn decode<T: for<'de> Deserialize<'de>>(
     what: &'static str,
     body: &[u8],
 ) -> Result<T, ProtocolError> {
-    let raw = zstd::bulk::decompress(body, MAX_BATCH_BYTES).map_err(|e| {
+    decode_limited(what, body, MAX_BATCH_BYTES)
+}
+
+/// Decodes a message that may inflate to at most `limit` bytes.
+pub fn decode_limited<T: for<'de> Deserialize<'de>>(
+    what: &'static str,
+    body: &[u8],
+    limit: usize,
+) -> Result<T, ProtocolError> {
+    let raw = zstd::bulk::decompress(body, limit).map_err(|e| {
         if e.to_string().contains("Destination buffer is too small") {
             ProtocolError::TooLarge
         } else {
