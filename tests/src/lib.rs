@@ -36,9 +36,14 @@ impl Site {
 
     /// Initializes a site of the given kind (branch, dealer, hq).
     pub fn with_kind(id: &str, kind: &str, locations: &[&str]) -> Site {
+        Site::with_binary(&binary("jxc-agent"), id, kind, locations)
+    }
+
+    /// As [`Site::with_kind`], running the agent binary at `bin`.
+    pub fn with_binary(bin: &Path, id: &str, kind: &str, locations: &[&str]) -> Site {
         let site = Site {
             dir: tempfile::tempdir().expect("tempdir"),
-            bin: binary("jxc-agent"),
+            bin: bin.to_path_buf(),
         };
         site.ok(&["init", "--site", id, "--kind", kind]);
         for l in locations {
@@ -250,10 +255,15 @@ pub struct Served {
 impl Hub {
     /// Runs `jxc-hub init` and keeps the admin token it prints.
     pub fn new() -> Hub {
+        Hub::with_binary(binary("jxc-hub"))
+    }
+
+    /// As [`Hub::new`], running the hub binary at `bin`.
+    pub fn with_binary(bin: PathBuf) -> Hub {
         let mut hub = Hub {
             dir: tempfile::tempdir().expect("tempdir"),
             admin: String::new(),
-            bin: binary("jxc-hub"),
+            bin,
             starts: std::cell::Cell::new(0),
         };
         let out = hub.ok(&["init"]);
@@ -467,3 +477,5 @@ impl Https {
         )
     }
 }
+
+pub mod faults;

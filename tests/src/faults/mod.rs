@@ -1,0 +1,183 @@
+//! Randomized, seeded fault schedules against real processes: a hub and
+//! several agents, SIGKILLs (also mid-sync), restarts, a proxy that cuts,
+//! delays, duplicates and replays requests, clock skew and crafted bad
+//! records; then everything heals and a checker proves the invariants of
+//! `shared/DESIGN.md`. `jxc-faults --seed N` replays one schedule.
+
+pub mod checker;
+pub mod crafted;
+pub mod driver;
+pub mod proxy;
+pub mod schedule;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use schedule::Size;
+
+/// Declares [`Counts`] with a label per counter, in table order.
+macro_rules! counts {
+    ($($field:ident: $label:expr,)*) => {
+        /// How often each fault and kind of work was applied.
+        #[derive(Debug, Default, Clone)]
+        pub struct Counts {
+            $(pub $field: u64,)*
+        }
+
+        impl Counts {
+            /// (label, value) of every counter, in table order.
+            pub fn rows(&self) -> Vec<(&'static str, u64)> {
+                vec![$(($label, self.$field),)*]
+            }
+
+            pub fn add(&mut self, other: &Counts) {
+                $(self.$field += other.$field;)*
+            }
+        }
+    };
+}
+
+counts! {
+    local_ops: "local operations",
+    skipped_ops: "  skipped (nothing to act on)",
+    stocktakes: "  stocktakes",
+    transfers_local: "  transfers within a site",
+    transfers_sent: "  transfers between sites",
+    transfers_received: "  transfer receipts",
+    syncs: "one-shot syncs",
+    agent_kills_mid_sync: "agent SIGKILL mid-sync",
+    agent_kills_idle: "agent SIGKILL (sync not reached)",
+    daemon_kills: "jxc-agent run SIGKILL",
+    hub_kills: "hub SIGKILL",
+    hub_kills_mid_sync: "hub SIGKILL mid-sync",
+    hub_restarts: "hub restarts",
+    net_refused: "connections cut",
+    answers_dropped: "answers dropped after the hub acted",
+    delayed: "requests delayed",
+    duplicated: "requests duplicated",
+    replayed: "stale requests replayed",
+    skewed_agents: "agents with a skewed clock",
+    crafted_bad: "crafted bad records",
+    movements_checked: "movements checked",
+    transfers_checked: "transfers checked",
+}
+
+/// The real binaries the driver runs.
+pub struct Binaries {
+    pub agent: PathBuf,
+    pub hub: PathBuf,
+}
+
+/// Builds `jxc-agent` and `jxc-hub` once per process with the profile this
+/// executable was built with (cargo does not build other packages' binaries
+/// for `cargo run -p jxc-e2e` or for this crate's tests), and finds them.
+pub fn binaries() -> &'static Binaries {
+    static BINS: OnceLock<Binaries> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let exe = std::env::current_exe().expect("own executable path");
+        // target/<profile>/jxc-faults or target/<profile>/deps/<test>
+        let mut dir = exe.parent().expect("executable dir").to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        let release = dir.ends_with("release");
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "jxc-agent", "-p", "jxc-hub"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of jxc-agent and jxc-hub failed"
+        );
+        Binaries {
+            agent: dir.join("jxc-agent"),
+            hub: dir.join("jxc-hub"),
+        }
+    })
+}
+
+/// How one schedule went.
+#[derive(Debug)]
+pub struct Outcome {
+    pub seed: u64,
+    pub result: Result<(), String>,
+    pub counts: Counts,
+    pub elapsed: Duration,
+    pub steps: usize,
+    /// The steps that ran, for a failure report.
+    pub trace: Vec<String>,
+}
+
+/// The one-line command that replays a seed.
+pub fn replay_command(seed: u64) -> String {
+    format!("cargo run -p jxc-e2e -- --seed {seed}")
+}
+
+/// Runs the schedule of `seed` and checks the invariants. A panic in the
+/// harness (a helper's assertion) is a failure of the seed, not of the run.
+pub fn run_seed(seed: u64, size: Size) -> Outcome {
+    let start = Instant::now();
+    match std::panic::catch_unwind(|| run_seed_inner(seed, size)) {
+        Ok(o) => o,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "a panic".into());
+            Outcome {
+                seed,
+                result: Err(format!("panicked: {msg}")),
+                counts: Counts::default(),
+                elapsed: start.elapsed(),
+                steps: 0,
+                trace: Vec::new(),
+            }
+        }
+    }
+}
+
+fn run_seed_inner(seed: u64, size: Size) -> Outcome {
+    let start = Instant::now();
+    let schedule = schedule::generate(seed, size);
+    let steps = schedule.steps.len();
+    let mut driver = match driver::Driver::new(schedule) {
+        Ok(d) => d,
+        Err(e) => {
+            return Outcome {
+                seed,
+                result: Err(format!("set-up: {e}")),
+                counts: Counts::default(),
+                elapsed: start.elapsed(),
+                steps,
+                trace: Vec::new(),
+            };
+        }
+    };
+    let result = driver.run().and_then(|()| checker::check(&driver));
+    let mut counts = driver.counts.clone();
+    for a in &driver.agents {
+        use proxy::ProxyStats;
+        let s = a.proxy.stats();
+        counts.net_refused += ProxyStats::get(&s.refused);
+        counts.answers_dropped += ProxyStats::get(&s.dropped_answers);
+        counts.delayed += ProxyStats::get(&s.delayed);
+        counts.duplicated += ProxyStats::get(&s.duplicated);
+        counts.replayed += ProxyStats::get(&s.replayed);
+    }
+    let result = result.map(|checked| {
+        counts.movements_checked = checked.movements;
+        counts.transfers_checked = checked.transfers;
+    });
+    Outcome {
+        seed,
+        result,
+        counts,
+        elapsed: start.elapsed(),
+        steps,
+        trace: std::mem::take(&mut driver.trace),
+    }
+}
