@@ -57,6 +57,15 @@ pub enum Command {
     /// Products known to this site.
     #[command(subcommand)]
     Product(ProductCmd),
+    /// Customers (客户): shared with HQ (a dealer's only if it shares identity).
+    #[command(subcommand)]
+    Customer(crate::cli_docs::CustomerCmd),
+    /// A dealer's sharing policy: what leaves this machine for HQ.
+    #[command(subcommand)]
+    Share(crate::cli_docs::ShareCmd),
+    /// A dealer's own product codes mapped to HQ SKUs.
+    #[command(subcommand, name = "sku-map")]
+    SkuMap(crate::cli_docs::SkuMapCmd),
     /// Goods received from a supplier (采购入库).
     Receive {
         #[command(flatten)]
@@ -391,7 +400,7 @@ fn opt_location(s: Option<&str>) -> Result<Option<LocationId>> {
     Ok(s.map(LocationId::parse).transpose()?)
 }
 
-fn io_err(e: std::io::Error) -> AgentError {
+pub(crate) fn io_err(e: std::io::Error) -> AgentError {
     AgentError::io("<stdout>", e)
 }
 
@@ -402,7 +411,7 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
 }
 
 /// Prints `items` as a JSON array, or as a table with one row per item.
-fn listing<T: Serialize>(
+pub(crate) fn listing<T: Serialize>(
     out: &mut dyn Write,
     as_json: bool,
     items: &[T],
@@ -416,7 +425,7 @@ fn listing<T: Serialize>(
     table(out, header, &rows)
 }
 
-fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
+pub(crate) fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, v).map_err(|e| io_err(e.into()))?;
     writeln!(out).map_err(io_err)
 }
@@ -459,6 +468,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::Init { .. } => unreachable!("handled above"),
         Command::Location(cmd) => location(&mut store, cmd, out),
         Command::Product(cmd) => product(&mut store, cmd, out, err),
+        Command::Customer(cmd) => crate::cli_docs::customer(&mut store, cmd, out),
+        Command::Share(cmd) => crate::cli_docs::share(&mut store, cmd, out),
+        Command::SkuMap(cmd) => crate::cli_docs::sku_map(&mut store, cmd, out),
         Command::Receive { m, cost } => record(
             &mut store,
             MovementKind::Receipt,

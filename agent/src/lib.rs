@@ -2,6 +2,7 @@
 //! command line. The binary in `main.rs` is a thin wrapper over [`cli::run`].
 
 pub mod cli;
+pub mod cli_docs;
 pub mod clock;
 pub mod config;
 pub mod error;

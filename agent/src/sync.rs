@@ -5,10 +5,12 @@
 use crate::error::{AgentError, Result};
 use crate::store::Store;
 use crate::tls;
+use jxc_shared::docs::DocId;
 use jxc_shared::protocol::{
     self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, PROTOCOL_HEADER,
     PROTOCOL_VERSION, Quarantined, SyncRequest, SyncResponse,
 };
+use jxc_shared::protocol::{DocsRequest, DocsResponse, MAX_DOCS_RESPONSE_BYTES};
 use jxc_shared::sync::{Next, Session};
 use rand::Rng;
 use std::path::{Path, PathBuf};
@@ -200,6 +202,88 @@ impl HubClient {
     }
 }
 
+impl HubClient {
+    async fn docs(&self, req: &DocsRequest) -> Result<DocsResponse> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/docs", self.url))
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .body(protocol::encode(req))
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, e))?;
+        if !resp.status().is_success() {
+            return Err(refusal(&self.url, resp).await);
+        }
+        let body = resp.bytes().await.map_err(|e| unreachable(&self.url, e))?;
+        protocol::decode_limited("documents response", &body, MAX_DOCS_RESPONSE_BYTES)
+            .map_err(|e| AgentError::HubRefused(format!("the hub's answer is not valid: {e}")))
+    }
+}
+
+/// Rounds of document sync per session: the hub bounds each response, so a
+/// new agent fetching a large catalog may need several.
+const MAX_DOC_ROUNDS: u32 = 50;
+
+/// What a document sync did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DocsReport {
+    pub rounds: u32,
+    pub changes_sent: u64,
+    pub docs_updated: u64,
+    pub refused: Vec<String>,
+}
+
+/// Syncs the shared documents: offers each the hub lacks changes of (and
+/// the heads of those it only reads), merges what comes back, and records
+/// the hub's heads, round after round until the hub has nothing more.
+pub async fn sync_docs(store: &SharedStore, hub: &HubClient) -> Result<DocsReport> {
+    let mut report = DocsReport::default();
+    loop {
+        let offers = with_store(store, |s| {
+            s.synced_docs()?
+                .into_iter()
+                .map(|(id, writes)| s.doc_offer(&id, writes))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await?;
+        report.changes_sent += offers.iter().map(|o| o.changes.len() as u64).sum::<u64>();
+        let resp = hub.docs(&DocsRequest { offers }).await?;
+        report.rounds += 1;
+        for r in &resp.replies {
+            if let Some(e) = &r.error {
+                report.refused.push(format!("{}: {e}", r.doc));
+            }
+            for x in &r.refused {
+                report.refused.push(format!("{}: {}", r.doc, x.reason));
+            }
+        }
+        let more = resp.more;
+        let updated = with_store(store, move |s| {
+            let mut n = 0;
+            for r in resp.replies.iter().filter(|r| r.error.is_none()) {
+                let id = DocId::parse(&r.doc).map_err(|e| {
+                    AgentError::HubRefused(format!("the hub answered for an unknown document: {e}"))
+                })?;
+                if s.apply_doc_reply(&id, r)? {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+        .await?;
+        report.docs_updated += updated;
+        if !more || report.rounds >= MAX_DOC_ROUNDS {
+            break;
+        }
+    }
+    for r in &report.refused {
+        tracing::error!("the hub refused a document change: {r}");
+    }
+    Ok(report)
+}
+
 /// What one sync session did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SyncReport {
@@ -211,6 +295,7 @@ pub struct SyncReport {
     pub incoming: u64,
     pub hwm: u64,
     pub pending: u64,
+    pub docs: DocsReport,
 }
 
 /// Runs one sync session: rounds until the hub holds everything this
@@ -226,6 +311,9 @@ pub async fn sync_once(store: &SharedStore, hub: &HubClient, batch: usize) -> Re
 }
 
 async fn session(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<SyncReport> {
+    // Documents first: the catalog a movement names, and the sharing policy
+    // the hub applies to what follows.
+    let docs = sync_docs(store, hub).await?;
     let (state, last, locations) = with_store(store, |s| {
         Ok((s.sync_state()?, s.last_seq()?, s.wire_locations()?))
     })
@@ -272,6 +360,7 @@ async fn session(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<S
     report.rounds = session.rounds();
     report.hwm = session.hwm();
     report.pending = session.pending();
+    report.docs = docs;
     Ok(report)
 }
 

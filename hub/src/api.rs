@@ -33,6 +33,8 @@ pub struct Hub {
     /// A second connection for reads, so queries do not wait behind ingest.
     pub reads: Mutex<Store>,
     pub ca: Ca,
+    /// HQ's Automerge actor, derived from the CA.
+    pub actor: jxc_shared::docs::automerge::ActorId,
     pub metrics: Metrics,
     pub stale_after_secs: i64,
     pub client_cert_days: u32,
@@ -53,6 +55,7 @@ impl Hub {
         Ok(Hub {
             store: Mutex::new(Store::open(dir, false)?),
             reads: Mutex::new(reads),
+            actor: jxc_shared::docs::hub_actor(ca.cert_der()),
             ca,
             metrics: Metrics::default(),
             stale_after_secs,
@@ -65,13 +68,15 @@ impl Hub {
 pub type AppState = Arc<Hub>;
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| HubError::Internal(format!("store task failed: {e}")))?
 }
 
-fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+pub(crate) fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
     // A panic while holding the lock cannot leave SQLite half-written (the
     // transaction rolls back), so a poisoned lock is still usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -89,6 +94,10 @@ pub fn router(hub: AppState) -> Router {
         .route(
             "/v1/sync",
             post(sync).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
+        )
+        .route(
+            "/v1/docs",
+            post(crate::docs_api::docs).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
         )
         .route("/v1/inventory", get(inventory))
         .route("/v1/sites", get(sites))
@@ -209,7 +218,7 @@ async fn enroll(
 
 /// Checks a decoded batch before anything is applied: bounded, consecutive
 /// seqs from `from_seq`, well-formed location ids.
-fn check_batch(req: &SyncRequest) -> Result<()> {
+pub fn check_batch(req: &SyncRequest) -> Result<()> {
     if req.movements.len() > MAX_BATCH_MOVEMENTS {
         return Err(HubError::Invalid(format!(
             "a batch carries at most {MAX_BATCH_MOVEMENTS} movements, this one {}",
@@ -236,12 +245,8 @@ fn check_batch(req: &SyncRequest) -> Result<()> {
     Ok(())
 }
 
-async fn sync(
-    State(hub): State<AppState>,
-    peer: Option<Extension<PeerCert>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
+/// The site and certificate serial of the client certificate, if any.
+pub(crate) fn client_site(peer: Option<Extension<PeerCert>>) -> Result<(SiteId, u64)> {
     let der = peer
         .and_then(|Extension(PeerCert(der))| der)
         .ok_or_else(|| {
@@ -251,6 +256,16 @@ async fn sync(
         })?;
     let id = pki::client_identity(&der).map_err(|e| HubError::Forbidden(e.to_string()))?;
     let site = SiteId::parse(&id.site).map_err(|e| HubError::Forbidden(e.to_string()))?;
+    Ok((site, id.serial))
+}
+
+async fn sync(
+    State(hub): State<AppState>,
+    peer: Option<Extension<PeerCert>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let (site, serial) = client_site(peer)?;
     protocol::check_version(headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()))?;
     let _slot = hub
         .sync_slots
@@ -269,7 +284,7 @@ async fn sync(
     let h = hub.clone();
     let (resp, stats) = blocking(move || {
         let mut store = lock(&h.store);
-        store.check_client(site.as_str(), id.serial)?;
+        store.check_client(site.as_str(), serial)?;
         store.ingest_prepared(&site, prepared, Utc::now())
     })
     .await?;

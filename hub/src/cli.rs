@@ -126,6 +126,20 @@ pub enum Command {
     },
     /// Records the hub would not apply, and why.
     Quarantine {
+        /// Refused document changes instead of movements.
+        #[arg(long)]
+        documents: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The HQ catalog (shared with every site).
+    #[command(subcommand)]
+    Product(crate::cli_docs::ProductCmd),
+    /// Customers the sites share; credit fields of branch customers.
+    #[command(subcommand)]
+    Customer(crate::cli_docs::CustomerCmd),
+    /// The sharing policy each dealer has set.
+    Share {
         #[arg(long)]
         json: bool,
     },
@@ -292,12 +306,16 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
+pub(crate) fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, v).map_err(|e| io_err(e.into()))?;
     writeln!(out).map_err(io_err)
 }
 
-fn print_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+pub(crate) fn print_table(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> Result<()> {
     out.write_all(table(header, rows).as_bytes())
         .map_err(io_err)
 }
@@ -497,7 +515,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 out,
             )
         }
-        Command::Quarantine { json: as_json } => {
+        Command::Quarantine {
+            documents: true,
+            json: as_json,
+        } => crate::cli_docs::doc_refusals(&dir, as_json, out),
+        Command::Product(cmd) => crate::cli_docs::product(&dir, cmd, out),
+        Command::Customer(cmd) => crate::cli_docs::customer(&dir, cmd, out),
+        Command::Share { json: as_json } => crate::cli_docs::share_list(&dir, as_json, out),
+        Command::Quarantine { json: as_json, .. } => {
             let rows = Store::open(&dir, false)?.quarantine()?;
             if as_json {
                 return json(out, &rows);

@@ -4,8 +4,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod cli_docs;
 pub mod config;
 pub mod demo;
+pub mod docs_api;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub conflicts: AtomicU64,
     pub enrollments: AtomicU64,
     pub refused_requests: AtomicU64,
+    pub doc_syncs: AtomicU64,
+    pub doc_changes_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -53,6 +55,16 @@ impl Metrics {
                 "jxc_movements_conflict_total",
                 "Records whose (site, seq) was held with different content",
                 &self.conflicts,
+            ),
+            (
+                "jxc_doc_syncs_total",
+                "Document sync requests answered",
+                &self.doc_syncs,
+            ),
+            (
+                "jxc_doc_changes_refused_total",
+                "Document changes refused (unauthorized writer or actor)",
+                &self.doc_changes_refused,
             ),
             (
                 "jxc_enrollments_total",

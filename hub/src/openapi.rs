@@ -132,6 +132,20 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/v1/docs": {
+                "post": {
+                    "summary": "Sync shared documents: offer Automerge changes and heads, receive what the site lacks (agents, client certificate required)",
+                    "parameters": [{ "name": "x-jxc-protocol", "in": "header", "required": true, "schema": string }],
+                    "requestBody": { "required": true, "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
+                    "responses": {
+                        "200": { "description": "each offer answered: hub heads, missing data, refused changes", "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
+                        "400": error_response("a bad protocol version or body"),
+                        "401": error_response("no client certificate"),
+                        "403": error_response("the site is revoked or unknown"),
+                        "413": error_response("the body is too large")
+                    }
+                }
+            },
             "/v1/inventory": hq_get(
                 "Consolidated on hand, in transit and value, grouped",
                 json!([

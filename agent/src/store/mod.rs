@@ -6,6 +6,7 @@
 //! its data on disk, and a second process waits its turn instead of failing.
 
 mod count;
+mod docs;
 mod ledger;
 mod query;
 mod sync;
@@ -29,10 +30,11 @@ use std::time::Duration;
 pub const DB_FILE: &str = "ledger.db";
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("migrations/0001_ledger.sql"),
     include_str!("migrations/0002_transfers_counts.sql"),
     include_str!("migrations/0003_sync.sql"),
+    include_str!("migrations/0004_docs.sql"),
 ];
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -140,7 +142,7 @@ impl Store {
             )));
         }
         tx.execute(
-            "INSERT INTO site (singleton, id, kind, name, region, created_at) VALUES (1, ?, ?, ?, ?, ?)",
+            "INSERT INTO site (singleton, id, kind, name, region, created_at, actor) VALUES (1, ?, ?, ?, ?, ?, randomblob(16))",
             params![site.id.as_str(), site.kind.as_str(), site.name, site.region, format_time(&now)],
         )?;
         tx.commit()?;

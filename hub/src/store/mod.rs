@@ -1,6 +1,7 @@
 //! The hub's one store: it owns the SQLite connection and all the SQL.
 //! Sites, tokens and users here; ingest in `ingest.rs`; reads in `query.rs`.
 
+pub mod docs;
 mod ingest;
 mod query;
 
@@ -19,7 +20,10 @@ use std::time::Duration;
 
 pub const DB_FILE: &str = "hub.db";
 
-const MIGRATIONS: [&str; 1] = [include_str!("migrations/0001_hub.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("migrations/0001_hub.sql"),
+    include_str!("migrations/0002_docs.sql"),
+];
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// An HQ user's role: admins change things, viewers read.
@@ -236,7 +240,7 @@ impl Store {
         )? as u64;
         tx.execute(
             "INSERT INTO site (id, kind, name, region, cert_serial, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE SET kind = ?2, name = ?3, region = ?4, cert_serial = ?5, enrolled_at = ?6, revoked_at = NULL",
+             ON CONFLICT (id) DO UPDATE SET kind = ?2, name = ?3, region = ?4, cert_serial = ?5, enrolled_at = ?6, revoked_at = NULL, actor_open = 1",
             params![site, kind, name, region, serial as i64, now_text(now)],
         )?;
         let enrolling = EnrollingSite {

@@ -1,0 +1,426 @@
+//! This site's copies of the shared documents. Each is stored as a snapshot
+//! plus the incremental chunks saved since; `acked` records the heads the
+//! hub last said it holds, so a sync offers only what the hub lacks and a
+//! reconnect never resends whole documents. Every change is followed by
+//! rebuilding the table the document feeds (products from the catalog,
+//! customers, the SKU map), in the same transaction, so commands read plain
+//! tables and an agent starts without loading any document.
+
+use super::Store;
+use crate::error::{AgentError, Result};
+use jxc_shared::docs::automerge::{ActorId, AutoCommit, ChangeHash};
+use jxc_shared::docs::{
+    self, CatalogItem, Customer, DocId, SellThrough, SharePolicy, pack_heads, unpack_heads,
+};
+use jxc_shared::protocol::{DocOffer, DocReply};
+use jxc_shared::{SiteKind, Sku};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+/// Chunks a document may gather before they are folded into its snapshot.
+const MAX_CHUNKS: i64 = 32;
+
+fn corrupt(id: &str, e: impl std::fmt::Display) -> AgentError {
+    AgentError::DataDir(format!("document {id} in the ledger does not load: {e}"))
+}
+
+fn open_doc(conn: &Connection, id: &str, actor: &ActorId) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::new().with_actor(actor.clone());
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row("SELECT snapshot FROM doc WHERE id = ?", [id], |r| r.get(0))
+        .optional()?;
+    if let Some(snapshot) = snapshot {
+        if !snapshot.is_empty() {
+            doc.load_incremental(&snapshot)
+                .map_err(|e| corrupt(id, e))?;
+        }
+        let mut stmt =
+            conn.prepare_cached("SELECT bytes FROM doc_chunk WHERE doc_id = ? ORDER BY n")?;
+        let chunks = stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
+        for chunk in chunks {
+            doc.load_incremental(&chunk?).map_err(|e| corrupt(id, e))?;
+        }
+    }
+    Ok(doc)
+}
+
+/// Stores what `doc` gained since `before` as a chunk (or a new snapshot
+/// when chunks pile up), and its heads.
+fn save(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit, before: &[ChangeHash]) -> Result<()> {
+    let heads = pack_heads(&doc.get_heads());
+    let chunks: Option<i64> = tx
+        .query_row("SELECT chunks FROM doc WHERE id = ?", [id], |r| r.get(0))
+        .optional()?;
+    match chunks {
+        Some(n) if n < MAX_CHUNKS => {
+            tx.execute(
+                "INSERT INTO doc_chunk (doc_id, n, bytes) VALUES (?, ?, ?)",
+                params![id, n + 1, doc.save_after(before)],
+            )?;
+            tx.execute(
+                "UPDATE doc SET heads = ?, chunks = ? WHERE id = ?",
+                params![heads, n + 1, id],
+            )?;
+        }
+        _ => {
+            tx.execute("DELETE FROM doc_chunk WHERE doc_id = ?", [id])?;
+            tx.execute(
+                "INSERT INTO doc (id, snapshot, heads, acked, chunks) VALUES (?1, ?2, ?3, x'', 0)
+                 ON CONFLICT (id) DO UPDATE SET snapshot = ?2, heads = ?3, chunks = 0",
+                params![id, doc.save(), heads],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn materialize(tx: &Transaction<'_>, id: &DocId, doc: &AutoCommit) -> Result<()> {
+    match id {
+        DocId::Catalog(_) => {
+            let mut product = tx.prepare_cached(
+                "INSERT INTO product (sku, name, unit, category, brand, decimals, lot_tracked, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'hq')
+                 ON CONFLICT (sku) DO UPDATE SET name = ?2, unit = ?3, category = ?4, brand = ?5,
+                    decimals = MAX(decimals, ?6), origin = 'hq'",
+            )?;
+            let mut extra = tx.prepare_cached(
+                "INSERT OR REPLACE INTO catalog_item (sku, gtin, list_price, dealer_price, lead_time_days, min_order_qty, pack_size)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for item in CatalogItem::read_all(doc) {
+                let item = match item {
+                    Ok(i) => i,
+                    Err((sku, e)) => {
+                        tracing::warn!(doc = %id, sku, "catalog record skipped: {e}");
+                        continue;
+                    }
+                };
+                let p = &item.product;
+                // Lot tracking is fixed once a product exists here: the
+                // ledger's lots depend on it.
+                product.execute(params![
+                    p.sku.as_str(),
+                    p.name,
+                    p.unit,
+                    p.category,
+                    p.brand,
+                    p.decimals,
+                    p.lot_tracked
+                ])?;
+                let opt = |c: &str| Some(item.column(c)).filter(|v| !v.is_empty());
+                extra.execute(params![
+                    p.sku.as_str(),
+                    item.gtin,
+                    opt("list_price"),
+                    opt("dealer_price"),
+                    item.lead_time_days,
+                    opt("min_order_qty"),
+                    opt("pack_size"),
+                ])?;
+            }
+        }
+        DocId::Customers(_) => {
+            tx.execute("DELETE FROM customer", [])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO customer (id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for c in Customer::read_all(doc) {
+                stmt.execute(params![
+                    c.id,
+                    c.name,
+                    c.contact,
+                    c.phone,
+                    c.address,
+                    c.region,
+                    c.kind,
+                    c.credit_limit.map(|m| m.decimal().to_string()),
+                    c.terms_days,
+                    serde_json::to_string(&c.conflicts).unwrap_or_default(),
+                ])?;
+            }
+        }
+        DocId::Policy(_) => {}
+        DocId::SkuMap(_) => {
+            tx.execute("DELETE FROM sku_map", [])?;
+            let mut stmt = tx.prepare_cached("INSERT INTO sku_map (code, hq_sku) VALUES (?, ?)")?;
+            for (code, sku) in docs::read_sku_map(doc) {
+                stmt.execute(params![code.as_str(), sku.as_str()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// This site's Automerge actor.
+    pub fn actor(&self) -> Result<ActorId> {
+        let raw: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT actor FROM site", [], |r| r.get(0))?;
+        match raw {
+            Some(b) if b.len() == 16 => Ok(ActorId::from(b.as_slice())),
+            _ => Err(AgentError::DataDir(
+                "the ledger has no document actor; it was not migrated properly".into(),
+            )),
+        }
+    }
+
+    /// A document as this site holds it (empty if it has none yet).
+    pub fn doc(&self, id: &DocId) -> Result<AutoCommit> {
+        open_doc(&self.conn, &id.to_string(), &self.actor()?)
+    }
+
+    /// Edits one of this site's documents: `edit` runs on it with this
+    /// site's actor; what changed is stored and materialized in one
+    /// transaction. The change reaches the hub on the next sync.
+    pub fn edit_doc<T>(
+        &mut self,
+        id: &DocId,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T>,
+    ) -> Result<T> {
+        let actor = self.actor()?;
+        let name = id.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut doc = open_doc(&tx, &name, &actor)?;
+        let before = doc.get_heads();
+        let out = edit(&mut doc)?;
+        if doc.commit().is_some() {
+            save(&tx, &name, &mut doc, &before)?;
+            materialize(&tx, id, &doc)?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The documents this site syncs, and whether it writes each: every
+    /// catalog shard (read), its customers (unless a dealer keeps customer
+    /// identity to itself), and a dealer's policy and SKU map.
+    pub fn synced_docs(&self) -> Result<Vec<(DocId, bool)>> {
+        let me = self.site().id.clone();
+        let mut out: Vec<(DocId, bool)> = DocId::catalog_shards().map(|d| (d, false)).collect();
+        if self.site().kind == SiteKind::Dealer {
+            out.push((DocId::Policy(me.clone()), true));
+            out.push((DocId::SkuMap(me.clone()), true));
+            if self.share_policy()?.sell_through == SellThrough::Identity {
+                out.push((DocId::Customers(me), true));
+            }
+        } else {
+            out.push((DocId::Customers(me), true));
+        }
+        Ok(out)
+    }
+
+    /// What to offer the hub for a document: this copy's heads and, for a
+    /// document this site writes, the changes the hub has not acknowledged.
+    pub fn doc_offer(&self, id: &DocId, writes: bool) -> Result<DocOffer> {
+        let name = id.to_string();
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row("SELECT heads, acked FROM doc WHERE id = ?", [&name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (heads, acked) = row.unwrap_or_default();
+        let mut changes = Vec::new();
+        if writes && heads != acked {
+            let mut doc = open_doc(&self.conn, &name, &self.actor()?)?;
+            changes = doc
+                .get_changes(&unpack_heads(&acked))
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect();
+        }
+        Ok(DocOffer {
+            doc: name,
+            heads: unpack_heads(&heads).iter().map(docs::hash_bytes).collect(),
+            changes,
+        })
+    }
+
+    /// Takes the hub's answer for a document: merges what it sent, and
+    /// records its heads as acknowledged. Returns whether this copy changed.
+    pub fn apply_doc_reply(&mut self, id: &DocId, reply: &DocReply) -> Result<bool> {
+        let actor = self.actor()?;
+        let name = id.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut doc = open_doc(&tx, &name, &actor)?;
+        let before = doc.get_heads();
+        for data in &reply.data {
+            doc.load_incremental(data).map_err(|e| {
+                AgentError::HubRefused(format!(
+                    "the hub sent document {name} data that does not load: {e}"
+                ))
+            })?;
+        }
+        let changed = doc.get_heads() != before;
+        if changed {
+            save(&tx, &name, &mut doc, &before)?;
+            materialize(&tx, id, &doc)?;
+        }
+        let hub_heads = docs::hashes_from_bytes(&reply.heads);
+        tx.execute(
+            "INSERT INTO doc (id, snapshot, heads, acked, chunks) VALUES (?1, x'', ?2, ?3, 0)
+             ON CONFLICT (id) DO UPDATE SET acked = ?3",
+            params![name, pack_heads(&doc.get_heads()), pack_heads(&hub_heads)],
+        )?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Folds every document's chunks into one snapshot. Storage only: the
+    /// history the hub acknowledged stays mergeable.
+    pub fn compact_docs(&mut self) -> Result<usize> {
+        let actor = self.actor()?;
+        let ids: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT id FROM doc WHERE chunks > 0")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for id in &ids {
+            let mut doc = open_doc(&tx, id, &actor)?;
+            tx.execute("DELETE FROM doc_chunk WHERE doc_id = ?", [id])?;
+            tx.execute(
+                "UPDATE doc SET snapshot = ?, chunks = 0 WHERE id = ?",
+                params![doc.save(), id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+
+    /// The sharing policy in force: a branch or HQ shares everything; a
+    /// dealer shares what its policy document says (nothing until set, and
+    /// nothing if the document is damaged).
+    pub fn share_policy(&self) -> Result<SharePolicy> {
+        if self.site().kind != SiteKind::Dealer {
+            return Ok(SharePolicy::everything());
+        }
+        let doc = self.doc(&DocId::Policy(self.site().id.clone()))?;
+        Ok(SharePolicy::read(&doc).unwrap_or_else(|e| {
+            tracing::error!("the sharing policy does not parse, so nothing is shared: {e}");
+            SharePolicy::default()
+        }))
+    }
+
+    pub fn customers(&self) -> Result<Vec<Customer>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts
+             FROM customer ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], customer_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn customer(&self, id: &str) -> Result<Option<Customer>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts
+             FROM customer WHERE id = ?",
+        )?;
+        Ok(stmt.query_row([id], customer_from_row).optional()?)
+    }
+
+    /// Counterparties of sales that name no registered customer, with how
+    /// many sales each and the last one's business time.
+    pub fn unregistered_counterparties(&self) -> Result<Vec<(String, u64, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.counterparty, COUNT(*), MAX(m.occurred_at) FROM movement m
+             WHERE m.kind = 'sale' AND m.counterparty IS NOT NULL AND m.counterparty <> ''
+               AND NOT EXISTS (SELECT 1 FROM customer c WHERE c.id = m.counterparty)
+             GROUP BY m.counterparty ORDER BY COUNT(*) DESC, m.counterparty",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn sku_map(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT code, hq_sku FROM sku_map ORDER BY code")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The HQ SKU a dealer's own code maps to, if any.
+    pub fn hq_sku_for(&self, code: &Sku) -> Result<Option<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT hq_sku FROM sku_map WHERE code = ?")?;
+        Ok(stmt.query_row([code.as_str()], |r| r.get(0)).optional()?)
+    }
+
+    /// Catalog details (prices, reorder fields) of an HQ product.
+    pub fn catalog_item(&self, sku: &Sku) -> Result<Option<CatalogItem>> {
+        let Some(product) = self.product(sku)? else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT gtin, list_price, dealer_price, lead_time_days, min_order_qty, pack_size
+             FROM catalog_item WHERE sku = ?",
+        )?;
+        let row: Option<[Option<String>; 6]> = stmt
+            .query_row([sku.as_str()], |r| {
+                Ok([
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, Option<i64>>(3)?.map(|d| d.to_string()),
+                    r.get(4)?,
+                    r.get(5)?,
+                ])
+            })
+            .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |c: &str| -> String {
+            let i = match c {
+                "gtin" => 0,
+                "list_price" => 1,
+                "dealer_price" => 2,
+                "lead_time_days" => 3,
+                "min_order_qty" => 4,
+                "pack_size" => 5,
+                _ => return product_column(&product, c),
+            };
+            row[i].clone().unwrap_or_default()
+        };
+        Ok(CatalogItem::from_text(get).ok())
+    }
+}
+
+fn product_column(p: &jxc_shared::Product, c: &str) -> String {
+    match c {
+        "sku" => p.sku.as_str().to_owned(),
+        "name" => p.name.clone(),
+        "unit" => p.unit.clone(),
+        "decimals" => p.decimals.to_string(),
+        "category" => p.category.clone(),
+        "brand" => p.brand.clone(),
+        "lot_tracked" => p.lot_tracked.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn customer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
+    let limit: Option<String> = r.get(7)?;
+    let conflicts: String = r.get(9)?;
+    Ok(Customer {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        contact: r.get(2)?,
+        phone: r.get(3)?,
+        address: r.get(4)?,
+        region: r.get(5)?,
+        kind: r.get(6)?,
+        credit_limit: limit.as_deref().and_then(jxc_shared::Money::from_stored),
+        terms_days: r.get(8)?,
+        conflicts: serde_json::from_str(&conflicts).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,377 @@
+//! HQ's commands on the shared documents: the catalog (written by HQ only),
+//! credit fields of branch customers, and the dealers' sharing policies as
+//! the hub enforces them. Edits are Automerge changes with the hub's actor;
+//! agents receive them on their next sync.
+
+use crate::cli::{json, load_ca, print_table};
+use crate::error::{HubError, Result};
+use crate::store::Store;
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use jxc_shared::docs::{
+    CATALOG_COLUMNS, CatalogItem, Customer, CustomerField, DocId, customer_id, hub_actor,
+};
+use jxc_shared::{DomainError, SiteId, SiteKind};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn io_err(e: std::io::Error) -> HubError {
+    HubError::Internal(format!("cannot write output: {e}"))
+}
+
+/// Catalog fields; on `set` only those given change.
+#[derive(Debug, Args, Default)]
+pub struct ProductFields {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Decimal places a quantity may have (0-6).
+    #[arg(long)]
+    pub decimals: Option<String>,
+    /// GTIN / barcode (up to 14 digits).
+    #[arg(long)]
+    pub gtin: Option<String>,
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub brand: Option<String>,
+    /// true or false
+    #[arg(long)]
+    pub lot_tracked: Option<String>,
+    #[arg(long)]
+    pub list_price: Option<String>,
+    #[arg(long)]
+    pub dealer_price: Option<String>,
+    #[arg(long)]
+    pub lead_time_days: Option<String>,
+    #[arg(long)]
+    pub min_order_qty: Option<String>,
+    #[arg(long)]
+    pub pack_size: Option<String>,
+}
+
+impl ProductFields {
+    fn get(&self, column: &str) -> Option<&String> {
+        match column {
+            "name" => self.name.as_ref(),
+            "unit" => self.unit.as_ref(),
+            "decimals" => self.decimals.as_ref(),
+            "gtin" => self.gtin.as_ref(),
+            "category" => self.category.as_ref(),
+            "brand" => self.brand.as_ref(),
+            "lot_tracked" => self.lot_tracked.as_ref(),
+            "list_price" => self.list_price.as_ref(),
+            "dealer_price" => self.dealer_price.as_ref(),
+            "lead_time_days" => self.lead_time_days.as_ref(),
+            "min_order_qty" => self.min_order_qty.as_ref(),
+            "pack_size" => self.pack_size.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProductCmd {
+    /// Add a product to the HQ catalog.
+    Add {
+        sku: String,
+        #[command(flatten)]
+        fields: ProductFields,
+    },
+    /// Change some fields of a catalog product.
+    Set {
+        sku: String,
+        #[command(flatten)]
+        fields: ProductFields,
+    },
+    /// Add or update products from a CSV (header: sku,name and any of unit,
+    /// decimals, gtin, category, brand, lot_tracked, list_price, dealer_price,
+    /// lead_time_days, min_order_qty, pack_size). All rows or none.
+    Import { file: PathBuf },
+    List {
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerCmd {
+    /// Set credit fields of a branch's customer (HQ may set no others).
+    Set {
+        site: String,
+        id: String,
+        #[arg(long)]
+        credit_limit: Option<String>,
+        /// Payment terms in days.
+        #[arg(long)]
+        terms: Option<String>,
+    },
+    /// Customers the sites share with HQ.
+    List {
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        ProductCmd::Add { sku, fields } => {
+            let mut store = Store::open(dir, false)?;
+            if store.catalog_item(&sku)?.is_some() {
+                return Err(HubError::Conflict(format!(
+                    "product {sku} is already in the catalog; use `product set`"
+                )));
+            }
+            let item = CatalogItem::from_text(|c| match c {
+                "sku" => sku.clone(),
+                _ => fields.get(c).cloned().unwrap_or_default(),
+            })?;
+            write(dir, &mut store, &[item])?;
+            writeln!(out, "added product {sku} to the catalog").map_err(io_err)
+        }
+        ProductCmd::Set { sku, fields } => {
+            let mut store = Store::open(dir, false)?;
+            let old = store.catalog_item(&sku)?.ok_or_else(|| {
+                DomainError::new("sku", sku.clone(), "not in the catalog; use `product add`")
+            })?;
+            let item = CatalogItem::from_text(|c| match fields.get(c) {
+                Some(v) => v.clone(),
+                None => old.column(c),
+            })?;
+            if item.product.lot_tracked != old.product.lot_tracked {
+                return Err(DomainError::new(
+                    "lot_tracked",
+                    item.product.lot_tracked.to_string(),
+                    "lot tracking cannot change once a product exists (sites' ledgers depend on it)",
+                )
+                .into());
+            }
+            let n = write(dir, &mut store, &[item])?;
+            let what = if n == 0 { "unchanged" } else { "updated" };
+            writeln!(out, "product {sku} {what}").map_err(io_err)
+        }
+        ProductCmd::Import { file } => {
+            let items = read_catalog_file(&file)?;
+            let mut store = Store::open(dir, false)?;
+            let n = write(dir, &mut store, &items)?;
+            writeln!(out, "{} products read, {n} added or changed", items.len()).map_err(io_err)
+        }
+        ProductCmd::List {
+            category,
+            json: as_json,
+        } => {
+            let items = Store::open(dir, false)?.catalog(category.as_deref())?;
+            if as_json {
+                return json(out, &items);
+            }
+            let cols = [
+                "sku",
+                "name",
+                "unit",
+                "category",
+                "brand",
+                "list_price",
+                "dealer_price",
+                "lead_time_days",
+            ];
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|i| cols.iter().map(|c| i.column(c)).collect())
+                .collect();
+            print_table(out, &cols, &rows)
+        }
+    }
+}
+
+fn write(dir: &Path, store: &mut Store, items: &[CatalogItem]) -> Result<usize> {
+    let actor = hub_actor(load_ca(dir)?.cert_der());
+    store.write_catalog(items, &actor, Utc::now())
+}
+
+/// Reads a whole catalog file, checking every row; one bad row refuses
+/// the file, naming its line and column.
+fn read_catalog_file(file: &Path) -> Result<Vec<CatalogItem>> {
+    let bad = |msg: String| HubError::Invalid(format!("{}: {msg}", file.display()));
+    let mut reader = csv::Reader::from_path(file).map_err(|e| bad(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let mut index = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim().trim_start_matches('\u{feff}');
+        if !CATALOG_COLUMNS.contains(&h) {
+            return Err(bad(format!(
+                "unknown column {h:?}; columns are {}",
+                CATALOG_COLUMNS.join(",")
+            )));
+        }
+        index.push((h.to_owned(), i));
+    }
+    for required in ["sku", "name"] {
+        if !index.iter().any(|(h, _)| h == required) {
+            return Err(bad(format!("missing column {required}")));
+        }
+    }
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (n, rec) in reader.records().enumerate() {
+        let line = n + 2;
+        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
+        let item = CatalogItem::from_text(|c| {
+            index
+                .iter()
+                .find(|(h, _)| h == c)
+                .and_then(|(_, i)| rec.get(*i))
+                .unwrap_or("")
+                .to_owned()
+        })
+        .map_err(|e| bad(format!("line {line}: {e}")))?;
+        if !seen.insert(item.product.sku.clone()) {
+            return Err(bad(format!(
+                "line {line}: sku {} appears twice",
+                item.product.sku
+            )));
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        CustomerCmd::Set {
+            site,
+            id,
+            credit_limit,
+            terms,
+        } => {
+            let site = SiteId::parse(&site)?;
+            let id = customer_id(&id)?;
+            let mut values = Vec::new();
+            if let Some(v) = &credit_limit {
+                values.push((
+                    CustomerField::CreditLimit,
+                    CustomerField::CreditLimit.value(v)?,
+                ));
+            }
+            if let Some(v) = &terms {
+                values.push((CustomerField::TermsDays, CustomerField::TermsDays.value(v)?));
+            }
+            if values.is_empty() {
+                return Err(
+                    DomainError::new("fields", "", "give --credit-limit and/or --terms").into(),
+                );
+            }
+            let mut store = Store::open(dir, false)?;
+            if store.site_kind(&site)? != Some(SiteKind::Branch) {
+                return Err(DomainError::new(
+                    "site",
+                    site.as_str(),
+                    "HQ sets credit fields only on an enrolled branch's customers",
+                )
+                .into());
+            }
+            let doc_id = DocId::Customers(site.clone());
+            let actor = hub_actor(load_ca(dir)?.cert_der());
+            let n = store.hq_edit(&doc_id, &actor, Utc::now(), |doc| {
+                if jxc_shared::docs::record(doc, &id).is_none() {
+                    return Err(DomainError::new(
+                        "customer",
+                        id.clone(),
+                        format!(
+                            "no such customer at {} (the hub has what the site synced)",
+                            site.as_str()
+                        ),
+                    )
+                    .into());
+                }
+                Customer::set(doc, &id, &values)
+                    .map_err(|e| HubError::Internal(format!("customer edit failed: {e}")))
+            })?;
+            writeln!(
+                out,
+                "customer {id} of {}: {n} field(s) changed; the branch gets it on its next sync",
+                site.as_str()
+            )
+            .map_err(io_err)
+        }
+        CustomerCmd::List {
+            site,
+            json: as_json,
+        } => {
+            let rows = Store::open(dir, false)?.customers(site.as_deref())?;
+            if as_json {
+                return json(out, &rows);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let c = &r.customer;
+                    vec![
+                        r.site.clone(),
+                        c.id.clone(),
+                        c.name.clone(),
+                        c.region.clone(),
+                        c.kind.clone(),
+                        c.credit_limit.map(|m| m.to_string()).unwrap_or_default(),
+                        c.terms_days.map(|d| d.to_string()).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                &[
+                    "site",
+                    "id",
+                    "name",
+                    "region",
+                    "type",
+                    "credit_limit",
+                    "terms_days",
+                ],
+                &rows,
+            )
+        }
+    }
+}
+
+/// `jxc-hub share`: the sharing policy each dealer has set, as enforced.
+pub fn share_list(dir: &Path, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    let rows = Store::open(dir, false)?.share_policies()?;
+    if as_json {
+        return json(out, &rows);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| vec![r.site.clone(), r.policy.to_string(), r.updated_at.clone()])
+        .collect();
+    print_table(out, &["site", "policy", "updated_at"], &rows)
+}
+
+/// `jxc-hub quarantine --documents`: refused document changes.
+pub fn doc_refusals(dir: &Path, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    let rows = Store::open(dir, false)?.doc_refusals()?;
+    if as_json {
+        return json(out, &rows);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.site.clone(),
+                r.doc.clone(),
+                r.hash.get(..12).unwrap_or(&r.hash).to_owned(),
+                r.reason.clone(),
+                r.received_at.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        out,
+        &["site", "doc", "change", "reason", "received_at"],
+        &rows,
+    )
+}

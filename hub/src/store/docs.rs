@@ -1,0 +1,679 @@
+//! The hub's copy of the shared documents: storage (a snapshot plus the
+//! incremental chunks saved since), HQ's own edits, and the per-change
+//! authorization of what agents offer. Each applied change is followed by
+//! rebuilding the document's table (`product`, `customer`, `share_policy`,
+//! `sku_map`), in the same transaction.
+
+use super::{Store, now_text};
+use crate::error::{HubError, Result};
+use chrono::{DateTime, Utc};
+use jxc_shared::docs::automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use jxc_shared::docs::{
+    self, CatalogItem, Customer, DocId, SharePolicy, Writer, pack_heads, unpack_heads,
+};
+use jxc_shared::protocol::{DOCS_RESPONSE_BUDGET, DocOffer, DocRefusal, DocReply};
+use jxc_shared::{SiteId, SiteKind};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::HashSet;
+
+/// Chunks a document may gather before they are folded into its snapshot.
+const MAX_CHUNKS: i64 = 32;
+
+/// A stored document: its snapshot and the chunks saved after it.
+type Stored = (Vec<u8>, Vec<Vec<u8>>);
+
+fn load(conn: &Connection, id: &str) -> Result<Option<Stored>> {
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row("SELECT snapshot FROM doc WHERE id = ?", [id], |r| r.get(0))
+        .optional()?;
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM doc_chunk WHERE doc_id = ? ORDER BY n")?;
+    let chunks = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+    Ok(Some((snapshot, chunks)))
+}
+
+fn corrupt(id: &str, e: impl std::fmt::Display) -> HubError {
+    HubError::Internal(format!(
+        "document {id} in the hub database does not load: {e}"
+    ))
+}
+
+fn open_doc(conn: &Connection, id: &str) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::new();
+    if let Some((snapshot, chunks)) = load(conn, id)? {
+        for bytes in std::iter::once(&snapshot).chain(chunks.iter()) {
+            if !bytes.is_empty() {
+                doc.load_incremental(bytes).map_err(|e| corrupt(id, e))?;
+            }
+        }
+    }
+    Ok(doc)
+}
+
+/// Stores what `doc` gained since `before`: a new chunk, or a fresh
+/// snapshot when the chunks have piled up.
+fn save(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    now: &str,
+) -> Result<()> {
+    let heads = pack_heads(&doc.get_heads());
+    let chunks: Option<i64> = tx
+        .query_row("SELECT chunks FROM doc WHERE id = ?", [id], |r| r.get(0))
+        .optional()?;
+    match chunks {
+        Some(n) if n < MAX_CHUNKS => {
+            let bytes = doc.save_after(before);
+            tx.execute(
+                "INSERT INTO doc_chunk (doc_id, n, bytes) VALUES (?, ?, ?)",
+                params![id, n + 1, bytes],
+            )?;
+            tx.execute(
+                "UPDATE doc SET heads = ?, chunks = ?, updated_at = ? WHERE id = ?",
+                params![heads, n + 1, now, id],
+            )?;
+        }
+        _ => {
+            let snapshot = doc.save();
+            tx.execute("DELETE FROM doc_chunk WHERE doc_id = ?", [id])?;
+            tx.execute(
+                "INSERT INTO doc (id, snapshot, heads, chunks, updated_at) VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT (id) DO UPDATE SET snapshot = ?2, heads = ?3, chunks = 0, updated_at = ?4",
+                params![id, snapshot, heads, now],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds the table a document feeds.
+fn materialize(tx: &Transaction<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Result<()> {
+    match id {
+        DocId::Catalog(_) => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO product (sku, name, unit, decimals, gtin, category, brand, lot_tracked,
+                    list_price, dealer_price, lead_time_days, min_order_qty, pack_size)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for item in CatalogItem::read_all(doc) {
+                match item {
+                    Ok(i) => {
+                        let p = &i.product;
+                        let opt = |c: &str| Some(i.column(c)).filter(|v| !v.is_empty());
+                        stmt.execute(params![
+                            p.sku.as_str(),
+                            p.name,
+                            p.unit,
+                            p.decimals,
+                            i.gtin,
+                            p.category,
+                            p.brand,
+                            p.lot_tracked,
+                            opt("list_price"),
+                            opt("dealer_price"),
+                            i.lead_time_days,
+                            opt("min_order_qty"),
+                            opt("pack_size"),
+                        ])?;
+                    }
+                    Err((sku, e)) => tracing::warn!(doc = %id, sku, "catalog record skipped: {e}"),
+                }
+            }
+        }
+        DocId::Customers(site) => {
+            tx.execute("DELETE FROM customer WHERE site = ?", [site.as_str()])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO customer (site, id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for c in Customer::read_all(doc) {
+                stmt.execute(params![
+                    site.as_str(),
+                    c.id,
+                    c.name,
+                    c.contact,
+                    c.phone,
+                    c.address,
+                    c.region,
+                    c.kind,
+                    c.credit_limit.map(|m| m.decimal().to_string()),
+                    c.terms_days,
+                    serde_json::to_string(&c.conflicts).unwrap_or_default(),
+                ])?;
+            }
+        }
+        DocId::Policy(site) => {
+            // A policy that does not parse shares nothing, never more.
+            let policy = SharePolicy::read(doc).unwrap_or_else(|e| {
+                tracing::error!(
+                    site = site.as_str(),
+                    "sharing policy does not parse, so nothing is shared: {e}"
+                );
+                SharePolicy::default()
+            });
+            tx.execute(
+                "INSERT INTO share_policy (site, policy, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site) DO UPDATE SET policy = ?2, updated_at = ?3",
+                params![
+                    site.as_str(),
+                    serde_json::to_string(&policy).unwrap_or_default(),
+                    now
+                ],
+            )?;
+        }
+        DocId::SkuMap(site) => {
+            tx.execute("DELETE FROM sku_map WHERE site = ?", [site.as_str()])?;
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO sku_map (site, code, hq_sku) VALUES (?, ?, ?)")?;
+            for (code, sku) in docs::read_sku_map(doc) {
+                stmt.execute(params![site.as_str(), code.as_str(), sku.as_str()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn site_kind(conn: &Connection, site: &SiteId) -> Result<Option<SiteKind>> {
+    let kind: Option<String> = conn
+        .query_row("SELECT kind FROM site WHERE id = ?", [site.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    kind.map(|k| SiteKind::parse(&k).map_err(HubError::from))
+        .transpose()
+}
+
+/// Whether `site` may see document `id` at all.
+pub fn may_read(site: &SiteId, id: &DocId) -> bool {
+    match id.owner() {
+        None => true,
+        Some(owner) => owner == site,
+    }
+}
+
+impl Store {
+    /// The document as the hub holds it (empty if it has none yet).
+    pub fn doc(&self, id: &DocId) -> Result<AutoCommit> {
+        open_doc(&self.conn, &id.to_string())
+    }
+
+    /// HQ edits a document through the hub: `edit` runs on the document
+    /// with the hub's actor; what it changed is stored and materialized in
+    /// one transaction. Returns `edit`'s result.
+    pub fn hq_edit<T>(
+        &mut self,
+        id: &DocId,
+        hub: &ActorId,
+        now: DateTime<Utc>,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T>,
+    ) -> Result<T> {
+        let name = id.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut doc = open_doc(&tx, &name)?.with_actor(hub.clone());
+        let before = doc.get_heads();
+        let out = edit(&mut doc)?;
+        if doc.commit().is_some() {
+            let now = now_text(now);
+            save(&tx, &name, &mut doc, &before, &now)?;
+            materialize(&tx, id, &doc, &now)?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Applies one offer of site `site` and answers it. Each change is
+    /// checked on its own: its actor must be the site's, and the document's
+    /// rules must let the site make it. A refused change is recorded once
+    /// and reported; so is every change built on it.
+    pub fn apply_offer(
+        &mut self,
+        site: &SiteId,
+        hub: &ActorId,
+        offer: &DocOffer,
+        budget: &mut usize,
+        now: DateTime<Utc>,
+    ) -> Result<DocReply> {
+        let mut reply = DocReply {
+            doc: offer.doc.clone(),
+            heads: Vec::new(),
+            data: Vec::new(),
+            refused: Vec::new(),
+            error: None,
+        };
+        let id = match DocId::parse(&offer.doc) {
+            Ok(id) if may_read(site, &id) => id,
+            Ok(_) => {
+                reply.error = Some(format!("document {} belongs to another site", offer.doc));
+                return Ok(reply);
+            }
+            Err(e) => {
+                reply.error = Some(e.to_string());
+                return Ok(reply);
+            }
+        };
+        let name = id.to_string();
+        let now_s = now_text(now);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<Vec<u8>> = tx
+            .query_row("SELECT heads FROM doc WHERE id = ?", [&name], |r| r.get(0))
+            .optional()?;
+        let mut heads = stored.as_deref().map(unpack_heads).unwrap_or_default();
+        let offered = docs::hashes_from_bytes(&offer.heads);
+        if !offer.changes.is_empty() {
+            let mut doc = open_doc(&tx, &name)?;
+            let before = doc.get_heads();
+            let owner_kind = match id.owner() {
+                Some(o) => site_kind(&tx, o)?,
+                None => None,
+            };
+            let accepted = check_changes(
+                &tx, site, hub, &id, owner_kind, &mut doc, offer, &mut reply, &now_s,
+            )?;
+            if !accepted.is_empty() {
+                doc.apply_changes(accepted)
+                    .map_err(|e| HubError::Invalid(format!("document {name}: {e}")))?;
+                if doc.get_heads() != before {
+                    save(&tx, &name, &mut doc, &before, &now_s)?;
+                    materialize(&tx, &id, &doc, &now_s)?;
+                }
+            }
+            heads = doc.get_heads();
+            if heads != offered && *budget > 0 {
+                let data = doc.save_after(&offered);
+                *budget = budget.saturating_sub(data.len());
+                if !data.is_empty() {
+                    reply.data.push(data);
+                }
+            }
+        } else if heads != offered && *budget > 0 {
+            if offered.is_empty() {
+                // A new agent: the stored bytes, without loading the document.
+                if let Some((snapshot, chunks)) = load(&tx, &name)? {
+                    for b in std::iter::once(snapshot).chain(chunks) {
+                        *budget = budget.saturating_sub(b.len());
+                        reply.data.push(b);
+                    }
+                }
+            } else {
+                let mut doc = open_doc(&tx, &name)?;
+                let data = doc.save_after(&offered);
+                *budget = budget.saturating_sub(data.len());
+                if !data.is_empty() {
+                    reply.data.push(data);
+                }
+            }
+        }
+        tx.commit()?;
+        reply.heads = heads.iter().map(docs::hash_bytes).collect();
+        Ok(reply)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_changes(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    hub: &ActorId,
+    id: &DocId,
+    owner_kind: Option<SiteKind>,
+    doc: &mut AutoCommit,
+    offer: &DocOffer,
+    reply: &mut DocReply,
+    now: &str,
+) -> Result<Vec<Change>> {
+    let mut accepted = Vec::new();
+    let mut accepted_hashes: HashSet<ChangeHash> = HashSet::new();
+    let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
+    let refuse = |hash: [u8; 32],
+                  actor: String,
+                  reason: String,
+                  reply: &mut DocReply|
+     -> Result<()> {
+        let hex_hash = hex::encode(hash);
+        let fresh = tx.execute(
+                "INSERT OR IGNORE INTO doc_refusal (hash, doc_id, site, actor, reason, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                params![hex_hash, id.to_string(), site.as_str(), actor, reason, now],
+            )? == 1;
+        if fresh {
+            tracing::error!(site = site.as_str(), doc = %id, change = hex_hash, "document change refused: {reason}");
+        }
+        reply.refused.push(DocRefusal { hash, reason });
+        Ok(())
+    };
+    for raw in &offer.changes {
+        let change = match Change::from_bytes(raw.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                let hash = sha2_32(raw);
+                refuse(
+                    hash,
+                    String::new(),
+                    format!("not an Automerge change: {e}"),
+                    reply,
+                )?;
+                continue;
+            }
+        };
+        let hash = change.hash();
+        if doc.get_change_by_hash(&hash).is_some() || accepted_hashes.contains(&hash) {
+            continue; // already held: a harmless repeat
+        }
+        let actor = change.actor_id().to_hex_string();
+        if let Some(dep) = change.deps().iter().find(|d| refused_hashes.contains(*d)) {
+            refused_hashes.insert(hash);
+            refuse(
+                hash.0,
+                actor,
+                format!("builds on refused change {}", hex::encode(dep.0)),
+                reply,
+            )?;
+            continue;
+        }
+        if let Err(reason) = check_actor(tx, site, hub, change.actor_id(), now)? {
+            refused_hashes.insert(hash);
+            refuse(hash.0, actor, reason, reply)?;
+            continue;
+        }
+        if let Err(reason) = docs::authorize(id, owner_kind, Writer::Site(site), &change.decode()) {
+            refused_hashes.insert(hash);
+            refuse(hash.0, actor, reason, reply)?;
+            continue;
+        }
+        let deps_held = change
+            .deps()
+            .iter()
+            .all(|d| accepted_hashes.contains(d) || doc.get_change_by_hash(d).is_some());
+        if !deps_held {
+            // Sent ahead of what it builds on: not refused, just not yet;
+            // the hub's heads in the reply make the agent resend from there.
+            continue;
+        }
+        accepted_hashes.insert(hash);
+        accepted.push(change);
+    }
+    Ok(accepted)
+}
+
+/// Checks that a change an agent sent was made by that site's actor
+/// (HQ's own changes reach the hub through `hq_edit`, never from agents).
+/// A site's first unknown actor after it enrolled is bound to it.
+fn check_actor(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    hub: &ActorId,
+    actor: &ActorId,
+    now: &str,
+) -> Result<std::result::Result<(), String>> {
+    let hex_actor = actor.to_hex_string();
+    if actor == hub {
+        return Ok(Err(format!(
+            "change claims HQ's actor but the hub never made it (sent by site {})",
+            site.as_str()
+        )));
+    }
+    let bound: Option<String> = tx
+        .query_row(
+            "SELECT site FROM site_actor WHERE actor = ?",
+            [&hex_actor],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match bound {
+        Some(s) if s == site.as_str() => Ok(Ok(())),
+        Some(other) => Ok(Err(format!(
+            "actor {hex_actor} belongs to site {other}, not to {}",
+            site.as_str()
+        ))),
+        None => {
+            let open: bool = tx
+                .query_row(
+                    "SELECT actor_open FROM site WHERE id = ?",
+                    [site.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(false);
+            if !open {
+                return Ok(Err(format!(
+                    "actor {hex_actor} is unknown: site {} already writes as another actor (re-enroll the agent to change it)",
+                    site.as_str()
+                )));
+            }
+            tx.execute(
+                "INSERT INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?)",
+                params![hex_actor, site.as_str(), now],
+            )?;
+            tx.execute(
+                "UPDATE site SET actor_open = 0 WHERE id = ?",
+                [site.as_str()],
+            )?;
+            tracing::info!(
+                site = site.as_str(),
+                actor = hex_actor,
+                "document actor bound to site"
+            );
+            Ok(Ok(()))
+        }
+    }
+}
+
+fn sha2_32(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
+/// Applies a whole documents request for `site`, answering in offer order.
+pub fn apply_offers(
+    store: &mut Store,
+    site: &SiteId,
+    hub: &ActorId,
+    offers: &[DocOffer],
+    now: DateTime<Utc>,
+) -> Result<(Vec<DocReply>, bool)> {
+    let mut budget = DOCS_RESPONSE_BUDGET;
+    let mut replies = Vec::with_capacity(offers.len());
+    let mut more = false;
+    for offer in offers {
+        let had_budget = budget > 0;
+        let reply = store.apply_offer(site, hub, offer, &mut budget, now)?;
+        if !had_budget && reply.heads != offer.heads {
+            more = true;
+        }
+        replies.push(reply);
+    }
+    Ok((replies, more))
+}
+
+/// A customer as the hub holds it, with its site.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SiteCustomer {
+    pub site: String,
+    #[serde(flatten)]
+    pub customer: Customer,
+}
+
+/// A refused document change.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DocRefusalRow {
+    pub hash: String,
+    pub doc: String,
+    pub site: String,
+    pub actor: String,
+    pub reason: String,
+    pub received_at: String,
+}
+
+/// A site's sharing policy as the hub enforces it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyRow {
+    pub site: String,
+    pub policy: serde_json::Value,
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Writes catalog items as HQ, all shards in one transaction: every item
+    /// or none. Returns how many items changed.
+    pub fn write_catalog(
+        &mut self,
+        items: &[CatalogItem],
+        hub: &ActorId,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let mut by_shard: std::collections::BTreeMap<DocId, Vec<&CatalogItem>> =
+            std::collections::BTreeMap::new();
+        for i in items {
+            by_shard
+                .entry(docs::catalog_shard(i.product.sku.as_str()))
+                .or_default()
+                .push(i);
+        }
+        let now = now_text(now);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        for (id, items) in by_shard {
+            let name = id.to_string();
+            let mut doc = open_doc(&tx, &name)?.with_actor(hub.clone());
+            let before = doc.get_heads();
+            for i in items {
+                let n = i
+                    .write(&mut doc)
+                    .map_err(|e| HubError::Internal(format!("catalog edit failed: {e}")))?;
+                changed += usize::from(n > 0);
+            }
+            if doc.commit().is_some() {
+                save(&tx, &name, &mut doc, &before, &now)?;
+                materialize(&tx, &id, &doc, &now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    pub fn catalog_item(&self, sku: &str) -> Result<Option<CatalogItem>> {
+        let doc = self.doc(&docs::catalog_shard(sku))?;
+        Ok(docs::record(&doc, sku).and_then(|_| {
+            CatalogItem::read_all(&doc)
+                .into_iter()
+                .filter_map(|r| r.ok())
+                .find(|i| i.product.sku.as_str() == sku)
+        }))
+    }
+
+    /// The catalog from its table, optionally one category, by SKU.
+    pub fn catalog(&self, category: Option<&str>) -> Result<Vec<CatalogItem>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sku, name, unit, decimals, gtin, category, brand, lot_tracked, list_price,
+                    dealer_price, lead_time_days, min_order_qty, pack_size
+             FROM product WHERE ?1 IS NULL OR category = ?1 ORDER BY sku",
+        )?;
+        let rows = stmt.query_map([category], |r| {
+            let mut v: Vec<String> = Vec::with_capacity(13);
+            for i in 0..13 {
+                let cell: Option<rusqlite::types::Value> = r.get(i)?;
+                v.push(match cell {
+                    Some(rusqlite::types::Value::Text(t)) => t,
+                    Some(rusqlite::types::Value::Integer(n)) => {
+                        if i == 7 {
+                            (n != 0).to_string()
+                        } else {
+                            n.to_string()
+                        }
+                    }
+                    _ => String::new(),
+                });
+            }
+            Ok(v)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row?;
+            let item = CatalogItem::from_text(|c| {
+                docs::CATALOG_COLUMNS
+                    .iter()
+                    .position(|k| *k == c)
+                    .map(|i| row[i].clone())
+                    .unwrap_or_default()
+            })?;
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    pub fn customers(&self, site: Option<&str>) -> Result<Vec<SiteCustomer>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT site, id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts
+             FROM customer WHERE ?1 IS NULL OR site = ?1 ORDER BY site, id",
+        )?;
+        let rows = stmt.query_map([site], |r| {
+            let limit: Option<String> = r.get(8)?;
+            let conflicts: String = r.get(10)?;
+            Ok(SiteCustomer {
+                site: r.get(0)?,
+                customer: Customer {
+                    id: r.get(1)?,
+                    name: r.get(2)?,
+                    contact: r.get(3)?,
+                    phone: r.get(4)?,
+                    address: r.get(5)?,
+                    region: r.get(6)?,
+                    kind: r.get(7)?,
+                    credit_limit: limit.as_deref().and_then(jxc_shared::Money::from_stored),
+                    terms_days: r.get(9)?,
+                    conflicts: serde_json::from_str(&conflicts).unwrap_or_default(),
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn doc_refusals(&self) -> Result<Vec<DocRefusalRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT hash, doc_id, site, actor, reason, received_at FROM doc_refusal ORDER BY received_at, hash",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DocRefusalRow {
+                hash: r.get(0)?,
+                doc: r.get(1)?,
+                site: r.get(2)?,
+                actor: r.get(3)?,
+                reason: r.get(4)?,
+                received_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn share_policies(&self) -> Result<Vec<PolicyRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT site, policy, updated_at FROM share_policy ORDER BY site")?;
+        let rows = stmt.query_map([], |r| {
+            let policy: String = r.get(1)?;
+            Ok(PolicyRow {
+                site: r.get(0)?,
+                policy: serde_json::from_str(&policy).unwrap_or(serde_json::Value::Null),
+                updated_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The kind of a site, if it ever enrolled.
+    pub fn site_kind(&self, site: &SiteId) -> Result<Option<SiteKind>> {
+        site_kind(&self.conn, site)
+    }
+}
