@@ -677,6 +677,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 let mut v = serde_json::to_value(&s).map_err(|e| io_err(e.into()))?;
                 v["sync"] = serde_json::to_value(&sync).map_err(|e| io_err(e.into()))?;
                 v["sync"]["unsynced"] = s.movements.saturating_sub(sync.hwm).into();
+                v["doc_actor"] = store.actor()?.to_hex_string().into();
                 return json(out, &v);
             }
             let rows = vec![
@@ -697,6 +698,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                     s.last_recorded_at.clone().unwrap_or_else(|| "never".into()),
                 ],
                 vec!["open counts".into(), s.open_counts.to_string()],
+                vec!["document actor".into(), store.actor()?.to_hex_string()],
                 vec![
                     "transfers in transit".into(),
                     s.transfers_in_transit.to_string(),

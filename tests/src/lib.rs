@@ -465,6 +465,18 @@ impl Https {
         self.send(req)
     }
 
+    /// POST a protocol message (zstd + postcard) to `path` as an agent would.
+    pub fn post_message<T: serde::Serialize>(&self, path: &str, msg: &T) -> Reply {
+        use jxc_shared::protocol::{CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION, encode};
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("content-type", CONTENT_TYPE)
+                .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+                .body(encode(msg)),
+        )
+    }
+
     /// POST one sync request as an agent sends it.
     pub fn sync(&self, req: &jxc_shared::protocol::SyncRequest) -> Reply {
         use jxc_shared::protocol::{CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION, encode};

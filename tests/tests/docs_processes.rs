@@ -1,0 +1,353 @@
+//! End-to-end tests of the shared documents as real processes over mTLS:
+//! the HQ catalog reaches agents, concurrent offline edits of a customer at
+//! HQ and at a branch merge field by field the same way everywhere, and the
+//! hub refuses, change by change, what a site may not write.
+
+use jxc_e2e::{Https, Hub, Served, Site};
+use jxc_shared::docs::automerge::{ActorId, AutoCommit, transaction::Transactable};
+use jxc_shared::docs::{self, CatalogItem, DocId, SharePolicy};
+use jxc_shared::protocol::{DocOffer, DocsRequest, DocsResponse, decode_limited};
+use serde_json::Value;
+
+fn enroll(site: &Site, served: &Served, token: &str) {
+    site.ok(&["enroll", "--hub", &served.url, "--token", token]);
+}
+
+fn sync(site: &Site) -> Value {
+    site.json(&["sync"])
+}
+
+fn agent_api(site: &Site, served: &Served) -> Https {
+    let cert = site.file("agent.pem");
+    let key = site.file("agent.key");
+    Https::new(&served.url, &site.file("hub-ca.pem"), Some((&cert, &key)))
+}
+
+const CATALOG: &str = "sku,name,unit,decimals,gtin,category,brand,lot_tracked,list_price,dealer_price,lead_time_days,min_order_qty,pack_size
+TEA-1,\"龙井, \"\"特级\"\"\",box,0,6901234567892,tea,西湖,false,128.00,96.50,14,10,6
+TEA-2,碧螺春,kg,3,,tea,,true,560,420,21,0.5,
+CUP-1,\"Mug, 350ml\",pcs,0,,ware,Acme,false,9.9,6.5,,,
+";
+
+#[test]
+fn the_catalog_reaches_agents_and_customer_edits_merge_field_by_field() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.csv");
+    std::fs::write(&file, CATALOG).unwrap();
+    let out = hub.ok(&["product", "import", file.to_str().unwrap()]);
+    assert!(out.contains("3 products read, 3 added"), "{out}");
+    // The same file again changes nothing (and adds no history).
+    let out = hub.ok(&["product", "import", file.to_str().unwrap()]);
+    assert!(out.contains("0 added or changed"), "{out}");
+
+    let br = Site::new("BR01", &["main"]);
+    enroll(&br, &served, &hub.token("BR01", "branch"));
+    let report = sync(&br);
+    assert!(
+        report["docs"]["docs_updated"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    let products = br.json(&["product", "list"]);
+    let tea = products
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "TEA-1")
+        .expect("TEA-1 reached the branch");
+    assert_eq!(tea["name"], "龙井, \"特级\"");
+    assert_eq!(tea["category"], "tea");
+    // The branch can sell a catalog product it never defined itself.
+    br.ok(&[
+        "receive",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "10",
+        "--cost",
+        "90",
+    ]);
+
+    // A catalog edit reaches the agent on its next sync.
+    hub.ok(&["product", "set", "TEA-1", "--dealer-price", "95"]);
+    sync(&br);
+    let products = br.json(&["product", "list"]);
+    assert!(
+        products
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["sku"] == "CUP-1")
+    );
+
+    br.ok(&[
+        "customer",
+        "add",
+        "C1",
+        "--name",
+        "王五, Ltd",
+        "--region",
+        "east",
+        "--type",
+        "Wholesale",
+        "--credit-limit",
+        "1000",
+        "--terms",
+        "30",
+    ]);
+    sync(&br);
+    let at_hub = hub.json(&["customer", "list", "--site", "BR01"]);
+    assert_eq!(at_hub[0]["id"], "C1");
+    assert_eq!(at_hub[0]["type"], "wholesale");
+
+    // Offline at the same time: HQ raises the limit and the terms, the
+    // branch sets another limit and a phone number.
+    hub.ok(&[
+        "customer",
+        "set",
+        "BR01",
+        "C1",
+        "--credit-limit",
+        "5000",
+        "--terms",
+        "45",
+    ]);
+    br.ok(&[
+        "customer",
+        "set",
+        "C1",
+        "--credit-limit",
+        "8000",
+        "--phone",
+        "021-555",
+    ]);
+    sync(&br);
+    sync(&br);
+    let shown = br.json(&["customer", "show", "C1"]);
+    let at_hub = hub.json(&["customer", "list", "--site", "BR01"]);
+    assert_eq!(shown["phone"], "021-555", "{shown}");
+    assert_eq!(shown["terms_days"], 45, "{shown}");
+    assert_eq!(
+        shown["credit_limit"], at_hub[0]["credit_limit"],
+        "both copies resolve the same way"
+    );
+    let limit = shown["credit_limit"].as_str().unwrap();
+    let other = if limit == "5000" { "8000" } else { "5000" };
+    assert_eq!(
+        shown["conflicts"],
+        serde_json::json!([["credit_limit", [other]]]),
+        "{shown}"
+    );
+    let text = br.ok(&["customer", "show", "C1"]);
+    assert!(
+        text.contains(&format!("concurrent edits also set {other}")),
+        "{text}"
+    );
+
+    // HQ may set only credit fields, and only on a branch's customers.
+    let err = hub
+        .command(&["customer", "set", "NOPE", "C1", "--terms", "1"])
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("branch"));
+
+    // Counterparties that are not registered customers.
+    br.ok(&[
+        "sell",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "1",
+        "--counterparty",
+        "C1",
+    ]);
+    br.ok(&[
+        "sell",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "1",
+        "--counterparty",
+        "门店散客",
+    ]);
+    br.ok(&["sell", "--location", "main", "--sku", "TEA-1", "--qty", "1"]);
+    let unregistered = br.json(&["customer", "unregistered"]);
+    assert_eq!(unregistered.as_array().unwrap().len(), 1, "{unregistered}");
+    assert_eq!(unregistered[0]["counterparty"], "门店散客");
+
+    // A reconnect sends only what the hub lacks: nothing now.
+    let again = sync(&br);
+    assert_eq!(again["docs"]["changes_sent"], 0, "{again}");
+    assert_eq!(again["docs"]["docs_updated"], 0, "{again}");
+}
+
+/// Sends one crafted change to `doc` with the site's own certificate.
+fn offer(api: &Https, doc: &DocId, change: Vec<u8>) -> DocsResponse {
+    let req = DocsRequest {
+        offers: vec![DocOffer {
+            doc: doc.to_string(),
+            heads: Vec::new(),
+            changes: vec![change],
+        }],
+    };
+    let reply = api.post_message("/v1/docs", &req);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    decode_limited("docs", &reply.body, 64 << 20).unwrap()
+}
+
+fn change_by(actor: ActorId, edit: impl FnOnce(&mut AutoCommit)) -> Vec<u8> {
+    let mut doc = AutoCommit::new().with_actor(actor);
+    edit(&mut doc);
+    doc.commit();
+    doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+}
+
+#[test]
+fn the_hub_refuses_each_change_a_site_may_not_make_and_keeps_the_rest() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let dl = Site::with_kind("DL01", "dealer", &["shop"]);
+    enroll(&dl, &served, &hub.token("DL01", "dealer"));
+    // A real policy edit binds the dealer's actor at the hub.
+    dl.ok(&[
+        "share",
+        "set",
+        "--stock",
+        "selected",
+        "--category",
+        "tea",
+        "--sell-through",
+        "pseudonym",
+    ]);
+    sync(&dl);
+    let policies = hub.json(&["share"]);
+    assert_eq!(policies[0]["site"], "DL01");
+    assert_eq!(policies[0]["policy"]["sell_through"], "pseudonym");
+
+    let actor_hex = dl.json(&["status"])["doc_actor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let actor = ActorId::from(hex_bytes(&actor_hex).as_slice());
+    let api = agent_api(&dl, &served);
+
+    // 1. The dealer writes the catalog.
+    let shard = docs::catalog_shard("TEA-9");
+    let forged = change_by(actor.clone(), |doc| {
+        let item = CatalogItem::from_text(|c| match c {
+            "sku" => "TEA-9".into(),
+            "name" => "fake".into(),
+            _ => String::new(),
+        })
+        .unwrap();
+        item.write(doc).unwrap();
+    });
+    let r = offer(&api, &shard, forged);
+    assert_eq!(r.replies[0].refused.len(), 1, "{r:?}");
+    assert!(
+        r.replies[0].refused[0]
+            .reason
+            .contains("may not write the catalog"),
+        "{r:?}"
+    );
+
+    // 2. Another actor (not the one bound to DL01) edits DL01's policy.
+    let stranger = change_by(ActorId::from([7u8; 16].as_slice()), |doc| {
+        SharePolicy::everything().write(doc).unwrap();
+    });
+    let r = offer(
+        &api,
+        &DocId::Policy(jxc_shared::SiteId::parse("DL01").unwrap()),
+        stranger,
+    );
+    assert!(r.replies[0].refused[0].reason.contains("unknown"), "{r:?}");
+
+    // 3. A change claiming HQ's actor.
+    let hq = docs::hub_actor(&pem_der(&hub.ca_pem()));
+    let claims_hq = change_by(hq, |doc| {
+        doc.put(jxc_shared::docs::automerge::ROOT, "stock", "all")
+            .unwrap();
+    });
+    let r = offer(
+        &api,
+        &DocId::Policy(jxc_shared::SiteId::parse("DL01").unwrap()),
+        claims_hq,
+    );
+    assert!(
+        r.replies[0].refused[0].reason.contains("HQ's actor"),
+        "{r:?}"
+    );
+
+    // 4. Another site's document: refused as a whole.
+    let other = DocId::Customers(jxc_shared::SiteId::parse("BR01").unwrap());
+    let r = offer(
+        &api,
+        &other,
+        change_by(actor, |doc| {
+            doc.put(jxc_shared::docs::automerge::ROOT, "x", 1).unwrap();
+        }),
+    );
+    assert!(
+        r.replies[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("another site"),
+        "{r:?}"
+    );
+
+    // Exactly the three refused changes are recorded; the policy stands.
+    let refused = hub.json(&["quarantine", "--documents"]);
+    assert_eq!(refused.as_array().unwrap().len(), 3, "{refused}");
+    assert!(
+        refused
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["site"] == "DL01")
+    );
+    assert_eq!(
+        hub.json(&["share"])[0]["policy"]["sell_through"],
+        "pseudonym"
+    );
+    assert!(
+        hub.json(&["product", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The dealer's honest agent still syncs cleanly.
+    let report = sync(&dl);
+    assert!(
+        report["docs"]["refused"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The DER of the first certificate in a PEM text.
+fn pem_der(pem: &str) -> Vec<u8> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
