@@ -4,7 +4,7 @@
 //! after healing, the checker proves the invariants of `shared/DESIGN.md`.
 //! `cargo run -p jxc-e2e -- --schedules 1000` runs many more.
 
-use jxc_e2e::faults::{Counts, Size, binaries, replay_command, run_seed};
+use jxc_e2e::faults::{Counts, Size, binaries, replay_command, run_sabotaged, run_seed};
 
 /// Seeds run on every `cargo test`: together they apply every fault kind.
 const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
@@ -44,4 +44,21 @@ fn fault_schedules_keep_the_invariants() {
         assert!(*n > 0, "no {label} in seeds {SEEDS:?}: {applied:?}");
     }
     assert!(total.movements_checked >= 200, "{total:?}");
+}
+
+#[test]
+fn the_checker_notices_a_movement_altered_on_the_way() {
+    binaries();
+    let small = Size {
+        min_steps: 10,
+        max_steps: 10,
+    };
+    let err = run_sabotaged(7, small).expect_err("the checker let an altered movement pass");
+    eprintln!("the checker refused, as it must: {err}");
+    // The altered copy is held (qty differs from the agent's ledger), or
+    // the agent's own retry of it was quarantined as a conflict.
+    assert!(
+        err.contains("qty differs") || err.contains("quarantine"),
+        "{err}"
+    );
 }

@@ -58,6 +58,9 @@ pub struct Driver {
     background: Vec<(usize, Running)>,
     /// The steps run so far, for a failure report.
     pub trace: Vec<String>,
+    /// Alter one movement on its way to the hub at the end, to prove the
+    /// checker notices (see [`super::run_sabotaged`]).
+    pub sabotage: bool,
     http: reqwest::Client,
 }
 
@@ -346,6 +349,7 @@ impl Driver {
             counts,
             background: Vec::new(),
             trace: Vec::new(),
+            sabotage: false,
             http,
         })
     }
@@ -905,6 +909,20 @@ impl Driver {
                     out.status.code()
                 ));
             }
+        }
+        if self.sabotage {
+            let a = &mut self.agents[0];
+            a.record(
+                "receipt",
+                "receive",
+                "main",
+                "TEA",
+                "",
+                1_000_000,
+                &["--cost", "2"],
+                "SABOTAGE",
+            )?;
+            a.proxy.set(Fault::Tamper, Some(1));
         }
         // Three rounds: senders push, receivers then learn of transfers, and
         // the last finds nothing left to do.

@@ -140,6 +140,15 @@ pub fn run_seed(seed: u64, size: Size) -> Outcome {
     }
 }
 
+/// Runs the schedule of `seed` with one movement altered on its way to the
+/// hub at the end; the checker must refuse it (a test of the checker).
+pub fn run_sabotaged(seed: u64, size: Size) -> Result<(), String> {
+    let mut driver = driver::Driver::new(schedule::generate(seed, size))?;
+    driver.sabotage = true;
+    driver.run()?;
+    checker::check(&driver).map(|_| ())
+}
+
 fn run_seed_inner(seed: u64, size: Size) -> Outcome {
     let start = Instant::now();
     let schedule = schedule::generate(seed, size);

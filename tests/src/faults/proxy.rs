@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use jxc_shared::protocol::{SyncRequest, decode, encode};
 use jxc_shared::rng::Rng;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -39,6 +40,10 @@ pub enum Fault {
     /// After the request, send the hub again an earlier request captured
     /// from this agent (a stale replay, delivered out of order).
     Replay,
+    /// Change the quantity of the first movement of a sync request. Not a
+    /// fault the network can cause (TLS prevents it): it exists to show
+    /// that the checker catches a movement altered on the way.
+    Tamper,
 }
 
 /// How often each fault was applied, and how many requests were seen.
@@ -292,10 +297,14 @@ async fn connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, shared: A
         .await;
 }
 
-/// The fault that applies to this request, counting it down.
-fn take_fault(shared: &Shared) -> Fault {
+/// The fault that applies to this request, counting it down. Tampering
+/// waits for a sync request (the agent may exchange documents first).
+fn take_fault(shared: &Shared, is_sync: bool) -> Fault {
     let mut s = lock(&shared.setting);
     let fault = s.fault;
+    if fault == Fault::Tamper && !is_sync {
+        return Fault::Pass;
+    }
     if let Some(n) = s.remaining.as_mut() {
         *n = n.saturating_sub(1);
         if *n == 0 {
@@ -341,17 +350,38 @@ async fn handle(shared: Arc<Shared>, identified: bool, req: Request<Incoming>) -
         headers,
         body,
     };
+    // Detached, so a request the proxy holds still reaches the hub after
+    // the agent that sent it was killed.
+    match tokio::spawn(apply(shared, identified, post, request)).await {
+        Ok(answer) => answer,
+        Err(_) => hang_up("the proxy task failed"),
+    }
+}
+
+/// Applies the fault in force to one whole request.
+async fn apply(shared: Arc<Shared>, identified: bool, post: bool, request: Captured) -> Answer {
     let client = match client_for(&shared, identified) {
         Ok(c) => c,
         Err(e) => return hang_up(&e),
     };
-    let fault = take_fault(&shared);
+    let is_sync = request.path == "/v1/sync";
+    let fault = take_fault(&shared, is_sync);
     let answer = match fault {
         Fault::Cut => {
             ProxyStats::add(&shared.stats.refused);
             return hang_up("cut");
         }
         Fault::Pass | Fault::Replay => forward(&shared, &client, post, &request).await,
+        Fault::Tamper => {
+            let mut altered = request.clone();
+            if let Ok(mut req) = decode::<SyncRequest>("sync request", &request.body) {
+                if let Some(m) = req.movements.first_mut() {
+                    m.qty_micro += 1_000_000;
+                }
+                altered.body = Bytes::from(encode(&req));
+            }
+            forward(&shared, &client, post, &altered).await
+        }
         Fault::DropAnswer => {
             let _ = forward(&shared, &client, post, &request).await;
             ProxyStats::add(&shared.stats.dropped_answers);
@@ -371,7 +401,6 @@ async fn handle(shared: Arc<Shared>, identified: bool, req: Request<Incoming>) -
             first
         }
     };
-    let is_sync = request.path == "/v1/sync";
     if fault == Fault::Replay && is_sync {
         let stale = {
             let captured = lock(&shared.captured);
