@@ -87,7 +87,36 @@ fn report(o: &Outcome, verbose: bool) {
     }
 }
 
+/// Stopping the driver (SIGTERM, SIGINT) stops every hub and agent it
+/// started: they share its process group, which is killed as a whole.
+fn stop_everything_on_signal() {
+    std::thread::spawn(|| {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("jxc-faults: stopping, with every process it started");
+            let _ = nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::SIGKILL);
+        });
+    });
+}
+
 fn main() {
+    stop_everything_on_signal();
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {

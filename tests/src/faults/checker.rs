@@ -109,7 +109,11 @@ fn check_acks(a: &Agent, moves: &[Value]) -> Result<(), String> {
                 && (ack.reference.is_none() || m["ref"].as_str() == ack.reference.as_deref())
         };
         let found = match ack.seq {
-            Some(seq) => moves.get(seq as usize - 1).filter(|m| fits(m)).map(|_| seq),
+            Some(seq) => (seq as usize)
+                .checked_sub(1)
+                .and_then(|i| moves.get(i))
+                .filter(|m| fits(m))
+                .map(|_| seq),
             None => moves
                 .iter()
                 .filter(|m| fits(m))

@@ -320,13 +320,13 @@ impl Driver {
             }
             agents.push(agent);
         }
-        let rogue_site = Site::with_binary(&binaries().agent, ROGUE, "dealer", &["main"]);
+        let rogue_site = Site::with_binary(&binaries().agent, ROGUE, "branch", &["main"]);
         rogue_site.ok(&[
             "enroll",
             "--hub",
             &served.url,
             "--token",
-            &hub.token(ROGUE, "dealer"),
+            &hub.token(ROGUE, "branch"),
         ]);
         let rogue = Rogue::new(
             &served.url,
