@@ -314,15 +314,19 @@ async fn session(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<S
     // Documents first: the catalog a movement names, and the sharing policy
     // the hub applies to what follows.
     let docs = sync_docs(store, hub).await?;
-    let (state, last, locations) = with_store(store, |s| {
-        Ok((s.sync_state()?, s.last_seq()?, s.wire_locations()?))
+    // A dealer's policy shapes what is sent; publishing appends what it
+    // shares of the ledger to the outbound stream (a branch sends its ledger).
+    let when = now();
+    let (state, last, locations) = with_store(store, move |s| {
+        let last = s.publish_shared(when)?;
+        Ok((s.sync_state()?, last, s.wire_locations()?))
     })
     .await?;
     let mut session = Session::new(state.hwm, last).with_batch(batch);
     let mut cursor = state.transfers_cursor;
     let mut report = SyncReport::default();
     while let Next::Push { from_seq, limit } = session.next() {
-        let movements = with_store(store, move |s| s.wire_batch(from_seq, limit)).await?;
+        let movements = with_store(store, move |s| s.outbound_batch(from_seq, limit)).await?;
         let sent = movements.len();
         let req = SyncRequest {
             from_seq,

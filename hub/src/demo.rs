@@ -10,11 +10,12 @@ use crate::store::{GroupBy, InventoryFilter, NewSite, Store};
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, FixedOffset, TimeZone, Utc};
 use jxc_agent::store::{Location, SendRequest, SiteInfo, StockFilter, Store as Ledger};
 use jxc_agent::sync::{self, HubClient, SharedStore, with_store};
+use jxc_shared::docs::{CatalogItem, DocId, SellThrough, SharePolicy, StockScope, hub_actor};
 use jxc_shared::movement::DraftInput;
 use jxc_shared::rng::Rng;
 use jxc_shared::text::table;
 use jxc_shared::{
-    GlobalLocation, LocationId, MovementDraft, MovementKind, Product, SiteId, SiteKind,
+    GlobalLocation, LocationId, Money, MovementDraft, MovementKind, Product, SiteId, SiteKind,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -37,6 +38,46 @@ struct DemoSite {
     store: SharedStore,
     dir: PathBuf,
     hub: Option<HubClient>,
+    /// A dealer's sharing policy (branches and HQ share everything).
+    policy: SharePolicy,
+}
+
+/// Dealers take turns between two policies a real dealer might choose.
+fn dealer_policy(n: usize) -> SharePolicy {
+    if n % 2 == 1 {
+        SharePolicy {
+            stock: StockScope::All,
+            sell_through: SellThrough::DailyTotals,
+            costs_and_prices: false,
+            from: None,
+        }
+    } else {
+        SharePolicy {
+            stock: StockScope::Selected {
+                categories: ["tea", "rice", "oil", "snack"].map(str::to_owned).into(),
+                skus: Default::default(),
+            },
+            sell_through: SellThrough::Pseudonym,
+            costs_and_prices: true,
+            from: None,
+        }
+    }
+}
+
+/// HQ's catalog entry for a demo product.
+fn catalog_item(p: &Product) -> CatalogItem {
+    let cost = Money::from_stored(&unit_cost(p))
+        .unwrap_or(Money::ZERO)
+        .decimal();
+    CatalogItem {
+        product: p.clone(),
+        gtin: String::new(),
+        list_price: Some(Money::round_unit(cost * rust_decimal::Decimal::new(16, 1))),
+        dealer_price: Some(Money::round_unit(cost * rust_decimal::Decimal::new(13, 1))),
+        lead_time_days: Some(7),
+        min_order_qty: None,
+        pack_size: None,
+    }
 }
 
 fn catalog() -> Vec<Product> {
@@ -171,6 +212,10 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
 
     let mut rng = Rng::new(opts.seed);
     let products = catalog();
+    // HQ publishes its catalog; every site receives it on its first sync.
+    let hq_actor = hub_actor(cli::load_ca(&hub_dir)?.cert_der());
+    let items: Vec<CatalogItem> = products.iter().map(catalog_item).collect();
+    Store::open(&hub_dir, false)?.write_catalog(&items, &hq_actor, Utc::now())?;
     let offset = FixedOffset::east_opt(8 * 3600).expect("valid offset");
     let start = offset
         .with_ymd_and_hms(2026, 10, 1, 9, 0, 0)
@@ -215,6 +260,19 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
             },
             ChronoDuration::hours(1),
         )?;
+        let policy = if kind == SiteKind::Dealer {
+            let policy = dealer_policy(i / 2);
+            ledger
+                .edit_doc(&DocId::Policy(id.clone()), |doc| {
+                    policy
+                        .write(doc)
+                        .map_err(|e| jxc_agent::AgentError::DataDir(e.to_string()))
+                })
+                .map_err(to_err)?;
+            policy
+        } else {
+            SharePolicy::everything()
+        };
         let store: SharedStore = Arc::new(Mutex::new(ledger));
         sync::enroll(&store, &dir, &url, &token.to_string())
             .await
@@ -227,6 +285,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
             store,
             dir,
             hub,
+            policy,
         });
     }
     say(
@@ -437,8 +496,18 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
         let stock = with_store(&s.store, |l| l.stock(&StockFilter::default()))
             .await
             .map_err(to_err)?;
+        // A dealer is compared on what its policy shares.
+        let shared = |sku: &str| {
+            let category = products
+                .iter()
+                .find(|p| p.sku.as_str() == sku)
+                .map(|p| p.category.as_str())
+                .unwrap_or("");
+            s.policy.shares_stock(sku, category)
+        };
         let mine: BTreeMap<_, _> = stock
             .iter()
+            .filter(|r| shared(r.sku.as_str()))
             .map(|r| {
                 (
                     (
@@ -453,6 +522,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
         let theirs: BTreeMap<_, _> = hub_store
             .balances(id.as_str())?
             .into_iter()
+            .filter(|(_, sku, _, _)| shared(sku))
             .map(|(l, s, lot, q)| ((l, s, lot), q))
             .collect();
         if mine != theirs {

@@ -12,6 +12,7 @@ pub mod product;
 pub mod protocol;
 pub mod rng;
 pub mod row;
+pub mod share;
 pub mod sync;
 pub mod text;
 pub mod time;

@@ -9,6 +9,7 @@ mod count;
 mod docs;
 mod ledger;
 mod query;
+mod share;
 mod sync;
 mod transfer;
 
@@ -142,7 +143,7 @@ impl Store {
             )));
         }
         tx.execute(
-            "INSERT INTO site (singleton, id, kind, name, region, created_at, actor) VALUES (1, ?, ?, ?, ?, ?, randomblob(16))",
+            "INSERT INTO site (singleton, id, kind, name, region, created_at, actor, share_key) VALUES (1, ?, ?, ?, ?, ?, randomblob(16), randomblob(32))",
             params![site.id.as_str(), site.kind.as_str(), site.name, site.region, format_time(&now)],
         )?;
         tx.commit()?;

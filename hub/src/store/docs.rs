@@ -190,6 +190,16 @@ fn site_kind(conn: &Connection, site: &SiteId) -> Result<Option<SiteKind>> {
         .transpose()
 }
 
+/// The sharing policy a dealer's records are held to (what it has set, or
+/// nothing shared until it sets one); `None` for a site that is not a dealer.
+pub fn dealer_policy(conn: &Connection, site: &SiteId) -> Result<Option<SharePolicy>> {
+    if site_kind(conn, site)? != Some(SiteKind::Dealer) {
+        return Ok(None);
+    }
+    let doc = open_doc(conn, &DocId::Policy(site.clone()).to_string())?;
+    Ok(Some(SharePolicy::read(&doc).unwrap_or_default()))
+}
+
 /// Whether `site` may see document `id` at all.
 pub fn may_read(site: &SiteId, id: &DocId) -> bool {
     match id.owner() {

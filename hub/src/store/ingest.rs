@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use jxc_shared::protocol::{
     IncomingTransfer, Quarantined, SyncRequest, SyncResponse, WireMovement,
 };
+use jxc_shared::share::check_shared;
 use jxc_shared::time::format_time;
 use jxc_shared::{GlobalLocation, Money, Movement, MovementKind, Quantity, SiteId};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -196,6 +197,14 @@ pub fn prepare(site: &SiteId, req: SyncRequest) -> PreparedBatch {
     PreparedBatch { req, records }
 }
 
+/// The catalog category of an SKU, `None` if HQ's catalog lacks it.
+fn catalog_category(tx: &Transaction<'_>, sku: &str) -> Result<Option<String>> {
+    Ok(tx
+        .prepare_cached("SELECT category FROM product WHERE sku = ?")?
+        .query_row([sku], |r| r.get(0))
+        .optional()?)
+}
+
 fn movement_row(
     w: &WireMovement,
     m: &Movement,
@@ -282,6 +291,8 @@ impl Store {
             pending: Vec::with_capacity(INSERT_CHUNK),
         };
         let mut newest: Option<DateTime<Utc>> = None;
+        // A dealer's records are checked against its sharing policy in force.
+        let policy = super::docs::dealer_policy(&tx, site)?;
         // A batch that starts beyond hwm + 1 would leave a gap: apply none of
         // it. The agent resends from the hwm in the answer.
         if req.from_seq <= hwm + 1 {
@@ -302,8 +313,15 @@ impl Store {
                     }
                     continue;
                 }
+                let category = match &policy {
+                    Some(_) => Some(catalog_category(&tx, &w.sku)?),
+                    None => None,
+                };
                 match rec.checked.and_then(|(m, row)| {
                     check_transfer(&tx, site, &m)?;
+                    if let (Some(p), Some(c)) = (&policy, &category) {
+                        check_shared(p, site, c.as_deref(), w)?;
+                    }
                     Ok((m, row))
                 }) {
                     Ok((m, row)) => {

@@ -52,3 +52,40 @@ CREATE TABLE sku_map (
     code   TEXT PRIMARY KEY,              -- the dealer's own code
     hq_sku TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- What a dealer publishes to HQ under its sharing policy, in a gapless
+-- sequence of its own (the hub sees these seqs, never the ledger's, so it
+-- learns nothing of what was not shared, not even how much). A branch
+-- publishes its ledger as it is and uses none of this.
+ALTER TABLE site ADD COLUMN share_key BLOB;          -- the key of customer pseudonyms
+UPDATE site SET share_key = randomblob(32);
+ALTER TABLE sync_state ADD COLUMN share_upto INTEGER NOT NULL DEFAULT 0;  -- ledger seqs considered
+
+CREATE TABLE share_out (
+    seq  INTEGER PRIMARY KEY,
+    wire BLOB NOT NULL                              -- the movement as sent (postcard)
+);
+
+-- Σ qty published per (location, HQ sku, lot): when it differs from what
+-- the ledger holds (sharing began or resumed), a reconciling movement
+-- precedes the next one, so HQ's on-hand equals the dealer's.
+CREATE TABLE share_key (
+    location TEXT NOT NULL,
+    sku      TEXT NOT NULL,
+    lot      TEXT NOT NULL,
+    qty      INTEGER NOT NULL,
+    PRIMARY KEY (location, sku, lot)
+) WITHOUT ROWID;
+
+-- Sales and returns held for daily totals until their business day ends.
+CREATE TABLE share_held (
+    local_seq   INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    sku         TEXT NOT NULL,                  -- HQ sku
+    lot         TEXT NOT NULL,
+    day         TEXT NOT NULL,                  -- YYYY-MM-DD in the movement's offset
+    offset_min  INTEGER NOT NULL,
+    qty         INTEGER NOT NULL,
+    cost_micro  INTEGER NOT NULL                -- qty × unit cost, in millionths
+);
