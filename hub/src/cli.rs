@@ -446,10 +446,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                         r.on_hand.to_string(),
                         r.in_transit.to_string(),
                         r.value.to_string(),
+                        if r.not_updated.is_zero() {
+                            String::new()
+                        } else {
+                            r.not_updated.to_string()
+                        },
                     ]
                 })
                 .collect();
-            print_table(out, &[by.as_str(), "on_hand", "in_transit", "value"], &rows)
+            print_table(
+                out,
+                &[by.as_str(), "on_hand", "in_transit", "value", "not_updated"],
+                &rows,
+            )
         }
         Command::Transfers {
             open,

@@ -48,8 +48,8 @@ pub fn document() -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": string } },
                 "InventoryRow": {
                     "type": "object",
-                    "required": ["key", "on_hand", "in_transit", "value"],
-                    "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal }
+                    "required": ["key", "on_hand", "in_transit", "value", "not_updated"],
+                    "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal, "not_updated": decimal }
                 },
                 "Site": {
                     "type": "object",

@@ -58,6 +58,9 @@ pub struct InventoryRow {
     /// On hand at moving-average cost.
     #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
+    /// The part of `on_hand` held by dealers whose sharing policy no longer
+    /// covers it: what HQ last received, no longer updated.
+    pub not_updated: Quantity,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,7 +143,11 @@ impl Store {
                 GroupBy::Kind => kind.to_owned(),
             }
         };
-        let mut groups: BTreeMap<String, (i128, i128, Decimal)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128)> = BTreeMap::new();
+        let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
+            std::collections::HashMap::new();
+        let mut categories: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         let filter = params![f.sku, f.site, f.region, f.kind];
 
         let mut stmt = self.conn.prepare(
@@ -166,6 +173,31 @@ impl Store {
                 .or_default();
             g.0 += qty as i128;
             g.2 += Decimal::new(value, 6);
+            let policy = match policies.get(&site) {
+                Some(p) => p,
+                None => {
+                    let p =
+                        super::docs::dealer_policy(&self.conn, &jxc_shared::SiteId::parse(&site)?)?;
+                    policies.entry(site.clone()).or_insert(p)
+                }
+            };
+            if let Some(p) = policy {
+                if !categories.contains_key(&sku) {
+                    let c: Option<String> = self
+                        .conn
+                        .prepare_cached("SELECT category FROM product WHERE sku = ?")?
+                        .query_row([&sku], |r| r.get(0))
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(e),
+                        })?;
+                    categories.insert(sku.clone(), c.unwrap_or_default());
+                }
+                if !p.shares_stock(&sku, &categories[&sku]) {
+                    g.3 += qty as i128;
+                }
+            }
         }
 
         let mut stmt = self.conn.prepare(
@@ -192,11 +224,12 @@ impl Store {
         let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
         Ok(groups
             .into_iter()
-            .map(|(key, (on_hand, transit, value))| InventoryRow {
+            .map(|(key, (on_hand, transit, value, frozen))| InventoryRow {
                 key,
                 on_hand: micro(on_hand),
                 in_transit: micro(transit),
                 value: value.normalize(),
+                not_updated: micro(frozen),
             })
             .collect())
     }

@@ -1,0 +1,349 @@
+//! A dealer's sharing policy, end to end with real processes: nothing leaves
+//! before the dealer shares it; once it shares one category, only that
+//! category reaches the hub (under HQ SKUs, pseudonymous, without costs),
+//! the hub's figures match an oracle, a crafted request carrying what the
+//! policy does not share is refused record by record, and narrowing the
+//! policy freezes what HQ holds, marked as no longer updated.
+
+use jxc_e2e::{Https, Hub, Served, Site};
+use jxc_shared::MovementKind;
+use jxc_shared::protocol::{SyncRequest, WireMovement};
+use serde_json::Value;
+
+const CATALOG: &str = "sku,name,category,decimals
+TEA-1,\"龙井, 特级\",tea,0
+TEA-2,碧螺春,tea,0
+CUP-1,\"Mug, 350ml\",ware,0
+";
+
+fn enroll(site: &Site, served: &Served, token: &str) {
+    site.ok(&["enroll", "--hub", &served.url, "--token", token]);
+}
+
+fn hub_movements(api: &Https, admin: &str, site: &str) -> Vec<Value> {
+    let r = api.get(
+        &format!("/v1/movements?site={site}&limit=10000"),
+        Some(admin),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["movements"].as_array().unwrap().clone()
+}
+
+fn on_hand(hub: &Hub, site: &str) -> Vec<(String, String, String)> {
+    let rows = hub.json(&["inventory", "--site", site, "--by", "sku"]);
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["on_hand"].as_str().unwrap().to_owned(),
+                r["not_updated"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_dealer_shares_only_what_its_policy_says() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let admin = hub.admin.clone();
+    let api = Https::new(&served.url, &hub.ca_pem(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.csv");
+    std::fs::write(&file, CATALOG).unwrap();
+    hub.ok(&["product", "import", file.to_str().unwrap()]);
+
+    let dl = Site::with_kind("DL01", "dealer", &["shop"]);
+    enroll(&dl, &served, &hub.token("DL01", "dealer"));
+    dl.ok(&["sync"]);
+    dl.ok(&["product", "add", "MY-1", "--name", "own brand tea"]);
+    dl.ok(&["product", "add", "my-tea", "--name", "碧螺春 (our code)"]);
+    dl.ok(&["sku-map", "set", "my-tea", "TEA-2"]);
+    dl.ok(&[
+        "customer", "add", "C1", "--name", "王五", "--region", "east", "--type", "retail",
+    ]);
+
+    // Before any policy: work happens, nothing leaves.
+    let recv = |sku: &str, qty: &str| {
+        dl.ok(&[
+            "receive",
+            "--location",
+            "shop",
+            "--sku",
+            sku,
+            "--qty",
+            qty,
+            "--cost",
+            "7.5",
+        ]);
+    };
+    recv("TEA-1", "10");
+    recv("CUP-1", "5");
+    let report = dl.json(&["sync"]);
+    assert_eq!(report["sent"], 0, "{report}");
+    assert!(hub_movements(&api, &admin, "DL01").is_empty());
+
+    // Share the tea category, customers as pseudonyms, no costs.
+    dl.ok(&[
+        "share",
+        "set",
+        "--stock",
+        "selected",
+        "--category",
+        "tea",
+        "--sell-through",
+        "pseudonym",
+        "--costs-and-prices",
+        "false",
+    ]);
+    let sell = |sku: &str, qty: &str, to: &str| {
+        dl.ok(&[
+            "sell",
+            "--location",
+            "shop",
+            "--sku",
+            sku,
+            "--qty",
+            qty,
+            "--price",
+            "20",
+            "--counterparty",
+            to,
+            "--ref",
+            "SO-9",
+        ]);
+    };
+    recv("my-tea", "4");
+    sell("TEA-1", "3", "C1");
+    sell("TEA-1", "1", "C1");
+    sell("TEA-1", "1", "散客 Zhang");
+    sell("CUP-1", "2", "C1");
+    recv("MY-1", "7");
+    let report = dl.json(&["sync"]);
+    assert_eq!(
+        report["quarantined"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+
+    // Oracle: the 4 my-tea received as TEA-2, an opening of the 10 TEA-1
+    // received before sharing began, three TEA-1 sales. Nothing else.
+    let moves = hub_movements(&api, &admin, "DL01");
+    let seqs: Vec<u64> = moves.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5],
+        "gapless, and no hint of the rest"
+    );
+    let kinds: Vec<&str> = moves.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["receipt", "opening", "sale", "sale", "sale"]);
+    let text = serde_json::to_string(&moves).unwrap();
+    for secret in [
+        "CUP-1", "MY-1", "my-tea", "王五", "Zhang", "C1", "SO-9", "7.5",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    for m in &moves {
+        assert_eq!(m["unit_cost"], "0", "{m}");
+        assert!(m["unit_price"].is_null(), "{m}");
+    }
+    let cps: Vec<&str> = moves[2..]
+        .iter()
+        .map(|m| m["counterparty"].as_str().unwrap())
+        .collect();
+    assert_eq!(cps[0], cps[1], "the same customer, the same pseudonym");
+    assert_ne!(cps[0], cps[2]);
+    assert!(cps[0].ends_with(";region=east;type=retail"), "{}", cps[0]);
+    assert_eq!(
+        on_hand(&hub, "DL01"),
+        vec![
+            ("TEA-1".to_owned(), "5".to_owned(), "0".to_owned()),
+            ("TEA-2".to_owned(), "4".to_owned(), "0".to_owned()),
+        ]
+    );
+    let sites = hub.json(&["sites"]);
+    let me = sites
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "DL01")
+        .unwrap();
+    assert_eq!(me["hwm"], 5, "{me}");
+
+    // Forced: a request with the dealer's own certificate carrying what the
+    // policy does not share is refused record by record.
+    let cert = dl.file("agent.pem");
+    let key = dl.file("agent.key");
+    let agent = Https::new(&served.url, &dl.file("hub-ca.pem"), Some((&cert, &key)));
+    let template = WireMovement {
+        seq: 6,
+        kind: MovementKind::Sale,
+        location: "DL01/shop".into(),
+        sku: "CUP-1".into(),
+        lot: String::new(),
+        qty_micro: -1_000_000,
+        unit_cost: "0".into(),
+        unit_price: None,
+        counterparty: None,
+        reference: None,
+        reason: None,
+        transfer_id: None,
+        occurred_ms: 1_790_000_000_000,
+        offset_min: 480,
+        recorded_ms: 1_790_000_000_000,
+    };
+    let named = WireMovement {
+        seq: 7,
+        sku: "TEA-1".into(),
+        counterparty: Some("王五".into()),
+        ..template.clone()
+    };
+    let costed = WireMovement {
+        seq: 8,
+        sku: "TEA-1".into(),
+        kind: MovementKind::Receipt,
+        qty_micro: 1_000_000,
+        unit_cost: "7.5".into(),
+        ..template.clone()
+    };
+    let own = WireMovement {
+        seq: 9,
+        sku: "MY-1".into(),
+        ..template.clone()
+    };
+    let req = SyncRequest {
+        from_seq: 6,
+        movements: vec![template, named, costed, own],
+        agent_last_seq: 9,
+        transfers_cursor: 0,
+        locations: Vec::new(),
+        agent_time_ms: 1_790_000_000_000,
+    };
+    let r = agent.sync(&req);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let q = hub.json(&["quarantine"]);
+    let reasons: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{q}");
+    assert!(
+        reasons[0].contains("outside the dealer's sharing policy"),
+        "{q}"
+    );
+    assert!(reasons[1].contains("customer detail"), "{q}");
+    assert!(reasons[2].contains("costs or prices"), "{q}");
+    assert!(reasons[3].contains("not in the HQ catalog"), "{q}");
+    assert_eq!(
+        hub_movements(&api, &admin, "DL01").len(),
+        5,
+        "nothing applied"
+    );
+    assert_eq!(
+        on_hand(&hub, "DL01")[0],
+        ("TEA-1".to_owned(), "5".to_owned(), "0".to_owned())
+    );
+}
+
+#[test]
+fn narrowing_a_policy_freezes_what_hq_holds_and_says_so() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.csv");
+    std::fs::write(&file, CATALOG).unwrap();
+    hub.ok(&["product", "import", file.to_str().unwrap()]);
+    let dl = Site::with_kind("DL02", "dealer", &["shop"]);
+    enroll(&dl, &served, &hub.token("DL02", "dealer"));
+    dl.ok(&["sync"]);
+    dl.ok(&[
+        "share",
+        "set",
+        "--stock",
+        "all",
+        "--sell-through",
+        "daily-totals",
+    ]);
+    dl.ok(&[
+        "receive",
+        "--location",
+        "shop",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "9",
+        "--cost",
+        "3",
+    ]);
+    dl.ok(&[
+        "receive",
+        "--location",
+        "shop",
+        "--sku",
+        "CUP-1",
+        "--qty",
+        "4",
+        "--cost",
+        "2",
+    ]);
+    // Two sales on a day that is over: one daily total reaches HQ.
+    for qty in ["1", "2"] {
+        dl.ok(&[
+            "sell",
+            "--location",
+            "shop",
+            "--sku",
+            "TEA-1",
+            "--qty",
+            qty,
+            "--counterparty",
+            "C9",
+            "--at",
+            "2026-01-05T10:00:00+08:00",
+        ]);
+    }
+    dl.ok(&["sync"]);
+    assert_eq!(
+        on_hand(&hub, "DL02"),
+        vec![
+            ("CUP-1".to_owned(), "4".to_owned(), "0".to_owned()),
+            ("TEA-1".to_owned(), "6".to_owned(), "0".to_owned()),
+        ]
+    );
+    // Now only tea: CUP-1 stops flowing and is marked as no longer updated.
+    dl.ok(&["share", "set", "--stock", "selected", "--category", "tea"]);
+    dl.ok(&["sell", "--location", "shop", "--sku", "CUP-1", "--qty", "1"]);
+    dl.ok(&["sync"]);
+    assert_eq!(
+        on_hand(&hub, "DL02"),
+        vec![
+            ("CUP-1".to_owned(), "4".to_owned(), "4".to_owned()),
+            ("TEA-1".to_owned(), "6".to_owned(), "0".to_owned()),
+        ]
+    );
+    // Widened again: a reconciling adjustment brings HQ back to the truth.
+    dl.ok(&["share", "set", "--stock", "all"]);
+    dl.ok(&[
+        "receive",
+        "--location",
+        "shop",
+        "--sku",
+        "CUP-1",
+        "--qty",
+        "1",
+        "--cost",
+        "2",
+    ]);
+    dl.ok(&["sync"]);
+    assert_eq!(
+        on_hand(&hub, "DL02"),
+        vec![
+            ("CUP-1".to_owned(), "4".to_owned(), "0".to_owned()),
+            ("TEA-1".to_owned(), "6".to_owned(), "0".to_owned()),
+        ]
+    );
+}
