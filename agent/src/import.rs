@@ -116,13 +116,18 @@ struct Rejects {
     tmp: PathBuf,
     path: PathBuf,
     writer: csv::Writer<File>,
+    /// Columns of the header: a short row is padded to it.
+    width: usize,
 }
 
 impl Rejects {
     fn create(path: &Path, header: &[String]) -> Result<Self> {
         let tmp = path.with_extension("csv.partial");
         let file = File::create(&tmp).map_err(|e| AgentError::io(&tmp, e))?;
-        let mut writer = csv::Writer::from_writer(file);
+        // Rows may be shorter or longer than the header (the reader is
+        // flexible too): short ones are padded so `line` and `error` stay
+        // under their headings, long ones keep every field.
+        let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
         let mut h: Vec<&str> = header.iter().map(String::as_str).collect();
         h.extend(["line", "error"]);
         writer
@@ -132,11 +137,15 @@ impl Rejects {
             tmp,
             path: path.to_path_buf(),
             writer,
+            width: header.len(),
         })
     }
 
     fn write(&mut self, rec: &ByteRecord, line: u64, err: &str) -> Result<()> {
         let mut out = rec.clone();
+        while out.len() < self.width {
+            out.push_field(b"");
+        }
         out.push_field(line.to_string().as_bytes());
         out.push_field(err.as_bytes());
         self.writer
