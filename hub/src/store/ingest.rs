@@ -352,7 +352,8 @@ impl Store {
                 hwm as i64,
                 req.agent_last_seq as i64,
                 now_text(now),
-                req.agent_time_ms - now.timestamp_millis(),
+                // Saturating: the agent's clock is whatever it sends.
+                req.agent_time_ms.saturating_sub(now.timestamp_millis()),
                 newest.map(now_text)
             ],
         )?;
