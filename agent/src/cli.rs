@@ -673,10 +673,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::Status { json: as_json } => {
             let s = store.status()?;
             let sync = store.sync_state()?;
+            // A dealer's hwm counts its outbound stream, not its ledger.
+            let unsynced = store.outbound_last_seq()?.saturating_sub(sync.hwm);
             if as_json {
                 let mut v = serde_json::to_value(&s).map_err(|e| io_err(e.into()))?;
                 v["sync"] = serde_json::to_value(&sync).map_err(|e| io_err(e.into()))?;
-                v["sync"]["unsynced"] = s.movements.saturating_sub(sync.hwm).into();
+                v["sync"]["unsynced"] = unsynced.into();
                 v["doc_actor"] = store.actor()?.to_hex_string().into();
                 return json(out, &v);
             }
@@ -710,10 +712,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                         .unwrap_or_else(|| "not enrolled".into()),
                 ],
                 vec!["hub holds up to".into(), format!("#{}", sync.hwm)],
-                vec![
-                    "unsynced".into(),
-                    s.movements.saturating_sub(sync.hwm).to_string(),
-                ],
+                vec!["unsynced".into(), unsynced.to_string()],
                 vec![
                     "last sync".into(),
                     sync.last_sync_at.clone().unwrap_or_else(|| "never".into()),

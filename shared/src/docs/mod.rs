@@ -203,27 +203,31 @@ pub struct Field {
 
 pub type Fields = BTreeMap<String, Field>;
 
-/// Reads the scalar fields of a map object.
+/// Reads the scalar fields of a map object: one pass over the map, and a
+/// second look only at fields in conflict.
 pub fn read_fields(doc: &AutoCommit, obj: &ObjId) -> Fields {
     let mut out = Fields::new();
-    for key in doc.keys(obj) {
-        let Ok(all) = doc.get_all(obj, key.as_str()) else {
+    for item in doc.map_range(obj, ..) {
+        let automerge::ValueRef::Scalar(winner) = &item.value else {
             continue;
         };
-        let Ok(Some((Value::Scalar(winner), _))) = doc.get(obj, key.as_str()) else {
-            continue;
+        let winner: ScalarValue = winner.clone().into();
+        let others = if item.conflict {
+            doc.get_all(obj, item.key.as_ref())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(v, _)| match v {
+                    Value::Scalar(s) if *s != winner => Some(s.into_owned()),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
-        let others = all
-            .into_iter()
-            .filter_map(|(v, _)| match v {
-                Value::Scalar(s) if *s != *winner => Some(s.into_owned()),
-                _ => None,
-            })
-            .collect();
         out.insert(
-            key,
+            item.key.to_string(),
             Field {
-                value: winner.into_owned(),
+                value: winner,
                 others,
             },
         );

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use automerge::{AutoCommit, ROOT, ScalarValue};
+use automerge::{AutoCommit, ROOT, ScalarValue, transaction::Transactable};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -169,14 +169,40 @@ impl CatalogItem {
         }
     }
 
-    /// Writes the item into its shard (only the fields that differ).
+    /// Writes the item into its shard: a new record with its non-empty
+    /// fields, or, for an existing one, only the fields that differ.
     pub fn write(&self, doc: &mut AutoCommit) -> Result<usize, automerge::AutomergeError> {
-        let obj = super::ensure_record(doc, self.product.sku.as_str())?;
-        let fields: Vec<(&str, ScalarValue)> = CATALOG_COLUMNS[1..]
-            .iter()
-            .map(|c| (*c, self.scalar(c)))
-            .collect();
-        put_fields(doc, &obj, &fields)
+        let fields = CATALOG_COLUMNS[1..].iter().map(|c| (*c, self.scalar(c)));
+        let Some(obj) = super::record(doc, self.product.sku.as_str()) else {
+            let obj = doc.put_object(ROOT, self.product.sku.as_str(), automerge::ObjType::Map)?;
+            let mut n = 0;
+            for (key, value) in fields {
+                let empty = matches!(&value, ScalarValue::Null)
+                    || matches!(&value, ScalarValue::Str(s) if s.is_empty());
+                if !empty {
+                    doc.put(&obj, key, value)?;
+                    n += 1;
+                }
+            }
+            return Ok(n);
+        };
+        let old = read_fields(doc, &obj);
+        let mut n = 0;
+        for (key, value) in fields {
+            let same = match old.get(key) {
+                Some(f) => f.others.is_empty() && f.value == value,
+                // An absent field reads as empty.
+                None => {
+                    matches!(&value, ScalarValue::Null)
+                        || matches!(&value, ScalarValue::Str(s) if s.is_empty())
+                }
+            };
+            if !same {
+                doc.put(&obj, key, value)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Reads every item of a shard; a record that does not validate is
