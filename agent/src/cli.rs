@@ -66,6 +66,9 @@ pub enum Command {
     /// A dealer's own product codes mapped to HQ SKUs.
     #[command(subcommand, name = "sku-map")]
     SkuMap(crate::cli_docs::SkuMapCmd),
+    /// The shared documents as Automerge files (export, merge, compact).
+    #[command(subcommand)]
+    Doc(crate::cli_docs::DocCmd),
     /// Goods received from a supplier (采购入库).
     Receive {
         #[command(flatten)]
@@ -471,6 +474,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::Customer(cmd) => crate::cli_docs::customer(&mut store, cmd, out),
         Command::Share(cmd) => crate::cli_docs::share(&mut store, cmd, out),
         Command::SkuMap(cmd) => crate::cli_docs::sku_map(&mut store, cmd, out),
+        Command::Doc(cmd) => crate::cli_docs::doc(&mut store, cmd, out),
         Command::Receive { m, cost } => record(
             &mut store,
             MovementKind::Receipt,

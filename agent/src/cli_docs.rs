@@ -137,6 +137,92 @@ pub enum SkuMapCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DocCmd {
+    /// The shared documents this site holds.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save a document as a plain Automerge file (loads in any Automerge).
+    Export { id: String, file: PathBuf },
+    /// Merge an Automerge file (a saved document or changes) into one of
+    /// this site's documents. Edits made elsewhere must use this site's
+    /// document actor (`status`), or the hub refuses them.
+    Merge { id: String, file: PathBuf },
+    /// Fold stored chunks into one snapshot per document.
+    Compact,
+}
+
+pub fn doc(store: &mut Store, cmd: DocCmd, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        DocCmd::List { json: as_json } => {
+            #[derive(serde::Serialize)]
+            struct Row {
+                id: String,
+                heads: usize,
+                chunks: i64,
+                acknowledged_by_hub: bool,
+            }
+            let rows: Vec<Row> = store
+                .doc_list()?
+                .into_iter()
+                .map(|(id, heads, chunks, acknowledged_by_hub)| Row {
+                    id,
+                    heads,
+                    chunks,
+                    acknowledged_by_hub,
+                })
+                .collect();
+            listing(
+                out,
+                as_json,
+                &rows,
+                &["id", "heads", "chunks", "acknowledged"],
+                |r| {
+                    vec![
+                        r.id.clone(),
+                        r.heads.to_string(),
+                        r.chunks.to_string(),
+                        if r.acknowledged_by_hub { "yes" } else { "no" }.to_owned(),
+                    ]
+                },
+            )
+        }
+        DocCmd::Export { id, file } => {
+            let id = DocId::parse(&id)?;
+            let bytes = store.doc(&id)?.save();
+            std::fs::write(&file, &bytes).map_err(|e| AgentError::io(&file, e))?;
+            writeln!(
+                out,
+                "saved {id} ({} bytes) to {}",
+                bytes.len(),
+                file.display()
+            )
+            .map_err(io_err)
+        }
+        DocCmd::Merge { id, file } => {
+            let id = DocId::parse(&id)?;
+            if id.owner() != Some(&store.site().id) {
+                return Err(DomainError::new(
+                    "document",
+                    id.to_string(),
+                    "merge into one of this site's own documents",
+                )
+                .into());
+            }
+            let bytes = std::fs::read(&file).map_err(|e| AgentError::io(&file, e))?;
+            let changed = store.merge_doc(&id, &bytes)?;
+            let what = if changed { "merged" } else { "nothing new in" };
+            writeln!(out, "{what} {}", file.display()).map_err(io_err)
+        }
+        DocCmd::Compact => {
+            let n = store.compact_docs()?;
+            writeln!(out, "compacted {n} document(s)").map_err(io_err)
+        }
+    }
+}
+
 fn my_customers(store: &Store) -> DocId {
     DocId::Customers(store.site().id.clone())
 }

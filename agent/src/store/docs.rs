@@ -271,6 +271,61 @@ impl Store {
         Ok(changed)
     }
 
+    /// Merges Automerge data from elsewhere (a document saved by another
+    /// implementation, or its changes) into this site's copy. Returns
+    /// whether the copy changed; the new changes sync like local edits.
+    pub fn merge_doc(&mut self, id: &DocId, data: &[u8]) -> Result<bool> {
+        let actor = self.actor()?;
+        let name = id.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Every Automerge chunk (document or change) starts with these bytes;
+        // without the check a partial load would accept garbage as "nothing".
+        const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+        if !data.starts_with(&MAGIC) {
+            return Err(jxc_shared::DomainError::new(
+                "document",
+                name,
+                "the file is not an Automerge document or change (wrong magic bytes)",
+            )
+            .into());
+        }
+        let mut doc = open_doc(&tx, &name, &actor)?;
+        let before = doc.get_heads();
+        doc.load_incremental(data).map_err(|e| {
+            AgentError::Invalid(jxc_shared::DomainError::new(
+                "document",
+                name.clone(),
+                format!("the file does not load as Automerge data: {e}"),
+            ))
+        })?;
+        let changed = doc.get_heads() != before;
+        if changed {
+            save(&tx, &name, &mut doc, &before)?;
+            materialize(&tx, id, &doc)?;
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// The documents this site holds: id, number of heads, chunks not yet
+    /// folded into the snapshot, and whether the hub has acknowledged them.
+    pub fn doc_list(&self) -> Result<Vec<(String, usize, i64, bool)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, heads, chunks, heads = acked FROM doc ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?.len() / 32,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Folds every document's chunks into one snapshot. Storage only: the
     /// history the hub acknowledged stays mergeable.
     pub fn compact_docs(&mut self) -> Result<usize> {

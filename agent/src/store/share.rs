@@ -194,9 +194,7 @@ impl Pass<'_> {
 /// recorded: a ledger row before parsing.
 type RawRow = (i64, String, [Option<String>; 9], i64, String, String);
 
-fn read_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<RawRow> {
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
