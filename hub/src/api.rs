@@ -8,6 +8,7 @@ use crate::pki::{self, Ca};
 use crate::store::{GroupBy, InventoryFilter, Role, Store, prepare};
 use crate::tls::PeerCert;
 use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts, Query, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,7 @@ use jxc_shared::protocol::{
     self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, MAX_BATCH_BYTES,
     MAX_BATCH_MOVEMENTS, PROTOCOL_HEADER, SyncRequest,
 };
-use jxc_shared::{LocationId, SiteId};
+use jxc_shared::{LocationId, SiteId, SiteKind};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 
@@ -171,10 +172,31 @@ where
     }
 }
 
+/// A query string, refused with the API's JSON error (400) when it does not
+/// parse, instead of axum's plain-text rejection.
+struct Params<T>(T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| HubError::Invalid(e.body_text()))
+    }
+}
+
 async fn enroll(
     State(hub): State<AppState>,
-    Json(req): Json<EnrollRequest>,
+    body: std::result::Result<Json<EnrollRequest>, JsonRejection>,
 ) -> Result<Json<EnrollResponse>> {
+    // A body that is not the expected JSON gets the API's JSON error (400).
+    let Json(req) = body.map_err(|e| HubError::Invalid(e.body_text()))?;
     let token = EnrollToken::parse(&req.token).map_err(|_| {
         HubError::Unauthorized("the enrollment token is unknown, already used or expired".into())
     })?;
@@ -313,7 +335,7 @@ struct InventoryQuery {
 async fn inventory(
     State(hub): State<AppState>,
     _user: HqUser,
-    Query(q): Query<InventoryQuery>,
+    Params(q): Params<InventoryQuery>,
 ) -> Result<Response> {
     let filter = InventoryFilter {
         by: q
@@ -325,7 +347,8 @@ async fn inventory(
         sku: q.sku,
         site: q.site,
         region: q.region,
-        kind: q.kind,
+        // An unknown kind is a mistake, not a filter that matches nothing.
+        kind: q.kind.map(|k| SiteKind::parse(&k).map(|_| k)).transpose()?,
     };
     let rows = blocking(move || lock(&hub.reads).inventory(&filter)).await?;
     Ok(Json(rows).into_response())
@@ -348,7 +371,7 @@ struct MovementsQuery {
 async fn movements(
     State(hub): State<AppState>,
     _user: HqUser,
-    Query(q): Query<MovementsQuery>,
+    Params(q): Params<MovementsQuery>,
 ) -> Result<Response> {
     let limit = q.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
@@ -388,7 +411,7 @@ struct TransfersQuery {
 async fn transfers(
     State(hub): State<AppState>,
     _user: HqUser,
-    Query(q): Query<TransfersQuery>,
+    Params(q): Params<TransfersQuery>,
 ) -> Result<Response> {
     let open = q.open.unwrap_or(false);
     let rows = blocking(move || lock(&hub.reads).transfers(open)).await?;

@@ -112,9 +112,8 @@ pub fn document() -> Value {
                         "200": { "description": "enrolled", "content": { "application/json": { "schema": {
                             "type": "object", "required": ["site", "kind", "name", "region", "cert_pem", "ca_pem"],
                             "properties": { "site": string, "kind": string, "name": string, "region": string, "cert_pem": string, "ca_pem": string } } } } },
-                        "400": error_response("the CSR is not valid"),
-                        "401": error_response("the token is unknown, used or expired"),
-                        "422": error_response("the body is not the expected JSON")
+                        "400": error_response("the body is not the expected JSON, or the CSR is not valid or names another site"),
+                        "401": error_response("the token is unknown, used or expired")
                     }
                 }
             },
@@ -163,7 +162,8 @@ pub fn document() -> Value {
                 "Movements in (site, seq) order, paged",
                 json!([
                     query("site", "only this site", string.clone()),
-                    query("after", "the `next` cursor of the previous page (SITE:SEQ)", string.clone()),
+                    query("after", "the `next` cursor of the previous page (SITE:SEQ)",
+                        json!({ "type": "string", "pattern": "^(.*:[0-9]{1,19})?$" })),
                     query("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))
                 ]),
                 json!({ "type": "object", "required": ["movements", "next"], "properties": {
