@@ -931,7 +931,47 @@ fn record<'a>(
         Money::total(d.qty, mv.unit_cost),
         on_hand
     )
-    .map_err(io_err)
+    .map_err(io_err)?;
+    if kind == MovementKind::Sale {
+        if let Some(c) = d.counterparty.as_deref() {
+            customer_terms(store, c, d.occurred_at, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A sale to a registered customer: its payment terms apply (the due date),
+/// and the sales still within terms are shown against its credit limit.
+fn customer_terms(
+    store: &Store,
+    id: &str,
+    at: DateTime<FixedOffset>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let Some(c) = store.customer(id)? else {
+        return Ok(());
+    };
+    let Some(days) = c.terms_days else {
+        return writeln!(out, "customer {} ({}): no payment terms set", c.id, c.name)
+            .map_err(io_err);
+    };
+    let due = at.date_naive() + chrono::Days::new(u64::from(days));
+    write!(
+        out,
+        "customer {} ({}): payment due {due} ({days} days)",
+        c.id, c.name
+    )
+    .map_err(io_err)?;
+    if let Some(limit) = c.credit_limit {
+        let open = store.open_sales_value(id, at - chrono::Duration::days(i64::from(days)))?;
+        let over = if open > limit.decimal() {
+            " — OVER THE CREDIT LIMIT"
+        } else {
+            ""
+        };
+        write!(out, "; within terms {open} of credit limit {limit}{over}").map_err(io_err)?;
+    }
+    writeln!(out).map_err(io_err)
 }
 
 fn transfer(

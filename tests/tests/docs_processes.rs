@@ -179,6 +179,26 @@ fn the_catalog_reaches_agents_and_customer_edits_merge_field_by_field() {
         "门店散客",
     ]);
     br.ok(&["sell", "--location", "main", "--sku", "TEA-1", "--qty", "1"]);
+    // A registered customer's terms apply: the due date, and what is still
+    // within terms against the credit limit.
+    let out = br.ok(&[
+        "sell",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "1",
+        "--price",
+        "9000",
+        "--counterparty",
+        "C1",
+        "--at",
+        "2026-03-01T10:00:00+08:00",
+    ]);
+    assert!(out.contains("payment due 2026-04-15 (45 days)"), "{out}");
+    assert!(out.contains("within terms 9000 of credit limit"), "{out}");
+    assert!(out.contains("OVER THE CREDIT LIMIT"), "{out}");
     let unregistered = br.json(&["customer", "unregistered"]);
     assert_eq!(unregistered.as_array().unwrap().len(), 1, "{unregistered}");
     assert_eq!(unregistered[0]["counterparty"], "门店散客");

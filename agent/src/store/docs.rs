@@ -396,6 +396,37 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The value at price of sales to `customer` dated from `since` on
+    /// (net of returns): what the customer has bought still within terms.
+    pub fn open_sales_value(
+        &self,
+        customer: &str,
+        since: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<rust_decimal::Decimal> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT qty, unit_price, occurred_at FROM movement
+             WHERE counterparty = ? AND kind IN ('sale', 'customer_return') AND unit_price IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([customer], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut total = rust_decimal::Decimal::ZERO;
+        for row in rows {
+            let (qty, price, at) = row?;
+            let recent = jxc_shared::time::parse_time("occurred_at", &at)
+                .map(|t| t >= since)
+                .unwrap_or(false);
+            if let (true, Some(p)) = (recent, jxc_shared::Money::from_stored(&price)) {
+                total -= jxc_shared::Quantity::from_micro(qty).decimal() * p.decimal();
+            }
+        }
+        Ok(total.normalize())
+    }
+
     pub fn sku_map(&self) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .conn
