@@ -932,10 +932,8 @@ fn record<'a>(
         on_hand
     )
     .map_err(io_err)?;
-    if kind == MovementKind::Sale {
-        if let Some(c) = d.counterparty.as_deref() {
-            customer_terms(store, c, d.occurred_at, out)?;
-        }
+    if let (MovementKind::Sale, Some(c)) = (kind, d.counterparty.as_deref()) {
+        customer_terms(store, c, d.occurred_at, out)?;
     }
     Ok(())
 }
