@@ -100,6 +100,10 @@ pub fn router(hub: AppState) -> Router {
             "/v1/docs",
             post(crate::docs_api::docs).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
         )
+        .route("/v1/products", get(crate::docs_api::products))
+        .route("/v1/customers", get(crate::docs_api::customers))
+        .route("/v1/share-policies", get(crate::docs_api::share_policies))
+        .route("/v1/document-refusals", get(crate::docs_api::refusals))
         .route("/v1/inventory", get(inventory))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))

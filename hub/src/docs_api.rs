@@ -54,3 +54,79 @@ pub async fn docs(
     )
         .into_response())
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CategoryQuery {
+    category: Option<String>,
+}
+
+/// One catalog product as flat JSON: text fields, decimals as exact strings.
+fn product_json(i: &jxc_shared::docs::CatalogItem) -> serde_json::Value {
+    let opt = |c: &str| {
+        let v = i.column(c);
+        if v.is_empty() {
+            serde_json::Value::Null
+        } else {
+            v.into()
+        }
+    };
+    serde_json::json!({
+        "sku": i.column("sku"),
+        "name": i.column("name"),
+        "unit": i.column("unit"),
+        "decimals": i.product.decimals,
+        "gtin": i.column("gtin"),
+        "category": i.column("category"),
+        "brand": i.column("brand"),
+        "lot_tracked": i.product.lot_tracked,
+        "list_price": opt("list_price"),
+        "dealer_price": opt("dealer_price"),
+        "lead_time_days": i.lead_time_days,
+        "min_order_qty": opt("min_order_qty"),
+        "pack_size": opt("pack_size"),
+    })
+}
+
+/// `GET /v1/products`: the HQ catalog, optionally one category.
+pub async fn products(
+    State(hub): State<AppState>,
+    _user: crate::api::HqUser,
+    axum::extract::Query(q): axum::extract::Query<CategoryQuery>,
+) -> Result<Response> {
+    let items = blocking(move || lock(&hub.reads).catalog(q.category.as_deref())).await?;
+    let rows: Vec<serde_json::Value> = items.iter().map(product_json).collect();
+    Ok(axum::Json(rows).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct SiteQuery {
+    site: Option<String>,
+}
+
+/// `GET /v1/customers`: customers the sites share, optionally one site's.
+pub async fn customers(
+    State(hub): State<AppState>,
+    _user: crate::api::HqUser,
+    axum::extract::Query(q): axum::extract::Query<SiteQuery>,
+) -> Result<Response> {
+    if let Some(s) = &q.site {
+        jxc_shared::SiteId::parse(s)?;
+    }
+    let rows = blocking(move || lock(&hub.reads).customers(q.site.as_deref())).await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+/// `GET /v1/share-policies`: each dealer's sharing policy as enforced.
+pub async fn share_policies(
+    State(hub): State<AppState>,
+    _user: crate::api::HqUser,
+) -> Result<Response> {
+    let rows = blocking(move || lock(&hub.reads).share_policies()).await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+/// `GET /v1/document-refusals`: document changes the hub refused, and why.
+pub async fn refusals(State(hub): State<AppState>, _user: crate::api::HqUser) -> Result<Response> {
+    let rows = blocking(move || lock(&hub.reads).doc_refusals()).await?;
+    Ok(axum::Json(rows).into_response())
+}

@@ -46,6 +46,28 @@ pub fn document() -> Value {
             },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": string } },
+                "Product": {
+                    "type": "object",
+                    "required": ["sku", "name", "unit", "decimals", "gtin", "category", "brand", "lot_tracked"],
+                    "properties": {
+                        "sku": string, "name": string, "unit": string,
+                        "decimals": { "type": "integer", "minimum": 0, "maximum": 6 },
+                        "gtin": string, "category": string, "brand": string, "lot_tracked": { "type": "boolean" },
+                        "list_price": { "type": ["string", "null"] }, "dealer_price": { "type": ["string", "null"] },
+                        "lead_time_days": { "type": ["integer", "null"] },
+                        "min_order_qty": { "type": ["string", "null"] }, "pack_size": { "type": ["string", "null"] }
+                    }
+                },
+                "Customer": {
+                    "type": "object",
+                    "required": ["site", "id", "name", "contact", "phone", "address", "region", "type", "conflicts"],
+                    "properties": {
+                        "site": string, "id": string, "name": string, "contact": string, "phone": string,
+                        "address": string, "region": string, "type": string,
+                        "credit_limit": { "type": ["string", "null"] }, "terms_days": { "type": ["integer", "null"] },
+                        "conflicts": { "type": "array", "description": "fields two sites edited at once: [field, [values that lost]]" }
+                    }
+                },
                 "InventoryRow": {
                     "type": "object",
                     "required": ["key", "on_hand", "in_transit", "value", "not_updated"],
@@ -175,6 +197,18 @@ pub fn document() -> Value {
                 json!([query("open", "only transfers not fully received", json!({ "type": "boolean" }))]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Transfer" } })
             ),
+            "/v1/products": hq_get("The HQ catalog", json!([query("category", "only this category", string.clone())]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/Product" } })),
+            "/v1/customers": hq_get("Customers the sites share with HQ",
+                json!([query("site", "only this site's", string.clone())]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/Customer" } })),
+            "/v1/share-policies": hq_get("Each dealer's sharing policy, as the hub enforces it", json!([]),
+                json!({ "type": "array", "items": { "type": "object", "required": ["site", "policy", "updated_at"],
+                    "properties": { "site": string, "policy": { "type": "object" }, "updated_at": string } } })),
+            "/v1/document-refusals": hq_get("Document changes the hub refused, and why", json!([]),
+                json!({ "type": "array", "items": { "type": "object",
+                    "required": ["hash", "doc", "site", "actor", "reason", "received_at"],
+                    "properties": { "hash": string, "doc": string, "site": string, "actor": string, "reason": string, "received_at": string } } })),
             "/v1/quarantine": hq_get("Records the hub would not apply, and why", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Quarantined" } })),
             "/metrics": {

@@ -203,6 +203,29 @@ fn the_catalog_reaches_agents_and_customer_edits_merge_field_by_field() {
     assert_eq!(unregistered.as_array().unwrap().len(), 1, "{unregistered}");
     assert_eq!(unregistered[0]["counterparty"], "门店散客");
 
+    // HQ reads the same through the API with its bearer token.
+    let api = Https::new(&served.url, &hub.ca_pem(), None);
+    let products = api
+        .get("/v1/products?category=tea", Some(&hub.admin))
+        .json();
+    let names: Vec<&str> = products
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["龙井, \"特级\"", "碧螺春"]);
+    assert_eq!(products[0]["dealer_price"], "95");
+    assert_eq!(products[1]["lot_tracked"], true);
+    let customers = api.get("/v1/customers?site=BR01", Some(&hub.admin)).json();
+    assert_eq!(customers[0]["phone"], "021-555");
+    assert_eq!(api.get("/v1/customers", None).status, 401);
+    assert_eq!(
+        api.get("/v1/customers?site=no%20such", Some(&hub.admin))
+            .status,
+        400
+    );
+
     // A reconnect sends only what the hub lacks: nothing now.
     let again = sync(&br);
     assert_eq!(again["docs"]["changes_sent"], 0, "{again}");
@@ -344,6 +367,9 @@ fn the_hub_refuses_each_change_a_site_may_not_make_and_keeps_the_rest() {
             .unwrap()
             .is_empty()
     );
+    let api = Https::new(&served.url, &hub.ca_pem(), None);
+    let listed = api.get("/v1/document-refusals", Some(&hub.admin)).json();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
     // The dealer's honest agent still syncs cleanly.
     let report = sync(&dl);
     assert!(
