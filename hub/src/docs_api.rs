@@ -11,7 +11,9 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use jxc_shared::protocol::{self, CONTENT_TYPE, DocsRequest, DocsResponse, PROTOCOL_HEADER};
+use jxc_shared::protocol::{
+    self, CONTENT_TYPE, DOCS_RESPONSE_BUDGET, DocsRequest, DocsResponse, PROTOCOL_HEADER,
+};
 
 /// Documents a request may offer: every catalog shard and a site's own three,
 /// with room to spare.
@@ -39,9 +41,50 @@ pub async fn docs(
     }
     let h = hub.clone();
     let (replies, more) = blocking(move || {
-        let mut store = lock(&h.store);
-        store.check_client(site.as_str(), serial)?;
-        apply_offers(&mut store, &site, &h.actor, &req.offers, Utc::now())
+        lock(&h.reads).check_client(site.as_str(), serial)?;
+        // Offers that carry changes need the single writer; the rest (most:
+        // every catalog shard an agent only reads) are answered by the reader.
+        let (writes, reads): (Vec<_>, Vec<_>) = req
+            .offers
+            .into_iter()
+            .enumerate()
+            .partition(|(_, o)| !o.changes.is_empty());
+        let mut budget = DOCS_RESPONSE_BUDGET;
+        let mut more = false;
+        let mut replies = Vec::with_capacity(writes.len() + reads.len());
+        if !writes.is_empty() {
+            let mut store = lock(&h.store);
+            let (i, offers): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
+            let (r, m) = apply_offers(
+                &mut store,
+                &site,
+                &h.actor,
+                &offers,
+                &mut budget,
+                Utc::now(),
+            )?;
+            more |= m;
+            replies.extend(i.into_iter().zip(r));
+        }
+        if !reads.is_empty() {
+            let mut store = lock(&h.reads);
+            let (i, offers): (Vec<_>, Vec<_>) = reads.into_iter().unzip();
+            let (r, m) = apply_offers(
+                &mut store,
+                &site,
+                &h.actor,
+                &offers,
+                &mut budget,
+                Utc::now(),
+            )?;
+            more |= m;
+            replies.extend(i.into_iter().zip(r));
+        }
+        replies.sort_by_key(|(i, _)| *i);
+        Ok((
+            replies.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            more,
+        ))
     })
     .await?;
     let refused: usize = replies.iter().map(|r| r.refused.len()).sum();

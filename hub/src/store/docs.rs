@@ -11,7 +11,7 @@ use jxc_shared::docs::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use jxc_shared::docs::{
     self, CatalogItem, Customer, DocId, SharePolicy, Writer, pack_heads, unpack_heads,
 };
-use jxc_shared::protocol::{DOCS_RESPONSE_BUDGET, DocOffer, DocRefusal, DocReply};
+use jxc_shared::protocol::{DocOffer, DocRefusal, DocReply};
 use jxc_shared::{SiteId, SiteKind};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::HashSet;
@@ -272,9 +272,14 @@ impl Store {
         };
         let name = id.to_string();
         let now_s = now_text(now);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Only an offer with changes writes; the others read in a deferred
+        // transaction (a consistent snapshot that takes no write lock).
+        let behavior = if offer.changes.is_empty() {
+            TransactionBehavior::Deferred
+        } else {
+            TransactionBehavior::Immediate
+        };
+        let tx = self.conn.transaction_with_behavior(behavior)?;
         let stored: Option<Vec<u8>> = tx
             .query_row("SELECT heads FROM doc WHERE id = ?", [&name], |r| r.get(0))
             .optional()?;
@@ -489,14 +494,14 @@ pub fn apply_offers(
     site: &SiteId,
     hub: &ActorId,
     offers: &[DocOffer],
+    budget: &mut usize,
     now: DateTime<Utc>,
 ) -> Result<(Vec<DocReply>, bool)> {
-    let mut budget = DOCS_RESPONSE_BUDGET;
     let mut replies = Vec::with_capacity(offers.len());
     let mut more = false;
     for offer in offers {
-        let had_budget = budget > 0;
-        let reply = store.apply_offer(site, hub, offer, &mut budget, now)?;
+        let had_budget = *budget > 0;
+        let reply = store.apply_offer(site, hub, offer, budget, now)?;
         if !had_budget && reply.heads != offer.heads {
             more = true;
         }
