@@ -366,56 +366,68 @@ fn check_changes(
         reply.refused.push(DocRefusal { hash, reason });
         Ok(())
     };
+    let mut pending: Vec<Change> = Vec::new();
     for raw in &offer.changes {
-        let change = match Change::from_bytes(raw.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                let hash = sha2_32(raw);
-                refuse(
-                    hash,
-                    String::new(),
-                    format!("not an Automerge change: {e}"),
-                    reply,
-                )?;
+        match Change::from_bytes(raw.clone()) {
+            Ok(c) => {
+                let held = doc.get_change_by_hash(&c.hash()).is_some();
+                if !held && !pending.iter().any(|p| p.hash() == c.hash()) {
+                    pending.push(c);
+                }
+            }
+            Err(e) => refuse(
+                sha2_32(raw),
+                String::new(),
+                format!("not an Automerge change: {e}"),
+                reply,
+            )?,
+        }
+    }
+    // Judge each change once what it builds on is settled, in as many passes
+    // as the offer's order needs. One that builds on a refused change is
+    // refused; one whose dependencies never arrive is held back, not refused:
+    // the hub's heads in the reply make the agent resend from there.
+    loop {
+        let mut progress = false;
+        let mut waiting = Vec::new();
+        for change in pending {
+            let hash = change.hash();
+            let actor = change.actor_id().to_hex_string();
+            if let Some(dep) = change.deps().iter().find(|d| refused_hashes.contains(*d)) {
+                refused_hashes.insert(hash);
+                let reason = format!("builds on refused change {}", hex::encode(dep.0));
+                refuse(hash.0, actor, reason, reply)?;
+                progress = true;
                 continue;
             }
-        };
-        let hash = change.hash();
-        if doc.get_change_by_hash(&hash).is_some() || accepted_hashes.contains(&hash) {
-            continue; // already held: a harmless repeat
+            let deps_held = change
+                .deps()
+                .iter()
+                .all(|d| accepted_hashes.contains(d) || doc.get_change_by_hash(d).is_some());
+            if !deps_held {
+                waiting.push(change);
+                continue;
+            }
+            progress = true;
+            let verdict = match check_actor(tx, site, hub, change.actor_id(), now)? {
+                Ok(()) => docs::authorize(id, owner_kind, Writer::Site(site), &change.decode()),
+                Err(reason) => Err(reason),
+            };
+            match verdict {
+                Ok(()) => {
+                    accepted_hashes.insert(hash);
+                    accepted.push(change);
+                }
+                Err(reason) => {
+                    refused_hashes.insert(hash);
+                    refuse(hash.0, actor, reason, reply)?;
+                }
+            }
         }
-        let actor = change.actor_id().to_hex_string();
-        if let Some(dep) = change.deps().iter().find(|d| refused_hashes.contains(*d)) {
-            refused_hashes.insert(hash);
-            refuse(
-                hash.0,
-                actor,
-                format!("builds on refused change {}", hex::encode(dep.0)),
-                reply,
-            )?;
-            continue;
+        pending = waiting;
+        if !progress || pending.is_empty() {
+            break;
         }
-        if let Err(reason) = check_actor(tx, site, hub, change.actor_id(), now)? {
-            refused_hashes.insert(hash);
-            refuse(hash.0, actor, reason, reply)?;
-            continue;
-        }
-        if let Err(reason) = docs::authorize(id, owner_kind, Writer::Site(site), &change.decode()) {
-            refused_hashes.insert(hash);
-            refuse(hash.0, actor, reason, reply)?;
-            continue;
-        }
-        let deps_held = change
-            .deps()
-            .iter()
-            .all(|d| accepted_hashes.contains(d) || doc.get_change_by_hash(d).is_some());
-        if !deps_held {
-            // Sent ahead of what it builds on: not refused, just not yet;
-            // the hub's heads in the reply make the agent resend from there.
-            continue;
-        }
-        accepted_hashes.insert(hash);
-        accepted.push(change);
     }
     Ok(accepted)
 }
@@ -690,5 +702,235 @@ impl Store {
     /// The kind of a site, if it ever enrolled.
     pub fn site_kind(&self, site: &SiteId) -> Result<Option<SiteKind>> {
         site_kind(&self.conn, site)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jxc_shared::docs::CustomerField;
+
+    fn store_with_branch(site: &str) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), true).unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO site (id, kind, name, region) VALUES (?, 'branch', 'b', 'east')",
+                [site],
+            )
+            .unwrap();
+        (dir, store)
+    }
+
+    fn change(doc: &mut AutoCommit, id: &str, name: &str) -> Vec<u8> {
+        Customer::set(
+            doc,
+            id,
+            &[(
+                CustomerField::Name,
+                CustomerField::Name.value(name).unwrap(),
+            )],
+        )
+        .unwrap();
+        doc.commit();
+        doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+    }
+
+    fn offer(doc: &str, changes: Vec<Vec<u8>>) -> DocOffer {
+        DocOffer {
+            doc: doc.into(),
+            heads: Vec::new(),
+            changes,
+        }
+    }
+
+    #[test]
+    fn changes_wait_for_their_dependencies_and_descendants_of_a_refusal_are_refused() {
+        let (_dir, mut store) = store_with_branch("BR1");
+        let site = SiteId::parse("BR1").unwrap();
+        let hub = ActorId::from([1u8; 16].as_slice());
+        let now = Utc::now();
+        let mine = ActorId::from([2u8; 16].as_slice());
+        let mut doc = AutoCommit::new().with_actor(mine.clone());
+        let c1 = change(&mut doc, "C1", "一");
+        let c2 = change(&mut doc, "C2", "二");
+        let mut budget = usize::MAX;
+
+        // c2 alone: held back, not refused; the hub still has nothing.
+        let r = store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer("customers/BR1", vec![c2.clone()]),
+                &mut budget,
+                now,
+            )
+            .unwrap();
+        assert!(r.refused.is_empty() && r.heads.is_empty(), "{r:?}");
+        // Both: applied, and the first actor is now BR1's.
+        let r = store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer("customers/BR1", vec![c2, c1]),
+                &mut budget,
+                now,
+            )
+            .unwrap();
+        assert!(r.refused.is_empty(), "{r:?}");
+        assert_eq!(r.heads.len(), 1);
+        assert_eq!(store.customers(Some("BR1")).unwrap().len(), 2);
+
+        // A second actor for the same site is unknown; a change of the bound
+        // actor built on it is refused too.
+        let mut other = doc.fork().with_actor(ActorId::from([3u8; 16].as_slice()));
+        let c3 = change(&mut other, "C3", "三");
+        let mut back = other.fork().with_actor(mine);
+        let c4 = change(&mut back, "C4", "四");
+        let r = store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer("customers/BR1", vec![c3, c4]),
+                &mut budget,
+                now,
+            )
+            .unwrap();
+        assert_eq!(r.refused.len(), 2, "{r:?}");
+        assert!(r.refused[0].reason.contains("unknown"), "{r:?}");
+        assert!(
+            r.refused[1].reason.contains("builds on refused change"),
+            "{r:?}"
+        );
+        assert_eq!(store.doc_refusals().unwrap().len(), 2);
+        // Offered again: reported again, recorded once.
+        let mut again = other.fork();
+        let c3 = again
+            .get_changes(&[])
+            .into_iter()
+            .last()
+            .unwrap()
+            .raw_bytes()
+            .to_vec();
+        store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer("customers/BR1", vec![c3]),
+                &mut budget,
+                now,
+            )
+            .unwrap();
+        assert_eq!(store.doc_refusals().unwrap().len(), 2);
+
+        // A change claiming HQ's actor is refused; garbage is refused.
+        let mut forged = AutoCommit::new().with_actor(hub.clone());
+        let c5 = change(&mut forged, "C5", "五");
+        let r = store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer("customers/BR1", vec![c5, vec![1, 2, 3]]),
+                &mut budget,
+                now,
+            )
+            .unwrap();
+        let reasons: Vec<&str> = r.refused.iter().map(|x| x.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2, "{r:?}");
+        assert!(reasons.iter().any(|x| x.contains("HQ's actor")), "{r:?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|x| x.contains("not an Automerge change")),
+            "{r:?}"
+        );
+        assert_eq!(
+            store
+                .doc(&DocId::Customers(site))
+                .unwrap()
+                .get_heads()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_new_agent_gets_the_stored_bytes_and_an_old_one_only_what_it_lacks() {
+        let (_dir, mut store) = store_with_branch("BR1");
+        let site = SiteId::parse("BR1").unwrap();
+        let hub = ActorId::from([1u8; 16].as_slice());
+        let items: Vec<CatalogItem> = (0..3000)
+            .map(|i| {
+                CatalogItem::from_text(|c| match c {
+                    "sku" => format!("S-{i}"),
+                    "name" => format!("品 {i}, \"x\""),
+                    _ => String::new(),
+                })
+                .unwrap()
+            })
+            .collect();
+        store.write_catalog(&items, &hub, Utc::now()).unwrap();
+        let shard = docs::catalog_shard("S-1").to_string();
+        let mut budget = usize::MAX;
+        let fresh = store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer(&shard, Vec::new()),
+                &mut budget,
+                Utc::now(),
+            )
+            .unwrap();
+        let mut copy = AutoCommit::new();
+        for d in &fresh.data {
+            copy.load_incremental(d).unwrap();
+        }
+        let heads: Vec<[u8; 32]> = copy.get_heads().iter().map(docs::hash_bytes).collect();
+        assert_eq!(heads, fresh.heads);
+        // Up to date: nothing to send.
+        let same = DocOffer {
+            doc: shard.clone(),
+            heads: heads.clone(),
+            changes: Vec::new(),
+        };
+        let r = store
+            .apply_offer(&site, &hub, &same, &mut budget, Utc::now())
+            .unwrap();
+        assert!(r.data.is_empty());
+        // One edit: only it travels.
+        let mut edited = items[1].clone();
+        edited.product.name = "改了".into();
+        store.write_catalog(&[edited], &hub, Utc::now()).unwrap();
+        let r = store
+            .apply_offer(&site, &hub, &same, &mut budget, Utc::now())
+            .unwrap();
+        let sent: usize = r.data.iter().map(Vec::len).sum();
+        let whole: usize = fresh.data.iter().map(Vec::len).sum();
+        assert!(
+            sent * 4 < whole,
+            "an edit sent {sent} bytes; the whole shard is {whole}"
+        );
+        for d in &r.data {
+            copy.load_incremental(d).unwrap();
+        }
+        let names: Vec<String> = CatalogItem::read_all(&copy)
+            .into_iter()
+            .filter_map(|i| i.ok())
+            .filter(|i| i.product.sku.as_str() == "S-1")
+            .map(|i| i.product.name)
+            .collect();
+        assert_eq!(names, vec!["改了".to_owned()]);
+        // Another site's document is refused as a whole.
+        let r = store
+            .apply_offer(
+                &site,
+                &hub,
+                &offer("customers/BR2", Vec::new()),
+                &mut budget,
+                Utc::now(),
+            )
+            .unwrap();
+        assert!(r.error.unwrap().contains("another site"));
     }
 }
