@@ -325,8 +325,17 @@ fn narrowing_a_policy_freezes_what_hq_holds_and_says_so() {
             ("TEA-1".to_owned(), "6".to_owned(), "0".to_owned()),
         ]
     );
-    // Widened again: a reconciling adjustment brings HQ back to the truth.
+    // Widened again: on the next sync a reconciling adjustment brings HQ
+    // back to the truth, even though CUP-1 did not move since.
     dl.ok(&["share", "set", "--stock", "all"]);
+    dl.ok(&["sync"]);
+    assert_eq!(
+        on_hand(&hub, "DL02"),
+        vec![
+            ("CUP-1".to_owned(), "3".to_owned(), "0".to_owned()),
+            ("TEA-1".to_owned(), "6".to_owned(), "0".to_owned()),
+        ]
+    );
     dl.ok(&[
         "receive",
         "--location",

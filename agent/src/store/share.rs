@@ -362,6 +362,7 @@ impl Store {
             pass.add_published(&k, m.qty)?;
         }
         release_daily_totals(&mut pass, now)?;
+        reconcile_in_scope(&mut pass, &sku_map, &categories, now)?;
         for (k, qty) in &pass.published {
             if let Some(q) = qty {
                 tx.execute(
@@ -439,6 +440,88 @@ fn held_before(tx: &Transaction<'_>, k: &Key) -> Result<i64> {
         params![k.0, k.1, k.2],
         |r| r.get(0),
     )?)
+}
+
+/// After a pass, every (location, HQ SKU, lot) the policy covers must show
+/// at HQ what the dealer holds (less sales held for daily totals), even one
+/// that did not move since sharing widened: reconcile those that differ.
+fn reconcile_in_scope(
+    pass: &mut Pass<'_>,
+    sku_map: &HashMap<String, String>,
+    categories: &HashMap<String, String>,
+    now: DateTime<FixedOffset>,
+) -> Result<()> {
+    if pass.policy.from.is_some_and(|f| now.date_naive() < f) {
+        return Ok(());
+    }
+    let mut held: HashMap<Key, i64> = HashMap::new();
+    {
+        let mut stmt = pass.tx.prepare(
+            "SELECT location, sku, lot, SUM(qty) FROM share_held GROUP BY location, sku, lot",
+        )?;
+        let rows = stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))?;
+        for row in rows {
+            let (k, q): (Key, i64) = row?;
+            held.insert(k, q);
+        }
+    }
+    let mut balances: HashMap<Key, (i64, String)> = HashMap::new();
+    {
+        let mut stmt = pass.tx.prepare(
+            "SELECT b.location, b.sku, b.lot, b.qty, COALESCE(c.avg_cost, '0') FROM balance b
+             LEFT JOIN item_cost c ON c.location = b.location AND c.sku = b.sku",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (location, sku, lot, qty, cost) = row?;
+            let hq = match sku_map.get(&sku) {
+                Some(hq) => hq.clone(),
+                None if categories.contains_key(&sku) => sku,
+                None => continue,
+            };
+            let category = categories.get(&hq).map(String::as_str).unwrap_or("");
+            if !pass.policy.shares_stock(&hq, category) {
+                continue;
+            }
+            let e = balances.entry((location, hq, lot)).or_insert((0, cost));
+            e.0 += qty;
+        }
+    }
+    let mut keys: Vec<Key> = balances.keys().cloned().collect();
+    keys.sort();
+    for k in keys {
+        let (qty, cost) = &balances[&k];
+        let expected = qty - held.get(&k).copied().unwrap_or(0);
+        if pass.published(&k)?.unwrap_or(0) == expected {
+            continue;
+        }
+        let at = Row {
+            seq: 0,
+            kind: MovementKind::Adjustment,
+            location: k.0.clone(),
+            sku: k.1.clone(),
+            lot: k.2.clone(),
+            qty: 0,
+            unit_cost: cost.clone(),
+            unit_price: None,
+            counterparty: None,
+            reference: None,
+            reason: None,
+            transfer_id: None,
+            occurred: now,
+            recorded: now,
+        };
+        pass.reconcile(&k, expected, &at)?;
+    }
+    Ok(())
 }
 
 /// Sends one total per (kind, location, SKU, lot, day) for every business
