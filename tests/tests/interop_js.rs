@@ -2,8 +2,9 @@
 //! customers document saved by jxc load in the JavaScript Automerge (from
 //! npm, `tests/interop`) with every field's value and datatype intact; an
 //! edit made there with the site's actor merges back into the agent and
-//! reaches the hub; one made with JS's own random actor merges locally but
-//! the hub refuses it, so actor authorization holds across implementations.
+//! reaches the hub; one made with JS's own random actor is refused by the
+//! agent's merge, and by the hub when sent to it anyway, so actor
+//! authorization holds across implementations.
 //!
 //! Needs `node` (18+) and `npm`, and fails, never skips, without them. The
 //! first test to need it runs `npm ci` in `tests/interop` unless its
@@ -401,7 +402,7 @@ fn jxc_documents_load_in_automerge_js_and_edits_made_there_merge_back() {
 #[test]
 fn edits_made_in_automerge_js_with_the_wrong_actor_are_refused() {
     npm_ready();
-    let (hub, _served, br) = branch_with_catalog_and_customer();
+    let (hub, served, br) = branch_with_catalog_and_customer();
     let work = tempfile::tempdir().unwrap();
     let saved = work.path().join("customers.automerge");
     br.ok(&["doc", "export", "customers/BR01", path(&saved)]);
@@ -443,16 +444,36 @@ fn edits_made_in_automerge_js_with_the_wrong_actor_are_refused() {
         .to_owned();
     assert_ne!(foreign, own);
 
-    // The agent merges it (it is valid Automerge) ...
-    let out = br.ok(&["doc", "merge", "customers/BR01", path(&changes)]);
-    assert!(out.starts_with("merged"), "{out}");
-    assert_eq!(br.json(&["customer", "show", "C1"])["phone"], "999");
+    // The agent refuses to merge another actor's change into its document
+    // (every later edit would build on a change the hub refuses) ...
+    let err = br.fails(&["doc", "merge", "customers/BR01", path(&changes)], 3);
+    assert!(err.contains("not this site's"), "{err}");
+    assert_eq!(br.json(&["customer", "show", "C1"])["phone"], "");
 
-    // ... but the hub knows BR01 by its own actor and refuses the change.
+    // ... and the hub, sent it anyway with the branch's own certificate once
+    // it holds what the change builds on, knows BR01 by its own actor and
+    // refuses the change.
     let report = br.json(&["sync"]);
-    let refused = report["docs"]["refused"].as_array().expect("refused list");
-    assert_eq!(refused.len(), 1, "{report}");
-    assert!(refused[0].as_str().unwrap().contains("unknown"), "{report}");
+    assert_eq!(report["docs"]["refused"], json!([]), "{report}");
+    let cert = br.file("agent.pem");
+    let key = br.file("agent.key");
+    let agent = jxc_e2e::Https::new(&served.url, &br.file("hub-ca.pem"), Some((&cert, &key)));
+    let req = jxc_shared::protocol::DocsRequest {
+        offers: vec![jxc_shared::protocol::DocOffer {
+            doc: "customers/BR01".into(),
+            heads: Vec::new(),
+            changes: vec![std::fs::read(&changes).unwrap()],
+        }],
+    };
+    let reply = agent.post_message("/v1/docs", &req);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let resp: jxc_shared::protocol::DocsResponse =
+        jxc_shared::protocol::decode_limited("docs", &reply.body, 64 << 20).unwrap();
+    assert_eq!(resp.replies[0].refused.len(), 1, "{resp:?}");
+    assert!(
+        resp.replies[0].refused[0].reason.contains("unknown"),
+        "{resp:?}"
+    );
     let quarantined = hub.json(&["quarantine", "--documents"]);
     let rows = quarantined.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{quarantined}");

@@ -293,6 +293,32 @@ impl Store {
         }
         let mut doc = open_doc(&tx, &name, &actor)?;
         let before = doc.get_heads();
+        // Only this site's own edits may come in this way: a change by any
+        // other actor would be refused at the hub, and so would every later
+        // edit built on it, blocking the document for good.
+        let mut scratch = doc.fork();
+        scratch.load_incremental(data).map_err(|e| {
+            AgentError::Invalid(jxc_shared::DomainError::new(
+                "document",
+                name.clone(),
+                format!("the file does not load as Automerge data: {e}"),
+            ))
+        })?;
+        if let Some(foreign) = scratch
+            .get_changes(&before)
+            .iter()
+            .map(|c| c.actor_id().clone())
+            .find(|a| *a != actor)
+        {
+            return Err(jxc_shared::DomainError::new(
+                "document",
+                name,
+                format!(
+                    "the file has changes by actor {foreign}, not this site's ({actor}); edit with this site's document actor (see `status`)"
+                ),
+            )
+            .into());
+        }
         doc.load_incremental(data).map_err(|e| {
             AgentError::Invalid(jxc_shared::DomainError::new(
                 "document",

@@ -208,10 +208,16 @@ pub type Fields = BTreeMap<String, Field>;
 pub fn read_fields(doc: &AutoCommit, obj: &ObjId) -> Fields {
     let mut out = Fields::new();
     for item in doc.map_range(obj, ..) {
-        let automerge::ValueRef::Scalar(winner) = &item.value else {
-            continue;
+        let winner: ScalarValue = match &item.value {
+            automerge::ValueRef::Scalar(v) => v.clone().into(),
+            // Automerge JS 3 stores a plain string as a text object: read it
+            // as the string it is.
+            automerge::ValueRef::Object(ObjType::Text) => match doc.text(item.id()) {
+                Ok(t) => ScalarValue::Str(t.into()),
+                Err(_) => continue,
+            },
+            _ => continue,
         };
-        let winner: ScalarValue = winner.clone().into();
         let others = if item.conflict {
             doc.get_all(obj, item.key.as_ref())
                 .unwrap_or_default()

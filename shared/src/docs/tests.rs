@@ -234,3 +234,17 @@ fn heads_pack_and_unpack() {
     let heads = doc.get_heads();
     assert_eq!(unpack_heads(&pack_heads(&heads)), heads);
 }
+
+#[test]
+fn a_text_object_reads_as_its_string() {
+    // Automerge JS 3 stores a plain JS string as a text object.
+    let mut doc = AutoCommit::new();
+    let c = doc
+        .put_object(automerge::ROOT, "C1", automerge::ObjType::Map)
+        .unwrap();
+    let name = doc
+        .put_object(&c, "name", automerge::ObjType::Text)
+        .unwrap();
+    doc.splice_text(&name, 0, 0, "王五, \"Ltd\"").unwrap();
+    assert_eq!(Customer::read(&doc, "C1").unwrap().name, "王五, \"Ltd\"");
+}
