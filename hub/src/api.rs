@@ -252,7 +252,13 @@ pub fn check_batch(req: &SyncRequest) -> Result<()> {
         )));
     }
     for (i, m) in req.movements.iter().enumerate() {
-        let want = req.from_seq + i as u64;
+        let Some(want) = req.from_seq.checked_add(i as u64) else {
+            return Err(HubError::Invalid(format!(
+                "from_seq {} leaves no room for a batch of {} movements",
+                req.from_seq,
+                req.movements.len()
+            )));
+        };
         if m.seq != want {
             return Err(HubError::Invalid(format!(
                 "movement {i} of the batch has seq {}, expected {want}: seqs must be consecutive from from_seq {}",
