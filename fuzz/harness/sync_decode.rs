@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use jxc_hub::store::{InventoryFilter, NewSite, Store};
 use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
 use jxc_shared::sync::Session;
-use jxc_shared::{GlobalLocation, SiteId, SiteKind};
+use jxc_shared::{GlobalLocation, MovementKind, SiteId, SiteKind};
 
 /// The site whose client certificate every fuzzed request arrives with.
 const SITE: &str = "BJ01";
@@ -69,7 +69,8 @@ fn hub_handles(req: SyncRequest) {
     }
     let dir = scratch_dir();
     let mut store = Store::open(dir.path(), true).expect("a fresh hub store opens");
-    enroll(&mut store, &site);
+    enroll(&mut store, &site, "0a1b2c3d");
+    transfer_to(&mut store, &site);
     let n = req.movements.len();
     let (first, stats) = store
         .ingest(&site, &req, now())
@@ -120,8 +121,53 @@ fn hub_handles(req: SyncRequest) {
         .unwrap_or_else(|e| panic!("quarantine: {e}"));
 }
 
+/// Another branch, SH01, has sent `site` a transfer (`T-SH01-2`, 5 units of
+/// TEA-1 to `site`/main), so fuzzed transfer-ins have something to receive.
+fn transfer_to(store: &mut Store, site: &SiteId) {
+    let sender = SiteId::parse("SH01").unwrap();
+    enroll(store, &sender, "0a1b2c3e");
+    let wire = |seq, kind, qty_micro, counterparty: Option<String>, transfer_id: Option<&str>| {
+        WireMovement {
+            seq,
+            kind,
+            location: "SH01/main".into(),
+            sku: "TEA-1".into(),
+            lot: String::new(),
+            qty_micro,
+            unit_cost: "12.5".into(),
+            unit_price: None,
+            counterparty,
+            reference: None,
+            reason: None,
+            transfer_id: transfer_id.map(str::to_owned),
+            occurred_ms: now().timestamp_millis(),
+            offset_min: 480,
+            recorded_ms: now().timestamp_millis(),
+        }
+    };
+    let req = SyncRequest {
+        from_seq: 1,
+        movements: vec![
+            wire(1, MovementKind::Opening, 10_000_000, None, None),
+            wire(
+                2,
+                MovementKind::TransferOut,
+                -5_000_000,
+                Some(format!("{site}/main")),
+                Some("T-SH01-2"),
+            ),
+        ],
+        agent_last_seq: 2,
+        transfers_cursor: 0,
+        locations: vec![],
+        agent_time_ms: now().timestamp_millis(),
+    };
+    let (resp, _) = store.ingest(&sender, &req, now()).unwrap();
+    assert_eq!((resp.accepted, resp.hwm), (2, 2), "{resp:?}");
+}
+
 /// Enrolls `site` the way `/v1/enroll` does, minus the certificate.
-fn enroll(store: &mut Store, site: &SiteId) {
+fn enroll(store: &mut Store, site: &SiteId, token: &str) {
     let new = NewSite {
         id: site.clone(),
         kind: SiteKind::Branch,
@@ -129,16 +175,10 @@ fn enroll(store: &mut Store, site: &SiteId) {
         region: "north".into(),
     };
     store
-        .add_token(
-            "0a1b2c3d",
-            "secret",
-            &new,
-            chrono::Duration::hours(1),
-            now(),
-        )
+        .add_token(token, "secret", &new, chrono::Duration::hours(1), now())
         .unwrap();
     store
-        .redeem_token("0a1b2c3d", "secret", now(), |_, _| Ok(()))
+        .redeem_token(token, "secret", now(), |_, _| Ok(()))
         .unwrap();
 }
 

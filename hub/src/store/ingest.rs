@@ -426,7 +426,11 @@ fn check_transfer(
                             d.location
                         ));
                     }
-                    if received + d.qty.to_micro() > qty {
+                    // Checked: the quantity is whatever the agent sent.
+                    if received
+                        .checked_add(d.qty.to_micro())
+                        .is_none_or(|total| total > qty)
+                    {
                         return Err(format!(
                             "receives {} of transfer {id}, more than the {} still in transit",
                             d.qty,
