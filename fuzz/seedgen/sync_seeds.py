@@ -73,7 +73,7 @@ SEEDS = {
     "request_transfers": request(1, [
         movement(1, "opening", "BJ01/main", "TEA-1", 10_000_000, "100"),
         movement(2, "transfer_out", "BJ01/main", "TEA-1", -4_000_000, "100", cp="SH01/main", transfer="T-BJ01-2"),
-        movement(3, "transfer_in", "BJ01/main", "TEA-1", 1_000_000, "80", cp="SH01/main", transfer="T-SH01-9"),
+        movement(3, "transfer_in", "BJ01/main", "TEA-1", 1_000_000, "12.5", cp="SH01/main", transfer="T-SH01-2"),
         movement(4, "transfer_out", "BJ01/main", "TEA-1", -1_000_000, "100", cp="BJ01/back", transfer="T-BJ01-4"),
         movement(5, "transfer_in", "BJ01/back", "TEA-1", 1_000_000, "100", cp="BJ01/main", transfer="T-BJ01-4"),
     ], cursor=3),
