@@ -477,6 +477,18 @@ impl Https {
         )
     }
 
+    /// POST raw bytes to `path` with the given protocol version header.
+    pub fn post_raw(&self, path: &str, version: &str, body: Vec<u8>) -> Reply {
+        use jxc_shared::protocol::{CONTENT_TYPE, PROTOCOL_HEADER};
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("content-type", CONTENT_TYPE)
+                .header(PROTOCOL_HEADER, version)
+                .body(body),
+        )
+    }
+
     /// POST one sync request as an agent sends it.
     pub fn sync(&self, req: &jxc_shared::protocol::SyncRequest) -> Reply {
         use jxc_shared::protocol::{CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION, encode};

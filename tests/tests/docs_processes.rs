@@ -397,3 +397,135 @@ fn pem_der(pem: &str) -> Vec<u8> {
         .decode(body)
         .unwrap()
 }
+
+/// Runs a hub command that must fail with `code`; its stderr.
+fn hub_fails(hub: &Hub, args: &[&str], code: i32) -> String {
+    let out = hub.command(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "jxc-hub {args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[test]
+fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+
+    // A catalog file with one bad row writes nothing and names line and field.
+    let bad = write(
+        "bad.csv",
+        "sku,name,list_price\nA-1,好,1.5\nA-2,坏,-3\n".as_bytes(),
+    );
+    let err = hub_fails(&hub, &["product", "import", &bad], 3);
+    assert!(
+        err.contains("line 3") && err.contains("list_price"),
+        "{err}"
+    );
+    let unknown = write("unknown.csv", b"sku,name,colour\nA-1,x,red\n");
+    assert!(hub_fails(&hub, &["product", "import", &unknown], 3).contains("colour"));
+    let twice = write("twice.csv", b"sku,name\nA-1,x\nA-1,y\n");
+    assert!(hub_fails(&hub, &["product", "import", &twice], 3).contains("twice"));
+    let latin1 = write("latin1.csv", b"sku,name\nA-1,caf\xe9\n");
+    hub_fails(&hub, &["product", "import", &latin1], 3);
+    assert!(
+        hub.json(&["product", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let err = hub_fails(
+        &hub,
+        &["product", "add", "B-1", "--name", "x", "--gtin", "12ab"],
+        3,
+    );
+    assert!(err.contains("gtin"), "{err}");
+    let err = hub_fails(&hub, &["product", "set", "NOPE", "--name", "x"], 3);
+    assert!(err.contains("NOPE"), "{err}");
+    hub.ok(&["product", "add", "B-1", "--name", "x"]);
+    let err = hub_fails(&hub, &["product", "set", "B-1", "--lot-tracked", "true"], 3);
+    assert!(err.contains("lot"), "{err}");
+
+    // The agent's document commands.
+    let br = Site::new("BR01", &["main"]);
+    enroll(&br, &served, &hub.token("BR01", "branch"));
+    br.ok(&["sync"]);
+    let err = br.fails(&["customer", "add", " C1", "--name", "x"], 3);
+    assert!(err.contains("customer"), "{err}");
+    let err = br.fails(
+        &["customer", "add", "C1", "--name", "x", "--credit-limit=-5"],
+        3,
+    );
+    assert!(err.contains("credit_limit"), "{err}");
+    let err = br.fails(
+        &["customer", "add", "C1", "--name", "x", "--terms", "9999"],
+        3,
+    );
+    assert!(err.contains("terms_days"), "{err}");
+    let err = br.fails(&["customer", "set", "NOPE", "--name", "x"], 3);
+    assert!(err.contains("no such customer"), "{err}");
+    br.fails(&["share", "set", "--stock", "all"], 4);
+    let dl = Site::with_kind("DL01", "dealer", &["shop"]);
+    enroll(&dl, &served, &hub.token("DL01", "dealer"));
+    dl.ok(&["sync"]);
+    let err = dl.fails(&["share", "set", "--sell-through", "everything"], 3);
+    assert!(err.contains("sell_through"), "{err}");
+    let err = dl.fails(&["share", "set", "--category", "tea"], 3);
+    assert!(err.contains("--stock selected"), "{err}");
+    let err = dl.fails(&["share", "set", "--from", "31/01/2026"], 3);
+    assert!(err.contains("from"), "{err}");
+    let err = dl.fails(&["sku-map", "set", "mine", "NOT-IN-CATALOG"], 3);
+    assert!(err.contains("catalog"), "{err}");
+    let map = write("map.csv", b"code,hq_sku\nm-1,B-1\nm-2,NOPE\n");
+    let err = dl.fails(&["sku-map", "import", &map], 3);
+    assert!(err.contains(":3:"), "{err}");
+    assert!(dl.json(&["sku-map", "list"]).as_array().unwrap().is_empty());
+    assert_eq!(dl.json(&["share", "show"])["stock"], "nothing");
+
+    // The /v1/docs door: no certificate, wrong version, garbage, too many
+    // offers, an undecodable document name.
+    let anon = Https::new(&served.url, &hub.ca_pem(), None);
+    let empty = DocsRequest { offers: Vec::new() };
+    assert_eq!(anon.post_message("/v1/docs", &empty).status, 401);
+    let api = agent_api(&br, &served);
+    let garbage = api.post_raw("/v1/docs", "1", b"\x28\xb5\x2f\xfd garbage".to_vec());
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+    let future = api.post_raw("/v1/docs", "99", jxc_shared::protocol::encode(&empty));
+    assert_eq!(future.status, 400, "{}", future.text());
+    assert!(future.text().contains("version"), "{}", future.text());
+    let many = DocsRequest {
+        offers: (0..129)
+            .map(|i| DocOffer {
+                doc: format!("catalog/{:02}", i % 64),
+                heads: Vec::new(),
+                changes: Vec::new(),
+            })
+            .collect(),
+    };
+    let r = api.post_message("/v1/docs", &many);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let odd = DocsRequest {
+        offers: vec![DocOffer {
+            doc: "ledger/BR01".into(),
+            heads: vec![[7; 32]],
+            changes: Vec::new(),
+        }],
+    };
+    let r = api.post_message("/v1/docs", &odd);
+    assert_eq!(r.status, 200);
+    let resp: DocsResponse = decode_limited("docs", &r.body, 1 << 20).unwrap();
+    assert!(
+        resp.replies[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("document"),
+        "{resp:?}"
+    );
+}
