@@ -183,10 +183,18 @@ impl HubClient {
         &self.url
     }
 
-    async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse> {
+    /// POSTs one protocol message and decodes the answer, which may inflate
+    /// to at most `limit` bytes.
+    async fn post<Req: serde::Serialize, Resp: for<'de> serde::Deserialize<'de>>(
+        &self,
+        path: &str,
+        what: &'static str,
+        req: &Req,
+        limit: usize,
+    ) -> Result<Resp> {
         let resp = self
             .http
-            .post(format!("{}/v1/sync", self.url))
+            .post(format!("{}{path}", self.url))
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
             .body(protocol::encode(req))
@@ -197,28 +205,23 @@ impl HubClient {
             return Err(refusal(&self.url, resp).await);
         }
         let body = resp.bytes().await.map_err(|e| unreachable(&self.url, e))?;
-        protocol::decode("sync response", &body)
+        protocol::decode_limited(what, &body, limit)
             .map_err(|e| AgentError::HubRefused(format!("the hub's answer is not valid: {e}")))
     }
-}
 
-impl HubClient {
-    async fn docs(&self, req: &DocsRequest) -> Result<DocsResponse> {
-        let resp = self
-            .http
-            .post(format!("{}/v1/docs", self.url))
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .body(protocol::encode(req))
-            .send()
+    async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse> {
+        self.post("/v1/sync", "sync response", req, protocol::MAX_BATCH_BYTES)
             .await
-            .map_err(|e| unreachable(&self.url, e))?;
-        if !resp.status().is_success() {
-            return Err(refusal(&self.url, resp).await);
-        }
-        let body = resp.bytes().await.map_err(|e| unreachable(&self.url, e))?;
-        protocol::decode_limited("documents response", &body, MAX_DOCS_RESPONSE_BYTES)
-            .map_err(|e| AgentError::HubRefused(format!("the hub's answer is not valid: {e}")))
+    }
+
+    async fn docs(&self, req: &DocsRequest) -> Result<DocsResponse> {
+        self.post(
+            "/v1/docs",
+            "documents response",
+            req,
+            MAX_DOCS_RESPONSE_BYTES,
+        )
+        .await
     }
 }
 

@@ -52,9 +52,14 @@ pub async fn docs(
         let mut budget = DOCS_RESPONSE_BUDGET;
         let mut more = false;
         let mut replies = Vec::with_capacity(writes.len() + reads.len());
-        if !writes.is_empty() {
-            let mut store = lock(&h.store);
-            let (i, offers): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
+        let mut answer = |store: &std::sync::Mutex<crate::store::Store>,
+                          part: Vec<(usize, jxc_shared::protocol::DocOffer)>|
+         -> Result<()> {
+            if part.is_empty() {
+                return Ok(());
+            }
+            let (i, offers): (Vec<_>, Vec<_>) = part.into_iter().unzip();
+            let mut store = lock(store);
             let (r, m) = apply_offers(
                 &mut store,
                 &site,
@@ -65,21 +70,10 @@ pub async fn docs(
             )?;
             more |= m;
             replies.extend(i.into_iter().zip(r));
-        }
-        if !reads.is_empty() {
-            let mut store = lock(&h.reads);
-            let (i, offers): (Vec<_>, Vec<_>) = reads.into_iter().unzip();
-            let (r, m) = apply_offers(
-                &mut store,
-                &site,
-                &h.actor,
-                &offers,
-                &mut budget,
-                Utc::now(),
-            )?;
-            more |= m;
-            replies.extend(i.into_iter().zip(r));
-        }
+            Ok(())
+        };
+        answer(&h.store, writes)?;
+        answer(&h.reads, reads)?;
         replies.sort_by_key(|(i, _)| *i);
         Ok((
             replies.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),

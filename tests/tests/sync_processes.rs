@@ -402,7 +402,9 @@ fn offline_agents_converge_once_the_hub_appears() {
         "赵六, 超市",
     ]);
 
-    let gz = Site::with_kind("GZD1", "dealer", &["main"]);
+    // A third site with its own products. (Branches share everything; a
+    // dealer's sharing policy is tested in share_processes.rs.)
+    let gz = Site::with_kind("GZD1", "branch", &["main"]);
     let products = gz.dir.path().join("products.csv");
     write_products(&products, 8);
     gz.ok(&["product", "import", products.to_str().unwrap()]);
@@ -440,7 +442,7 @@ fn offline_agents_converge_once_the_hub_appears() {
     let served = hub.start(None);
     enroll(&sh, &served, &hub.token("SH01", "branch"));
     enroll(&bj, &served, &hub.token("BJ01", "branch"));
-    enroll(&gz, &served, &hub.token("GZD1", "dealer"));
+    enroll(&gz, &served, &hub.token("GZD1", "branch"));
 
     let r = sync(&sh, &[]);
     assert_eq!(r["accepted"], 3, "{r}");
@@ -496,7 +498,7 @@ fn offline_agents_converge_once_the_hub_appears() {
             .iter()
             .find(|s| s["id"] == "GZD1")
             .unwrap()["kind"],
-        "dealer"
+        "branch"
     );
 
     let inventory = hub.json(&["inventory", "--by", "location"]);
