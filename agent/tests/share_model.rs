@@ -72,7 +72,7 @@ fn policy(n: u8) -> SharePolicy {
     SharePolicy {
         stock,
         sell_through,
-        costs_and_prices: n % 2 == 0,
+        costs_and_prices: n.is_multiple_of(2),
         from: None,
     }
 }
