@@ -242,8 +242,27 @@ impl Store {
     /// Takes the hub's answer for a document: merges what it sent, and
     /// records its heads as acknowledged. Returns whether this copy changed.
     pub fn apply_doc_reply(&mut self, id: &DocId, reply: &DocReply) -> Result<bool> {
-        let actor = self.actor()?;
         let name = id.to_string();
+        let hub_heads = pack_heads(&docs::hashes_from_bytes(&reply.heads));
+        if reply.data.is_empty() {
+            // Nothing to merge, which is every document of an ordinary sync:
+            // record the hub's heads without loading this copy (a catalog
+            // shard costs time in proportion to its size), and without a
+            // write at all when they are already recorded.
+            let acked: Option<Vec<u8>> = self
+                .conn
+                .query_row("SELECT acked FROM doc WHERE id = ?", [&name], |r| r.get(0))
+                .optional()?;
+            if acked.as_ref() != Some(&hub_heads) {
+                self.conn.execute(
+                    "INSERT INTO doc (id, snapshot, heads, acked, chunks) VALUES (?1, x'', x'', ?2, 0)
+                     ON CONFLICT (id) DO UPDATE SET acked = ?2",
+                    params![name, hub_heads],
+                )?;
+            }
+            return Ok(false);
+        }
+        let actor = self.actor()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -261,11 +280,10 @@ impl Store {
             save(&tx, &name, &mut doc, &before)?;
             materialize(&tx, id, &doc)?;
         }
-        let hub_heads = docs::hashes_from_bytes(&reply.heads);
         tx.execute(
             "INSERT INTO doc (id, snapshot, heads, acked, chunks) VALUES (?1, x'', ?2, ?3, 0)
              ON CONFLICT (id) DO UPDATE SET acked = ?3",
-            params![name, pack_heads(&doc.get_heads()), pack_heads(&hub_heads)],
+            params![name, pack_heads(&doc.get_heads()), hub_heads],
         )?;
         tx.commit()?;
         Ok(changed)
