@@ -264,16 +264,20 @@ pub async fn sync_docs(store: &SharedStore, hub: &HubClient) -> Result<DocsRepor
         }
         let more = resp.more;
         let updated = with_store(store, move |s| {
-            let mut n = 0;
-            for r in resp.replies.iter().filter(|r| r.error.is_none()) {
-                let id = DocId::parse(&r.doc).map_err(|e| {
-                    AgentError::HubRefused(format!("the hub answered for an unknown document: {e}"))
-                })?;
-                if s.apply_doc_reply(&id, r)? {
-                    n += 1;
-                }
-            }
-            Ok(n)
+            let replies = resp
+                .replies
+                .iter()
+                .filter(|r| r.error.is_none())
+                .map(|r| {
+                    let id = DocId::parse(&r.doc).map_err(|e| {
+                        AgentError::HubRefused(format!(
+                            "the hub answered for an unknown document: {e}"
+                        ))
+                    })?;
+                    Ok((id, r))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            s.apply_doc_replies(&replies)
         })
         .await?;
         report.docs_updated += updated;
