@@ -1,10 +1,14 @@
 //! A few randomized fault schedules (issue 5): a hub and several agents as
 //! real processes under SIGKILLs, restarts, a proxy that cuts, delays,
-//! duplicates and replays requests, clock skew and crafted bad records;
-//! after healing, the checker proves the invariants of `shared/DESIGN.md`.
+//! duplicates and replays requests, clock skew and crafted bad records and
+//! document changes, while HQ edits its catalog and credit terms and the
+//! sites their customers; after healing, the checker proves the invariants
+//! of `shared/DESIGN.md` for the ledgers and the shared documents.
 //! `cargo run -p jxc-e2e -- --schedules 1000` runs many more.
 
-use jxc_e2e::faults::{Counts, Size, binaries, replay_command, run_sabotaged, run_seed};
+use jxc_e2e::faults::{
+    Counts, Size, binaries, replay_command, run_sabotaged, run_sabotaged_docs, run_seed,
+};
 
 /// Seeds run on every `cargo test`: together they apply every fault kind.
 const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
@@ -38,7 +42,7 @@ fn fault_schedules_keep_the_invariants() {
     // and there was real data to check.
     let applied = total.rows();
     for (label, n) in &applied {
-        if label.trim_start() == "skipped (nothing to act on)" {
+        if label.trim_start().starts_with("skipped") {
             continue;
         }
         assert!(*n > 0, "no {label} in seeds {SEEDS:?}: {applied:?}");
@@ -60,5 +64,108 @@ fn the_checker_notices_a_movement_altered_on_the_way() {
     assert!(
         err.contains("qty differs") || err.contains("quarantine"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_checker_notices_a_customer_edit_nobody_made() {
+    binaries();
+    let small = Size {
+        min_steps: 10,
+        max_steps: 10,
+    };
+    let err = run_sabotaged_docs(8, small).expect_err("the checker let an unknown edit pass");
+    eprintln!("the checker refused, as it must: {err}");
+    assert!(
+        err.contains("credit_limit shows \"77777.77\"") && err.contains("writers last set"),
+        "{err}"
+    );
+}
+
+/// A hub with one catalog product, CT-1 (2 decimals, not lot-tracked), and
+/// a branch that has synced it.
+fn catalog_and_branch() -> (jxc_e2e::Hub, jxc_e2e::Served, jxc_e2e::Site) {
+    let hub = jxc_e2e::Hub::new();
+    let served = hub.start(None);
+    hub.ok(&[
+        "product",
+        "add",
+        "CT-1",
+        "--name",
+        "龙井, \"特级\"",
+        "--decimals",
+        "2",
+    ]);
+    let br = jxc_e2e::Site::new("BR01", &["main"]);
+    let token = hub.token("BR01", "branch");
+    br.ok(&["enroll", "--hub", &served.url, "--token", &token]);
+    br.ok(&["sync"]);
+    (hub, served, br)
+}
+
+/// CT-1 as the hub's catalog and the branch's product list show it.
+fn ct1(hub: &jxc_e2e::Hub, br: &jxc_e2e::Site) -> (serde_json::Value, serde_json::Value) {
+    let at_hub = hub.json(&["product", "list"])[0]["product"].clone();
+    let at_branch = br
+        .json(&["product", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "CT-1")
+        .cloned()
+        .unwrap();
+    (at_hub, at_branch)
+}
+
+/// Product bug found while extending the schedules to the documents (which
+/// therefore never change lot tracking): `jxc-hub product import` changes a
+/// catalog product's lot tracking, which `product set` refuses, while
+/// agents keep their own, so the hub and every agent disagree for good.
+/// `cargo test -p jxc-e2e --test fault_schedules -- --ignored` runs it.
+#[test]
+#[ignore = "product bug: a catalog import changes lot tracking; agents keep theirs"]
+fn a_catalog_import_does_not_change_lot_tracking_behind_the_agents() {
+    let (hub, _served, br) = catalog_and_branch();
+    let file = hub.dir.path().join("catalog.csv");
+    std::fs::write(
+        &file,
+        "sku,name,decimals,lot_tracked\nCT-1,\"龙井, \"\"特级\"\"\",2,true\n",
+    )
+    .unwrap();
+    // `product set` refuses this change; an import should too, or else
+    // every copy should agree on the result.
+    let import = hub
+        .command(&["product", "import", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    br.ok(&["sync"]);
+    let (at_hub, at_branch) = ct1(&hub, &br);
+    assert_eq!(
+        at_hub["lot_tracked"],
+        at_branch["lot_tracked"],
+        "import exited {:?}; the hub shows {at_hub}, the branch {at_branch}",
+        import.status.code()
+    );
+}
+
+/// Lowering a catalog product's decimals: the hub shows the new value,
+/// agents keep the most they have seen (deliberately, for the quantities
+/// in their ledgers), so the two disagree for good; the schedules only
+/// ever raise decimals. Reported with the bug above.
+#[test]
+#[ignore = "product bug: lowered catalog decimals are shown by the hub, not by agents"]
+fn lowering_catalog_decimals_leaves_the_hub_and_agents_agreeing() {
+    let (hub, _served, br) = catalog_and_branch();
+    let set = hub
+        .command(&["product", "set", "CT-1", "--decimals", "0"])
+        .output()
+        .unwrap();
+    br.ok(&["sync"]);
+    let (at_hub, at_branch) = ct1(&hub, &br);
+    assert_eq!(
+        at_hub["decimals"],
+        at_branch["decimals"],
+        "set exited {:?}; the hub shows {at_hub}, the branch {at_branch}",
+        set.status.code()
     );
 }

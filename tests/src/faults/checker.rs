@@ -7,10 +7,21 @@
 //! - every transfer between sites is either received or still shown in
 //!   transit, at the hub and at the receiver alike;
 //! - the quarantine holds exactly the crafted bad records, and the rogue
-//!   site's good records are held as sent.
+//!   site's good records are held as sent;
+//! - the hub's catalog is exactly what HQ's commands made it, and every
+//!   agent's copy (its products and its catalog documents) equals the hub's
+//!   field by field;
+//! - every site's customers equal the hub's field by field, with the same
+//!   winner and the same losing values of a concurrent edit, and each field
+//!   shows a value its writers set last (see [`super::docs`]); the sales to
+//!   counterparties that are not customers are listed as unregistered;
+//! - the document refusals are exactly the crafted bad changes, once each.
 
+use super::docs::{CREDIT, CUSTOMER_FIELDS, Fields, text};
 use super::driver::{Agent, Driver, Holdings, micro};
-use super::schedule::{PRODUCTS, ROGUE};
+use super::schedule::{CATALOG, PRODUCTS, ROGUE};
+use jxc_shared::docs::automerge::AutoCommit;
+use jxc_shared::docs::{CATALOG_COLUMNS, CatalogItem, catalog_shard};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,6 +148,23 @@ fn check_acks(a: &Agent, moves: &[Value]) -> Result<(), String> {
 pub struct Checked {
     pub movements: u64,
     pub transfers: u64,
+    /// Catalog products compared, per agent.
+    pub catalog: u64,
+    pub customers: u64,
+    /// Customer fields showing a concurrent edit's losing value.
+    pub conflicts: u64,
+}
+
+/// A query parameter, percent-encoded.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn check(d: &Driver) -> Result<Checked, String> {
@@ -144,11 +172,11 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
     let hub = hub_movements(d)?;
     let sites = d.get("/v1/sites")?;
     let mut inventory: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-    for (sku, _, _) in PRODUCTS {
-        let rows = d.get(&format!("/v1/inventory?by=location&sku={sku}"))?;
+    for (sku, _, _) in PRODUCTS.iter().chain(&CATALOG) {
+        let rows = d.get(&format!("/v1/inventory?by=location&sku={}", enc(sku)))?;
         for r in rows.as_array().into_iter().flatten() {
             inventory.insert(
-                (s(r, "key").to_owned(), sku.to_owned()),
+                (s(r, "key").to_owned(), (*sku).to_owned()),
                 (q(r, "on_hand")?, q(r, "in_transit")?),
             );
         }
@@ -369,7 +397,338 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
 
     check_rogue(d, &hub)?;
     checked.movements += d.rogue.good.len() as u64;
+    check_docs(d, &mut checked)?;
     Ok(checked)
+}
+
+/// The product fields `jxc-agent product list --json` shows.
+const PRODUCT_COLUMNS: [&str; 7] = [
+    "sku",
+    "name",
+    "unit",
+    "category",
+    "brand",
+    "decimals",
+    "lot_tracked",
+];
+
+/// The hub's catalog (`jxc-hub product list --json`), by SKU.
+fn hub_catalog(d: &Driver) -> Result<BTreeMap<String, Fields>, String> {
+    let mut out = BTreeMap::new();
+    for item in d
+        .hub_json(&["product", "list"])?
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let fields: Fields = CATALOG_COLUMNS
+            .iter()
+            .map(|c| {
+                let v = if PRODUCT_COLUMNS.contains(c) {
+                    &item["product"][*c]
+                } else {
+                    &item[*c]
+                };
+                (*c, text(v))
+            })
+            .collect();
+        out.insert(fields["sku"].clone(), fields);
+    }
+    Ok(out)
+}
+
+fn differs(what: &str, left: &Fields, right: &Fields) -> Option<String> {
+    left.iter()
+        .chain(right)
+        .find(|(k, _)| left.get(*k) != right.get(*k))
+        .map(|(k, _)| {
+            format!(
+                "{what}: {k} is {:?} vs {:?}",
+                left.get(k).map_or("(absent)", String::as_str),
+                right.get(k).map_or("(absent)", String::as_str)
+            )
+        })
+}
+
+/// An agent's catalog: its products list and its catalog documents.
+fn check_agent_catalog(a: &Agent, at_hub: &BTreeMap<String, Fields>) -> Result<(), String> {
+    let id = &a.plan.id;
+    let listed = a.json(&["product", "list"])?;
+    let rows = listed.as_array().cloned().unwrap_or_default();
+    for (sku, want) in at_hub {
+        let p = rows
+            .iter()
+            .find(|p| p["sku"] == sku.as_str())
+            .ok_or_else(|| format!("{id}: catalog product {sku:?} is not in its product list"))?;
+        let got: Fields = PRODUCT_COLUMNS.iter().map(|c| (*c, text(&p[*c]))).collect();
+        let want: Fields = PRODUCT_COLUMNS
+            .iter()
+            .map(|c| (*c, want[c].clone()))
+            .collect();
+        if let Some(e) = differs(&format!("{id} product {sku:?} (agent vs hub)"), &got, &want) {
+            return Err(e);
+        }
+    }
+    // The documents themselves, every column: each shard holding a catalog
+    // product, as the agent exports it.
+    let shards: BTreeSet<String> = at_hub
+        .keys()
+        .map(|s| catalog_shard(s).to_string())
+        .collect();
+    for shard in shards {
+        let file = a
+            .site
+            .dir
+            .path()
+            .join(format!("check-{}.automerge", shard.replace('/', "-")));
+        let path = file.to_string_lossy().into_owned();
+        a.ok(&["doc", "export", &shard, &path])?;
+        let bytes = std::fs::read(&file).map_err(|e| format!("read {path}: {e}"))?;
+        let doc =
+            AutoCommit::load(&bytes).map_err(|e| format!("{id}: {shard} does not load: {e}"))?;
+        let mut in_doc = BTreeMap::new();
+        for item in CatalogItem::read_all(&doc) {
+            let item = item.map_err(|(sku, e)| format!("{id}: {shard} record {sku:?}: {e}"))?;
+            let fields: Fields = CATALOG_COLUMNS
+                .iter()
+                .map(|c| (*c, item.column(c)))
+                .collect();
+            in_doc.insert(fields["sku"].clone(), fields);
+        }
+        let want: BTreeMap<String, Fields> = at_hub
+            .iter()
+            .filter(|(sku, _)| catalog_shard(sku).to_string() == shard)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if in_doc.keys().ne(want.keys()) {
+            return Err(format!(
+                "{id}: {shard} holds {:?}, the hub's catalog {:?}",
+                in_doc.keys().collect::<Vec<_>>(),
+                want.keys().collect::<Vec<_>>()
+            ));
+        }
+        for (sku, w) in &want {
+            if let Some(e) = differs(
+                &format!("{id} {shard} {sku:?} (agent vs hub)"),
+                &in_doc[sku],
+                w,
+            ) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A customer row's conflicts: field → losing values.
+fn conflicts_of(row: &Value) -> BTreeMap<String, Vec<String>> {
+    row["conflicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let field = c[0].as_str()?.to_owned();
+            let values = c[1].as_array()?.iter().map(text).collect();
+            Some((field, values))
+        })
+        .collect()
+}
+
+/// One customer as every copy shows it, against what its writers set.
+fn check_customer(
+    site: &str,
+    row: &Value,
+    model: &super::docs::CustomerModel,
+) -> Result<u64, String> {
+    let id = text(&row["id"]);
+    let conflicts = conflicts_of(row);
+    for f in CUSTOMER_FIELDS {
+        let shown = text(&row[f]);
+        let site_set = model.site.get(f);
+        let candidates: Vec<String> = if CREDIT.contains(&f) {
+            let set: Vec<String> = site_set
+                .into_iter()
+                .chain(model.hq.get(f))
+                .cloned()
+                .collect();
+            if set.is_empty() {
+                vec![String::new()]
+            } else {
+                set
+            }
+        } else {
+            vec![site_set.cloned().unwrap_or_default()]
+        };
+        if !candidates.contains(&shown) {
+            return Err(format!(
+                "{site} customer {id:?}: {f} shows {shown:?}, but its writers last set {candidates:?}: {row}"
+            ));
+        }
+        if let Some(lost) = conflicts.get(f) {
+            let both = CREDIT.contains(&f) && site_set.is_some() && model.hq.contains_key(f);
+            if !both || lost.iter().any(|v| *v == shown || !candidates.contains(v)) {
+                return Err(format!(
+                    "{site} customer {id:?}: {f} shows {shown:?} and a concurrent edit's {lost:?}, but its writers last set {candidates:?}: {row}"
+                ));
+            }
+        }
+    }
+    if let Some(f) = conflicts
+        .keys()
+        .find(|f| !CUSTOMER_FIELDS.contains(&f.as_str()))
+    {
+        return Err(format!(
+            "{site} customer {id:?}: a conflict on unknown field {f}: {row}"
+        ));
+    }
+    Ok(conflicts.len() as u64)
+}
+
+/// Compares a customer row of the agent and of the hub, every field.
+fn same_customer(site: &str, agent: &Value, hub: &Value) -> Result<(), String> {
+    for f in ["id", "conflicts"].iter().chain(&CUSTOMER_FIELDS) {
+        if agent[*f] != hub[*f] {
+            return Err(format!(
+                "{site} customer {}: {f} differs: agent {} hub {}\n  agent: {agent}\n  hub:   {hub}",
+                agent["id"], agent[*f], hub[*f]
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_docs(d: &Driver, checked: &mut Checked) -> Result<(), String> {
+    let at_hub = hub_catalog(d)?;
+    if let Some(sku) = at_hub
+        .keys()
+        .chain(d.catalog.keys())
+        .find(|k| at_hub.get(*k) != d.catalog.get(*k))
+    {
+        let e = match (at_hub.get(sku), d.catalog.get(sku)) {
+            (Some(h), Some(m)) => differs(&format!("catalog {sku:?} (hub vs HQ's commands)"), h, m)
+                .unwrap_or_default(),
+            (h, _) => format!(
+                "catalog {sku:?}: {} the hub, {} by HQ's commands",
+                if h.is_some() { "in" } else { "not in" },
+                if h.is_some() { "never added" } else { "added" }
+            ),
+        };
+        return Err(e);
+    }
+
+    for a in &d.agents {
+        let id = a.plan.id.as_str();
+        check_agent_catalog(a, &at_hub)?;
+        checked.catalog += at_hub.len() as u64;
+
+        let mine = a
+            .json(&["customer", "list"])?
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let theirs = d
+            .hub_json(&["customer", "list", "--site", id])?
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let ids: Vec<String> = mine.iter().map(|r| text(&r["id"])).collect();
+        let hub_ids: Vec<String> = theirs.iter().map(|r| text(&r["id"])).collect();
+        let model_ids: Vec<String> = a.customers.keys().cloned().collect();
+        if ids != hub_ids || ids != model_ids {
+            return Err(format!(
+                "{id}: customers at the site {ids:?}, at the hub {hub_ids:?}, added by the site {model_ids:?}"
+            ));
+        }
+        for (m, h) in mine.iter().zip(&theirs) {
+            same_customer(id, m, h)?;
+            let cid = text(&m["id"]);
+            let shown = a.json(&["customer", "show", &cid])?;
+            same_customer(id, &shown, m)?;
+            checked.conflicts += check_customer(id, m, &a.customers[&cid])?;
+            checked.customers += 1;
+        }
+
+        // Sales to counterparties that are not registered customers.
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for ack in a.acks.iter().filter(|k| k.kind == "sale") {
+            if let Some(c) = ack
+                .counterparty
+                .as_ref()
+                .filter(|c| !a.customers.contains_key(*c))
+            {
+                *want.entry(c.clone()).or_default() += 1;
+            }
+        }
+        let got: BTreeMap<String, u64> = a
+            .json(&["customer", "unregistered"])?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| (text(&r["counterparty"]), r["sales"].as_u64().unwrap_or(0)))
+            .collect();
+        if got != want {
+            return Err(format!(
+                "{id}: unregistered counterparties {got:?}, its sales name {want:?}"
+            ));
+        }
+    }
+
+    // The rogue: its good customer edits are held, its bad changes refused,
+    // each recorded once; nothing of an honest site is refused.
+    let held = d
+        .hub_json(&["customer", "list", "--site", ROGUE])?
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if held.len() != d.rogue.customers_held.len() {
+        return Err(format!(
+            "the hub holds {} customers of the rogue, it made {}: {held:?}",
+            held.len(),
+            d.rogue.customers_held.len()
+        ));
+    }
+    for (row, (cid, fields)) in held.iter().zip(&d.rogue.customers_held) {
+        let ok = text(&row["id"]) == *cid
+            && fields.iter().all(|(f, v)| text(&row[*f]) == *v)
+            && row["credit_limit"].is_null()
+            && row["terms_days"].is_null()
+            && conflicts_of(row).is_empty();
+        if !ok {
+            return Err(format!(
+                "the hub holds {row} for the rogue's customer {cid}: {fields:?}"
+            ));
+        }
+        checked.customers += 1;
+    }
+    let refusals = d.hub_json(&["quarantine", "--documents"])?;
+    let rows = refusals.as_array().cloned().unwrap_or_default();
+    let mut want: Vec<_> = d.rogue.refusals.iter().collect();
+    if rows.len() != want.len() {
+        return Err(format!(
+            "the hub recorded {} document refusals, the driver crafted {} bad changes: {refusals}",
+            rows.len(),
+            want.len()
+        ));
+    }
+    for r in &rows {
+        let pos = want.iter().position(|e| {
+            r["site"] == ROGUE
+                && r["hash"] == e.hash.as_str()
+                && r["doc"] == e.doc.as_str()
+                && s(r, "reason").contains(e.reason_has)
+        });
+        match pos {
+            Some(i) => {
+                want.remove(i);
+            }
+            None => {
+                return Err(format!(
+                    "the hub refused a document change nobody crafted: {r}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The quarantine holds exactly the crafted bad records; the rogue's good

@@ -1,12 +1,14 @@
 //! Runs one schedule against real processes: a `jxc-hub serve`, agents
 //! behind their proxies (some with a `jxc-agent run` in the background),
-//! and the rogue site. It keeps, per agent, a model of the stock it holds
-//! and every movement an agent command acknowledged, for the checker.
+//! and the rogue site. It keeps, per agent, a model of the stock it holds,
+//! every movement an agent command acknowledged and the customers it set,
+//! and HQ's catalog, for the checker.
 
-use super::crafted::Rogue;
+use super::crafted::{DocContext, Rogue};
+use super::docs::{CatalogModel, CustomerModel, sale_counterparty};
 use super::proxy::{Fault, Proxy, ProxyConfig};
 use super::schedule::{
-    AgentPlan, HOLD, LOCATIONS, LOTS, Line, Net, Op, PRODUCTS, ROGUE, Schedule, Step,
+    AgentPlan, CATALOG, HOLD, LOCATIONS, LOTS, Line, Net, Op, PRODUCTS, ROGUE, Schedule, Step,
 };
 use super::{Counts, binaries};
 use crate::{Hub, Running, Served, Site, free_port};
@@ -31,6 +33,8 @@ pub struct Ack {
     pub qty: i64,
     pub transfer_id: Option<String>,
     pub reference: Option<String>,
+    /// The counterparty given, if any.
+    pub counterparty: Option<String>,
 }
 
 pub struct Agent {
@@ -41,8 +45,12 @@ pub struct Agent {
     /// What the driver expects the agent to hold.
     pub model: Holdings,
     pub acks: Vec<Ack>,
+    /// The customers this site registered, by id.
+    pub customers: BTreeMap<String, CustomerModel>,
     /// Daemon starts, for log file names.
     starts: u32,
+    /// When the daemon last started.
+    started_at: Instant,
 }
 
 pub struct Driver {
@@ -53,6 +61,10 @@ pub struct Driver {
     pub hub_port: u16,
     pub agents: Vec<Agent>,
     pub rogue: Rogue,
+    /// What HQ's catalog must hold.
+    pub catalog: CatalogModel,
+    /// HQ's document actor, derived from the hub's CA.
+    hub_actor: jxc_shared::docs::automerge::ActorId,
     pub counts: Counts,
     /// One-shot syncs left running (their hub was killed, say).
     background: Vec<(usize, Running)>,
@@ -61,6 +73,10 @@ pub struct Driver {
     /// Alter one movement on its way to the hub at the end, to prove the
     /// checker notices (see [`super::run_sabotaged`]).
     pub sabotage: bool,
+    /// Have HQ set a branch customer's credit limit behind the model's back
+    /// at the end, to prove the checker notices (see
+    /// [`super::run_sabotaged_docs`]).
+    pub sabotage_docs: bool,
     http: reqwest::Client,
 }
 
@@ -96,8 +112,14 @@ fn quantum(decimals: u32) -> i64 {
     10i64.pow(6 - decimals)
 }
 
+/// The decimals a quantity of `sku` may always have: a catalog product's
+/// decimals only go up.
 fn decimals_of(sku: &str) -> u32 {
-    PRODUCTS.iter().find(|p| p.0 == sku).map_or(0, |p| p.1)
+    PRODUCTS
+        .iter()
+        .chain(&CATALOG)
+        .find(|p| p.0 == sku)
+        .map_or(0, |p| p.1)
 }
 
 /// `pct` percent of `on_hand`, in whole quanta, at least one quantum.
@@ -171,6 +193,7 @@ impl Agent {
 
     fn start_daemon(&mut self) -> Result<(), String> {
         self.starts += 1;
+        self.started_at = Instant::now();
         let log = format!("run-{}.log", self.starts);
         self.daemon = Some(self.spawn(&["run", "--batch", "3"], &log)?);
         Ok(())
@@ -233,6 +256,11 @@ impl Agent {
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| format!("{}: no seq in {args:?} output {out:?}", self.plan.id))?;
         self.add(location, sku, lot, qty);
+        let counterparty = extra
+            .iter()
+            .position(|a| *a == "--counterparty")
+            .and_then(|i| extra.get(i + 1))
+            .map(|c| (*c).to_owned());
         self.acks.push(Ack {
             seq: Some(seq),
             kind,
@@ -242,6 +270,7 @@ impl Agent {
             qty,
             transfer_id: None,
             reference: Some(reference.to_owned()),
+            counterparty,
         });
         Ok(())
     }
@@ -311,7 +340,9 @@ impl Driver {
                 daemon: None,
                 model: Holdings::new(),
                 acks: Vec::new(),
+                customers: BTreeMap::new(),
                 starts: 0,
+                started_at: Instant::now(),
             };
             let token = hub.token(&plan.id, plan.kind);
             agent.ok(&["enroll", "--hub", &agent.proxy.url(), "--token", &token])?;
@@ -333,7 +364,9 @@ impl Driver {
             &ca,
             &rogue_site.file("agent.pem"),
             &rogue_site.file("agent.key"),
+            schedule.seed,
         )?;
+        let hub_actor = jxc_shared::docs::hub_actor(&pem_der(&ca)?);
         let counts = Counts {
             skewed_agents: schedule.agents.iter().filter(|a| a.skew_ms != 0).count() as u64,
             ..Counts::default()
@@ -346,10 +379,13 @@ impl Driver {
             hub_port,
             agents,
             rogue,
+            catalog: CatalogModel::new(),
+            hub_actor,
             counts,
             background: Vec::new(),
             trace: Vec::new(),
             sabotage: false,
+            sabotage_docs: false,
             http,
         })
     }
@@ -449,6 +485,7 @@ impl Driver {
                 }
                 Ok(())
             }
+            Step::Doc(ref doc) => self.doc_step(i, doc),
             Step::Pause { ms } => {
                 std::thread::sleep(Duration::from_millis(ms));
                 Ok(())
@@ -468,6 +505,12 @@ impl Driver {
 
     fn flush_crafted(&mut self) -> Result<(), String> {
         for (bad, salt) in std::mem::take(&mut self.rogue.queue) {
+            if bad.is_doc() {
+                let ctx = self.doc_context(salt)?;
+                let n = self.rogue.craft_doc(self.rt.handle(), bad, salt, &ctx)?;
+                self.counts.crafted_docs += n;
+                continue;
+            }
             let stolen = self.stolen_transfer()?;
             let hub = &self.hub;
             let rows = || {
@@ -483,6 +526,34 @@ impl Driver {
             self.counts.crafted_bad += 1;
         }
         Ok(())
+    }
+
+    /// What a crafted document change names: HQ's actor, an honest site's
+    /// actor, and a catalog product (one HQ added, else a new SKU).
+    fn doc_context(&self, salt: u32) -> Result<DocContext, String> {
+        let a = &self.agents[salt as usize % self.agents.len()];
+        let status = a.json(&["status"])?;
+        let hex = status["doc_actor"]
+            .as_str()
+            .ok_or_else(|| format!("{}: no doc_actor in {status}", a.plan.id))?;
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("doc_actor {hex}: {e}"))?;
+        let skus: Vec<&String> = self.catalog.keys().collect();
+        let catalog_sku = if skus.is_empty() {
+            "RG-FAKE".to_owned()
+        } else {
+            skus[salt as usize / 7 % skus.len()].clone()
+        };
+        Ok(DocContext {
+            hub_actor: self.hub_actor.clone(),
+            foreign: (
+                a.plan.id.clone(),
+                jxc_shared::docs::automerge::ActorId::from(bytes.as_slice()),
+            ),
+            catalog_sku,
+        })
     }
 
     /// A transfer the hub holds for some agent: the rogue tries to take it.
@@ -513,9 +584,13 @@ impl Driver {
             proxy.stats().requests_seen() >= seen + u64::from(nth) || sync.try_wait().is_some()
         });
         let running = sync.try_wait().is_none();
+        let in_docs = proxy.stats().last_seen_was_docs();
         sync.kill9();
         if running && arrived && proxy.stats().requests_seen() > seen {
             self.counts.agent_kills_mid_sync += 1;
+            if in_docs {
+                self.counts.agent_kills_mid_docs += 1;
+            }
         } else {
             self.counts.agent_kills_idle += 1;
         }
@@ -538,9 +613,13 @@ impl Driver {
         });
         std::thread::sleep(Duration::from_millis(delay_ms));
         let mid = arrived && sync.try_wait().is_none();
+        let in_docs = proxy.stats().last_forwarded_was_docs();
         served.process.kill9();
         if mid {
             self.counts.hub_kills_mid_sync += 1;
+            if in_docs {
+                self.counts.hub_kills_mid_docs += 1;
+            }
         } else {
             self.counts.hub_kills += 1;
         }
@@ -569,6 +648,46 @@ impl Driver {
             units * quantum(decimals)
         };
         self.counts.local_ops += 1;
+        if let Op::ReceiveCatalog {
+            which,
+            lot,
+            amount,
+            cost_cents,
+        } = *op
+        {
+            // A catalog product this agent holds: it has synced since HQ
+            // added it. The hub's catalog is the driver's model.
+            let listed = a.json(&["product", "list"])?;
+            let held: Vec<(&str, u32, bool)> = CATALOG
+                .iter()
+                .copied()
+                .filter(|(sku, _, _)| {
+                    self.catalog.contains_key(*sku)
+                        && listed
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|p| p["sku"] == *sku)
+                })
+                .collect();
+            if held.is_empty() {
+                self.counts.skipped_ops += 1;
+                return Ok(());
+            }
+            let (sku, decimals, tracked) = held[which as usize % held.len()];
+            let cost = money(cost_cents);
+            self.counts.catalog_receipts += 1;
+            return a.record(
+                "receipt",
+                "receive",
+                LOCATIONS[0],
+                sku,
+                &lot_of(tracked, lot),
+                amount_of(decimals, amount),
+                &["--cost", &cost, "--counterparty", "总部, \"HQ\" 配送"],
+                &reference,
+            );
+        }
         match *op {
             Op::Receive {
                 location,
@@ -625,6 +744,7 @@ impl Driver {
                 line,
                 pct,
                 price_cents,
+                customer,
             } => {
                 let Some((loc, sku, lot, q)) = a.line(line) else {
                     self.counts.skipped_ops += 1;
@@ -632,6 +752,12 @@ impl Driver {
                 };
                 let take = part(q, pct, decimals_of(&sku));
                 let price = money(price_cents);
+                let (to, registered) = sale_counterparty(&a.customers, customer);
+                if registered {
+                    self.counts.sales_registered += 1;
+                } else {
+                    self.counts.sales_walk_in += 1;
+                }
                 a.record(
                     "sale",
                     "sell",
@@ -639,10 +765,11 @@ impl Driver {
                     &sku,
                     &lot,
                     -take,
-                    &["--price", &price, "--counterparty", "李四, 茶行"],
+                    &["--price", &price, "--counterparty", &to],
                     &reference,
                 )
             }
+            Op::ReceiveCatalog { .. } => unreachable!("handled above"),
             Op::SupplierReturn { line, pct } | Op::Scrap { line, pct } => {
                 let Some((loc, sku, lot, q)) = a.line(line) else {
                     self.counts.skipped_ops += 1;
@@ -734,6 +861,7 @@ impl Driver {
                     qty: -take,
                     transfer_id: Some(id.clone()),
                     reference: Some(reference.clone()),
+                    counterparty: None,
                 });
                 if let Some(to_loc) = to.strip_prefix(&format!("{}/", a.plan.id)) {
                     let to_loc = to_loc.to_owned();
@@ -747,6 +875,7 @@ impl Driver {
                         qty: take,
                         transfer_id: Some(id),
                         reference: Some(reference),
+                        counterparty: None,
                     });
                     self.counts.transfers_local += 1;
                 } else {
@@ -799,6 +928,7 @@ impl Driver {
                     qty,
                     transfer_id: Some(id),
                     reference: None,
+                    counterparty: None,
                 });
                 self.counts.transfers_received += 1;
                 Ok(())
@@ -832,9 +962,11 @@ impl Driver {
                     }
                     a.ok(&args)?;
                     expected.insert((sku.clone(), lot.clone()), counted - book);
-                    if sale_during && i == 0 && *book > 0 {
-                        // Sold after it was counted: the count must not undo the sale.
-                        let take = part(*book, 20, decimals_of(sku));
+                    // Sold after it was counted: the count must not undo the
+                    // sale. Only goods that were counted can be sold (more
+                    // would take the line below zero once the count posts).
+                    let take = part(*book, 20, decimals_of(sku)).min(counted);
+                    if sale_during && i == 0 && take > 0 {
                         a.record(
                             "sale",
                             "sell",
@@ -869,6 +1001,7 @@ impl Driver {
                             qty: variance,
                             transfer_id: None,
                             reference: None,
+                            counterparty: None,
                         });
                     }
                 }
@@ -890,6 +1023,10 @@ impl Driver {
         self.flush_crafted()?;
         for a in &mut self.agents {
             if let Some(d) = a.daemon.take() {
+                // A daemon that has just started may not handle SIGTERM
+                // yet (its default action ends it at once): give it time.
+                let ready = a.started_at + Duration::from_millis(1500);
+                std::thread::sleep(ready.saturating_duration_since(Instant::now()));
                 stop_gracefully(d, &a.plan.id)?;
             }
         }
@@ -925,11 +1062,24 @@ impl Driver {
             a.proxy.set(Fault::Tamper, Some(1));
         }
         // Three rounds: senders push, receivers then learn of transfers, and
-        // the last finds nothing left to do.
+        // the last finds nothing left to do, documents included. An honest
+        // site's document change is never refused.
         for round in 0..3 {
             for a in &self.agents {
                 let r = a.json(&["sync"])?;
-                if round == 2 && (r["sent"] != 0 || r["incoming"] != 0) {
+                let docs = &r["docs"];
+                if docs["refused"].as_array().is_none_or(|x| !x.is_empty()) {
+                    return Err(format!(
+                        "{}: the hub refused a document change of an honest site: {r}",
+                        a.plan.id
+                    ));
+                }
+                if round == 2
+                    && (r["sent"] != 0
+                        || r["incoming"] != 0
+                        || docs["changes_sent"] != 0
+                        || docs["docs_updated"] != 0)
+                {
                     return Err(format!(
                         "{}: the third sync after healing still moved data: {r}",
                         a.plan.id
@@ -937,8 +1087,39 @@ impl Driver {
                 }
             }
         }
+        if self.sabotage_docs {
+            let site = self.agents[1].plan.id.clone();
+            let id = self
+                .hub_customer_ids(&site)?
+                .into_iter()
+                .next()
+                .ok_or("no customer of a branch at the hub to sabotage")?;
+            self.hub_ok(&[
+                "customer".into(),
+                "set".into(),
+                site,
+                id,
+                "--credit-limit".into(),
+                "77777.77".into(),
+            ])?;
+            self.agents[1].ok(&["sync"])?;
+        }
         Ok(())
     }
+}
+
+/// The DER of the first certificate in a PEM text.
+fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| format!("the hub's CA is not PEM: {e}"))
 }
 
 /// SIGTERM, as an operator stops the agent; SIGKILL after 10 s.

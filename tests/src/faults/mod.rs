@@ -1,11 +1,14 @@
 //! Randomized, seeded fault schedules against real processes: a hub and
 //! several agents, SIGKILLs (also mid-sync), restarts, a proxy that cuts,
 //! delays, duplicates and replays requests, clock skew and crafted bad
-//! records; then everything heals and a checker proves the invariants of
-//! `shared/DESIGN.md`. `jxc-faults --seed N` replays one schedule.
+//! records and document changes, while HQ edits its catalog and credit terms
+//! and the sites their customers; then everything heals and a checker proves
+//! the invariants of `shared/DESIGN.md` for the ledgers and the shared
+//! documents. `jxc-faults --seed N` replays one schedule.
 
 pub mod checker;
 pub mod crafted;
+pub mod docs;
 pub mod driver;
 pub mod proxy;
 pub mod schedule;
@@ -45,22 +48,39 @@ counts! {
     transfers_local: "  transfers within a site",
     transfers_sent: "  transfers between sites",
     transfers_received: "  transfer receipts",
+    catalog_receipts: "  receipts of catalog products",
+    sales_registered: "  sales to registered customers",
+    sales_walk_in: "  sales to unregistered counterparties",
+    catalog_edits: "catalog edits by HQ (add, set, import row)",
+    catalog_imports: "  CSV imports",
+    customer_edits: "customer edits at sites (add, set)",
+    credit_edits: "credit edits by HQ on branch customers",
+    concurrent_credit: "  concurrent with the branch editing it",
+    doc_skipped: "  skipped (no customer at the hub yet)",
+    doc_compactions: "document compactions at sites",
     syncs: "one-shot syncs",
     agent_kills_mid_sync: "agent SIGKILL mid-sync",
+    agent_kills_mid_docs: "  during the document exchange",
     agent_kills_idle: "agent SIGKILL (sync not reached)",
     daemon_kills: "jxc-agent run SIGKILL",
     hub_kills: "hub SIGKILL",
     hub_kills_mid_sync: "hub SIGKILL mid-sync",
+    hub_kills_mid_docs: "  during the document exchange",
     hub_restarts: "hub restarts",
     net_refused: "connections cut",
     answers_dropped: "answers dropped after the hub acted",
     delayed: "requests delayed",
     duplicated: "requests duplicated",
     replayed: "stale requests replayed",
+    doc_faults: "  of the four above, on document requests",
     skewed_agents: "agents with a skewed clock",
     crafted_bad: "crafted bad records",
+    crafted_docs: "crafted bad document changes",
     movements_checked: "movements checked",
     transfers_checked: "transfers checked",
+    catalog_checked: "catalog products checked (site x product)",
+    customers_checked: "customers checked",
+    customer_conflicts: "customer fields in conflict (same everywhere)",
 }
 
 /// The real binaries the driver runs.
@@ -149,6 +169,16 @@ pub fn run_sabotaged(seed: u64, size: Size) -> Result<(), String> {
     checker::check(&driver).map(|_| ())
 }
 
+/// Runs the schedule of `seed`, then has HQ set a branch customer's credit
+/// limit without telling the driver; the checker must notice the value
+/// nobody it knows of set (a test of the document checks).
+pub fn run_sabotaged_docs(seed: u64, size: Size) -> Result<(), String> {
+    let mut driver = driver::Driver::new(schedule::generate(seed, size))?;
+    driver.sabotage_docs = true;
+    driver.run()?;
+    checker::check(&driver).map(|_| ())
+}
+
 fn run_seed_inner(seed: u64, size: Size) -> Outcome {
     let start = Instant::now();
     let schedule = schedule::generate(seed, size);
@@ -176,10 +206,14 @@ fn run_seed_inner(seed: u64, size: Size) -> Outcome {
         counts.delayed += ProxyStats::get(&s.delayed);
         counts.duplicated += ProxyStats::get(&s.duplicated);
         counts.replayed += ProxyStats::get(&s.replayed);
+        counts.doc_faults += ProxyStats::get(&s.doc_faults);
     }
     let result = result.map(|checked| {
         counts.movements_checked = checked.movements;
         counts.transfers_checked = checked.transfers;
+        counts.catalog_checked = checked.catalog;
+        counts.customers_checked = checked.customers;
+        counts.customer_conflicts = checked.conflicts;
     });
     Outcome {
         seed,

@@ -3,7 +3,8 @@
 //! terminates TLS with the hub's own server certificate (it sees whole
 //! requests) and re-sends each request to the hub with the agent's client
 //! certificate. That lets it cut the network, drop an answer after the hub
-//! acted on the request, delay, duplicate, and replay stale requests.
+//! acted on the request, delay, duplicate, and replay stale requests — of
+//! the ledger (`/v1/sync`) and of the shared documents (`/v1/docs`) alike.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -37,8 +38,8 @@ pub enum Fault {
     Delay(Duration),
     /// Send the request to the hub twice at once; answer with the first.
     Duplicate,
-    /// After the request, send the hub again an earlier request captured
-    /// from this agent (a stale replay, delivered out of order).
+    /// After the request, send the hub again an earlier sync or documents
+    /// request captured from this agent (a stale replay, out of order).
     Replay,
     /// Change the quantity of the first movement of a sync request. Not a
     /// fault the network can cause (TLS prevents it): it exists to show
@@ -58,6 +59,12 @@ pub struct ProxyStats {
     pub delayed: AtomicU64,
     pub duplicated: AtomicU64,
     pub replayed: AtomicU64,
+    /// Drops, delays, duplicates and replays that hit a documents request.
+    pub doc_faults: AtomicU64,
+    /// Whether the request that arrived last, and the one forwarded last,
+    /// was a documents request (what a kill mid-sync interrupted).
+    pub last_seen_docs: std::sync::atomic::AtomicBool,
+    pub last_forwarded_docs: std::sync::atomic::AtomicBool,
 }
 
 impl ProxyStats {
@@ -73,9 +80,22 @@ impl ProxyStats {
         Self::get(&self.forwarded)
     }
 
+    pub fn last_seen_was_docs(&self) -> bool {
+        self.last_seen_docs.load(Ordering::SeqCst)
+    }
+
+    pub fn last_forwarded_was_docs(&self) -> bool {
+        self.last_forwarded_docs.load(Ordering::SeqCst)
+    }
+
     fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// The requests a replay may send again: the ledger's and the documents'.
+fn replayable(path: &str) -> bool {
+    path == "/v1/sync" || path == "/v1/docs"
 }
 
 /// A request as the proxy captured it, to send again later.
@@ -341,6 +361,10 @@ async fn handle(shared: Arc<Shared>, identified: bool, req: Request<Incoming>) -
         })
         .collect();
     let post = req.method() == hyper::Method::POST;
+    shared
+        .stats
+        .last_seen_docs
+        .store(path == "/v1/docs", Ordering::SeqCst);
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return hang_up("the request body was cut"),
@@ -365,7 +389,16 @@ async fn apply(shared: Arc<Shared>, identified: bool, post: bool, request: Captu
         Err(e) => return hang_up(&e),
     };
     let is_sync = request.path == "/v1/sync";
+    let is_docs = request.path == "/v1/docs";
     let fault = take_fault(&shared, is_sync);
+    if is_docs
+        && matches!(
+            fault,
+            Fault::DropAnswer | Fault::Delay(_) | Fault::Duplicate
+        )
+    {
+        ProxyStats::add(&shared.stats.doc_faults);
+    }
     let answer = match fault {
         Fault::Cut => {
             ProxyStats::add(&shared.stats.refused);
@@ -401,7 +434,7 @@ async fn apply(shared: Arc<Shared>, identified: bool, post: bool, request: Captu
             first
         }
     };
-    if fault == Fault::Replay && is_sync {
+    if fault == Fault::Replay && replayable(&request.path) {
         let stale = {
             let captured = lock(&shared.captured);
             let i = lock(&shared.rng).below(captured.len() as u64) as usize;
@@ -409,10 +442,13 @@ async fn apply(shared: Arc<Shared>, identified: bool, post: bool, request: Captu
         };
         if let Some(stale) = stale {
             ProxyStats::add(&shared.stats.replayed);
+            if is_docs || stale.path == "/v1/docs" {
+                ProxyStats::add(&shared.stats.doc_faults);
+            }
             let _ = forward(&shared, &client, true, &stale).await;
         }
     }
-    if is_sync {
+    if replayable(&request.path) {
         let mut captured = lock(&shared.captured);
         if captured.len() == CAPTURE_LIMIT {
             captured.pop_front();
@@ -449,6 +485,10 @@ async fn forward(
     req: &Captured,
 ) -> Result<Response<Full<Bytes>>, String> {
     ProxyStats::add(&shared.stats.forwarded);
+    shared
+        .stats
+        .last_forwarded_docs
+        .store(req.path == "/v1/docs", Ordering::SeqCst);
     let url = format!("{}{}", shared.upstream, req.path);
     let mut builder = if post {
         client.post(url).body(req.body.clone())

@@ -1,7 +1,8 @@
 //! A randomized fault schedule, made entirely from a seed: the sites and
-//! their clocks, then a list of steps (local work, syncs, kills, restarts,
-//! network faults, crafted bad records, pauses). The same seed always makes
-//! the same schedule; only the timing of background syncs differs on replay.
+//! their clocks, then a list of steps (local work, edits of the shared
+//! documents, syncs, kills, restarts, network faults, crafted bad records and
+//! document changes, pauses). The same seed always makes the same schedule;
+//! only the timing of background syncs differs on replay.
 
 use jxc_shared::rng::Rng;
 use std::time::Duration;
@@ -15,6 +16,50 @@ pub const LOTS: [&str; 2] = ["L1", "L2"];
 pub const LOCATIONS: [&str; 2] = ["main", "shop"];
 /// The site the driver impersonates to send crafted records.
 pub const ROGUE: &str = "RG01";
+
+/// Products HQ may put in its catalog: (sku, decimals when added,
+/// lot-tracked). Lot tracking never changes once a product exists, and its
+/// decimals only ever go up: an agent keeps the most decimals it has seen
+/// (quantities already in its ledger depend on them).
+pub const CATALOG: [(&str, u32, bool); 5] = [
+    ("CT-1", 0, false),
+    ("龙井-2", 2, false),
+    ("CT-3", 1, true),
+    ("杯, 350ml", 0, false),
+    ("CT \"5\"", 3, false),
+];
+/// Product names HQ gives: commas, quotes, Chinese.
+pub const PRODUCT_NAMES: [&str; 8] = [
+    "龙井, \"特级\"",
+    "Mug, 350ml",
+    "碧螺春 (春茶)",
+    "O'Brien \"Irish\" tea",
+    "普洱,熟茶,357g",
+    "Plain",
+    "白茶 \"寿眉\", 2019",
+    "绿茶",
+];
+pub const UNITS: [&str; 4] = ["pcs", "盒", "kg", "box, 6"];
+pub const CATEGORIES: [&str; 4] = ["tea", "茶叶", "ware, \"cups\"", ""];
+pub const BRANDS: [&str; 4] = ["西湖", "Acme, Inc.", "\"Best\"", ""];
+
+/// Customer ids a site registers (each site has its own customers).
+pub const CUSTOMER_IDS: [&str; 4] = ["KH-01", "客户, 甲", "王记\"批发\"", "C.3"];
+pub const CUSTOMER_NAMES: [&str; 5] = [
+    "王五, Ltd",
+    "杭州\"茶\"庄",
+    "Li, Si & Sons",
+    "门店, 二号",
+    "Zhao",
+];
+pub const CONTACTS: [&str; 3] = ["张三", "Li, Si", ""];
+pub const PHONES: [&str; 3] = ["021-555", "+86 138 0000 0000", ""];
+pub const ADDRESSES: [&str; 3] = ["上海市, 浦东新区 \"1号\"", "Beijing", ""];
+pub const REGIONS: [&str; 3] = ["east", "华北", ""];
+/// Customer types; the CLIs store them lower-cased.
+pub const CUSTOMER_TYPES: [&str; 4] = ["Retail", "wholesale", "项目", ""];
+/// Counterparties of sales that are not registered customers.
+pub const WALK_INS: [&str; 2] = ["李四, 茶行", "门店散客"];
 
 /// Clock skews an agent may run with, in milliseconds: mostly right, some a
 /// little off, one a day behind and one a week ahead (a dealer's PC).
@@ -68,10 +113,20 @@ pub enum Op {
         amount: u32,
         price_cents: u32,
     },
+    /// Receive a catalog product this agent already holds (has synced).
+    ReceiveCatalog {
+        which: u32,
+        lot: u8,
+        amount: u32,
+        cost_cents: u32,
+    },
+    /// A sale; `customer` chooses a registered customer of the site, or a
+    /// counterparty that is not one.
     Sell {
         line: Line,
         pct: u8,
         price_cents: u32,
+        customer: u8,
     },
     SupplierReturn {
         line: Line,
@@ -138,9 +193,28 @@ pub enum Bad {
     StolenTransferIn,
     /// A seq the hub holds, sent again with other content.
     Conflict,
+    /// Document changes (sent to `/v1/docs`): the rogue writes a catalog
+    /// shard, built on the hub's copy.
+    CatalogWrite,
+    /// A change to the rogue's own customers claiming HQ's actor.
+    ClaimsHq,
+    /// A change to the rogue's own customers made with another site's actor.
+    ForeignActor,
+    /// Two changes: one claiming HQ's actor, one of the rogue's built on it.
+    OnRefused,
 }
 
-pub const BAD_KINDS: [Bad; 7] = [
+impl Bad {
+    /// Whether this is a document change rather than a movement.
+    pub fn is_doc(self) -> bool {
+        matches!(
+            self,
+            Bad::CatalogWrite | Bad::ClaimsHq | Bad::ForeignActor | Bad::OnRefused
+        )
+    }
+}
+
+pub const BAD_KINDS: [Bad; 11] = [
     Bad::ForeignLocation,
     Bad::WrongSign,
     Bad::ZeroQty,
@@ -148,7 +222,42 @@ pub const BAD_KINDS: [Bad; 7] = [
     Bad::UnsentTransferIn,
     Bad::StolenTransferIn,
     Bad::Conflict,
+    Bad::CatalogWrite,
+    Bad::ClaimsHq,
+    Bad::ForeignActor,
+    Bad::OnRefused,
 ];
+
+/// Edits of the shared documents, made through the real CLIs. What each
+/// sets is drawn from `salt` when the step runs.
+#[derive(Debug, Clone)]
+pub enum Doc {
+    /// HQ adds a catalog product, or sets some fields of one it has.
+    Catalog { product: u8, salt: u32 },
+    /// HQ imports a CSV of whole rows (new or existing products).
+    CatalogImport { products: Vec<u8>, salt: u32 },
+    /// A site adds a customer, or sets some fields of one it has.
+    Customer {
+        agent: usize,
+        customer: u8,
+        salt: u32,
+    },
+    /// HQ sets credit fields of a customer the hub holds for a branch.
+    Credit {
+        agent: usize,
+        customer: u8,
+        salt: u32,
+    },
+    /// HQ sets credit fields of a branch's customer and, before either side
+    /// syncs, the branch sets a credit field and others of the same one.
+    ConcurrentCredit {
+        agent: usize,
+        customer: u8,
+        salt: u32,
+    },
+    /// A site folds its documents' chunks into snapshots (`doc compact`).
+    Compact { agent: usize },
+}
 
 #[derive(Debug, Clone)]
 pub enum Step {
@@ -190,6 +299,7 @@ pub enum Step {
         bad: Bad,
         salt: u32,
     },
+    Doc(Doc),
     Pause {
         ms: u64,
     },
@@ -229,9 +339,15 @@ fn op(rng: &mut Rng) -> Op {
     let lot = rng.below(LOTS.len() as u64) as u8;
     let amount = 1 + rng.below(5_000) as u32;
     match rng.below(100) {
-        0..=17 => Op::Receive {
+        0..=12 => Op::Receive {
             location,
             product,
+            lot,
+            amount,
+            cost_cents: 100 + rng.below(10_000) as u32,
+        },
+        13..=17 => Op::ReceiveCatalog {
+            which: line,
             lot,
             amount,
             cost_cents: 100 + rng.below(10_000) as u32,
@@ -254,6 +370,7 @@ fn op(rng: &mut Rng) -> Op {
             line,
             pct: pct(rng),
             price_cents: 100 + rng.below(20_000) as u32,
+            customer: rng.below(256) as u8,
         },
         50..=53 => Op::SupplierReturn {
             line,
@@ -305,6 +422,42 @@ fn net(rng: &mut Rng) -> Net {
     }
 }
 
+fn doc(rng: &mut Rng, n_agents: usize) -> Doc {
+    let agent = rng.below(n_agents as u64) as usize;
+    // HQ sets credit fields only on a branch's customers: never agent 0.
+    let branch = 1 + rng.below(n_agents as u64 - 1) as usize;
+    let customer = rng.below(CUSTOMER_IDS.len() as u64) as u8;
+    let salt = rng.next_u64() as u32;
+    match rng.below(15) {
+        0..=2 => Doc::Catalog {
+            product: rng.below(CATALOG.len() as u64) as u8,
+            salt,
+        },
+        3 => Doc::CatalogImport {
+            products: (0..CATALOG.len() as u8)
+                .filter(|_| rng.below(2) == 0)
+                .collect(),
+            salt,
+        },
+        4..=7 => Doc::Customer {
+            agent,
+            customer,
+            salt,
+        },
+        8..=9 => Doc::Credit {
+            agent: branch,
+            customer,
+            salt,
+        },
+        10..=13 => Doc::ConcurrentCredit {
+            agent: branch,
+            customer,
+            salt,
+        },
+        _ => Doc::Compact { agent },
+    }
+}
+
 /// The schedule of `seed`.
 pub fn generate(seed: u64, size: Size) -> Schedule {
     let mut rng = Rng::new(seed);
@@ -324,7 +477,19 @@ pub fn generate(seed: u64, size: Size) -> Schedule {
         })
         .collect();
     let len = size.min_steps + rng.below(u64::from(size.max_steps - size.min_steps + 1)) as u32;
-    let mut steps = Vec::with_capacity(len as usize + n_agents * PRODUCTS.len());
+    let mut steps = Vec::with_capacity(len as usize + n_agents * (PRODUCTS.len() + 1) + 1);
+    // HQ starts a catalog, and every site registers a customer.
+    steps.push(Step::Doc(Doc::CatalogImport {
+        products: vec![0, 1, 2],
+        salt: rng.next_u64() as u32,
+    }));
+    for agent in 0..n_agents {
+        steps.push(Step::Doc(Doc::Customer {
+            agent,
+            customer: rng.below(CUSTOMER_IDS.len() as u64) as u8,
+            salt: rng.next_u64() as u32,
+        }));
+    }
     // Every site starts with opening stock of every product at `main`.
     for agent in 0..n_agents {
         for product in 0..PRODUCTS.len() as u8 {
@@ -351,23 +516,23 @@ pub fn generate(seed: u64, size: Size) -> Schedule {
             continue;
         }
         let step = match rng.below(100) {
-            0..=54 => Step::Work {
+            0..=46 => Step::Work {
                 agent,
                 op: op(&mut rng),
             },
-            55..=64 => Step::Sync {
+            47..=55 => Step::Sync {
                 agent,
                 batch: [1, 2, 5, 5000][rng.below(4) as usize],
             },
-            65..=76 => Step::Network {
+            56..=66 => Step::Network {
                 agent,
                 net: net(&mut rng),
             },
-            77..=80 => Step::KillAgentMidSync {
+            67..=70 => Step::KillAgentMidSync {
                 agent,
                 nth: 1 + rng.below(3) as u32,
             },
-            81..=84 if agents[agent].daemon => {
+            71..=74 if agents[agent].daemon => {
                 daemon_up[agent] = !daemon_up[agent];
                 if daemon_up[agent] {
                     Step::StartDaemon { agent }
@@ -375,7 +540,7 @@ pub fn generate(seed: u64, size: Size) -> Schedule {
                     Step::KillDaemon { agent }
                 }
             }
-            85..=87 if hub_up => {
+            75..=77 if hub_up => {
                 hub_up = false;
                 if rng.below(2) == 0 {
                     Step::KillHub
@@ -387,10 +552,11 @@ pub fn generate(seed: u64, size: Size) -> Schedule {
                     }
                 }
             }
-            88..=92 => Step::Crafted {
+            78..=81 => Step::Crafted {
                 bad: BAD_KINDS[rng.below(BAD_KINDS.len() as u64) as usize],
                 salt: rng.next_u64() as u32,
             },
+            82..=95 => Step::Doc(doc(&mut rng, n_agents)),
             _ => Step::Pause {
                 ms: 50 + rng.below(600),
             },
@@ -419,7 +585,7 @@ mod tests {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         let c = generate(43, Size::default());
         assert_ne!(format!("{a:?}"), format!("{c:?}"));
-        let openings = a.agents.len() * PRODUCTS.len();
+        let openings = a.agents.len() * (PRODUCTS.len() + 1) + 1;
         assert!(
             (40..=80).contains(&(a.steps.len() - openings)),
             "{}",
