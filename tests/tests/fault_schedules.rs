@@ -117,13 +117,10 @@ fn ct1(hub: &jxc_e2e::Hub, br: &jxc_e2e::Site) -> (serde_json::Value, serde_json
     (at_hub, at_branch)
 }
 
-/// Product bug found while extending the schedules to the documents (which
-/// therefore never change lot tracking): `jxc-hub product import` changes a
-/// catalog product's lot tracking, which `product set` refuses, while
-/// agents keep their own, so the hub and every agent disagree for good.
-/// `cargo test -p jxc-e2e --test fault_schedules -- --ignored` runs it.
+/// Found while extending the schedules to the documents: `jxc-hub product
+/// import` used to change a product's lot tracking (which `product set`
+/// refused) while agents kept theirs. Now the import is refused whole.
 #[test]
-#[ignore = "product bug: a catalog import changes lot tracking; agents keep theirs"]
 fn a_catalog_import_does_not_change_lot_tracking_behind_the_agents() {
     let (hub, _served, br) = catalog_and_branch();
     let file = hub.dir.path().join("catalog.csv");
@@ -138,6 +135,8 @@ fn a_catalog_import_does_not_change_lot_tracking_behind_the_agents() {
         .command(&["product", "import", file.to_str().unwrap()])
         .output()
         .unwrap();
+    assert_eq!(import.status.code(), Some(3), "{import:?}");
+    assert!(String::from_utf8_lossy(&import.stderr).contains("lot_tracked"));
     br.ok(&["sync"]);
     let (at_hub, at_branch) = ct1(&hub, &br);
     assert_eq!(
@@ -148,18 +147,18 @@ fn a_catalog_import_does_not_change_lot_tracking_behind_the_agents() {
     );
 }
 
-/// Lowering a catalog product's decimals: the hub shows the new value,
-/// agents keep the most they have seen (deliberately, for the quantities
-/// in their ledgers), so the two disagree for good; the schedules only
-/// ever raise decimals. Reported with the bug above.
+/// Lowering a catalog product's decimals used to show at the hub while agents
+/// kept the most they had seen (for the quantities in their ledgers). Now the
+/// hub refuses to lower them.
 #[test]
-#[ignore = "product bug: lowered catalog decimals are shown by the hub, not by agents"]
 fn lowering_catalog_decimals_leaves_the_hub_and_agents_agreeing() {
     let (hub, _served, br) = catalog_and_branch();
     let set = hub
         .command(&["product", "set", "CT-1", "--decimals", "0"])
         .output()
         .unwrap();
+    assert_eq!(set.status.code(), Some(3), "{set:?}");
+    assert!(String::from_utf8_lossy(&set.stderr).contains("decimals"));
     br.ok(&["sync"]);
     let (at_hub, at_branch) = ct1(&hub, &br);
     assert_eq!(

@@ -522,6 +522,46 @@ pub fn apply_offers(
     Ok((replies, more))
 }
 
+/// Refuses a catalog change that sites' ledgers could not follow: lot
+/// tracking is fixed once a product exists, and its decimals may only grow
+/// (quantities already recorded with more places must stay valid).
+fn check_catalog_change(doc: &AutoCommit, new: &CatalogItem) -> Result<()> {
+    let sku = new.product.sku.as_str();
+    let Some(obj) = docs::record(doc, sku) else {
+        return Ok(());
+    };
+    let fields = docs::read_fields(doc, &obj);
+    let Ok(old) = CatalogItem::from_text(|c| match c {
+        "sku" => sku.to_owned(),
+        c => fields
+            .get(c)
+            .map(|f| docs::scalar_text(&f.value))
+            .unwrap_or_default(),
+    }) else {
+        return Ok(()); // a damaged record may be repaired by a full rewrite
+    };
+    if old.product.lot_tracked != new.product.lot_tracked {
+        return Err(jxc_shared::DomainError::new(
+            "lot_tracked",
+            format!("{sku}: {}", new.product.lot_tracked),
+            "lot tracking cannot change once a product exists (sites' ledgers depend on it)",
+        )
+        .into());
+    }
+    if new.product.decimals < old.product.decimals {
+        return Err(jxc_shared::DomainError::new(
+            "decimals",
+            format!("{sku}: {}", new.product.decimals),
+            format!(
+                "decimals may only grow (now {}): quantities already recorded need them",
+                old.product.decimals
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// A customer as the hub holds it, with its site.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SiteCustomer {
@@ -576,6 +616,7 @@ impl Store {
             let mut doc = open_doc(&tx, &name)?.with_actor(hub.clone());
             let before = doc.get_heads();
             for i in items {
+                check_catalog_change(&doc, i)?;
                 let n = i
                     .write(&mut doc)
                     .map_err(|e| HubError::Internal(format!("catalog edit failed: {e}")))?;
