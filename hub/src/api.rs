@@ -178,7 +178,7 @@ where
 
 /// A query string, refused with the API's JSON error (400) when it does not
 /// parse, instead of axum's plain-text rejection.
-struct Params<T>(T);
+pub struct Params<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for Params<T>
 where

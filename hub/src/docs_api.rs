@@ -128,7 +128,7 @@ fn product_json(i: &jxc_shared::docs::CatalogItem) -> serde_json::Value {
 pub async fn products(
     State(hub): State<AppState>,
     _user: crate::api::HqUser,
-    axum::extract::Query(q): axum::extract::Query<CategoryQuery>,
+    crate::api::Params(q): crate::api::Params<CategoryQuery>,
 ) -> Result<Response> {
     let items = blocking(move || lock(&hub.reads).catalog(q.category.as_deref())).await?;
     let rows: Vec<serde_json::Value> = items.iter().map(product_json).collect();
@@ -144,7 +144,7 @@ pub struct SiteQuery {
 pub async fn customers(
     State(hub): State<AppState>,
     _user: crate::api::HqUser,
-    axum::extract::Query(q): axum::extract::Query<SiteQuery>,
+    crate::api::Params(q): crate::api::Params<SiteQuery>,
 ) -> Result<Response> {
     if let Some(s) = &q.site {
         jxc_shared::SiteId::parse(s)?;

@@ -200,7 +200,7 @@ pub fn document() -> Value {
             "/v1/products": hq_get("The HQ catalog", json!([query("category", "only this category", string.clone())]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Product" } })),
             "/v1/customers": hq_get("Customers the sites share with HQ",
-                json!([query("site", "only this site's", string.clone())]),
+                json!([query("site", "only this site's", json!({ "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$" }))]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Customer" } })),
             "/v1/share-policies": hq_get("Each dealer's sharing policy, as the hub enforces it", json!([]),
                 json!({ "type": "array", "items": { "type": "object", "required": ["site", "policy", "updated_at"],
