@@ -233,11 +233,10 @@ impl HubUnderTest {
             .map(|(i, id)| {
                 let site = NewSite {
                     id: SiteId::parse(id).expect("generated site ids are valid"),
-                    kind: if i % 3 == 2 {
-                        SiteKind::Dealer
-                    } else {
-                        SiteKind::Branch
-                    },
+                    // Branches: the generator sends raw ledger batches, which is
+                    // what a branch sends. A dealer's records must be HQ catalog
+                    // products its sharing policy covers, or the hub refuses them.
+                    kind: SiteKind::Branch,
                     name: format!("门店 {id}"),
                     region: ["north", "south", "east", "west"][i % 4].into(),
                 };
