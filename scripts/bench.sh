@@ -50,7 +50,7 @@ for name in "${only[@]+"${only[@]}"}"; do
     fi
 done
 
-out="target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)$([[ $quick == 1 ]] && echo -quick)"
+out="target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)$([[ $quick == 1 ]] && echo -quick || true)"
 mkdir -p "$out"
 {
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
