@@ -34,11 +34,13 @@ done
 BENCHES=(
     "ledger|cargo bench -p jxc-agent --bench ledger"
     "sync_load|cargo build --release -p jxc-agent && cargo bench -p jxc-hub --bench sync_load"
+    "catalog_load|cargo build --release -p jxc-agent && cargo bench -p jxc-hub --bench catalog_load"
 )
 # name | environment for --quick (the benches read their sizes from it)
 QUICK_ENV=(
     "ledger|JXC_BENCH_SALES=300 JXC_BENCH_ROWS=20000"
     "sync_load|JXC_LOAD_AGENTS=10 JXC_LOAD_BATCHES=1 JXC_LOAD_BATCH_SIZE=1000 JXC_LOAD_CATCHUP=10000 JXC_LOAD_SALES=5 JXC_LOAD_SITES=20"
+    "catalog_load|JXC_CATALOG_SKUS=2000 JXC_CATALOG_AGENTS=10 JXC_CATALOG_STARTS=5"
 )
 
 known=()
