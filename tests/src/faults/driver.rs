@@ -67,7 +67,7 @@ pub struct Driver {
     hub_actor: jxc_shared::docs::automerge::ActorId,
     pub counts: Counts,
     /// One-shot syncs left running (their hub was killed, say).
-    background: Vec<(usize, Running)>,
+    background: Vec<(usize, Running, String)>,
     /// The steps run so far, for a failure report.
     pub trace: Vec<String>,
     /// Alter one movement on its way to the hub at the end, to prove the
@@ -566,10 +566,12 @@ impl Driver {
     }
 
     /// Spawns a one-shot sync of one movement per request.
-    fn spawn_sync(&mut self, agent: usize, what: &str) -> Result<Running, String> {
+    /// Spawns a one-shot sync of one movement per request; its log file.
+    fn spawn_sync(&mut self, agent: usize, what: &str) -> Result<(Running, String), String> {
         self.counts.syncs += 1;
         let log = format!("{what}-{}.log", self.trace.len());
-        self.agents[agent].spawn(&["sync", "--batch", "1"], &log)
+        let p = self.agents[agent].spawn(&["sync", "--batch", "1"], &log)?;
+        Ok((p, log))
     }
 
     fn kill_agent_mid_sync(&mut self, agent: usize, nth: u32) -> Result<(), String> {
@@ -578,7 +580,7 @@ impl Driver {
             self.agents[agent].proxy.set(Fault::Delay(HOLD), Some(nth));
         }
         let seen = self.agents[agent].proxy.stats().requests_seen();
-        let mut sync = self.spawn_sync(agent, "killed-sync")?;
+        let (mut sync, _) = self.spawn_sync(agent, "killed-sync")?;
         let proxy = &self.agents[agent].proxy;
         let arrived = wait_for(Duration::from_secs(10), || {
             proxy.stats().requests_seen() >= seen + u64::from(nth) || sync.try_wait().is_some()
@@ -605,7 +607,7 @@ impl Driver {
             return Ok(());
         };
         let forwarded = self.agents[agent].proxy.stats().forwarded_count();
-        let mut sync = self.spawn_sync(agent, "hub-killed-sync")?;
+        let (mut sync, log) = self.spawn_sync(agent, "hub-killed-sync")?;
         let proxy = &self.agents[agent].proxy;
         let arrived = wait_for(Duration::from_secs(10), || {
             proxy.stats().forwarded_count() >= forwarded + u64::from(nth)
@@ -623,7 +625,7 @@ impl Driver {
         } else {
             self.counts.hub_kills += 1;
         }
-        self.background.push((agent, sync));
+        self.background.push((agent, sync, log));
         Ok(())
     }
 
@@ -1030,7 +1032,7 @@ impl Driver {
                 stop_gracefully(d, &a.plan.id)?;
             }
         }
-        for (agent, mut p) in std::mem::take(&mut self.background) {
+        for (agent, mut p, log) in std::mem::take(&mut self.background) {
             let done = wait_for(Duration::from_secs(60), || p.try_wait().is_some());
             if !done {
                 return Err(format!(
@@ -1040,10 +1042,13 @@ impl Driver {
             }
             let out = p.wait();
             if !matches!(out.status.code(), Some(0 | 7)) {
+                let said = std::fs::read_to_string(self.agents[agent].site.dir.path().join(&log))
+                    .unwrap_or_default();
                 return Err(format!(
-                    "{}: a one-shot sync whose hub was killed exited {:?}",
+                    "{}: a one-shot sync whose hub was killed exited {:?}: {}",
                     self.agents[agent].plan.id,
-                    out.status.code()
+                    out.status.code(),
+                    said.trim()
                 ));
             }
         }
