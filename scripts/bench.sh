@@ -6,7 +6,7 @@
 #   scripts/bench.sh            the figures in BENCHMARKS.md (about 10 minutes on 2 cores)
 #   scripts/bench.sh --quick    CI-sized runs of the same code (small sizes, under a minute
 #                               once built); the numbers prove the code runs, not the targets
-#   scripts/bench.sh [--quick] NAME...   only the named benchmarks (ledger, sync_load)
+#   scripts/bench.sh [--quick] NAME...   only the named benchmarks (ledger, sync_load, catalog_load)
 #
 # A benchmark is one line of BENCHES below: a name, and the command that
 # prints its figures. QUICK_ENV holds the sizes --quick sets for it.
