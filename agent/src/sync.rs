@@ -363,6 +363,13 @@ async fn session(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<S
         let incoming = resp.incoming;
         let when = now();
         with_store(store, move |s| s.record_sync(hwm, &incoming, when)).await?;
+        if hwm > session.local_last() {
+            // Another sync of this site may have pushed what was written
+            // after this session started: look again before calling the
+            // hub ahead of this ledger.
+            let last = with_store(store, |s| s.outbound_last_seq()).await?;
+            session.grow_local(last);
+        }
         session
             .on_response(from_seq, sent, hwm)
             .map_err(|e| AgentError::HubRefused(e.to_string()))?;

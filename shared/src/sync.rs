@@ -60,6 +60,17 @@ impl Session {
         self.rounds
     }
 
+    pub fn local_last(&self) -> u64 {
+        self.local_last
+    }
+
+    /// The ledger grew during the session (another process wrote, or
+    /// another sync of this site pushed what it wrote): take the new last
+    /// seq, so a hub that already holds it is not taken for one ahead.
+    pub fn grow_local(&mut self, local_last: u64) {
+        self.local_last = self.local_last.max(local_last);
+    }
+
     pub fn pending(&self) -> u64 {
         self.local_last - self.hwm
     }

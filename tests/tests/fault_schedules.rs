@@ -169,16 +169,13 @@ fn lowering_catalog_decimals_leaves_the_hub_and_agents_agreeing() {
     );
 }
 
-/// Product bug found by the schedules (seed 105 under load: a one-shot sync
-/// left running after its hub was killed, while the site's `jxc-agent run`
-/// synced a sale written meanwhile): a sync session fixes this site's last
-/// seq when it starts, so when another process of the same site (the
-/// daemon, or an operator's `sync`) pushes a movement written after that,
-/// the session's next answer reports an hwm beyond it and the session fails
-/// with exit 4, "the hub reports hwm N+1, beyond this site's last seq N: it
-/// holds movements this ledger does not" — although the ledger holds them.
+/// Found by the schedules (seed 105 under load): a sync session fixed this
+/// site's last seq when it started, so when another process of the same site
+/// (the daemon, or an operator's `sync`) pushed a movement written after that,
+/// the session's next answer reported an hwm beyond it and the session failed
+/// with exit 4 ("the hub reports hwm N+1, beyond this site's last seq N").
+/// The session now looks at the ledger again before calling the hub ahead.
 #[test]
-#[ignore = "product bug: a sync fails (exit 4, 'hub ahead') when another sync of the site pushes a newer movement"]
 fn a_sync_is_not_refused_when_another_sync_of_the_site_pushes_newer_movements() {
     use std::time::{Duration, Instant};
     let hub = jxc_e2e::Hub::new();
