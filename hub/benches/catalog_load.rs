@@ -28,7 +28,9 @@
 //! The hub, the fleet and the agent processes share the machine's cores;
 //! the hub's CPU time is printed next to the figures it serves.
 
+mod common;
 use chrono::Duration as ChronoDuration;
+use common::{Proc, STOP_TIMEOUT, cpu_secs, status_mb};
 use jxc_agent::store::SiteInfo;
 use jxc_agent::sync::{self, HubClient, SharedStore, SyncReport};
 use jxc_hub::store::NewSite;
@@ -36,11 +38,9 @@ use jxc_shared::protocol::EnrollToken;
 use jxc_shared::rng::Rng;
 use jxc_shared::{Money, SiteId, SiteKind, Sku};
 use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,10 +50,6 @@ const HUB_BIN: &str = env!("CARGO_BIN_EXE_jxc-hub");
 const ENROLL_CONCURRENCY: usize = 16;
 /// Longest wait for a started hub to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for a stopped process to exit after SIGTERM.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Linux `USER_HZ`: the unit of utime and stime in /proc/PID/stat.
-const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 /// The agents' SQLite busy timeout (the CLI's default).
 const BUSY: Duration = Duration::from_secs(120);
 /// Movements per sync round (the CLI's default; the fleet has none to send).
@@ -103,73 +99,6 @@ fn grouped(n: usize) -> String {
 
 // ---------------------------------------------------------------------------
 // Processes
-
-/// A child process that is stopped (SIGTERM, then SIGKILL after
-/// [`STOP_TIMEOUT`]) and reaped when dropped, also while unwinding a panic.
-struct Proc {
-    child: Option<Child>,
-    name: &'static str,
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!(
-            "  {} (pid {}) ignored SIGTERM for {STOP_TIMEOUT:?}: killing it",
-            self.name,
-            child.id()
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (ticks(11) + ticks(12)) as f64 / CLOCK_TICKS_PER_SEC
-}
-
-/// A `VmHWM:`-style line of /proc/PID/status (kB), in MB (10^6 bytes).
-fn status_mb(pid: u32, key: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib * 1024.0 / 1e6)
-}
 
 /// Peak RSS of the children this process has reaped so far, in MB.
 fn children_peak_mb() -> f64 {
@@ -262,10 +191,7 @@ impl Hub {
             .spawn()
             .expect("start jxc-hub serve");
         let stdout = child.stdout.take().expect("piped stdout");
-        let proc = Proc {
-            child: Some(child),
-            name: "jxc-hub serve",
-        };
+        let proc = Proc::new(child, "jxc-hub serve");
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads until the hub exits (end of file), so its stdout never fills.
         std::thread::spawn(move || {

@@ -21,7 +21,9 @@
 //! The hub and this generator share the machine's cores: figures are for
 //! both on one box, and the hub's CPU time is printed next to them.
 
+mod common;
 use chrono::Duration as ChronoDuration;
+use common::{CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, status_mb};
 use jxc_hub::store::NewSite;
 use jxc_shared::costing::{self, CostState};
 use jxc_shared::protocol::{
@@ -31,12 +33,10 @@ use jxc_shared::protocol::{
 use jxc_shared::rng::Rng;
 use jxc_shared::{Money, MovementKind, Quantity, SiteId, SiteKind};
 use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,10 +45,6 @@ const HUB_BIN: &str = env!("CARGO_BIN_EXE_jxc-hub");
 const ENROLL_CONCURRENCY: usize = 16;
 /// Longest wait for a started hub to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for a stopped process to exit after SIGTERM.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Linux `USER_HZ`: the unit of utime and stime in /proc/PID/stat.
-const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -97,80 +93,6 @@ fn grouped(n: f64) -> String {
 
 // ---------------------------------------------------------------------------
 // Processes
-
-/// A child process that is stopped (SIGTERM, then SIGKILL after
-/// [`STOP_TIMEOUT`]) and reaped when dropped, also while unwinding a panic.
-struct Proc {
-    child: Option<Child>,
-    name: &'static str,
-}
-
-impl Proc {
-    fn new(child: Child, name: &'static str) -> Proc {
-        Proc {
-            child: Some(child),
-            name,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!(
-            "  {} (pid {}) ignored SIGTERM for {STOP_TIMEOUT:?}: killing it",
-            self.name,
-            child.id()
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (ticks(11) + ticks(12)) as f64 / CLOCK_TICKS_PER_SEC
-}
-
-/// A `VmHWM:`-style line of /proc/PID/status (kB), in MB (10^6 bytes).
-fn status_mb(pid: u32, key: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib * 1024.0 / 1e6)
-}
 
 /// Machine-wide (busy, total) CPU seconds from /proc/stat, all cores.
 fn machine_cpu_secs() -> (f64, f64) {

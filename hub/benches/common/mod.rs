@@ -1,0 +1,86 @@
+//! What the load benchmarks share: stopping the processes they start, and
+//! reading a process's CPU time and memory from /proc.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Longest wait for a stopped process to exit after SIGTERM.
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Linux `USER_HZ`: the unit of utime and stime in /proc/PID/stat.
+pub(crate) const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// A child process that is stopped (SIGTERM, then SIGKILL after
+/// [`STOP_TIMEOUT`]) and reaped when dropped, also while unwinding a panic.
+pub(crate) struct Proc {
+    child: Option<Child>,
+    name: &'static str,
+}
+
+impl Proc {
+    pub(crate) fn new(child: Child, name: &'static str) -> Proc {
+        Proc {
+            child: Some(child),
+            name,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub(crate) fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "  {} (pid {}) ignored SIGTERM for {STOP_TIMEOUT:?}: killing it",
+            self.name,
+            child.id()
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / CLOCK_TICKS_PER_SEC
+}
+
+/// A `VmHWM:`-style line of /proc/PID/status (kB), in MB (10^6 bytes).
+pub(crate) fn status_mb(pid: u32, key: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib * 1024.0 / 1e6)
+}
