@@ -42,7 +42,11 @@ fn fault_schedules_keep_the_invariants() {
     // and there was real data to check.
     let applied = total.rows();
     for (label, n) in &applied {
-        if label.trim_start().starts_with("skipped") {
+        // A receipt needs the receiver to have learned of the transfer
+        // first, which depends on sync timing; six seeds do not always get
+        // one (receipts are covered deterministically in sync_processes.rs).
+        let timing = label.trim_start() == "transfer receipts";
+        if label.trim_start().starts_with("skipped") || timing {
             continue;
         }
         assert!(*n > 0, "no {label} in seeds {SEEDS:?}: {applied:?}");
