@@ -42,10 +42,16 @@ fn fault_schedules_keep_the_invariants() {
     // and there was real data to check.
     let applied = total.rows();
     for (label, n) in &applied {
-        // A receipt needs the receiver to have learned of the transfer
-        // first, which depends on sync timing; six seeds do not always get
-        // one (receipts are covered deterministically in sync_processes.rs).
-        let timing = label.trim_start() == "transfer receipts";
+        // These depend on timing, not on the seed: a receipt needs the
+        // receiver to have learned of the transfer first (receipts are
+        // covered deterministically in sync_processes.rs), and whether a
+        // kill lands before a sync or during its document exchange is a race.
+        let timing = matches!(
+            label.trim_start(),
+            "transfer receipts"
+                | "agent SIGKILL (sync not reached)"
+                | "during the document exchange"
+        );
         if label.trim_start().starts_with("skipped") || timing {
             continue;
         }
