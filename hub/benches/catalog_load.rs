@@ -30,7 +30,7 @@
 
 mod common;
 use chrono::Duration as ChronoDuration;
-use common::{Proc, STOP_TIMEOUT, cpu_secs, status_mb};
+use common::{Proc, STOP_TIMEOUT, cpu_secs, dir_mb, status_mb};
 use jxc_agent::store::SiteInfo;
 use jxc_agent::sync::{self, HubClient, SharedStore, SyncReport};
 use jxc_hub::store::NewSite;
@@ -526,18 +526,6 @@ fn starts(agent: &AgentProcSite, runs: usize, skus: usize) -> Starts {
     list.sort();
     status.sort();
     Starts { list, status }
-}
-
-fn dir_mb(dir: &Path) -> f64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum::<u64>()
-        })
-        .unwrap_or(0) as f64
-        / 1e6
 }
 
 // ---------------------------------------------------------------------------

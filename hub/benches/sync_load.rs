@@ -23,7 +23,7 @@
 
 mod common;
 use chrono::Duration as ChronoDuration;
-use common::{CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, status_mb};
+use common::{CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, dir_mb, status_mb};
 use jxc_hub::store::NewSite;
 use jxc_shared::costing::{self, CostState};
 use jxc_shared::protocol::{
@@ -738,18 +738,6 @@ fn ingest(quick: bool) {
         verdict(per, 40.0, false),
         raw_bytes as f64 / total as f64
     );
-}
-
-fn dir_mb(dir: &Path) -> f64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum::<u64>()
-        })
-        .unwrap_or(0) as f64
-        / 1e6
 }
 
 /// One row of the hub's `movement` table, as text and numbers ready to bind.

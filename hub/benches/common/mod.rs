@@ -3,6 +3,7 @@
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -83,4 +84,17 @@ pub(crate) fn status_mb(pid: u32, key: &str) -> f64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kib| kib.parse::<f64>().ok())
         .map_or(0.0, |kib| kib * 1024.0 / 1e6)
+}
+
+/// The size of the files directly in `dir`, in MB (10^6 bytes).
+pub(crate) fn dir_mb(dir: &Path) -> f64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum::<u64>()
+        })
+        .unwrap_or(0) as f64
+        / 1e6
 }
