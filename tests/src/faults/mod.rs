@@ -89,22 +89,27 @@ pub struct Binaries {
     pub hub: PathBuf,
 }
 
-/// Builds `jxc-agent` and `jxc-hub` once per process with the profile this
-/// executable was built with (cargo does not build other packages' binaries
-/// for `cargo run -p jxc-e2e` or for this crate's tests), and finds them.
+/// Finds `jxc-agent` and `jxc-hub` for the profile this executable was built
+/// with. Under `cargo test` they are the binaries cargo built for the
+/// workspace's own integration tests (see [`crate::binary`]): building them
+/// again here would resolve features for two packages only and compile a
+/// second copy of the dependencies. `cargo run -p jxc-e2e` does not build
+/// other packages' binaries, so the driver builds them once per process.
 pub fn binaries() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
         let exe = std::env::current_exe().expect("own executable path");
         // target/<profile>/jxc-faults or target/<profile>/deps/<test>
-        let mut dir = exe.parent().expect("executable dir").to_path_buf();
+        let dir = exe.parent().expect("executable dir").to_path_buf();
         if dir.ends_with("deps") {
-            dir.pop();
+            return Binaries {
+                agent: crate::binary("jxc-agent"),
+                hub: crate::binary("jxc-hub"),
+            };
         }
-        let release = dir.ends_with("release");
         let mut build = std::process::Command::new(env!("CARGO"));
         build.args(["build", "--quiet", "-p", "jxc-agent", "-p", "jxc-hub"]);
-        if release {
+        if dir.ends_with("release") {
             build.arg("--release");
         }
         let status = build.status().expect("run cargo build");
