@@ -318,6 +318,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
                         c.kind.clone(),
                         c.credit_limit.map(|m| m.to_string()).unwrap_or_default(),
                         c.terms_days.map(|d| d.to_string()).unwrap_or_default(),
+                        if r.not_updated { "not updated" } else { "" }.to_owned(),
                     ]
                 })
                 .collect();
@@ -331,6 +332,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
                     "type",
                     "credit_limit",
                     "terms_days",
+                    "status",
                 ],
                 &rows,
             )

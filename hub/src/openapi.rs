@@ -60,12 +60,13 @@ pub fn document() -> Value {
                 },
                 "Customer": {
                     "type": "object",
-                    "required": ["site", "id", "name", "contact", "phone", "address", "region", "type", "conflicts"],
+                    "required": ["site", "id", "name", "contact", "phone", "address", "region", "type", "conflicts", "not_updated"],
                     "properties": {
                         "site": string, "id": string, "name": string, "contact": string, "phone": string,
                         "address": string, "region": string, "type": string,
                         "credit_limit": { "type": ["string", "null"] }, "terms_days": { "type": ["integer", "null"] },
-                        "conflicts": { "type": "array", "description": "fields two sites edited at once: [field, [values that lost]]" }
+                        "conflicts": { "type": "array", "description": "fields two sites edited at once: [field, [values that lost]]" },
+                        "not_updated": { "type": "boolean", "description": "a dealer's customer kept from before its policy stopped sharing identities" }
                     }
                 },
                 "InventoryRow": {

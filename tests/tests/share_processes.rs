@@ -356,3 +356,110 @@ fn narrowing_a_policy_freezes_what_hq_holds_and_says_so() {
         ]
     );
 }
+
+fn hub_customers(hub: &Hub, site: &str) -> Vec<(String, String, bool)> {
+    let rows = hub.json(&["customer", "list", "--site", site]);
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
+                r["not_updated"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn customers_stop_flowing_when_a_dealer_stops_sharing_identities() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let dl = Site::with_kind("DL03", "dealer", &["shop"]);
+    enroll(&dl, &served, &hub.token("DL03", "dealer"));
+    dl.ok(&[
+        "share",
+        "set",
+        "--stock",
+        "all",
+        "--sell-through",
+        "identity",
+    ]);
+    dl.ok(&[
+        "customer",
+        "add",
+        "C1",
+        "--name",
+        "张三, Ltd.",
+        "--region",
+        "east",
+    ]);
+    dl.ok(&["sync"]);
+    assert_eq!(
+        hub_customers(&hub, "DL03"),
+        vec![("C1".to_owned(), "张三, Ltd.".to_owned(), false)]
+    );
+
+    // Pseudonyms from now on: the edit and the new customer stay on the
+    // dealer's machine, and HQ's copy is marked as no longer updated.
+    dl.ok(&["share", "set", "--sell-through", "pseudonym"]);
+    dl.ok(&["customer", "set", "C1", "--name", "张三 \"新\""]);
+    dl.ok(&["customer", "add", "C2", "--name", "李四"]);
+    dl.ok(&["sync"]);
+    let kept = vec![("C1".to_owned(), "张三, Ltd.".to_owned(), true)];
+    assert_eq!(hub_customers(&hub, "DL03"), kept);
+    let listed = hub.ok(&["customer", "list", "--site", "DL03"]);
+    assert!(listed.contains("not updated"), "{listed}");
+
+    // Forced: the dealer's own certificate offering those changes anyway.
+    let saved = dl.data().join("customers.automerge");
+    dl.ok(&["doc", "export", "customers/DL03", saved.to_str().unwrap()]);
+    let doc =
+        jxc_shared::docs::automerge::AutoCommit::load(&std::fs::read(&saved).unwrap()).unwrap();
+    let changes: Vec<Vec<u8>> = doc
+        .clone()
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    assert_eq!(
+        changes.len(),
+        3,
+        "the add, then the edit and the second add"
+    );
+    let cert = dl.file("agent.pem");
+    let key = dl.file("agent.key");
+    let agent = Https::new(&served.url, &dl.file("hub-ca.pem"), Some((&cert, &key)));
+    let req = jxc_shared::protocol::DocsRequest {
+        offers: vec![jxc_shared::protocol::DocOffer {
+            doc: "customers/DL03".into(),
+            heads: Vec::new(),
+            changes,
+        }],
+    };
+    let reply = agent.post_message("/v1/docs", &req);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let resp: jxc_shared::protocol::DocsResponse =
+        jxc_shared::protocol::decode_limited("docs", &reply.body, 64 << 20).unwrap();
+    let refused = &resp.replies[0].refused;
+    assert_eq!(refused.len(), 2, "the two new changes: {resp:?}");
+    assert!(
+        refused[0].reason.contains("not customer identities"),
+        "{resp:?}"
+    );
+    assert_eq!(hub_customers(&hub, "DL03"), kept);
+    let quarantined = hub.json(&["quarantine", "--documents"]);
+    assert_eq!(quarantined.as_array().unwrap().len(), 2, "{quarantined}");
+
+    // Identities shared again: what was held back flows, and is current.
+    dl.ok(&["share", "set", "--sell-through", "identity"]);
+    dl.ok(&["sync"]);
+    assert_eq!(
+        hub_customers(&hub, "DL03"),
+        vec![
+            ("C1".to_owned(), "张三 \"新\"".to_owned(), false),
+            ("C2".to_owned(), "李四".to_owned(), false),
+        ]
+    );
+}

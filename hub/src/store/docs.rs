@@ -9,7 +9,7 @@ use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
 use jxc_shared::docs::automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use jxc_shared::docs::{
-    self, CatalogItem, Customer, DocId, SharePolicy, Writer, pack_heads, unpack_heads,
+    self, CatalogItem, Customer, DocId, SellThrough, SharePolicy, Writer, pack_heads, unpack_heads,
 };
 use jxc_shared::protocol::{DocOffer, DocRefusal, DocReply};
 use jxc_shared::{SiteId, SiteKind};
@@ -366,6 +366,24 @@ fn check_changes(
         reply.refused.push(DocRefusal { hash, reason });
         Ok(())
     };
+    // A dealer's customers are identities: they reach HQ only while its
+    // policy shares sell-through with identity (its agent does not offer
+    // them otherwise, so only a crafted request meets this).
+    let withheld = match id {
+        DocId::Customers(owner) if owner_kind == Some(SiteKind::Dealer) => dealer_policy(
+            tx, owner,
+        )?
+        .map(|p| p.sell_through)
+        .filter(|s| *s != SellThrough::Identity)
+        .map(|s| {
+            format!(
+                "dealer {}'s sharing policy shares sell-through as {}, not customer identities",
+                owner.as_str(),
+                s.as_str()
+            )
+        }),
+        _ => None,
+    };
     let mut pending: Vec<Change> = Vec::new();
     for raw in &offer.changes {
         match Change::from_bytes(raw.clone()) {
@@ -410,7 +428,10 @@ fn check_changes(
             }
             progress = true;
             let verdict = match check_actor(tx, site, hub, change.actor_id(), now)? {
-                Ok(()) => docs::authorize(id, owner_kind, Writer::Site(site), &change.decode()),
+                Ok(()) => match &withheld {
+                    Some(reason) => Err(reason.clone()),
+                    None => docs::authorize(id, owner_kind, Writer::Site(site), &change.decode()),
+                },
                 Err(reason) => Err(reason),
             };
             match verdict {
@@ -568,6 +589,9 @@ pub struct SiteCustomer {
     pub site: String,
     #[serde(flatten)]
     pub customer: Customer,
+    /// A dealer's customer kept from before it narrowed its policy away
+    /// from sharing identities: HQ keeps it, and it is no longer updated.
+    pub not_updated: bool,
 }
 
 /// A refused document change.
@@ -703,9 +727,20 @@ impl Store {
                     terms_days: r.get(9)?,
                     conflicts: serde_json::from_str(&conflicts).unwrap_or_default(),
                 },
+                not_updated: false,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows: Vec<SiteCustomer> = rows.collect::<rusqlite::Result<_>>()?;
+        let mut withheld: std::collections::HashMap<String, bool> = Default::default();
+        for row in &mut rows {
+            if !withheld.contains_key(&row.site) {
+                let policy = dealer_policy(&self.conn, &SiteId::parse(&row.site)?)?;
+                let w = policy.is_some_and(|p| p.sell_through != SellThrough::Identity);
+                withheld.insert(row.site.clone(), w);
+            }
+            row.not_updated = withheld[&row.site];
+        }
+        Ok(rows)
     }
 
     pub fn doc_refusals(&self) -> Result<Vec<DocRefusalRow>> {
