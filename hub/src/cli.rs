@@ -8,6 +8,7 @@ use crate::pki::Ca;
 use crate::store::{GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::{Parser, Subcommand};
+use jxc_shared::Quantity;
 use jxc_shared::product::check_text;
 use jxc_shared::protocol::EnrollToken;
 use jxc_shared::text::table;
@@ -446,17 +447,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                         r.on_hand.to_string(),
                         r.in_transit.to_string(),
                         r.value.to_string(),
-                        if r.not_updated.is_zero() {
-                            String::new()
-                        } else {
-                            r.not_updated.to_string()
-                        },
+                        blank_zero(r.not_updated),
+                        blank_zero(r.unvalued),
                     ]
                 })
                 .collect();
             print_table(
                 out,
-                &[by.as_str(), "on_hand", "in_transit", "value", "not_updated"],
+                &[
+                    by.as_str(),
+                    "on_hand",
+                    "in_transit",
+                    "value",
+                    "not_updated",
+                    "unvalued",
+                ],
                 &rows,
             )
         }
@@ -554,5 +559,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 &rows,
             )
         }
+    }
+}
+
+/// A quantity for a table cell that is usually zero: empty when it is.
+fn blank_zero(q: Quantity) -> String {
+    if q.is_zero() {
+        String::new()
+    } else {
+        q.to_string()
     }
 }

@@ -563,12 +563,25 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
                 r.on_hand.to_string(),
                 r.in_transit.to_string(),
                 r.value.to_string(),
+                r.unvalued.to_string(),
             ]
         })
         .collect();
     say(out, String::new())?;
-    out.write_all(table(&["site kind", "on hand", "in transit", "value"], &rows).as_bytes())
-        .map_err(|e| HubError::io("<stdout>", e))?;
+    out.write_all(
+        table(
+            &[
+                "site kind",
+                "on hand",
+                "in transit",
+                "value",
+                "unvalued (costs not shared)",
+            ],
+            &rows,
+        )
+        .as_bytes(),
+    )
+    .map_err(|e| HubError::io("<stdout>", e))?;
     say(out, String::new())?;
     if mismatches == 0 {
         say(

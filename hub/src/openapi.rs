@@ -71,8 +71,9 @@ pub fn document() -> Value {
                 },
                 "InventoryRow": {
                     "type": "object",
-                    "required": ["key", "on_hand", "in_transit", "value", "not_updated"],
-                    "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal, "not_updated": decimal }
+                    "required": ["key", "on_hand", "in_transit", "value", "not_updated", "unvalued"],
+                    "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal, "not_updated": decimal,
+                        "unvalued": decimal }
                 },
                 "Site": {
                     "type": "object",

@@ -421,6 +421,7 @@ async fn ingest_is_gapless_idempotent_and_quarantines_without_blocking() {
     assert_eq!(inv[0]["key"], "BJ01/main");
     assert_eq!(inv[0]["on_hand"], "27.5");
     assert_eq!(inv[0]["value"], "343.75");
+    assert_eq!(inv[0]["unvalued"], "0", "a branch shares its costs");
     let (_, m) = h.get("/v1/movements?site=BJ01", Some(&h.admin)).await;
     let qtys: Vec<&str> = m["movements"]
         .as_array()

@@ -314,6 +314,12 @@ fn narrowing_a_policy_freezes_what_hq_holds_and_says_so() {
             ("TEA-1".to_owned(), "6".to_owned(), "0".to_owned()),
         ]
     );
+    // The dealer does not share costs: its stock counts, valued at nothing,
+    // and HQ is told how much of it that is.
+    let rows = hub.json(&["inventory", "--site", "DL02", "--by", "site"]);
+    assert_eq!(rows[0]["on_hand"], "10", "{rows}");
+    assert_eq!(rows[0]["value"], "0", "{rows}");
+    assert_eq!(rows[0]["unvalued"], "10", "{rows}");
     // Now only tea: CUP-1 stops flowing and is marked as no longer updated.
     dl.ok(&["share", "set", "--stock", "selected", "--category", "tea"]);
     dl.ok(&["sell", "--location", "shop", "--sku", "CUP-1", "--qty", "1"]);

@@ -61,6 +61,9 @@ pub struct InventoryRow {
     /// The part of `on_hand` held by dealers whose sharing policy no longer
     /// covers it: what HQ last received, no longer updated.
     pub not_updated: Quantity,
+    /// The part of `on_hand` held by dealers that do not share costs: it
+    /// counts in `on_hand` but adds nothing to `value`.
+    pub unvalued: Quantity,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,7 +146,8 @@ impl Store {
                 GroupBy::Kind => kind.to_owned(),
             }
         };
-        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128)> = BTreeMap::new();
+        // (on hand, in transit, value, not updated, unvalued)
+        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128)> = BTreeMap::new();
         let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
             std::collections::HashMap::new();
         let mut categories: std::collections::HashMap<String, String> =
@@ -197,6 +201,9 @@ impl Store {
                 if !p.shares_stock(&sku, &categories[&sku]) {
                     g.3 += qty as i128;
                 }
+                if !p.costs_and_prices {
+                    g.4 += qty as i128;
+                }
             }
         }
 
@@ -224,13 +231,16 @@ impl Store {
         let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
         Ok(groups
             .into_iter()
-            .map(|(key, (on_hand, transit, value, frozen))| InventoryRow {
-                key,
-                on_hand: micro(on_hand),
-                in_transit: micro(transit),
-                value: value.normalize(),
-                not_updated: micro(frozen),
-            })
+            .map(
+                |(key, (on_hand, transit, value, frozen, unvalued))| InventoryRow {
+                    key,
+                    on_hand: micro(on_hand),
+                    in_transit: micro(transit),
+                    value: value.normalize(),
+                    not_updated: micro(frozen),
+                    unvalued: micro(unvalued),
+                },
+            )
             .collect())
     }
 
