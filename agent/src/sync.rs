@@ -121,7 +121,10 @@ pub async fn enroll(
 ) -> Result<EnrollResponse> {
     let url = url.trim_end_matches('/').to_owned();
     let parsed = EnrollToken::parse(token)?;
-    let site = with_store(store, |s| Ok(s.site().id.to_string())).await?;
+    let (site, actor) = with_store(store, |s| {
+        Ok((s.site().id.to_string(), s.actor()?.to_hex_string()))
+    })
+    .await?;
     let ca_pem = tls::fetch_pinned_ca(&url, &parsed.ca_fingerprint)
         .await
         .map_err(tls_err)?;
@@ -130,6 +133,7 @@ pub async fn enroll(
     let body = serde_json::to_vec(&EnrollRequest {
         token: token.trim().to_owned(),
         csr_pem,
+        doc_actor: Some(actor),
     })
     .expect("an enroll request always serializes");
     let resp = http

@@ -241,6 +241,8 @@ async fn enroll(
     let body = serde_json::to_vec(&EnrollRequest {
         token: token.to_string(),
         csr_pem,
+        // These clients sync movements only, never documents.
+        doc_actor: None,
     })
     .expect("an enroll request serializes");
     let resp = http

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
+use jxc_shared::docs::automerge::ActorId;
 use jxc_shared::protocol::{
     self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, MAX_BATCH_BYTES,
     MAX_BATCH_MOVEMENTS, PROTOCOL_HEADER, SyncRequest,
@@ -35,7 +36,7 @@ pub struct Hub {
     pub reads: Mutex<Store>,
     pub ca: Ca,
     /// HQ's Automerge actor, derived from the CA.
-    pub actor: jxc_shared::docs::automerge::ActorId,
+    pub actor: ActorId,
     pub metrics: Metrics,
     pub stale_after_secs: i64,
     pub client_cert_days: u32,
@@ -209,12 +210,16 @@ async fn enroll(
             "the enrollment token was made by another hub".into(),
         ));
     }
+    let actor = match req.doc_actor.as_deref() {
+        None => None,
+        Some(hex_actor) => Some(parse_doc_actor(hex_actor, &hub.actor)?),
+    };
     let h = hub.clone();
     let (site, cert_pem) = blocking(move || {
         let now = Utc::now();
         let days = h.client_cert_days;
         let mut store = lock(&h.store);
-        store.redeem_token(&token.id, &token.secret, now, |site, serial| {
+        store.redeem_token_binding(&token.id, &token.secret, actor.as_ref(), now, |site, serial| {
             // Checked before the token is spent, so a token handed to the
             // wrong site's agent can still be used by the right one.
             if let Ok(Some(cn)) = pki::csr_common_name(&req.csr_pem)
@@ -240,6 +245,25 @@ async fn enroll(
         cert_pem,
         ca_pem: hub.ca.cert_pem().to_owned(),
     }))
+}
+
+/// An enrolling agent's document actor: 16 bytes in hex, and not HQ's.
+fn parse_doc_actor(hex_actor: &str, hq: &ActorId) -> Result<ActorId> {
+    let bytes = hex::decode(hex_actor)
+        .ok()
+        .filter(|b| b.len() == 16)
+        .ok_or_else(|| {
+            HubError::Invalid(format!(
+                "doc_actor {hex_actor:?} is not an actor id (32 hex digits)"
+            ))
+        })?;
+    let actor = ActorId::from(bytes.as_slice());
+    if &actor == hq {
+        return Err(HubError::Invalid(format!(
+            "doc_actor {hex_actor} is HQ's own actor; an agent writes as its own"
+        )));
+    }
+    Ok(actor)
 }
 
 /// Checks a decoded batch before anything is applied: bounded, consecutive

@@ -74,7 +74,12 @@ impl TestHub {
     }
 
     async fn enroll_raw(&self, token: &str, csr_pem: &str) -> (StatusCode, Value) {
-        let body = serde_json::json!({ "token": token, "csr_pem": csr_pem }).to_string();
+        self.enroll_body(serde_json::json!({ "token": token, "csr_pem": csr_pem }))
+            .await
+    }
+
+    async fn enroll_body(&self, body: Value) -> (StatusCode, Value) {
+        let body = body.to_string();
         let req = Request::post("/v1/enroll")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body))
@@ -224,6 +229,52 @@ async fn enrollment_refuses_reused_foreign_and_garbage_tokens_and_keeps_a_token_
     assert!(v["error"].as_str().unwrap().contains("another hub"), "{v}");
     let (status, _) = h.enroll_raw("jxc1.nonsense", &csr("SH01")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn enrollment_binds_the_agents_document_actor_or_refuses_it_keeping_the_token() {
+    let h = setup();
+    let enroll = |token: String, site: &'static str, actor: String| {
+        let h = &h;
+        async move {
+            h.enroll_body(serde_json::json!({
+                "token": token, "csr_pem": csr(site), "doc_actor": actor,
+            }))
+            .await
+        }
+    };
+    let bj = h.token("BJ01");
+    let (status, v) = enroll(bj.clone(), "BJ01", "zz".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("doc_actor \"zz\""),
+        "{v}"
+    );
+    let hq = jxc_shared::docs::hub_actor(cli::load_ca(h.dir.path()).unwrap().cert_der());
+    let (status, v) = enroll(bj.clone(), "BJ01", hq.to_hex_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("HQ's own"), "{v}");
+    let mine = "0123456789abcdef0123456789abcdef".to_owned();
+    let (status, v) = enroll(bj, "BJ01", mine.clone()).await;
+    assert_eq!(status, StatusCode::OK, "the token was kept: {v}");
+
+    // A copy of BJ01's data directory enrolling as SH01 is refused, and the
+    // token still enrolls SH01 from a directory of its own.
+    let sh = h.token("SH01");
+    let (status, v) = enroll(sh.clone(), "SH01", mine.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("already writes for site BJ01"),
+        "{v}"
+    );
+    let (status, v) = enroll(sh, "SH01", "fedcba9876543210fedcba9876543210".into()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // BJ01 re-enrolling from the same directory keeps its actor.
+    let (status, v) = enroll(h.token("BJ01"), "BJ01", mine).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
 }
 
 /// (client cert, protocol header, body, expected status, text in the answer)

@@ -385,6 +385,12 @@ impl std::fmt::Display for EnrollToken {
 pub struct EnrollRequest {
     pub token: String,
     pub csr_pem: String,
+    /// The agent's Automerge actor (32 hex digits). The hub binds it to the
+    /// site when it issues the certificate, so no other actor ever writes as
+    /// that site. An agent that sends none has its first actor bound on its
+    /// first document sync instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_actor: Option<String>,
 }
 
 /// The hub's answer: who the agent is and its certificate.

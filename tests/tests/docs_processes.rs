@@ -254,12 +254,41 @@ fn change_by(actor: ActorId, edit: impl FnOnce(&mut AutoCommit)) -> Vec<u8> {
 }
 
 #[test]
+fn an_agents_actor_is_bound_as_it_enrolls_so_no_other_actor_gets_in_first() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let br = Site::new("BR07", &["main"]);
+    enroll(&br, &served, &hub.token("BR07", "branch"));
+    // Before the agent's first document sync, a change by another actor
+    // arrives with the site's own certificate: the site already has one.
+    let api = agent_api(&br, &served);
+    let stranger = change_by(ActorId::from([9u8; 16].as_slice()), |doc| {
+        let name = docs::CustomerField::Name;
+        docs::Customer::set(doc, "C1", &[(name, name.value("冒名, Ltd.").unwrap())]).unwrap();
+    });
+    let id = DocId::Customers(jxc_shared::SiteId::parse("BR07").unwrap());
+    let r = offer(&api, &id, stranger);
+    assert_eq!(r.replies[0].refused.len(), 1, "{r:?}");
+    assert!(r.replies[0].refused[0].reason.contains("unknown"), "{r:?}");
+    br.ok(&["customer", "add", "C2", "--name", "真"]);
+    let report = sync(&br);
+    assert_eq!(report["docs"]["refused"], serde_json::json!([]), "{report}");
+    let rows = hub.json(&["customer", "list", "--site", "BR07"]);
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["C2"], "{rows}");
+}
+
+#[test]
 fn the_hub_refuses_each_change_a_site_may_not_make_and_keeps_the_rest() {
     let hub = Hub::new();
     let served = hub.start(None);
     let dl = Site::with_kind("DL01", "dealer", &["shop"]);
     enroll(&dl, &served, &hub.token("DL01", "dealer"));
-    // A real policy edit binds the dealer's actor at the hub.
     dl.ok(&[
         "share",
         "set",

@@ -516,6 +516,48 @@ fn check_actor(
     }
 }
 
+/// Binds `actor` to `site` as it enrolls and closes the first-sync
+/// binding. An actor that already writes for another site is refused: the
+/// agent's data directory was copied from that site.
+pub(super) fn bind_actor(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    actor: &ActorId,
+    now: &str,
+) -> Result<()> {
+    let hex_actor = actor.to_hex_string();
+    let bound: Option<String> = tx
+        .query_row(
+            "SELECT site FROM site_actor WHERE actor = ?",
+            [&hex_actor],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match bound {
+        Some(other) if other != site.as_str() => Err(HubError::Invalid(format!(
+            "doc_actor {hex_actor} already writes for site {other}: this agent's data directory was copied from that site; make a new one with `jxc-agent init`; the token is still valid"
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            tx.execute(
+                "INSERT INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?)",
+                params![hex_actor, site.as_str(), now],
+            )?;
+            Ok(())
+        }
+    }?;
+    tx.execute(
+        "UPDATE site SET actor_open = 0 WHERE id = ?",
+        [site.as_str()],
+    )?;
+    tracing::info!(
+        site = site.as_str(),
+        actor = hex_actor,
+        "document actor bound to site at enrollment"
+    );
+    Ok(())
+}
+
 fn sha2_32(bytes: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).into()

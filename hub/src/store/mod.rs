@@ -12,6 +12,7 @@ pub use query::{
 
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use jxc_shared::docs::automerge::ActorId;
 use jxc_shared::{SiteId, SiteKind};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -183,6 +184,21 @@ impl Store {
         now: DateTime<Utc>,
         issue: impl FnOnce(&NewSite, u64) -> Result<T>,
     ) -> Result<(EnrollingSite, T)> {
+        self.redeem_token_binding(id, secret, None, now, issue)
+    }
+
+    /// [`Store::redeem_token`], binding the agent's document actor to the
+    /// site in the same transaction (refused, token unspent, if that actor
+    /// already writes for another site). Without an actor, the site's first
+    /// actor is bound on its first document sync.
+    pub fn redeem_token_binding<T>(
+        &mut self,
+        id: &str,
+        secret: &str,
+        actor: Option<&ActorId>,
+        now: DateTime<Utc>,
+        issue: impl FnOnce(&NewSite, u64) -> Result<T>,
+    ) -> Result<(EnrollingSite, T)> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -243,6 +259,9 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET kind = ?2, name = ?3, region = ?4, cert_serial = ?5, enrolled_at = ?6, revoked_at = NULL, actor_open = 1",
             params![site, kind, name, region, serial as i64, now_text(now)],
         )?;
+        if let Some(actor) = actor {
+            docs::bind_actor(&tx, &SiteId::parse(&site)?, actor, &now_text(now))?;
+        }
         let enrolling = EnrollingSite {
             site: NewSite {
                 id: SiteId::parse(&site)?,

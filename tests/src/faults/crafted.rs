@@ -106,7 +106,7 @@ impl Rogue {
         ca_pem: &str,
         cert: &str,
         key: &str,
-        seed: u64,
+        actor: ActorId,
     ) -> Result<Rogue, String> {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(|e| e.to_string())?;
         let identity =
@@ -126,8 +126,8 @@ impl Rogue {
             good: Vec::new(),
             quarantined: Vec::new(),
             queue: Vec::new(),
-            actor: rogue_actor(seed),
-            customers: AutoCommit::new().with_actor(rogue_actor(seed)),
+            customers: AutoCommit::new().with_actor(actor.clone()),
+            actor,
             customers_held: BTreeMap::new(),
             refusals: Vec::new(),
         })
@@ -315,13 +315,6 @@ impl Rogue {
     }
 }
 
-/// The rogue's actor: fixed per seed, so a replay crafts the same changes.
-fn rogue_actor(seed: u64) -> ActorId {
-    let mut bytes = [0x52u8; 16];
-    bytes[8..].copy_from_slice(&seed.to_be_bytes());
-    ActorId::from(bytes.as_slice())
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -450,7 +443,7 @@ impl Rogue {
         ctx: &DocContext,
     ) -> Result<u64, String> {
         if self.customers_held.is_empty() {
-            // The first change binds the rogue's own actor to its site.
+            // A good change first, so the bad ones have something to build on.
             self.good_edit(rt, salt / 3)?;
         }
         let mine = Self::my_customers();
@@ -489,8 +482,7 @@ impl Rogue {
                 let (actor, phrase) = if bad == Bad::ClaimsHq {
                     (ctx.hub_actor.clone(), "HQ's actor")
                 } else {
-                    // Bound to its site ("belongs to site …") or, if that
-                    // site has not written yet, unknown to the rogue's.
+                    // Bound to its site as it enrolled ("belongs to site …").
                     (ctx.foreign.1.clone(), "actor")
                 };
                 let mut doc = self.customers.fork();

@@ -359,12 +359,18 @@ impl Driver {
             "--token",
             &hub.token(ROGUE, "branch"),
         ]);
+        // The hub bound the agent's actor as it enrolled: the rogue's good
+        // edits use it; its bad ones use others.
+        let actor = rogue_site.json(&["status"])["doc_actor"]
+            .as_str()
+            .and_then(|h| jxc_shared::docs::automerge::ActorId::try_from(h).ok())
+            .ok_or("the rogue agent's status shows no doc_actor")?;
         let rogue = Rogue::new(
             &served.url,
             &ca,
             &rogue_site.file("agent.pem"),
             &rogue_site.file("agent.key"),
-            schedule.seed,
+            actor,
         )?;
         let hub_actor = jxc_shared::docs::hub_actor(&pem_der(&ca)?);
         let counts = Counts {
