@@ -11,7 +11,7 @@ use jxc_e2e::faults::{
 };
 
 /// Seeds run on every `cargo test`: together they apply every fault kind.
-const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
+const SEEDS: [u64; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 #[test]
 fn fault_schedules_keep_the_invariants() {
