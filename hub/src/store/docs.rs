@@ -498,19 +498,7 @@ fn check_actor(
                     site.as_str()
                 )));
             }
-            tx.execute(
-                "INSERT INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?)",
-                params![hex_actor, site.as_str(), now],
-            )?;
-            tx.execute(
-                "UPDATE site SET actor_open = 0 WHERE id = ?",
-                [site.as_str()],
-            )?;
-            tracing::info!(
-                site = site.as_str(),
-                actor = hex_actor,
-                "document actor bound to site"
-            );
+            bind(tx, site, &hex_actor, now, "its first document sync")?;
             Ok(Ok(()))
         }
     }
@@ -533,19 +521,21 @@ pub(super) fn bind_actor(
             |r| r.get(0),
         )
         .optional()?;
-    match bound {
-        Some(other) if other != site.as_str() => Err(HubError::Invalid(format!(
+    if let Some(other) = bound.filter(|o| o != site.as_str()) {
+        return Err(HubError::Invalid(format!(
             "doc_actor {hex_actor} already writes for site {other}: this agent's data directory was copied from that site; make a new one with `jxc-agent init`; the token is still valid"
-        ))),
-        Some(_) => Ok(()),
-        None => {
-            tx.execute(
-                "INSERT INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?)",
-                params![hex_actor, site.as_str(), now],
-            )?;
-            Ok(())
-        }
-    }?;
+        )));
+    }
+    bind(tx, site, &hex_actor, now, "enrollment")
+}
+
+/// Records that `hex_actor` writes for `site` (kept if it already does) and
+/// closes the site's first-sync binding.
+fn bind(tx: &Transaction<'_>, site: &SiteId, hex_actor: &str, now: &str, at: &str) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?)",
+        params![hex_actor, site.as_str(), now],
+    )?;
     tx.execute(
         "UPDATE site SET actor_open = 0 WHERE id = ?",
         [site.as_str()],
@@ -553,7 +543,7 @@ pub(super) fn bind_actor(
     tracing::info!(
         site = site.as_str(),
         actor = hex_actor,
-        "document actor bound to site at enrollment"
+        "document actor bound to site at {at}"
     );
     Ok(())
 }
