@@ -348,24 +348,24 @@ const MOVE_COLUMNS: [&str; 14] = [
 
 /// A movement as `moves` prints it in JSON and CSV.
 #[derive(Debug, Serialize)]
-struct MoveOut<'a> {
-    seq: u64,
+pub(crate) struct MoveOut<'a> {
+    pub(crate) seq: u64,
     #[serde(rename = "type")]
-    kind: &'static str,
-    location: &'a str,
-    sku: &'a str,
-    lot: &'a str,
+    pub(crate) kind: &'static str,
+    pub(crate) location: &'a str,
+    pub(crate) sku: &'a str,
+    pub(crate) lot: &'a str,
     /// Signed change to on hand.
-    qty: String,
-    unit_cost: String,
-    unit_price: Option<String>,
-    counterparty: Option<&'a str>,
+    pub(crate) qty: String,
+    pub(crate) unit_cost: String,
+    pub(crate) unit_price: Option<String>,
+    pub(crate) counterparty: Option<&'a str>,
     #[serde(rename = "ref")]
-    reference: Option<&'a str>,
-    reason: Option<&'a str>,
-    transfer_id: Option<&'a str>,
-    occurred_at: String,
-    recorded_at: String,
+    pub(crate) reference: Option<&'a str>,
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) transfer_id: Option<&'a str>,
+    pub(crate) occurred_at: String,
+    pub(crate) recorded_at: String,
 }
 
 impl<'a> From<&'a Movement> for MoveOut<'a> {

@@ -2,7 +2,7 @@
 //! policy and its SKU map. Each edit is an Automerge change made with this
 //! site's actor; it reaches the hub on the next sync.
 
-use crate::cli::{io_err, json, listing};
+use crate::cli::{MoveOut, io_err, json, listing};
 use crate::error::{AgentError, Result};
 use crate::store::Store;
 use chrono::NaiveDate;
@@ -99,6 +99,15 @@ pub enum CustomerCmd {
 pub enum ShareCmd {
     /// What this dealer shares with HQ.
     Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What this dealer has published for HQ, oldest first: exactly the
+    /// records the hub receives (HQ SKUs, customers and costs as shared).
+    Sent {
+        /// How many of the newest records.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
         #[arg(long)]
         json: bool,
     },
@@ -358,6 +367,79 @@ fn doc_err(e: jxc_shared::docs::automerge::AutomergeError) -> AgentError {
     AgentError::DataDir(format!("document edit failed: {e}"))
 }
 
+/// A published record as `share sent` lists it.
+#[derive(serde::Serialize)]
+struct SentOut<'a> {
+    #[serde(flatten)]
+    record: MoveOut<'a>,
+    /// The hub has it (its seq is at or below the hub's high-water mark).
+    acknowledged: bool,
+}
+
+/// The newest `limit` records of the dealer's outbound stream, and how far
+/// the hub has acknowledged it.
+fn sent(store: &Store, limit: u32, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    let last = store.outbound_last_seq()?;
+    let hwm = store.sync_state()?.hwm;
+    let from = last.saturating_sub(u64::from(limit)) + 1;
+    let site = &store.site().id;
+    let records = store
+        .outbound_batch(from, limit as usize)?
+        .iter()
+        .map(|w| w.validate(site))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let rows: Vec<SentOut<'_>> = records
+        .iter()
+        .map(|m| SentOut {
+            record: MoveOut::from(m),
+            acknowledged: m.seq <= hwm,
+        })
+        .collect();
+    listing(
+        out,
+        as_json,
+        &rows,
+        &[
+            "seq",
+            "type",
+            "location",
+            "sku",
+            "lot",
+            "qty",
+            "unit_cost",
+            "unit_price",
+            "counterparty",
+            "occurred_at",
+            "at_hub",
+        ],
+        |r| {
+            let m = &r.record;
+            vec![
+                m.seq.to_string(),
+                m.kind.to_owned(),
+                m.location.to_owned(),
+                m.sku.to_owned(),
+                m.lot.to_owned(),
+                m.qty.clone(),
+                m.unit_cost.clone(),
+                m.unit_price.clone().unwrap_or_default(),
+                m.counterparty.unwrap_or_default().to_owned(),
+                m.occurred_at.clone(),
+                if r.acknowledged { "yes" } else { "not yet" }.to_owned(),
+            ]
+        },
+    )?;
+    if !as_json {
+        writeln!(
+            out,
+            "{last} record(s) published for HQ; the hub has the first {}",
+            hwm.min(last)
+        )
+        .map_err(io_err)?;
+    }
+    Ok(())
+}
+
 fn dealer_only(store: &Store, what: &str) -> Result<()> {
     if store.site().kind != SiteKind::Dealer {
         return Err(AgentError::Conflict(format!(
@@ -376,6 +458,13 @@ pub fn share(store: &mut Store, cmd: ShareCmd, out: &mut dyn Write) -> Result<()
                 return json(out, &p);
             }
             show_policy(out, &p)
+        }
+        ShareCmd::Sent {
+            limit,
+            json: as_json,
+        } => {
+            dealer_only(store, "share sent")?;
+            sent(store, limit, as_json, out)
         }
         ShareCmd::Set {
             stock,

@@ -500,6 +500,8 @@ fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
     let err = br.fails(&["customer", "set", "NOPE", "--name", "x"], 3);
     assert!(err.contains("no such customer"), "{err}");
     br.fails(&["share", "set", "--stock", "all"], 4);
+    let err = br.fails(&["share", "sent"], 4);
+    assert!(err.contains("share sent is for dealers"), "{err}");
     let dl = Site::with_kind("DL01", "dealer", &["shop"]);
     enroll(&dl, &served, &hub.token("DL01", "dealer"));
     dl.ok(&["sync"]);
@@ -507,6 +509,9 @@ fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
     assert!(err.contains("sell_through"), "{err}");
     let err = dl.fails(&["share", "set", "--category", "tea"], 3);
     assert!(err.contains("--stock selected"), "{err}");
+    let err = dl.fails(&["share", "sent", "--limit", "0"], 2);
+    assert!(err.contains("--limit"), "{err}");
+    assert_eq!(dl.json(&["share", "sent"]), serde_json::json!([]));
     let err = dl.fails(&["share", "set", "--from", "31/01/2026"], 3);
     assert!(err.contains("from"), "{err}");
     let err = dl.fails(&["sku-map", "set", "mine", "NOT-IN-CATALOG"], 3);

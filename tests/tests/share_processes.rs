@@ -139,6 +139,31 @@ fn a_dealer_shares_only_what_its_policy_says() {
     );
     let kinds: Vec<&str> = moves.iter().map(|m| m["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["receipt", "opening", "sale", "sale", "sale"]);
+    // The dealer sees exactly what left its machine, and that the hub has it.
+    let sent = dl.json(&["share", "sent"]);
+    let sent = sent.as_array().unwrap();
+    assert_eq!(sent.len(), moves.len(), "{sent:?}");
+    for (s, m) in sent.iter().zip(&moves) {
+        for field in [
+            "seq",
+            "type",
+            "location",
+            "sku",
+            "qty",
+            "unit_cost",
+            "counterparty",
+        ] {
+            assert_eq!(s[field], m[field], "{field}: {s} vs {m}");
+        }
+        assert_eq!(s["acknowledged"], true, "{s}");
+    }
+    let last_two = dl.json(&["share", "sent", "--limit", "2"]);
+    assert_eq!(last_two[0]["seq"], 4, "{last_two}");
+    let table = dl.ok(&["share", "sent"]);
+    assert!(
+        table.contains("5 record(s) published for HQ; the hub has the first 5"),
+        "{table}"
+    );
     let text = serde_json::to_string(&moves).unwrap();
     for secret in [
         "CUP-1", "MY-1", "my-tea", "王五", "Zhang", "C1", "SO-9", "7.5",
