@@ -7,7 +7,8 @@
 //! `cargo run -p jxc-e2e -- --schedules 1000` runs many more.
 
 use jxc_e2e::faults::{
-    Counts, Size, binaries, replay_command, run_sabotaged, run_sabotaged_docs, run_seed,
+    Counts, Size, binaries, replay_command, run_sabotaged, run_sabotaged_dealer,
+    run_sabotaged_docs, run_seed,
 };
 
 /// Seeds run on every `cargo test`: together they apply every fault kind.
@@ -73,6 +74,23 @@ fn the_checker_notices_a_movement_altered_on_the_way() {
     // the agent's own retry of it was quarantined as a conflict.
     assert!(
         err.contains("qty differs") || err.contains("quarantine"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_checker_notices_a_dealer_record_altered_on_the_way() {
+    binaries();
+    let small = Size {
+        min_steps: 10,
+        max_steps: 10,
+    };
+    let err = run_sabotaged_dealer(7, small).expect_err("the checker let an altered record pass");
+    eprintln!("the checker refused, as it must: {err}");
+    // The altered copy is held (qty differs from `share sent`), or the
+    // dealer's own retry of it was quarantined as a conflict.
+    assert!(
+        (err.starts_with("DL01") && err.contains("qty differs")) || err.contains("quarantine"),
         "{err}"
     );
 }

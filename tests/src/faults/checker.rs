@@ -4,6 +4,11 @@
 //! - the hub holds each site's movements `1..=n` once each, field by field
 //!   equal to the agent's, and its on hand per (location, sku, lot) — from
 //!   the movements and from its balance cache — equals the owner's balance;
+//! - of the dealer, the hub holds its outbound stream (`share sent`) `1..=N`
+//!   once each, field by field, every record acknowledged; its on hand is
+//!   the dealer's stock of HQ's products; no own item, cost, price, customer
+//!   identity or reference reached it, nor the dealer's customers document;
+//!   every transfer with another site is in the stream;
 //! - every transfer between sites is either received or still shown in
 //!   transit, at the hub and at the receiver alike;
 //! - the quarantine holds exactly the crafted bad records, and the rogue
@@ -22,6 +27,7 @@ use super::driver::{Agent, Driver, Holdings, micro};
 use super::schedule::{CATALOG, PRODUCTS, ROGUE};
 use jxc_shared::docs::automerge::AutoCommit;
 use jxc_shared::docs::{CATALOG_COLUMNS, CatalogItem, catalog_shard};
+use jxc_shared::share::is_pseudonymous;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -143,10 +149,90 @@ fn check_acks(a: &Agent, moves: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
+/// A dealer's outbound stream as `share sent` lists it: seqs `1..=N`
+/// without a gap, every record acknowledged by the hub.
+fn dealer_published(a: &Agent) -> Result<Vec<Value>, String> {
+    let id = &a.plan.id;
+    let rows = a
+        .json(&["share", "sent", "--limit", "1000000"])?
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let seqs: Vec<u64> = rows.iter().filter_map(|m| m["seq"].as_u64()).collect();
+    if seqs != (1..=rows.len() as u64).collect::<Vec<_>>() {
+        return Err(format!(
+            "{id}: the published seqs are not 1..={}: {:?}…",
+            rows.len(),
+            &seqs[..seqs.len().min(20)]
+        ));
+    }
+    if let Some(r) = rows.iter().find(|r| r["acknowledged"] != true) {
+        return Err(format!(
+            "{id}: a published record is not acknowledged after healing: {r}"
+        ));
+    }
+    Ok(rows)
+}
+
+/// Every transfer between the dealer and another site is in its outbound
+/// stream as in its ledger (the hub routes them whatever the policy).
+fn check_dealer_transfers(id: &str, moves: &[Value], published: &[Value]) -> Result<(), String> {
+    for m in moves {
+        let kind = s(m, "type");
+        let other_site = !s(m, "counterparty").starts_with(&format!("{id}/"));
+        if !matches!(kind, "transfer_out" | "transfer_in") || !other_site {
+            continue;
+        }
+        let found = published.iter().any(|p| {
+            s(p, "type") == kind
+                && s(p, "transfer_id") == s(m, "transfer_id")
+                && s(p, "location") == s(m, "location")
+                && s(p, "sku") == s(m, "sku")
+                && s(p, "lot") == s(m, "lot")
+                && q(p, "qty").ok() == q(m, "qty").ok()
+        });
+        if !found {
+            return Err(format!(
+                "{id}: the transfer movement {m} is not in its outbound stream"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Nothing the dealer keeps to itself reached the hub: only HQ's products,
+/// no costs or prices, customers of sales and returns only as pseudonyms
+/// and without references.
+fn check_dealer_privacy(d: &Driver, id: &str, held: &[Value]) -> Result<(), String> {
+    for h in held {
+        let sku = s(h, "sku");
+        let leaked = if !d.catalog.contains_key(sku) {
+            Some("a product outside HQ's catalog")
+        } else if q(h, "unit_cost")? != 0 || !h["unit_price"].is_null() {
+            Some("a cost or price")
+        } else if matches!(s(h, "type"), "sale" | "customer_return")
+            && (!h["ref"].is_null()
+                || h["counterparty"]
+                    .as_str()
+                    .is_some_and(|c| !c.starts_with("anon-") || !is_pseudonymous(c)))
+        {
+            Some("a customer's identity or reference")
+        } else {
+            None
+        };
+        if let Some(what) = leaked {
+            return Err(format!("{id}: {what} reached the hub: {h}"));
+        }
+    }
+    Ok(())
+}
+
 /// What the checker looked at.
 #[derive(Debug, Default)]
 pub struct Checked {
     pub movements: u64,
+    /// Records of the dealer's outbound stream, among `movements`.
+    pub dealer_records: u64,
     pub transfers: u64,
     /// Catalog products compared, per agent.
     pub catalog: u64,
@@ -189,13 +275,21 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
 
     for a in &d.agents {
         let id = &a.plan.id;
+        let dealer = a.plan.kind == "dealer";
         a.ok(&["verify"])?;
         let status = a.json(&["status"])?;
         let n = status["movements"].as_u64().unwrap_or(0);
-        if status["sync"]["hwm"] != n || status["sync"]["unsynced"] != 0 {
+        let moves: Vec<Value> = a.json(&["moves"])?.as_array().cloned().unwrap_or_default();
+        // What the site sends: its ledger, or a dealer's outbound stream.
+        let published = if dealer {
+            dealer_published(a)?
+        } else {
+            moves.clone()
+        };
+        let out_n = published.len() as u64;
+        if status["sync"]["hwm"] != out_n || status["sync"]["unsynced"] != 0 {
             return Err(format!("{id}: not fully synced after healing: {status}"));
         }
-        let moves: Vec<Value> = a.json(&["moves"])?.as_array().cloned().unwrap_or_default();
         let seqs: Vec<u64> = moves.iter().filter_map(|m| m["seq"].as_u64()).collect();
         if seqs != (1..=n).collect::<Vec<_>>() {
             return Err(format!("{id}: the ledger's seqs are not 1..={n}"));
@@ -210,20 +304,33 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
             ));
         }
 
+        // What the hub may see of the site's stock: all of it, or of a
+        // dealer (sharing all stock) HQ's products only.
+        let mut shared = stock.clone();
+        if dealer {
+            shared.retain(|(_, sku, _), _| d.catalog.contains_key(sku));
+            check_dealer_transfers(id, &moves, &published)?;
+        }
+
         // No movement lost, duplicated or altered on the way to the hub.
         let held = hub.get(id.as_str()).unwrap_or(&no_rows);
         let hub_seqs: Vec<u64> = held.iter().filter_map(|m| m["seq"].as_u64()).collect();
-        if hub_seqs != seqs {
+        let sent_seqs: Vec<u64> = published.iter().filter_map(|m| m["seq"].as_u64()).collect();
+        if hub_seqs != sent_seqs {
             return Err(format!(
-                "{id}: the hub holds {} movements (seqs {:?}…), the agent {n}",
+                "{id}: the hub holds {} movements (seqs {:?}…), the agent sent {out_n}",
                 held.len(),
                 &hub_seqs[..hub_seqs.len().min(20)]
             ));
         }
-        for (m, h) in moves.iter().zip(held) {
+        for (m, h) in published.iter().zip(held) {
             same_movement(m, h).map_err(|e| format!("{id} seq {}: {e}", m["seq"]))?;
         }
-        checked.movements += n;
+        if dealer {
+            check_dealer_privacy(d, id, held)?;
+            checked.dealer_records += out_n;
+        }
+        checked.movements += out_n;
 
         // On hand per (location, sku, lot): the sum of the hub's movements.
         let mut from_hub = Holdings::new();
@@ -237,14 +344,14 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
                 .or_default() += q(m, "qty")?;
         }
         from_hub.retain(|_, v| *v != 0);
-        if from_hub != stock {
+        if from_hub != shared {
             return Err(format!(
-                "{id}: on hand from the hub's movements (left) and the agent (right):\n{from_hub:?}\n{stock:?}"
+                "{id}: on hand from the hub's movements (left) and the agent (right):\n{from_hub:?}\n{shared:?}"
             ));
         }
         // And the hub's balance cache, per (location, sku).
         let mut per_sku: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for ((loc, sku, _), v) in &stock {
+        for ((loc, sku, _), v) in &shared {
             *per_sku
                 .entry((format!("{id}/{loc}"), sku.clone()))
                 .or_default() += v;
@@ -270,7 +377,7 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
             .as_array()
             .and_then(|rows| rows.iter().find(|r| r["id"] == id.as_str()))
             .ok_or_else(|| format!("{id} is not in the hub's sites"))?;
-        if row["hwm"] != n || row["unsynced_at_agent"] != 0 {
+        if row["hwm"] != out_n || row["unsynced_at_agent"] != 0 {
             return Err(format!("{id}: the hub's site row disagrees: {row}"));
         }
         let skew = row["clock_skew_ms"].as_i64().unwrap_or(0);
@@ -626,11 +733,24 @@ fn check_docs(d: &Driver, checked: &mut Checked) -> Result<(), String> {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let theirs = d
+        let at_hub_list = d
             .hub_json(&["customer", "list", "--site", id])?
             .as_array()
             .cloned()
             .unwrap_or_default();
+        // A dealer that shares sell-through as pseudonyms keeps its
+        // customers to itself: the hub holds none, and the site's own copy
+        // is checked against what it set.
+        let theirs = if a.plan.kind == "dealer" {
+            if !at_hub_list.is_empty() {
+                return Err(format!(
+                    "{id}: the hub holds customers of a dealer sharing pseudonyms: {at_hub_list:?}"
+                ));
+            }
+            mine.clone()
+        } else {
+            at_hub_list
+        };
         let ids: Vec<String> = mine.iter().map(|r| text(&r["id"])).collect();
         let hub_ids: Vec<String> = theirs.iter().map(|r| text(&r["id"])).collect();
         let model_ids: Vec<String> = a.customers.keys().cloned().collect();

@@ -8,7 +8,8 @@ use super::crafted::{DocContext, Rogue};
 use super::docs::{CatalogModel, CustomerModel, sale_counterparty};
 use super::proxy::{Fault, Proxy, ProxyConfig};
 use super::schedule::{
-    AgentPlan, CATALOG, HOLD, LOCATIONS, LOTS, Line, Net, Op, PRODUCTS, ROGUE, Schedule, Step,
+    AgentPlan, CATALOG, DEALER_POLICY, HOLD, LOCATIONS, LOTS, Line, Net, Op, PRODUCTS, ROGUE,
+    Schedule, Step,
 };
 use super::{Counts, binaries};
 use crate::{Hub, Running, Served, Site, free_port};
@@ -73,6 +74,9 @@ pub struct Driver {
     /// Alter one movement on its way to the hub at the end, to prove the
     /// checker notices (see [`super::run_sabotaged`]).
     pub sabotage: bool,
+    /// The same for one record of the dealer's outbound stream (see
+    /// [`super::run_sabotaged_dealer`]).
+    pub sabotage_dealer: bool,
     /// Have HQ set a branch customer's credit limit behind the model's back
     /// at the end, to prove the checker notices (see
     /// [`super::run_sabotaged_docs`]).
@@ -120,6 +124,11 @@ fn decimals_of(sku: &str) -> u32 {
         .chain(&CATALOG)
         .find(|p| p.0 == sku)
         .map_or(0, |p| p.1)
+}
+
+/// Whether `sku` is one HQ may put in its catalog (not a site's own item).
+pub fn is_catalog(sku: &str) -> bool {
+    CATALOG.iter().any(|p| p.0 == sku)
 }
 
 /// `pct` percent of `on_hand`, in whole quanta, at least one quantum.
@@ -210,6 +219,16 @@ impl Agent {
 
     fn line(&self, n: Line) -> Option<(String, String, String, i64)> {
         let lines = self.lines();
+        (!lines.is_empty()).then(|| lines[n as usize % lines.len()].clone())
+    }
+
+    /// Like [`Agent::line`], among the lines of HQ's catalog products.
+    fn catalog_line(&self, n: Line) -> Option<(String, String, String, i64)> {
+        let lines: Vec<_> = self
+            .lines()
+            .into_iter()
+            .filter(|l| is_catalog(&l.1))
+            .collect();
         (!lines.is_empty()).then(|| lines[n as usize % lines.len()].clone())
     }
 
@@ -346,6 +365,11 @@ impl Driver {
             };
             let token = hub.token(&plan.id, plan.kind);
             agent.ok(&["enroll", "--hub", &agent.proxy.url(), "--token", &token])?;
+            if plan.kind == "dealer" {
+                let mut args = vec!["share", "set"];
+                args.extend(DEALER_POLICY);
+                agent.ok(&args)?;
+            }
             if plan.daemon {
                 agent.start_daemon()?;
             }
@@ -391,6 +415,7 @@ impl Driver {
             background: Vec::new(),
             trace: Vec::new(),
             sabotage: false,
+            sabotage_dealer: false,
             sabotage_docs: false,
             http,
         })
@@ -827,15 +852,31 @@ impl Driver {
                 )
             }
             Op::TransferLocal { line, pct } | Op::TransferRemote { line, pct, .. } => {
-                let Some((loc, sku, lot, q)) = a.line(line) else {
+                // A dealer's own items never leave it, not even in a
+                // transfer: between a dealer and another site only HQ's
+                // products move.
+                let remote = matches!(op, Op::TransferRemote { .. });
+                let chosen = if remote && a.plan.kind == "dealer" {
+                    a.catalog_line(line)
+                } else {
+                    a.line(line)
+                };
+                let Some((loc, sku, lot, q)) = chosen else {
                     self.counts.skipped_ops += 1;
                     return Ok(());
                 };
                 let take = part(q, pct, decimals_of(&sku));
+                let agents = &self.schedule.agents;
                 let to = match *op {
                     Op::TransferRemote { to, .. } => {
-                        let other = (agent + 1 + to as usize % (n - 1)) % n;
-                        format!("{}/main", self.schedule.agents[other].id)
+                        let mut other = (agent + 1 + to as usize % (n - 1)) % n;
+                        while agents[other].kind == "dealer" && !is_catalog(&sku) {
+                            other = (other + 1) % n;
+                            if other == agent {
+                                other = (other + 1) % n;
+                            }
+                        }
+                        format!("{}/main", agents[other].id)
                     }
                     _ => {
                         let other = if loc == LOCATIONS[0] {
@@ -888,6 +929,11 @@ impl Driver {
                     self.counts.transfers_local += 1;
                 } else {
                     self.counts.transfers_sent += 1;
+                    let dealer_site =
+                        |id: &str| agents.iter().any(|p| p.id == id && p.kind == "dealer");
+                    if dealer_site(&a.plan.id) || to.split('/').next().is_some_and(dealer_site) {
+                        self.counts.dealer_transfers += 1;
+                    }
                 }
                 Ok(())
             }
@@ -1065,6 +1111,27 @@ impl Driver {
                 "receive",
                 "main",
                 "TEA",
+                "",
+                1_000_000,
+                &["--cost", "2"],
+                "SABOTAGE",
+            )?;
+            a.proxy.set(Fault::Tamper, Some(1));
+        }
+        if self.sabotage_dealer {
+            let a = self
+                .agents
+                .iter_mut()
+                .find(|a| a.plan.kind == "dealer")
+                .ok_or("no dealer to sabotage")?;
+            // It holds HQ's catalog once it has synced (the first import
+            // has CT-1): a receipt of it is published, and altered on the way.
+            a.ok(&["sync"])?;
+            a.record(
+                "receipt",
+                "receive",
+                "main",
+                CATALOG[0].0,
                 "",
                 1_000_000,
                 &["--cost", "2"],

@@ -1,5 +1,5 @@
 //! Randomized, seeded fault schedules against real processes: a hub and
-//! several agents, SIGKILLs (also mid-sync), restarts, a proxy that cuts,
+//! several agents (HQ, branches and a dealer), SIGKILLs (also mid-sync), restarts, a proxy that cuts,
 //! delays, duplicates and replays requests, clock skew and crafted bad
 //! records and document changes, while HQ edits its catalog and credit terms
 //! and the sites their customers; then everything heals and a checker proves
@@ -47,6 +47,7 @@ counts! {
     stocktakes: "  stocktakes",
     transfers_local: "  transfers within a site",
     transfers_sent: "  transfers between sites",
+    dealer_transfers: "    to or from the dealer",
     transfers_received: "  transfer receipts",
     catalog_receipts: "  receipts of catalog products",
     sales_registered: "  sales to registered customers",
@@ -77,6 +78,7 @@ counts! {
     crafted_bad: "crafted bad records",
     crafted_docs: "crafted bad document changes",
     movements_checked: "movements checked",
+    dealer_records_checked: "  published by the dealer",
     transfers_checked: "transfers checked",
     catalog_checked: "catalog products checked (site x product)",
     customers_checked: "customers checked",
@@ -174,6 +176,16 @@ pub fn run_sabotaged(seed: u64, size: Size) -> Result<(), String> {
     checker::check(&driver).map(|_| ())
 }
 
+/// Runs the schedule of `seed` with one record of the dealer's outbound
+/// stream altered on its way to the hub at the end; the checker must refuse
+/// it (a test of the dealer's checks).
+pub fn run_sabotaged_dealer(seed: u64, size: Size) -> Result<(), String> {
+    let mut driver = driver::Driver::new(schedule::generate(seed, size))?;
+    driver.sabotage_dealer = true;
+    driver.run()?;
+    checker::check(&driver).map(|_| ())
+}
+
 /// Runs the schedule of `seed`, then has HQ set a branch customer's credit
 /// limit without telling the driver; the checker must notice the value
 /// nobody it knows of set (a test of the document checks).
@@ -215,6 +227,7 @@ fn run_seed_inner(seed: u64, size: Size) -> Outcome {
     }
     let result = result.map(|checked| {
         counts.movements_checked = checked.movements;
+        counts.dealer_records_checked = checked.dealer_records;
         counts.transfers_checked = checked.transfers;
         counts.catalog_checked = checked.catalog;
         counts.customers_checked = checked.customers;

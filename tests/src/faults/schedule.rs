@@ -16,6 +16,18 @@ pub const LOTS: [&str; 2] = ["L1", "L2"];
 pub const LOCATIONS: [&str; 2] = ["main", "shop"];
 /// The site the driver impersonates to send crafted records.
 pub const ROGUE: &str = "RG01";
+/// The dealer every schedule has (the last agent): it shares all stock of
+/// HQ's products, customers as pseudonyms, no costs or prices.
+pub const DEALER: &str = "DL01";
+/// The dealer's sharing policy, set right after it enrolls.
+pub const DEALER_POLICY: [&str; 6] = [
+    "--stock",
+    "all",
+    "--sell-through",
+    "pseudonym",
+    "--costs-and-prices",
+    "false",
+];
 
 /// Products HQ may put in its catalog: (sku, decimals when added,
 /// lot-tracked). Lot tracking never changes once a product exists, and its
@@ -424,8 +436,9 @@ fn net(rng: &mut Rng) -> Net {
 
 fn doc(rng: &mut Rng, n_agents: usize) -> Doc {
     let agent = rng.below(n_agents as u64) as usize;
-    // HQ sets credit fields only on a branch's customers: never agent 0.
-    let branch = 1 + rng.below(n_agents as u64 - 1) as usize;
+    // HQ sets credit fields only on a branch's customers: never agent 0
+    // (HQ) nor the last (the dealer).
+    let branch = 1 + rng.below(n_agents as u64 - 2) as usize;
     let customer = rng.below(CUSTOMER_IDS.len() as u64) as u8;
     let salt = rng.next_u64() as u32;
     match rng.below(15) {
@@ -461,17 +474,21 @@ fn doc(rng: &mut Rng, n_agents: usize) -> Doc {
 /// The schedule of `seed`.
 pub fn generate(seed: u64, size: Size) -> Schedule {
     let mut rng = Rng::new(seed);
-    let n_agents = 3 + rng.below(2) as usize;
+    // HQ, two or three branches, and the dealer last.
+    let n_agents = 4 + rng.below(2) as usize;
+    let dealer = n_agents - 1;
     let agents: Vec<AgentPlan> = (0..n_agents)
         .map(|i| AgentPlan {
-            // No dealers: a dealer's sharing policy decides what of its
-            // ledger the hub sees, so the hub would not hold its movements
-            // one for one as the checker expects of an owner.
             id: match i {
                 0 => "HQ01".to_owned(),
+                i if i == dealer => DEALER.to_owned(),
                 i => format!("BR{i:02}"),
             },
-            kind: if i == 0 { "hq" } else { "branch" },
+            kind: match i {
+                0 => "hq",
+                i if i == dealer => "dealer",
+                _ => "branch",
+            },
             daemon: rng.below(2) == 0,
             skew_ms: SKEWS_MS[rng.below(SKEWS_MS.len() as u64) as usize],
         })
@@ -505,6 +522,24 @@ pub fn generate(seed: u64, size: Size) -> Schedule {
             });
         }
     }
+    // The dealer's opening stock is of its own items, which never leave
+    // it: it syncs to learn HQ's catalog and receives some of it, so its
+    // outbound stream has something to carry from the start.
+    steps.push(Step::Sync {
+        agent: dealer,
+        batch: 5000,
+    });
+    for _ in 0..2 {
+        steps.push(Step::Work {
+            agent: dealer,
+            op: Op::ReceiveCatalog {
+                which: rng.next_u64() as u32,
+                lot: rng.below(LOTS.len() as u64) as u8,
+                amount: 500 + rng.below(4_500) as u32,
+                cost_cents: 100 + rng.below(10_000) as u32,
+            },
+        });
+    }
     let mut hub_up = true;
     let mut daemon_up: Vec<bool> = agents.iter().map(|a| a.daemon).collect();
     for _ in 0..len {
@@ -518,7 +553,28 @@ pub fn generate(seed: u64, size: Size) -> Schedule {
         let step = match rng.below(100) {
             0..=46 => Step::Work {
                 agent,
-                op: op(&mut rng),
+                op: match op(&mut rng) {
+                    // Half of a dealer's receipts are of HQ's products, the
+                    // rest of its own items.
+                    Op::Receive {
+                        lot,
+                        amount,
+                        cost_cents,
+                        ..
+                    }
+                    | Op::Opening {
+                        lot,
+                        amount,
+                        cost_cents,
+                        ..
+                    } if agent == dealer && rng.below(2) == 0 => Op::ReceiveCatalog {
+                        which: rng.next_u64() as u32,
+                        lot,
+                        amount,
+                        cost_cents,
+                    },
+                    op => op,
+                },
             },
             47..=55 => Step::Sync {
                 agent,
@@ -585,7 +641,9 @@ mod tests {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         let c = generate(43, Size::default());
         assert_ne!(format!("{a:?}"), format!("{c:?}"));
-        let openings = a.agents.len() * (PRODUCTS.len() + 1) + 1;
+        // The catalog import, a customer and openings per agent, and the
+        // dealer's first sync and two receipts of catalog products.
+        let openings = a.agents.len() * (PRODUCTS.len() + 1) + 1 + 3;
         assert!(
             (40..=80).contains(&(a.steps.len() - openings)),
             "{}",
