@@ -121,6 +121,27 @@ fn a_dealer_shares_only_what_its_policy_says() {
     sell("TEA-1", "1", "散客 Zhang");
     sell("CUP-1", "2", "C1");
     recv("MY-1", "7");
+    // An own item cannot go to another site: HQ routes transfers, and it
+    // never sees the dealer's own items.
+    let err = dl.fails(
+        &[
+            "transfer",
+            "send",
+            "--from",
+            "shop",
+            "--to",
+            "BR01/main",
+            "--sku",
+            "MY-1",
+            "--qty",
+            "1",
+        ],
+        3,
+    );
+    assert!(
+        err.contains("sku \"MY-1\"") && err.contains("own item"),
+        "{err}"
+    );
     let report = dl.json(&["sync"]);
     assert_eq!(
         report["quarantined"].as_array().unwrap().len(),

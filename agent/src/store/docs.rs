@@ -523,6 +523,21 @@ impl Store {
         Ok(stmt.query_row([code.as_str()], |r| r.get(0)).optional()?)
     }
 
+    /// Whether a dealer's movements of `sku` can reach HQ: an HQ catalog
+    /// product, or a code of the dealer's mapped to one.
+    pub fn leaves_as_hq_product(&self, sku: &Sku) -> Result<bool> {
+        if self.hq_sku_for(sku)?.is_some() {
+            return Ok(true);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT origin = 'hq' FROM product WHERE sku = ?")?;
+        Ok(stmt
+            .query_row([sku.as_str()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
     /// Catalog details (prices, reorder fields) of an HQ product.
     pub fn catalog_item(&self, sku: &Sku) -> Result<Option<CatalogItem>> {
         let Some(product) = self.product(sku)? else {

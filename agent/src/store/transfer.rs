@@ -9,7 +9,9 @@ use chrono::{DateTime, FixedOffset};
 use jxc_shared::ids::GlobalLocation;
 use jxc_shared::movement::DraftInput;
 use jxc_shared::time::format_time;
-use jxc_shared::{DomainError, LocationId, Money, MovementDraft, MovementKind, Quantity, Sku};
+use jxc_shared::{
+    DomainError, LocationId, Money, MovementDraft, MovementKind, Quantity, SiteKind, Sku,
+};
 use rusqlite::params;
 use serde::Serialize;
 
@@ -46,6 +48,13 @@ impl Store {
     ) -> Result<Transfer> {
         let product = self.require_product(req.sku)?;
         let local = req.to.site == self.site.id;
+        if !local && self.site.kind == SiteKind::Dealer && !self.leaves_as_hq_product(req.sku)? {
+            return Err(AgentError::Invalid(DomainError::new(
+                "sku",
+                req.sku.as_str(),
+                "it is this dealer's own item (not in the HQ catalog, not mapped with `sku-map set`), and only HQ products go to other sites: HQ routes transfers",
+            )));
+        }
         if local {
             self.require_location(&req.to.location)?;
             if &req.to.location == req.from {
