@@ -2,7 +2,7 @@
 # Runs one cargo-fuzz target for SECONDS (default 600), on the nightly
 # toolchain, installing cargo-fuzz first if it is missing.
 #
-#   scripts/fuzz.sh TARGET [SECONDS]      TARGET: sync_decode, csv_import, enroll_csr
+#   scripts/fuzz.sh TARGET [SECONDS]      TARGET: sync_decode, csv_import, enroll_csr, docs_sync
 #   scripts/fuzz.sh --list                the targets
 #
 # The corpus grows in fuzz/corpus/TARGET (seeded from fuzz/corpus-seed/TARGET,

@@ -8,14 +8,23 @@ mod sync_decode;
 #[path = "../../fuzz/harness/enroll_csr.rs"]
 mod enroll_csr;
 
+#[path = "../../fuzz/harness/docs_sync.rs"]
+mod docs_sync;
+
+#[path = "../../fuzz/seedgen/docs_seeds.rs"]
+mod docs_seeds;
+
 use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
 
 /// Every committed input of `target`, in a stable order.
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut files = Vec::new();
     for kind in ["regressions", "corpus-seed"] {
-        let dir = fuzz.join(kind).join(target);
+        let dir = fuzz_dir().join(kind).join(target);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -47,4 +56,17 @@ fn sync_decode_inputs_replay() {
 #[test]
 fn enroll_csr_inputs_replay() {
     replay("enroll_csr", enroll_csr::run);
+}
+
+#[test]
+fn docs_sync_inputs_replay() {
+    replay("docs_sync", docs_sync::run);
+}
+
+/// Not a check: rewrites `fuzz/corpus-seed/docs_sync/` from the harness's
+/// fixtures (run it with `--ignored` after changing one).
+#[test]
+#[ignore]
+fn write_docs_sync_seeds() {
+    docs_seeds::write(&fuzz_dir().join("corpus-seed/docs_sync"));
 }

@@ -1,0 +1,7 @@
+//! libFuzzer entry point for the shared-documents door (hub/tests/fuzz_regressions.rs replays its inputs).
+#![no_main]
+
+#[path = "../harness/docs_sync.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));
