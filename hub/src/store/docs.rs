@@ -7,14 +7,14 @@
 use super::{Store, now_text};
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
-use jxc_shared::docs::automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use jxc_shared::docs::automerge::{ActorId, AutoCommit, Change, ChangeHash, ExpandedChange};
 use jxc_shared::docs::{
     self, CatalogItem, Customer, DocId, SellThrough, SharePolicy, Writer, pack_heads, unpack_heads,
 };
 use jxc_shared::protocol::{DocOffer, DocRefusal, DocReply};
 use jxc_shared::{SiteId, SiteKind};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Chunks a document may gather before they are folded into its snapshot.
 const MAX_CHUNKS: i64 = 32;
@@ -296,10 +296,27 @@ impl Store {
                 &tx, site, hub, &id, owner_kind, &mut doc, offer, &mut reply, &now_s,
             )?;
             if !accepted.is_empty() {
-                doc.apply_changes(accepted)
-                    .map_err(|e| HubError::Invalid(format!("document {name}: {e}")))?;
+                // `check_changes` refuses what Automerge 0.12 is known to
+                // panic on; should another such change get through, the
+                // offer fails (the transaction rolls back) instead of the
+                // worker thread.
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    doc.apply_changes(accepted)
+                        .map_err(|e| HubError::Invalid(format!("document {name}: {e}")))?;
+                    if doc.get_heads() != before {
+                        save(&tx, &name, &mut doc, &before, &now_s)?;
+                    }
+                    Ok::<_, HubError>(())
+                }));
+                match applied {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        return Err(HubError::Invalid(format!(
+                            "document {name}: Automerge could not apply the offered changes"
+                        )));
+                    }
+                }
                 if doc.get_heads() != before {
-                    save(&tx, &name, &mut doc, &before, &now_s)?;
                     materialize(&tx, &id, &doc, &now_s)?;
                 }
             }
@@ -385,6 +402,7 @@ fn check_changes(
         _ => None,
     };
     let mut pending: Vec<Change> = Vec::new();
+    let mut last_seq: HashMap<ActorId, u64> = HashMap::new();
     for raw in &offer.changes {
         match Change::from_bytes(raw.clone()) {
             Ok(c) => {
@@ -399,6 +417,12 @@ fn check_changes(
                 format!("not an Automerge change: {e}"),
                 reply,
             )?,
+        }
+    }
+    if !pending.is_empty() {
+        for meta in doc.get_changes_meta(&[]) {
+            let seq = last_seq.entry(meta.actor.into_owned()).or_default();
+            *seq = (*seq).max(meta.seq);
         }
     }
     // Judge each change once what it builds on is settled, in as many passes
@@ -427,15 +451,20 @@ fn check_changes(
                 continue;
             }
             progress = true;
-            let verdict = match check_actor(tx, site, hub, change.actor_id(), now)? {
-                Ok(()) => match &withheld {
-                    Some(reason) => Err(reason.clone()),
-                    None => docs::authorize(id, owner_kind, Writer::Site(site), &change.decode()),
-                },
+            let expanded = change.decode();
+            let verdict = match well_formed(&change, &expanded, &last_seq) {
                 Err(reason) => Err(reason),
+                Ok(()) => match check_actor(tx, site, hub, change.actor_id(), now)? {
+                    Ok(()) => match &withheld {
+                        Some(reason) => Err(reason.clone()),
+                        None => docs::authorize(id, owner_kind, Writer::Site(site), &expanded),
+                    },
+                    Err(reason) => Err(reason),
+                },
             };
             match verdict {
                 Ok(()) => {
+                    last_seq.insert(change.actor_id().clone(), change.seq());
                     accepted_hashes.insert(hash);
                     accepted.push(change);
                 }
@@ -451,6 +480,28 @@ fn check_changes(
         }
     }
     Ok(accepted)
+}
+
+/// What Automerge 0.12 applies without checking, and then panics on or
+/// stores as a document that no longer loads (both found by fuzzing): a
+/// change must encode to its own hash, and continue its actor's seqs with
+/// neither a gap nor a repeat.
+fn well_formed(
+    change: &Change,
+    expanded: &ExpandedChange,
+    last_seq: &HashMap<ActorId, u64>,
+) -> std::result::Result<(), String> {
+    if Change::from(expanded.clone()).hash() != change.hash() {
+        return Err("not canonically encoded: its operations re-encode to another hash".into());
+    }
+    let last = last_seq.get(change.actor_id()).copied().unwrap_or(0);
+    if Some(change.seq()) != last.checked_add(1) {
+        return Err(format!(
+            "seq {} of its actor does not follow {last}, the last the hub holds",
+            change.seq()
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that a change an agent sent was made by that site's actor
@@ -953,6 +1004,76 @@ mod tests {
                 .any(|x| x.contains("not an Automerge change")),
             "{r:?}"
         );
+        assert_eq!(
+            store
+                .doc(&DocId::Customers(site))
+                .unwrap()
+                .get_heads()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_change_that_skips_or_repeats_its_actors_seq_is_refused_alone() {
+        let (_dir, mut store) = store_with_branch("BR1");
+        let site = SiteId::parse("BR1").unwrap();
+        let hub = ActorId::from([1u8; 16].as_slice());
+        let mine = ActorId::from([2u8; 16].as_slice());
+        let mut budget = usize::MAX;
+        let mut doc = AutoCommit::new().with_actor(mine.clone());
+        let c1 = change(&mut doc, "C1", "一");
+        let mut apply = |changes: Vec<Vec<u8>>| {
+            store
+                .apply_offer(
+                    &site,
+                    &hub,
+                    &offer("customers/BR1", changes),
+                    &mut budget,
+                    Utc::now(),
+                )
+                .unwrap()
+        };
+        assert!(apply(vec![c1]).refused.is_empty());
+
+        // A copy restored from before C1 makes its own seq 1 again.
+        let mut restored = AutoCommit::new().with_actor(mine.clone());
+        let repeat = change(&mut restored, "C9", "九");
+        // A gap: seq 40, as no Automerge makes it (it panics applying it).
+        let mut other = AutoCommit::new().with_actor(mine.clone());
+        change(&mut other, "C8", "八");
+        let mut gap = other.get_last_local_change().unwrap().decode();
+        gap.seq = 40;
+        gap.deps = Vec::new();
+        let gap = Change::from(gap).raw_bytes().to_vec();
+        // A large change (compressed on the wire) that follows C1 properly.
+        let mut big = doc.fork().with_actor(mine);
+        for i in 0..300 {
+            let name = CustomerField::Name;
+            Customer::set(
+                &mut big,
+                &format!("K{i}"),
+                &[(name, name.value("客户, \"甲\"").unwrap())],
+            )
+            .unwrap();
+        }
+        big.commit();
+        let big = big.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(big.len() > 1024, "{}", big.len());
+
+        let r = apply(vec![repeat, gap, big]);
+        let reasons: Vec<&str> = r.refused.iter().map(|x| x.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2, "{r:?}");
+        assert!(
+            reasons[0].contains("seq 1 of its actor does not follow 1"),
+            "{r:?}"
+        );
+        assert!(
+            reasons[1].contains("seq 40 of its actor does not follow 1"),
+            "{r:?}"
+        );
+        assert_eq!(store.customers(Some("BR1")).unwrap().len(), 301);
+        // What was stored loads again.
         assert_eq!(
             store
                 .doc(&DocId::Customers(site))
