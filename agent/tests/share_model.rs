@@ -270,3 +270,35 @@ fn check(
     }
     Ok(last)
 }
+
+/// An answer carrying another site's document is refused whole: nothing of
+/// it, nor of the rest of that answer, lands in this ledger.
+#[test]
+fn an_answer_with_another_sites_document_is_refused_whole() {
+    let (_dir, mut store) = dealer();
+    let before = store.customers().unwrap().len();
+    let mut theirs = AutoCommit::new();
+    let name = docs::CustomerField::Name;
+    docs::Customer::set(
+        &mut theirs,
+        "X1",
+        &[(name, name.value("别人的客户").unwrap())],
+    )
+    .unwrap();
+    let reply = |id: &DocId, data: Vec<u8>| DocReply {
+        doc: id.to_string(),
+        heads: Vec::new(),
+        data: vec![data],
+        refused: Vec::new(),
+        error: None,
+    };
+    let other = DocId::Customers(SiteId::parse("BR09").unwrap());
+    let mine = DocId::Customers(SiteId::parse("DL01").unwrap());
+    let (a, b) = (reply(&mine, theirs.save()), reply(&other, theirs.save()));
+    let err = store
+        .apply_doc_replies(&[(mine.clone(), &a), (other, &b)])
+        .unwrap_err();
+    assert!(err.to_string().contains("belongs to another site"), "{err}");
+    assert_eq!(store.customers().unwrap().len(), before);
+    assert!(store.doc_offer(&mine, true).unwrap().heads.is_empty());
+}

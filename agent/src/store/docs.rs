@@ -258,6 +258,17 @@ impl Store {
         // such a reply only moves the acknowledged heads, if they moved at
         // all, and its document is not loaded (a catalog shard costs time in
         // proportion to its size). With nothing to write, no transaction.
+        let me = &self.site().id;
+        // Only the catalog and this site's own documents may be written from
+        // an answer: another site's customers must never land in this ledger.
+        if let Some((id, _)) = replies
+            .iter()
+            .find(|(id, _)| id.owner().is_some_and(|o| o != me))
+        {
+            return Err(AgentError::HubRefused(format!(
+                "the hub answered with document {id}, which belongs to another site"
+            )));
+        }
         let mut work = Vec::new();
         for (id, reply) in replies {
             let hub_heads = pack_heads(&docs::hashes_from_bytes(&reply.heads));
@@ -283,9 +294,25 @@ impl Store {
         // A whole catalog's rows and snapshots in one transaction: with room
         // for them in the page cache, no page is spilled and written again.
         let cache_kib: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-        if work.iter().any(|(_, reply, _)| !reply.data.is_empty()) {
+        let grow = work.iter().any(|(_, reply, _)| !reply.data.is_empty());
+        if grow {
             self.set_cache_kib(MERGE_CACHE_KIB)?;
         }
+        let merged = self.merge_replies(work, &actor);
+        if grow {
+            // Restored whether or not the merge went through.
+            self.conn.pragma_update(None, "cache_size", cache_kib)?;
+        }
+        merged
+    }
+
+    /// The write half of [`Store::apply_doc_replies`]: every reply's data
+    /// and acknowledged heads in one transaction.
+    fn merge_replies(
+        &mut self,
+        work: Vec<(&DocId, &DocReply, Vec<u8>)>,
+        actor: &ActorId,
+    ) -> Result<u64> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -300,7 +327,7 @@ impl Store {
                 )?;
                 continue;
             }
-            let mut doc = open_doc(&tx, &name, &actor)?;
+            let mut doc = open_doc(&tx, &name, actor)?;
             let before = doc.get_heads();
             for data in &reply.data {
                 doc.load_incremental(data).map_err(|e| {
@@ -321,7 +348,6 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        self.conn.pragma_update(None, "cache_size", cache_kib)?;
         Ok(changed)
     }
 
