@@ -3,6 +3,9 @@
 //! `fuzz/corpus-seed/csv_import/`) through the same harness the fuzz target
 //! runs, on stable, so a fixed crash stays fixed.
 
+#[path = "../../fuzz/harness/scratch.rs"]
+mod scratch;
+
 #[path = "../../fuzz/harness/csv_import.rs"]
 mod csv_import;
 

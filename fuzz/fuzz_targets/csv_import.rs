@@ -4,4 +4,7 @@
 #[path = "../harness/csv_import.rs"]
 mod harness;
 
+#[path = "../harness/scratch.rs"]
+mod scratch;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));

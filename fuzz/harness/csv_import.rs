@@ -18,6 +18,8 @@ use jxc_shared::{LocationId, Product, SiteId, SiteKind};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::scratch::scratch_dir;
+
 pub(crate) fn run(data: &[u8]) {
     let dir = scratch_dir();
     let now = now();
@@ -141,18 +143,4 @@ fn ledger(dir: &Path, now: DateTime<FixedOffset>) -> Store {
     import_movements(&mut store, &path, None, false, now, &mut std::io::sink())
         .expect("seed stock");
     store
-}
-
-/// A fresh directory, in memory when the machine has /dev/shm (the fuzzer
-/// makes one per input).
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("jxc-fuzz-");
-    if shm.is_dir() {
-        builder.tempdir_in(shm)
-    } else {
-        builder.tempdir()
-    }
-    .expect("a scratch directory")
 }

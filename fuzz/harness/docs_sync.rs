@@ -34,6 +34,8 @@ use jxc_shared::{SiteId, SiteKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::scratch::scratch_dir;
+
 /// The branch: enrolled naming its actor, as agents do.
 pub(crate) const BRANCH: &str = "BR01";
 /// The dealer: enrolled without naming its actor (an older agent), so the
@@ -651,18 +653,4 @@ fn agent_applies(resp: &DocsResponse) {
             );
         }
     }
-}
-
-/// A fresh directory, in memory when the machine has /dev/shm (the fuzzer
-/// makes one per input).
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = std::path::Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("jxc-fuzz-");
-    if shm.is_dir() {
-        builder.tempdir_in(shm)
-    } else {
-        builder.tempdir()
-    }
-    .expect("a scratch directory")
 }

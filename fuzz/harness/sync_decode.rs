@@ -14,6 +14,8 @@ use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
 use jxc_shared::sync::Session;
 use jxc_shared::{GlobalLocation, MovementKind, SiteId, SiteKind};
 
+use crate::scratch::scratch_dir;
+
 /// The site whose client certificate every fuzzed request arrives with.
 const SITE: &str = "BJ01";
 
@@ -180,18 +182,4 @@ fn enroll(store: &mut Store, site: &SiteId, token: &str) {
     store
         .redeem_token(token, "secret", now(), |_, _| Ok(()))
         .unwrap();
-}
-
-/// A fresh directory, in memory when the machine has /dev/shm (the fuzzer
-/// makes one per input).
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = std::path::Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("jxc-fuzz-");
-    if shm.is_dir() {
-        builder.tempdir_in(shm)
-    } else {
-        builder.tempdir()
-    }
-    .expect("a scratch directory")
 }

@@ -2,6 +2,9 @@
 //! `fuzz/regressions/`, the seed corpus in `fuzz/corpus-seed/`) through the
 //! same harness the fuzz target runs, on stable, so a fixed crash stays fixed.
 
+#[path = "../../fuzz/harness/scratch.rs"]
+mod scratch;
+
 #[path = "../../fuzz/harness/sync_decode.rs"]
 mod sync_decode;
 
