@@ -30,7 +30,9 @@
 
 mod common;
 use chrono::Duration as ChronoDuration;
-use common::{Proc, STOP_TIMEOUT, cpu_secs, dir_mb, status_mb};
+use common::{
+    Proc, STOP_TIMEOUT, cpu_secs, dir_mb, env_usize, grouped, ms, percentile, status_mb, verdict,
+};
 use jxc_agent::store::SiteInfo;
 use jxc_agent::sync::{self, HubClient, SharedStore, SyncReport};
 use jxc_hub::store::NewSite;
@@ -58,44 +60,6 @@ const BATCH: usize = 5_000;
 const TARGET_FIRST_SYNC_S: f64 = 5.0;
 const TARGET_START_MS: f64 = 200.0;
 const TARGET_RSS_MB: f64 = 256.0;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// "met", or how far over the target (lower is better for every figure here).
-fn verdict(value: f64, target: f64) -> String {
-    if value <= target {
-        "met".into()
-    } else {
-        format!("MISSED by {:.0}%", (value / target - 1.0) * 100.0)
-    }
-}
-
-/// Thousands separators.
-fn grouped(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 // ---------------------------------------------------------------------------
 // Processes
@@ -793,7 +757,7 @@ fn main() {
         } else {
             ""
         },
-        grouped(skus),
+        grouped(skus as f64),
         load_average()
     );
 
@@ -805,7 +769,7 @@ fn main() {
     hub.serve();
 
     // Figure 1: HQ's import, through the real CLI, while the hub serves.
-    eprintln!("import: {} rows…", grouped(skus));
+    eprintln!("import: {} rows…", grouped(skus as f64));
     let (out, import_took) = run_ok(
         hub.cli(&["product", "import", &csv_path.to_string_lossy()]),
         "jxc-hub product import",
@@ -858,7 +822,7 @@ fn main() {
     ]);
     match (&first, &start_times) {
         (Some(f), Some(s)) => {
-            let v = verdict(f.secs, TARGET_FIRST_SYNC_S);
+            let v = verdict(f.secs, TARGET_FIRST_SYNC_S, false);
             if v != "met" {
                 missed.push(format!("2 (new agent's first sync {:.2} s)", f.secs));
             }
@@ -873,7 +837,7 @@ fn main() {
             ]);
             for (name, times) in [("product list", &s.list), ("status", &s.status)] {
                 let p95 = ms(percentile(times, 0.95));
-                let v = verdict(p95, TARGET_START_MS);
+                let v = verdict(p95, TARGET_START_MS, false);
                 if v != "met" {
                     missed.push(format!("3 (`{name}` p95 {p95:.0} ms)"));
                 }
@@ -927,7 +891,7 @@ fn main() {
         ),
         v,
     ]);
-    let v = verdict(fetch.hwm, TARGET_RSS_MB);
+    let v = verdict(fetch.hwm, TARGET_RSS_MB, false);
     if v != "met" {
         missed.push(format!("5 (hub peak RSS {:.0} MB)", fetch.hwm));
     }

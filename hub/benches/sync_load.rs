@@ -23,7 +23,10 @@
 
 mod common;
 use chrono::Duration as ChronoDuration;
-use common::{CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, dir_mb, status_mb};
+use common::{
+    CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, dir_mb, env_usize, grouped, ms, percentile,
+    status_mb, verdict,
+};
 use jxc_hub::store::NewSite;
 use jxc_shared::costing::{self, CostState};
 use jxc_shared::protocol::{
@@ -45,51 +48,6 @@ const HUB_BIN: &str = env!("CARGO_BIN_EXE_jxc-hub");
 const ENROLL_CONCURRENCY: usize = 16;
 /// Longest wait for a started hub to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// "met" or how far from the target a figure is, in percent.
-fn verdict(value: f64, target: f64, higher_is_better: bool) -> String {
-    let ok = if higher_is_better {
-        value >= target
-    } else {
-        value <= target
-    };
-    if ok {
-        "met".into()
-    } else if higher_is_better {
-        format!("MISSED by {:.0}%", (1.0 - value / target) * 100.0)
-    } else {
-        format!("MISSED by {:.0}%", (value / target - 1.0) * 100.0)
-    }
-}
-
-/// Thousands separators for counts and rates.
-fn grouped(n: f64) -> String {
-    let s = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 // ---------------------------------------------------------------------------
 // Processes

@@ -1,5 +1,5 @@
-//! What the load benchmarks share: stopping the processes they start, and
-//! reading a process's CPU time and memory from /proc.
+//! What the load benchmarks share: stopping the processes they start,
+//! reading a process's CPU time and memory from /proc, and reporting figures.
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -97,4 +97,51 @@ pub(crate) fn dir_mb(dir: &Path) -> f64 {
         })
         .unwrap_or(0) as f64
         / 1e6
+}
+
+/// A whole-number setting from the environment, or `default`.
+pub(crate) fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `p` quantile (0..=1) of sorted durations.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// "met" or how far from the target a figure is, in percent.
+pub(crate) fn verdict(value: f64, target: f64, higher_is_better: bool) -> String {
+    let ok = if higher_is_better {
+        value >= target
+    } else {
+        value <= target
+    };
+    if ok {
+        "met".into()
+    } else if higher_is_better {
+        format!("MISSED by {:.0}%", (1.0 - value / target) * 100.0)
+    } else {
+        format!("MISSED by {:.0}%", (value / target - 1.0) * 100.0)
+    }
+}
+
+/// Thousands separators for counts and rates.
+pub(crate) fn grouped(n: f64) -> String {
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
