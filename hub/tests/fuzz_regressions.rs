@@ -2,6 +2,9 @@
 //! `fuzz/regressions/`, the seed corpus in `fuzz/corpus-seed/`) through the
 //! same harness the fuzz target runs, on stable, so a fixed crash stays fixed.
 
+#[path = "../../fuzz/harness/replay.rs"]
+mod replay;
+
 #[path = "../../fuzz/harness/scratch.rs"]
 mod scratch;
 
@@ -17,39 +20,7 @@ mod docs_sync;
 #[path = "../../fuzz/seedgen/docs_seeds.rs"]
 mod docs_seeds;
 
-use std::path::{Path, PathBuf};
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-/// Every committed input of `target`, in a stable order.
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for kind in ["regressions", "corpus-seed"] {
-        let dir = fuzz_dir().join(kind).join(target);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_file() {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    assert!(!files.is_empty(), "no committed fuzz inputs for {target}");
-    files
-}
-
-fn replay(target: &str, run: fn(&[u8])) {
-    for path in inputs(target) {
-        // Printed before the run, so a failure names its input.
-        eprintln!("replaying {}", path.display());
-        run(&std::fs::read(&path).unwrap());
-    }
-}
+use replay::{fuzz_dir, replay};
 
 #[test]
 fn sync_decode_inputs_replay() {
