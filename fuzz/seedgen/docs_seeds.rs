@@ -4,7 +4,7 @@
 //! so the fuzzer starts from changes the hub judges rather than from bytes
 //! that never parse. Compiled only by `hub/tests/fuzz_regressions.rs`; after
 //! changing a fixture, run
-//! `cargo test -p jxc-hub --test fuzz_regressions -- --ignored write_docs_sync_seeds`.
+//! `JXC_WRITE_SEEDS=1 cargo test -p jxc-hub --test fuzz_regressions docs_sync_seeds`.
 //! Actors and change times are fixed, so the same fixtures give the same bytes.
 
 use crate::docs_sync::{self as h, BRANCH, DEALER};

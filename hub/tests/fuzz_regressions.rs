@@ -37,10 +37,22 @@ fn docs_sync_inputs_replay() {
     replay("docs_sync", docs_sync::run);
 }
 
-/// Not a check: rewrites `fuzz/corpus-seed/docs_sync/` from the harness's
-/// fixtures (run it with `--ignored` after changing one).
+/// The committed `fuzz/corpus-seed/docs_sync/` is what the harness's fixtures
+/// make today; `JXC_WRITE_SEEDS=1` rewrites it first (after changing one).
 #[test]
-#[ignore]
-fn write_docs_sync_seeds() {
-    docs_seeds::write(&fuzz_dir().join("corpus-seed/docs_sync"));
+fn docs_sync_seeds_are_current() {
+    let dir = fuzz_dir().join("corpus-seed/docs_sync");
+    if std::env::var_os("JXC_WRITE_SEEDS").is_some_and(|v| v == "1") {
+        docs_seeds::write(&dir);
+    }
+    let seeds = docs_seeds::seeds();
+    let committed = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(committed, seeds.len(), "seed files in {}", dir.display());
+    for (name, bytes) in seeds {
+        let on_disk = std::fs::read(dir.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == bytes,
+            "seed {name} is stale: run with JXC_WRITE_SEEDS=1 to rewrite the seeds"
+        );
+    }
 }
