@@ -503,3 +503,17 @@ impl Https {
 }
 
 pub mod faults;
+
+/// The DER of the first certificate in a PEM text.
+pub fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| format!("not PEM: {e}"))
+}

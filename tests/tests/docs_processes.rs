@@ -343,7 +343,7 @@ fn the_hub_refuses_each_change_a_site_may_not_make_and_keeps_the_rest() {
     assert!(r.replies[0].refused[0].reason.contains("unknown"), "{r:?}");
 
     // 3. A change claiming HQ's actor.
-    let hq = docs::hub_actor(&pem_der(&hub.ca_pem()));
+    let hq = docs::hub_actor(&jxc_e2e::pem_der(&hub.ca_pem()).unwrap());
     let claims_hq = change_by(hq, |doc| {
         doc.put(jxc_shared::docs::automerge::ROOT, "stock", "all")
             .unwrap();
@@ -411,20 +411,6 @@ fn hex_bytes(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
         .collect()
-}
-
-/// The DER of the first certificate in a PEM text.
-fn pem_der(pem: &str) -> Vec<u8> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap()
 }
 
 /// Runs a hub command that must fail with `code`; its stderr.

@@ -186,20 +186,6 @@ fn hub_customer(hub: &Hub, site: &str, id: &str) -> Option<Value> {
         .cloned()
 }
 
-/// The DER of the first certificate in a PEM text.
-fn pem_der(pem: &str) -> Vec<u8> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .expect("PEM base64")
-}
-
 const CATALOG: &str = "sku,name,unit,decimals,gtin,category,brand,lot_tracked,list_price,dealer_price,lead_time_days,min_order_qty,pack_size
 TEA-1,\"龙井, \"\"特级\"\"\",盒,0,6901234567892,tea,西湖,false,128.00,96.50,14,10,6
 TEA-2,碧螺春,kg,3,,tea,,true,560,420.125,21,0.5,
@@ -246,7 +232,7 @@ fn jxc_documents_load_in_automerge_js_and_edits_made_there_merge_back() {
 
     // Catalog shards, saved by the branch, read by JS exactly as Rust reads
     // them: the same records, fields, values and datatypes.
-    let hub_actor = docs::hub_actor(&pem_der(&hub.ca_pem())).to_hex_string();
+    let hub_actor = docs::hub_actor(&jxc_e2e::pem_der(&hub.ca_pem()).unwrap()).to_hex_string();
     for sku in ["TEA-1", "TEA-2", "CUP-1"] {
         let shard = docs::catalog_shard(sku);
         let file = work

@@ -396,7 +396,9 @@ impl Driver {
             &rogue_site.file("agent.key"),
             actor,
         )?;
-        let hub_actor = jxc_shared::docs::hub_actor(&pem_der(&ca)?);
+        let hub_actor = jxc_shared::docs::hub_actor(
+            &crate::pem_der(&ca).map_err(|e| format!("the hub's CA is {e}"))?,
+        );
         let counts = Counts {
             skewed_agents: schedule.agents.iter().filter(|a| a.skew_ms != 0).count() as u64,
             ..Counts::default()
@@ -1184,20 +1186,6 @@ impl Driver {
         }
         Ok(())
     }
-}
-
-/// The DER of the first certificate in a PEM text.
-fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|e| format!("the hub's CA is not PEM: {e}"))
 }
 
 /// SIGTERM, as an operator stops the agent; SIGKILL after 10 s.
