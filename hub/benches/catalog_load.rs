@@ -31,7 +31,8 @@
 mod common;
 use chrono::Duration as ChronoDuration;
 use common::{
-    Proc, STOP_TIMEOUT, cpu_secs, dir_mb, env_usize, grouped, ms, percentile, status_mb, verdict,
+    Proc, STOP_TIMEOUT, cpu_secs, dir_mb, env_usize, grouped, listening_url, ms, percentile,
+    status_mb, verdict,
 };
 use jxc_agent::store::SiteInfo;
 use jxc_agent::sync::{self, HubClient, SharedStore, SyncReport};
@@ -40,7 +41,6 @@ use jxc_shared::protocol::EnrollToken;
 use jxc_shared::rng::Rng;
 use jxc_shared::{Money, SiteId, SiteKind, Sku};
 use nix::sys::resource::{UsageWho, getrusage};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,19 +156,7 @@ impl Hub {
             .expect("start jxc-hub serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let proc = Proc::new(child, "jxc-hub serve");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads until the hub exits (end of file), so its stdout never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        self.url = rx
-            .recv_timeout(START_TIMEOUT)
-            .expect("jxc-hub serve did not print `listening on https://ADDR`");
+        self.url = listening_url(stdout, START_TIMEOUT);
         self.proc = Some(proc);
     }
 

@@ -24,8 +24,8 @@
 mod common;
 use chrono::Duration as ChronoDuration;
 use common::{
-    CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, dir_mb, env_usize, grouped, ms, percentile,
-    status_mb, verdict,
+    CLOCK_TICKS_PER_SEC, Proc, STOP_TIMEOUT, cpu_secs, dir_mb, env_usize, grouped, listening_url,
+    ms, percentile, status_mb, verdict,
 };
 use jxc_hub::store::NewSite;
 use jxc_shared::costing::{self, CostState};
@@ -37,7 +37,6 @@ use jxc_shared::rng::Rng;
 use jxc_shared::{Money, MovementKind, Quantity, SiteId, SiteKind};
 use nix::sys::resource::{UsageWho, getrusage};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -142,19 +141,7 @@ impl HubUnderTest {
             .expect("start jxc-hub serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let proc = Proc::new(child, "jxc-hub");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads until the hub exits (end of file), so its stdout never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(START_TIMEOUT)
-            .expect("jxc-hub serve did not print `listening on https://ADDR`");
+        let url = listening_url(stdout, START_TIMEOUT);
         (
             HubUnderTest {
                 proc,

@@ -145,3 +145,20 @@ pub(crate) fn grouped(n: f64) -> String {
     }
     out
 }
+
+/// The URL a starting `jxc-hub serve` prints (`listening on https://ADDR`).
+/// Its stdout is read to the end on a thread, so the pipe never fills.
+pub(crate) fn listening_url(stdout: std::process::ChildStdout, timeout: Duration) -> String {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(timeout)
+        .expect("jxc-hub serve did not print `listening on https://ADDR`")
+}
