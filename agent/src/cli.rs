@@ -92,9 +92,14 @@ pub enum Command {
         /// Unit price refunded.
         #[arg(long, allow_negative_numbers = true)]
         price: Option<String>,
-        /// Unit cost to value the returned goods at [default: current average]
+        /// Unit cost to value the returned goods at [default: the named
+        /// sale's cost, else the location's average, else the site's]
         #[arg(long, allow_negative_numbers = true)]
         cost: Option<String>,
+        /// The seq of the sale being returned (see `moves`): the goods come
+        /// back at the cost that sale recorded.
+        #[arg(long)]
+        sale: Option<u64>,
     },
     /// Goods returned to the supplier (采购退货).
     ReturnToSupplier {
@@ -189,6 +194,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The sites and locations the hub knows, as of the last sync: where
+    /// `transfer send --to` may go.
+    Directory {
+        #[arg(long)]
+        json: bool,
+    },
     /// Import movements from a CSV (or .csv.gz) file.
     Import {
         file: PathBuf,
@@ -280,7 +291,17 @@ pub enum TransferCmd {
         reference: Option<String>,
         #[arg(long)]
         at: Option<String>,
+        /// Send even to a site or location the hub's directory does not list
+        /// (one created since the last sync).
+        #[arg(long)]
+        unlisted: bool,
     },
+    /// Cancel a transfer this site sent to another: the goods come back to
+    /// the location they left.
+    Cancel { id: String },
+    /// Close an incoming transfer short: what remains never arrived (it is
+    /// received and scrapped as lost in transit).
+    Close { id: String },
     /// Transfers sent from this site, or with --incoming those sent to it.
     List {
         #[arg(long)]
@@ -497,17 +518,23 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             now,
             out,
         ),
-        Command::Return { m, price, cost } => record(
+        Command::Return {
+            m,
+            price,
+            cost,
+            sale,
+        } => record_return(
             &mut store,
-            MovementKind::CustomerReturn,
             &m,
             DraftInput {
                 unit_price: price.as_deref(),
                 unit_cost: cost.as_deref(),
                 ..Default::default()
             },
+            sale,
             now,
             out,
+            err,
         ),
         Command::ReturnToSupplier { m } => record(
             &mut store,
@@ -673,6 +700,32 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 tracing::info!(hub = %url, "running; syncing until SIGINT or SIGTERM");
                 worker.run(rx).await
             })
+        }
+        Command::Directory { json: as_json } => {
+            let (sites, fetched) = store.directory()?;
+            if !as_json {
+                match &fetched {
+                    Some(t) => writeln!(out, "the hub's directory as of {t}"),
+                    None => writeln!(out, "no directory yet: run `jxc-agent sync`"),
+                }
+                .map_err(io_err)?;
+            }
+            listing(
+                out,
+                as_json,
+                &sites,
+                &["site", "kind", "name", "region", "shares_costs", "locations"],
+                |s| {
+                    vec![
+                        s.id.clone(),
+                        s.kind.clone(),
+                        s.name.clone(),
+                        s.region.clone(),
+                        s.shares_costs.to_string(),
+                        s.locations.join(" "),
+                    ]
+                },
+            )
         }
         Command::Status { json: as_json } => {
             let s = store.status()?;
@@ -893,14 +946,14 @@ fn product(
     }
 }
 
-fn record<'a>(
-    store: &mut Store,
+/// The draft a movement command describes.
+fn draft_from<'a>(
+    store: &Store,
     kind: MovementKind,
     m: &'a MoveArgs,
     mut input: DraftInput<'a>,
     now: DateTime<FixedOffset>,
-    out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<(jxc_shared::Product, MovementDraft)> {
     let location = LocationId::parse(&m.location)?;
     let product = store.require_product(&Sku::parse(&m.sku)?)?;
     input.lot = m.lot.as_deref();
@@ -908,11 +961,59 @@ fn record<'a>(
     input.reference = m.reference.as_deref();
     let at = at_or_now(m.at.as_deref(), now)?;
     let draft = MovementDraft::build(kind, location, &product, &m.qty, &input, at)?;
+    Ok((product, draft))
+}
+
+fn record<'a>(
+    store: &mut Store,
+    kind: MovementKind,
+    m: &'a MoveArgs,
+    input: DraftInput<'a>,
+    now: DateTime<FixedOffset>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (product, draft) = draft_from(store, kind, m, input, now)?;
     let mut ledger = store.ledger(now)?;
     let mv = ledger.apply(draft)?;
     let d = &mv.draft;
     let on_hand = ledger.on_hand(&d.location, &d.sku, &d.lot)?;
     ledger.commit()?;
+    recorded(out, &product, &mv, on_hand)?;
+    if let (MovementKind::Sale, Some(c)) = (kind, d.counterparty.as_deref()) {
+        customer_terms(store, c, d.occurred_at, out)?;
+    }
+    Ok(())
+}
+
+/// `return`: valued as `store::returns` says, with a warning on stderr when
+/// the customer returns more than this site sold it.
+#[allow(clippy::too_many_arguments)]
+fn record_return<'a>(
+    store: &mut Store,
+    m: &'a MoveArgs,
+    input: DraftInput<'a>,
+    sale: Option<u64>,
+    now: DateTime<FixedOffset>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let (product, draft) = draft_from(store, MovementKind::CustomerReturn, m, input, now)?;
+    let r = store.customer_return(draft, sale, now)?;
+    recorded(out, &product, &r.movement, r.on_hand)?;
+    if let Some(w) = r.warning {
+        writeln!(err, "warning: {w}").map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// The line every movement command prints.
+fn recorded(
+    out: &mut dyn Write,
+    product: &jxc_shared::Product,
+    mv: &Movement,
+    on_hand: jxc_shared::Quantity,
+) -> Result<()> {
+    let d = &mv.draft;
     let lot = d
         .lot
         .as_ref()
@@ -922,7 +1023,7 @@ fn record<'a>(
         out,
         "#{} {} {} {} of {}{lot} at {}: unit cost {}, value {}; on hand now {}",
         mv.seq,
-        kind.as_str(),
+        d.kind.as_str(),
         d.qty,
         product.unit,
         d.sku,
@@ -931,11 +1032,7 @@ fn record<'a>(
         Money::total(d.qty, mv.unit_cost),
         on_hand
     )
-    .map_err(io_err)?;
-    if let (MovementKind::Sale, Some(c)) = (kind, d.counterparty.as_deref()) {
-        customer_terms(store, c, d.occurred_at, out)?;
-    }
-    Ok(())
+    .map_err(io_err)
 }
 
 /// A sale to a registered customer: its payment terms apply (the due date),
@@ -987,6 +1084,7 @@ fn transfer(
             lot,
             reference,
             at,
+            unlisted,
         } => {
             let from = LocationId::parse(&from)?;
             let to = GlobalLocation::parse("to", &to)?;
@@ -1001,6 +1099,7 @@ fn transfer(
                     lot: lot.as_deref(),
                     reference: reference.as_deref(),
                     at,
+                    unlisted,
                 },
                 now,
             )?;
@@ -1032,7 +1131,9 @@ fn transfer(
                 "lot",
                 "qty",
                 "received",
+                "short",
                 "remaining",
+                "status",
                 "sent_at",
             ],
             |t| {
@@ -1044,11 +1145,36 @@ fn transfer(
                     t.lot.clone(),
                     t.qty.to_string(),
                     t.received.to_string(),
+                    t.short.to_string(),
                     t.remaining.to_string(),
+                    t.status.to_owned(),
                     t.sent_at.clone(),
                 ]
             },
         ),
+        TransferCmd::Cancel { id } => {
+            let m = store.transfer_cancel(&id, now)?;
+            writeln!(
+                out,
+                "#{} transfer {id} cancelled: {} of {} back at {}",
+                m.seq, m.draft.qty, m.draft.sku, m.draft.location
+            )
+            .map_err(io_err)
+        }
+        TransferCmd::Close { id } => {
+            let (arrived, lost) = store.transfer_close(&id, now)?;
+            writeln!(
+                out,
+                "#{} #{} transfer {id} closed short: {} of {} never arrived, scrapped as lost in transit at {} (value {})",
+                arrived.seq,
+                lost.seq,
+                arrived.draft.qty,
+                arrived.draft.sku,
+                arrived.draft.location,
+                Money::total(arrived.draft.qty, lost.unit_cost)
+            )
+            .map_err(io_err)
+        }
         TransferCmd::Receive { id, qty } => {
             let m = store.transfer_receive(&id, qty.as_deref(), now)?;
             writeln!(

@@ -10,7 +10,7 @@ use jxc_shared::protocol::{
     self, CONTENT_TYPE, EnrollRequest, EnrollResponse, EnrollToken, PROTOCOL_HEADER,
     PROTOCOL_VERSION, Quarantined, SyncRequest, SyncResponse,
 };
-use jxc_shared::protocol::{DocsRequest, DocsResponse, MAX_DOCS_RESPONSE_BYTES};
+use jxc_shared::protocol::{Directory, DocsRequest, DocsResponse, MAX_DOCS_RESPONSE_BYTES};
 use jxc_shared::sync::{Next, Session};
 use rand::Rng;
 use std::path::{Path, PathBuf};
@@ -164,6 +164,13 @@ pub async fn enroll(
     Ok(answer)
 }
 
+/// What asking for the directory brought.
+enum Fetched {
+    New(Directory, Option<String>),
+    Unchanged,
+    NotServed,
+}
+
 /// A connection to the hub this site enrolled with.
 pub struct HubClient {
     http: reqwest::Client,
@@ -211,6 +218,33 @@ impl HubClient {
         let body = resp.bytes().await.map_err(|e| unreachable(&self.url, e))?;
         protocol::decode_limited(what, &body, limit)
             .map_err(|e| AgentError::HubRefused(format!("the hub's answer is not valid: {e}")))
+    }
+
+    /// The hub's directory of sites, unless it is the one named by `etag`.
+    async fn directory(&self, etag: Option<&str>) -> Result<Fetched> {
+        let mut req = self.http.get(format!("{}/v1/directory", self.url));
+        if let Some(etag) = etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(&self.url, e))?;
+        match resp.status() {
+            reqwest::StatusCode::NOT_MODIFIED => return Ok(Fetched::Unchanged),
+            // A hub older than the directory: nothing is known, so nothing
+            // will be refused.
+            reqwest::StatusCode::NOT_FOUND => return Ok(Fetched::NotServed),
+            s if !s.is_success() => return Err(refusal(&self.url, resp).await),
+            _ => {}
+        }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.bytes().await.map_err(|e| unreachable(&self.url, e))?;
+        let dir = serde_json::from_slice(&body).map_err(|e| {
+            AgentError::HubRefused(format!("the hub's directory is not valid: {e}"))
+        })?;
+        Ok(Fetched::New(dir, etag))
     }
 
     async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse> {
@@ -379,6 +413,16 @@ async fn session(store: &SharedStore, hub: &HubClient, batch: usize) -> Result<S
             .map_err(|e| AgentError::HubRefused(e.to_string()))?;
         report.sent += sent as u64;
     }
+    // The directory last: it then lists the locations this round reported.
+    let etag = with_store(store, |s| s.directory_etag()).await?;
+    let fetched = hub.directory(etag.as_deref()).await?;
+    let when = now();
+    with_store(store, move |s| match fetched {
+        Fetched::New(dir, etag) => s.set_directory(&dir, etag.as_deref(), when),
+        Fetched::Unchanged => s.directory_unchanged(when),
+        Fetched::NotServed => Ok(()),
+    })
+    .await?;
     report.rounds = session.rounds();
     report.hwm = session.hwm();
     report.pending = session.pending();

@@ -101,6 +101,7 @@ pub fn router(hub: AppState) -> Router {
             "/v1/docs",
             post(crate::docs_api::docs).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
         )
+        .route("/v1/directory", get(crate::directory_api::directory))
         .route("/v1/products", get(crate::docs_api::products))
         .route("/v1/customers", get(crate::docs_api::customers))
         .route("/v1/share-policies", get(crate::docs_api::share_policies))

@@ -449,6 +449,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                         r.value.to_string(),
                         blank_zero(r.not_updated),
                         blank_zero(r.unvalued),
+                        blank_zero(r.undeliverable),
                     ]
                 })
                 .collect();
@@ -461,6 +462,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                     "value",
                     "not_updated",
                     "unvalued",
+                    "undeliverable",
                 ],
                 &rows,
             )
@@ -483,8 +485,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                         t.sku.clone(),
                         t.qty.to_string(),
                         t.received.to_string(),
+                        blank_zero(t.returned),
                         t.in_transit.to_string(),
-                        t.status.to_owned(),
+                        match &t.undeliverable {
+                            Some(why) => format!("{}: {why}", t.status),
+                            None => t.status.to_owned(),
+                        },
                     ]
                 })
                 .collect();
@@ -497,6 +503,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                     "sku",
                     "qty",
                     "received",
+                    "returned",
                     "in_transit",
                     "status",
                 ],

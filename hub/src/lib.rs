@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cli_docs;
 pub mod config;
 pub mod demo;
+pub mod directory_api;
 pub mod docs_api;
 pub mod error;
 pub mod metrics;

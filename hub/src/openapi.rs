@@ -71,9 +71,10 @@ pub fn document() -> Value {
                 },
                 "InventoryRow": {
                     "type": "object",
-                    "required": ["key", "on_hand", "in_transit", "value", "not_updated", "unvalued"],
+                    "required": ["key", "on_hand", "in_transit", "value", "not_updated", "unvalued", "undeliverable"],
                     "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal, "not_updated": decimal,
-                        "unvalued": decimal }
+                        "unvalued": decimal,
+                        "undeliverable": decimal }
                 },
                 "Site": {
                     "type": "object",
@@ -104,11 +105,13 @@ pub fn document() -> Value {
                 },
                 "Transfer": {
                     "type": "object",
-                    "required": ["id", "from", "to", "sku", "lot", "qty", "received", "in_transit", "status", "unit_cost", "sent_at"],
+                    "required": ["id", "from", "to", "sku", "lot", "qty", "received", "returned", "in_transit", "status", "unit_cost", "sent_at"],
                     "properties": {
                         "id": string, "from": string, "to": string, "sku": string, "lot": string,
-                        "qty": decimal, "received": decimal, "in_transit": decimal,
-                        "status": { "enum": ["in_transit", "partial", "received"] },
+                        "qty": decimal, "received": decimal, "returned": decimal,
+                        "in_transit": decimal,
+                        "status": { "enum": ["in_transit", "partial", "received", "cancelled", "settled", "undeliverable", "disputed"] },
+                        "undeliverable": nullable_string,
                         "unit_cost": decimal, "sent_at": string
                     }
                 },
@@ -166,6 +169,22 @@ pub fn document() -> Value {
                         "401": error_response("no client certificate"),
                         "403": error_response("the site is revoked or unknown"),
                         "413": error_response("the body is too large")
+                    }
+                }
+            },
+            "/v1/directory": {
+                "get": {
+                    "summary": "Every site the hub knows, with the locations each has reported and whether it shares costs (agents, client certificate required)",
+                    "parameters": [{ "name": "if-none-match", "in": "header", "required": false, "schema": string }],
+                    "responses": {
+                        "200": { "description": "the directory", "content": { "application/json": { "schema": { "type": "object", "required": ["sites"], "properties": {
+                            "sites": { "type": "array", "items": { "type": "object",
+                                "required": ["id", "kind", "name", "region", "shares_costs", "locations"],
+                                "properties": { "id": string, "kind": { "enum": ["hq", "branch", "dealer"] }, "name": string, "region": string,
+                                    "shares_costs": { "type": "boolean" }, "locations": { "type": "array", "items": string } } } } } } } } },
+                        "304": { "description": "unchanged since the copy named by if-none-match" },
+                        "401": error_response("no client certificate"),
+                        "403": error_response("the site is revoked or unknown")
                     }
                 }
             },

@@ -13,6 +13,7 @@ pub mod protocol;
 pub mod rng;
 pub mod row;
 pub mod share;
+pub mod suggest;
 pub mod sync;
 pub mod text;
 pub mod time;

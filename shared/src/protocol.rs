@@ -404,6 +404,29 @@ pub struct EnrollResponse {
     pub ca_pem: String,
 }
 
+/// `GET /v1/directory`: every site the hub knows and the locations each has
+/// reported, so an agent can refuse a transfer to a site or location that
+/// does not exist while it is offline. JSON; the hub answers
+/// `If-None-Match` with 304 when nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    pub sites: Vec<DirectorySite>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorySite {
+    pub id: String,
+    /// `hq`, `branch` or `dealer`.
+    pub kind: String,
+    pub name: String,
+    pub region: String,
+    /// False for a dealer whose policy withholds costs: the unit cost of its
+    /// transfers is not its cost, and a receiver must not take it as one.
+    pub shares_costs: bool,
+    /// The location ids the site has reported; empty until its first sync.
+    pub locations: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

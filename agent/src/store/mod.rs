@@ -6,9 +6,12 @@
 //! its data on disk, and a second process waits its turn instead of failing.
 
 mod count;
+mod directory;
+mod incoming;
 mod docs;
 mod ledger;
 mod query;
+mod returns;
 mod share;
 mod sync;
 mod transfer;
@@ -16,7 +19,8 @@ mod transfer;
 pub use count::{CountEntry, CountLine, CountReport, CountSession};
 pub use ledger::LedgerTx;
 pub use query::{BalanceRow, MoveFilter, Status, StockFilter, VerifyReport};
-pub use sync::{IncomingRow, SyncState};
+pub use incoming::IncomingRow;
+pub use sync::SyncState;
 pub use transfer::{SendRequest, Transfer};
 
 use crate::error::{AgentError, Result};
@@ -31,11 +35,12 @@ use std::time::Duration;
 pub const DB_FILE: &str = "ledger.db";
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("migrations/0001_ledger.sql"),
     include_str!("migrations/0002_transfers_counts.sql"),
     include_str!("migrations/0003_sync.sql"),
     include_str!("migrations/0004_docs.sql"),
+    include_str!("migrations/0007_directory.sql"),
 ];
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 

@@ -1,16 +1,13 @@
 //! What the agent keeps about sync: the hub's high-water mark, the batches it
-//! sends, the transfers the hub delivered, and receiving them.
+//! sends and the transfers the hub delivered (received in `incoming.rs`).
 
-use super::{Store, stored};
-use crate::error::{AgentError, Result};
+use super::Store;
+use crate::error::Result;
 use chrono::{DateTime, FixedOffset};
-use jxc_shared::movement::DraftInput;
 use jxc_shared::protocol::{IncomingTransfer, WireLocation, WireMovement};
 use jxc_shared::time::format_time;
-use jxc_shared::{
-    DomainError, GlobalLocation, LocationId, Movement, MovementDraft, MovementKind, Quantity, Sku,
-};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use jxc_shared::{GlobalLocation, Movement};
+use rusqlite::{TransactionBehavior, params};
 use serde::Serialize;
 
 /// Most bytes of text one batch carries, well under the hub's body limit.
@@ -25,20 +22,6 @@ pub struct SyncState {
     pub last_sync_at: Option<String>,
     pub last_attempt_at: Option<String>,
     pub last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IncomingRow {
-    pub id: String,
-    pub from: String,
-    pub to_location: String,
-    pub sku: String,
-    pub lot: String,
-    pub qty: Quantity,
-    pub received: Quantity,
-    pub remaining: Quantity,
-    pub unit_cost: String,
-    pub sent_at: String,
 }
 
 impl Store {
@@ -127,12 +110,15 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut cursor: i64 =
             tx.query_row("SELECT transfers_cursor FROM sync_state", [], |r| r.get(0))?;
+        // A transfer delivered again carries what the sender has not taken
+        // back (`transfer cancel`): the quantity this site may still receive.
         for t in incoming {
             let from = GlobalLocation::parse("from", &t.from)?;
             let sent_at = t.sent_at()?;
             tx.prepare_cached(
                 "INSERT INTO incoming_transfer (id, cursor, from_site, from_location, to_location, sku, lot, qty,
-                 unit_cost, sent_at, arrived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                 unit_cost, sent_at, arrived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET qty = excluded.qty, cursor = excluded.cursor",
             )?
             .execute(params![
                 t.id,
@@ -164,97 +150,5 @@ impl Store {
             params![format_time(&now), error],
         )?;
         Ok(())
-    }
-
-    pub fn incoming_transfers(&self, open_only: bool) -> Result<Vec<IncomingRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, from_site || '/' || from_location, to_location, sku, lot, qty, received_qty, unit_cost, sent_at
-             FROM incoming_transfer WHERE (?1 = 0 OR received_qty < qty) ORDER BY cursor",
-        )?;
-        let rows = stmt.query_map([open_only], |r| {
-            let qty: i64 = r.get(5)?;
-            let received: i64 = r.get(6)?;
-            Ok(IncomingRow {
-                id: r.get(0)?,
-                from: r.get(1)?,
-                to_location: r.get(2)?,
-                sku: r.get(3)?,
-                lot: r.get(4)?,
-                qty: Quantity::from_micro(qty),
-                received: Quantity::from_micro(received),
-                remaining: Quantity::from_micro(qty - received),
-                unit_cost: r.get(7)?,
-                sent_at: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Receives an incoming transfer, all that remains or `qty` of it, into
-    /// the location it was addressed to, at the sender's cost.
-    pub fn transfer_receive(
-        &mut self,
-        id: &str,
-        qty: Option<&str>,
-        now: DateTime<FixedOffset>,
-    ) -> Result<Movement> {
-        let row: Option<(String, String, String, String, i64, i64, String)> = self
-            .conn
-            .query_row(
-                "SELECT from_site || '/' || from_location, to_location, sku, lot, qty, received_qty, unit_cost
-                 FROM incoming_transfer WHERE id = ?",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-            )
-            .optional()?;
-        let Some((from, to_location, sku, lot, sent, received, unit_cost)) = row else {
-            return Err(AgentError::Invalid(DomainError::new(
-                "transfer",
-                id,
-                "no such incoming transfer (see `transfer list --incoming`; run `sync` to fetch new ones)",
-            )));
-        };
-        let remaining = Quantity::from_micro(sent - received);
-        if remaining.is_zero() || remaining.is_negative() {
-            return Err(AgentError::Conflict(format!(
-                "transfer {id} has been received in full"
-            )));
-        }
-        let location = stored(0, LocationId::parse(&to_location)).map_err(AgentError::from)?;
-        self.require_location(&location)?;
-        let product = self.require_product(&Sku::parse(&sku)?)?;
-        let qty_text = qty
-            .map(str::to_owned)
-            .unwrap_or_else(|| remaining.to_string());
-        let input = DraftInput {
-            lot: Some(&lot),
-            unit_cost: Some(&unit_cost),
-            counterparty: Some(&from),
-            ..Default::default()
-        };
-        let mut draft = MovementDraft::build(
-            MovementKind::TransferIn,
-            location,
-            &product,
-            &qty_text,
-            &input,
-            now,
-        )?;
-        if draft.qty > remaining {
-            return Err(AgentError::Refused(DomainError::new(
-                "qty",
-                qty_text,
-                format!("only {remaining} of transfer {id} remains in transit"),
-            )));
-        }
-        draft.transfer_id = Some(id.to_owned());
-        let mut ledger = self.ledger(now)?;
-        let m = ledger.apply(draft)?;
-        ledger.conn().execute(
-            "UPDATE incoming_transfer SET received_qty = received_qty + ? WHERE id = ?",
-            params![m.draft.qty.to_micro(), id],
-        )?;
-        ledger.commit()?;
-        Ok(m)
     }
 }

@@ -10,9 +10,9 @@ use jxc_shared::ids::GlobalLocation;
 use jxc_shared::movement::DraftInput;
 use jxc_shared::time::format_time;
 use jxc_shared::{
-    DomainError, LocationId, Money, MovementDraft, MovementKind, Quantity, SiteKind, Sku,
+    DomainError, LocationId, Money, Movement, MovementDraft, MovementKind, Quantity, SiteKind, Sku,
 };
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +38,8 @@ pub struct SendRequest<'a> {
     pub lot: Option<&'a str>,
     pub reference: Option<&'a str>,
     pub at: DateTime<FixedOffset>,
+    /// Send even to a site or location the hub's directory does not list.
+    pub unlisted: bool,
 }
 
 impl Store {
@@ -82,6 +84,9 @@ impl Store {
         )?;
 
         let mut ledger = self.ledger(now)?;
+        if !local && !req.unlisted {
+            super::directory::check_destination(ledger.conn(), req.to)?;
+        }
         let id = format!("T-{}-{}", ledger.site(), ledger.next_seq());
         out.transfer_id = Some(id.clone());
         let sent = ledger.apply(out)?;
@@ -138,7 +143,7 @@ impl Store {
     pub fn transfers(&self) -> Result<Vec<Transfer>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, from_location, to_site || '/' || to_location, sku, lot, qty, unit_cost,
-                    received_qty, status, sent_at
+                    received_qty, CASE WHEN cancel_seq IS NULL THEN status ELSE 'cancelled' END, sent_at
              FROM transfer ORDER BY out_seq",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -158,4 +163,93 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// Cancels a transfer this site sent to another: the goods come back to
+    /// the location they left, as a transfer-in of the whole quantity at the
+    /// cost they left at, and the hub stops offering the transfer to the
+    /// receiver. Offline this site cannot know whether the receiver took any
+    /// of it in the meantime; if it did, the hub shows the transfer as
+    /// disputed, to be corrected by an adjustment at one side.
+    pub fn transfer_cancel(&mut self, id: &str, now: DateTime<FixedOffset>) -> Result<Movement> {
+        let row: Option<(String, String, String, String, String, i64, String, String, Option<i64>)> =
+            self.conn
+                .query_row(
+                    "SELECT from_location, to_site, to_location, sku, lot, qty, unit_cost, status, cancel_seq
+                     FROM transfer WHERE id = ?",
+                    [id],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
+                    },
+                )
+                .optional()?;
+        let Some((from, to_site, to_loc, sku, lot, qty, unit_cost, status, cancelled)) = row else {
+            return Err(AgentError::Invalid(DomainError::new(
+                "transfer",
+                id,
+                "no transfer of that id was sent from this site (see `transfer list`)",
+            )));
+        };
+        if let Some(seq) = cancelled {
+            return Err(AgentError::Conflict(format!(
+                "transfer {id} was already cancelled (#{seq})"
+            )));
+        }
+        if status == "received" {
+            return Err(AgentError::Conflict(format!(
+                "transfer {id} went to {to_site}/{to_loc}, a location of this site, and arrived at once: correct it with a transfer back"
+            )));
+        }
+        let location = stored(0, LocationId::parse(&from)).map_err(AgentError::from)?;
+        let sku = stored(3, Sku::parse(&sku)).map_err(AgentError::from)?;
+        let product = self.require_product(&sku)?;
+        let mut ledger = self.ledger(now)?;
+        // Checked again inside the write transaction: another process may
+        // have cancelled it since.
+        let again: Option<i64> = ledger.conn().query_row(
+            "SELECT cancel_seq FROM transfer WHERE id = ?",
+            [id],
+            |r| r.get(0),
+        )?;
+        if let Some(seq) = again {
+            return Err(AgentError::Conflict(format!(
+                "transfer {id} was already cancelled (#{seq})"
+            )));
+        }
+        let qty = Quantity::from_micro(qty).to_string();
+        let to = format!("{to_site}/{to_loc}");
+        let input = DraftInput {
+            lot: Some(&lot),
+            unit_cost: Some(&unit_cost),
+            counterparty: Some(&to),
+            reference: Some("cancelled"),
+            ..Default::default()
+        };
+        let mut back = MovementDraft::build(
+            MovementKind::TransferIn,
+            location,
+            &product,
+            &qty,
+            &input,
+            now,
+        )?;
+        back.transfer_id = Some(id.to_owned());
+        let m = ledger.apply(back)?;
+        ledger.conn().execute(
+            "UPDATE transfer SET cancel_seq = ? WHERE id = ?",
+            params![m.seq as i64, id],
+        )?;
+        ledger.commit()?;
+        Ok(m)
+    }
+
 }

@@ -318,14 +318,14 @@ impl Store {
                     None => None,
                 };
                 match rec.checked.and_then(|(m, row)| {
-                    check_transfer(&tx, site, &m)?;
+                    let role = check_transfer(&tx, site, &m)?;
                     if let (Some(p), Some(c)) = (&policy, &category) {
                         check_shared(p, site, c.as_deref(), w)?;
                     }
-                    Ok((m, row))
+                    Ok((m, row, role))
                 }) {
-                    Ok((m, row)) => {
-                        apply(&tx, site, w, &m, row, &mut state)?;
+                    Ok((m, row, role)) => {
+                        apply(&tx, site, w, &m, row, role, &mut state)?;
                         let t = m.draft.occurred_at.with_timezone(&Utc);
                         newest = Some(newest.map_or(t, |n| n.max(t)));
                         stats.accepted += 1;
@@ -394,7 +394,7 @@ fn check_transfer(
     tx: &Transaction<'_>,
     site: &SiteId,
     m: &Movement,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Option<TransferInRole>, String> {
     let d = &m.draft;
     let id = || {
         d.transfer_id
@@ -406,47 +406,85 @@ fn check_transfer(
             id()?;
             let to = d.counterparty.as_deref().unwrap_or("");
             GlobalLocation::parse("counterparty", to).map_err(|e| e.to_string())?;
-            Ok(())
+            Ok(None)
         }
         MovementKind::TransferIn => {
             let id = id()?;
-            let row: Option<(String, String, i64, i64)> = tx
-                .query_row(
-                    "SELECT to_site, to_location, qty, received_qty FROM transfer WHERE id = ?",
-                    [&id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()
-                .map_err(|e| e.to_string())?;
-            match row {
-                Some((to_site, to_loc, qty, received)) => {
-                    if to_site != site.as_str() || to_loc != d.location.as_str() {
-                        return Err(format!(
-                            "transfer {id} was sent to {to_site}/{to_loc}, not to {site}/{}",
-                            d.location
-                        ));
-                    }
-                    // Checked: the quantity is whatever the agent sent.
-                    if received
-                        .checked_add(d.qty.to_micro())
-                        .is_none_or(|total| total > qty)
-                    {
-                        return Err(format!(
-                            "receives {} of transfer {id}, more than the {} still in transit",
-                            d.qty,
-                            Quantity::from_micro(qty - received)
-                        ));
-                    }
-                    Ok(())
-                }
-                // A transfer between two locations of one site never crosses
-                // the hub: its sender is this same site.
-                None if id.starts_with(&format!("T-{site}-")) => Ok(()),
-                None => Err(format!("transfer {id} was never sent to this site")),
-            }
+            transfer_in_role(tx, site, m, &id).map(Some)
         }
-        _ => Ok(()),
+        _ => Ok(None),
     }
+}
+
+/// What a transfer-in does to the transfer it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransferInRole {
+    /// The receiver took goods in.
+    Receipt,
+    /// The sender cancelled: the goods came back to the location they left.
+    Return,
+    /// A transfer between two locations of one site, which never crosses the hub.
+    WithinSite,
+}
+
+/// Decides whether a transfer-in from `site` is a receipt, the sender's
+/// cancellation or a local transfer, and refuses one that names no transfer
+/// of this site or takes more than was sent. A receipt and a return are each
+/// bounded by what was sent, not by each other: the two sides may both act
+/// offline, and each owner's ledger must reach the hub as it is (the transfer
+/// then shows as disputed).
+fn transfer_in_role(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    m: &Movement,
+    id: &str,
+) -> std::result::Result<TransferInRole, String> {
+    let d = &m.draft;
+    let row: Option<(String, String, String, String, i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT from_site, from_location, to_site, to_location, qty, received_qty, returned_qty
+             FROM transfer WHERE id = ?",
+        )
+        .and_then(|mut st| {
+            st.query_row([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .optional()
+        })
+        .map_err(|e| e.to_string())?;
+    let Some((from_site, from_loc, to_site, to_loc, qty, received, returned)) = row else {
+        if id.starts_with(&format!("T-{site}-")) {
+            return Ok(TransferInRole::WithinSite);
+        }
+        return Err(format!("transfer {id} was never sent to this site"));
+    };
+    let (role, done) = if to_site == site.as_str() && to_loc == d.location.as_str() {
+        (TransferInRole::Receipt, received)
+    } else if from_site == site.as_str() && from_loc == d.location.as_str() {
+        (TransferInRole::Return, returned)
+    } else {
+        return Err(format!(
+            "transfer {id} was sent from {from_site}/{from_loc} to {to_site}/{to_loc}, not to {site}/{}",
+            d.location
+        ));
+    };
+    // Checked: the quantity is whatever the agent sent.
+    if done
+        .checked_add(d.qty.to_micro())
+        .is_none_or(|total| total > qty)
+    {
+        let what = match role {
+            TransferInRole::Return => "takes back",
+            _ => "receives",
+        };
+        return Err(format!(
+            "{what} {} of transfer {id}, more than the {} that was sent and not yet {}",
+            d.qty,
+            Quantity::from_micro(qty - done),
+            if role == TransferInRole::Return { "taken back" } else { "received" },
+        ));
+    }
+    Ok(role)
 }
 
 fn apply(
@@ -455,6 +493,7 @@ fn apply(
     w: &WireMovement,
     m: &Movement,
     row: MovementRow,
+    role: Option<TransferInRole>,
     batch: &mut Batch,
 ) -> Result<()> {
     let Batch {
@@ -507,10 +546,25 @@ fn apply(
             }
         }
         MovementKind::TransferIn => {
-            tx.prepare_cached(
-                "UPDATE transfer SET received_qty = received_qty + ? WHERE id = ? AND to_site = ?",
-            )?
-            .execute(params![w.qty_micro, d.transfer_id, s])?;
+            let id = d.transfer_id.as_deref().unwrap_or("");
+            match role.unwrap_or(TransferInRole::WithinSite) {
+                TransferInRole::Receipt => {
+                    tx.prepare_cached(
+                        "UPDATE transfer SET received_qty = received_qty + ? WHERE id = ?",
+                    )?
+                    .execute(params![w.qty_micro, id])?;
+                }
+                // A new cursor delivers the smaller quantity to the receiver
+                // again, so its agent stops offering what was taken back.
+                TransferInRole::Return => {
+                    tx.prepare_cached(
+                        "UPDATE transfer SET returned_qty = returned_qty + ?, cursor = ? WHERE id = ?",
+                    )?
+                    .execute(params![w.qty_micro, *next_cursor, id])?;
+                    *next_cursor += 1;
+                }
+                TransferInRole::WithinSite => {}
+            }
         }
         _ => {}
     }
@@ -536,7 +590,8 @@ fn quarantine(
 
 fn incoming(tx: &Transaction<'_>, site: &str, after: u64) -> Result<Vec<IncomingTransfer>> {
     let mut stmt = tx.prepare_cached(
-        "SELECT cursor, id, from_site || '/' || from_location, to_location, sku, lot, qty, unit_cost, sent_at
+        "SELECT cursor, id, from_site || '/' || from_location, to_location, sku, lot, qty - returned_qty,
+                unit_cost, sent_at
          FROM transfer WHERE to_site = ? AND cursor > ? ORDER BY cursor LIMIT ?",
     )?;
     let rows = stmt.query_map(params![site, after as i64, INCOMING_LIMIT as i64], |r| {

@@ -7,7 +7,8 @@ mod query;
 
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use query::{
-    GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferRow,
+    GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
+    TransferRow, TransferState,
 };
 
 use crate::error::{HubError, Result};
@@ -21,9 +22,10 @@ use std::time::Duration;
 
 pub const DB_FILE: &str = "hub.db";
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/0001_hub.sql"),
     include_str!("migrations/0002_docs.sql"),
+    include_str!("migrations/0003_transfer_returns.sql"),
 ];
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 

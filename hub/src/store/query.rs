@@ -10,6 +10,81 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// SQL over `transfer t`: whether the hub knows the receiving site and, once
+/// that site has reported its locations, the receiving location.
+const DELIVERABLE: &str = "(EXISTS (SELECT 1 FROM site s WHERE s.id = t.to_site)
+     AND (NOT EXISTS (SELECT 1 FROM site_location l WHERE l.site = t.to_site)
+          OR EXISTS (SELECT 1 FROM site_location l WHERE l.site = t.to_site AND l.id = t.to_location)))";
+
+/// A transfer's quantities, in micro-units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferCounts {
+    pub qty: i64,
+    pub received: i64,
+    pub returned: i64,
+}
+
+/// Where a transfer between sites stands, as HQ sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferState {
+    InTransit,
+    Partial,
+    /// Received in full, or closed short by the receiver.
+    Received,
+    /// Taken back by the sender in full.
+    Cancelled,
+    /// Taken back by the sender in part, the rest received.
+    Settled,
+    /// Open, to a site or location the hub does not know.
+    Undeliverable,
+    /// Received and taken back together beyond what was sent: the sender
+    /// cancelled while the receiver received, each offline; one of them must
+    /// correct it with an adjustment.
+    Disputed,
+}
+
+impl TransferState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferState::InTransit => "in_transit",
+            TransferState::Partial => "partial",
+            TransferState::Received => "received",
+            TransferState::Cancelled => "cancelled",
+            TransferState::Settled => "settled",
+            TransferState::Undeliverable => "undeliverable",
+            TransferState::Disputed => "disputed",
+        }
+    }
+}
+
+impl TransferCounts {
+    pub fn in_transit(&self) -> i64 {
+        self.qty - self.received - self.returned
+    }
+
+    /// Pure: the state from the counts and whether the receiver is known.
+    pub fn state(&self, deliverable: bool) -> TransferState {
+        let open = self.in_transit();
+        if open < 0 {
+            TransferState::Disputed
+        } else if open > 0 && !deliverable {
+            TransferState::Undeliverable
+        } else if open > 0 {
+            if self.received == 0 && self.returned == 0 {
+                TransferState::InTransit
+            } else {
+                TransferState::Partial
+            }
+        } else if self.returned == self.qty {
+            TransferState::Cancelled
+        } else if self.returned > 0 {
+            TransferState::Settled
+        } else {
+            TransferState::Received
+        }
+    }
+}
+
 /// How inventory is grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +139,10 @@ pub struct InventoryRow {
     /// The part of `on_hand` held by dealers that do not share costs: it
     /// counts in `on_hand` but adds nothing to `value`.
     pub unvalued: Quantity,
+    /// The part of `in_transit` sent to a site or location the hub does not
+    /// know: it counts at the sender until the receiver exists or the
+    /// sender cancels the transfer.
+    pub undeliverable: Quantity,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,9 +196,14 @@ pub struct TransferRow {
     pub lot: String,
     pub qty: Quantity,
     pub received: Quantity,
+    /// Taken back by the sender (`transfer cancel`).
+    pub returned: Quantity,
+    /// `qty − received − returned`; below zero when disputed.
     pub in_transit: Quantity,
-    /// "in_transit", "partial" or "received".
+    /// One of [`TransferState::as_str`].
     pub status: &'static str,
+    /// Why the hub cannot deliver it, when it cannot.
+    pub undeliverable: Option<String>,
     pub unit_cost: String,
     pub sent_at: String,
 }
@@ -146,8 +230,9 @@ impl Store {
                 GroupBy::Kind => kind.to_owned(),
             }
         };
-        // (on hand, in transit, value, not updated, unvalued)
-        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128)> = BTreeMap::new();
+        // (on hand, in transit, value, not updated, unvalued, undeliverable)
+        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128, i128)> =
+            BTreeMap::new();
         let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
             std::collections::HashMap::new();
         let mut categories: std::collections::HashMap<String, String> =
@@ -207,38 +292,50 @@ impl Store {
             }
         }
 
-        let mut stmt = self.conn.prepare(
-            "SELECT t.to_site, t.to_location, t.sku, t.qty - t.received_qty, s.kind, s.region
-             FROM transfer t JOIN site s ON s.id = t.to_site
-             WHERE t.qty > t.received_qty
-               AND (?1 IS NULL OR t.sku = ?1) AND (?2 IS NULL OR t.to_site = ?2)
-               AND (?3 IS NULL OR s.region = ?3) AND (?4 IS NULL OR s.kind = ?4)",
-        )?;
-        let mut rows = stmt.query(filter)?;
+        // Goods in transit count at the receiver; when the hub knows no such
+        // receiver they still count, at the sender, as undeliverable: the
+        // channel's total is always on hand plus every open transfer.
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT t.to_site, t.to_location, t.from_site, t.from_location, t.sku,
+                    t.qty - t.received_qty - t.returned_qty, d.kind, d.region, f.kind, f.region,
+                    {DELIVERABLE}
+             FROM transfer t JOIN site f ON f.id = t.from_site LEFT JOIN site d ON d.id = t.to_site
+             WHERE t.qty != t.received_qty + t.returned_qty AND (?1 IS NULL OR t.sku = ?1)"
+        ))?;
+        let mut rows = stmt.query([&f.sku])?;
         while let Some(r) = rows.next()? {
-            let (site, loc, sku): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let deliverable: bool = r.get(10)?;
+            let (site, loc, kind, region): (String, String, String, String) = if deliverable {
+                (r.get(0)?, r.get(1)?, r.get(6)?, r.get(7)?)
+            } else {
+                (r.get(2)?, r.get(3)?, r.get(8)?, r.get(9)?)
+            };
+            let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+            if !(wanted(&f.site, &site) && wanted(&f.region, &region) && wanted(&f.kind, &kind)) {
+                continue;
+            }
+            let sku: String = r.get(4)?;
+            let qty = r.get::<_, i64>(5)? as i128;
             let g = groups
-                .entry(key(
-                    &site,
-                    &loc,
-                    &sku,
-                    &r.get::<_, String>(4)?,
-                    &r.get::<_, String>(5)?,
-                ))
+                .entry(key(&site, &loc, &sku, &kind, &region))
                 .or_default();
-            g.1 += r.get::<_, i64>(3)? as i128;
+            g.1 += qty;
+            if !deliverable {
+                g.5 += qty;
+            }
         }
         let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
         Ok(groups
             .into_iter()
             .map(
-                |(key, (on_hand, transit, value, frozen, unvalued))| InventoryRow {
+                |(key, (on_hand, transit, value, frozen, unvalued, undeliverable))| InventoryRow {
                     key,
                     on_hand: micro(on_hand),
                     in_transit: micro(transit),
                     value: value.normalize(),
                     not_updated: micro(frozen),
                     unvalued: micro(unvalued),
+                    undeliverable: micro(undeliverable),
                 },
             )
             .collect())
@@ -335,33 +432,93 @@ impl Store {
     }
 
     pub fn transfers(&self, open_only: bool) -> Result<Vec<TransferRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, from_site || '/' || from_location, to_site || '/' || to_location, sku, lot, qty,
-                    received_qty, unit_cost, sent_at
-             FROM transfer WHERE (?1 = 0 OR qty > received_qty) ORDER BY cursor",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT t.id, t.from_site || '/' || t.from_location, t.to_site || '/' || t.to_location, t.sku,
+                    t.lot, t.qty, t.received_qty, t.returned_qty, t.unit_cost, t.sent_at,
+                    d.id IS NOT NULL, {DELIVERABLE}
+             FROM transfer t LEFT JOIN site d ON d.id = t.to_site
+             WHERE (?1 = 0 OR t.qty != t.received_qty + t.returned_qty) ORDER BY t.cursor"
+        ))?;
         let rows = stmt.query_map([open_only], |r| {
-            let qty: i64 = r.get(5)?;
-            let received: i64 = r.get(6)?;
+            let to: String = r.get(2)?;
+            let counts = TransferCounts {
+                qty: r.get(5)?,
+                received: r.get(6)?,
+                returned: r.get(7)?,
+            };
+            let (site_known, deliverable): (bool, bool) = (r.get(10)?, r.get(11)?);
+            let state = counts.state(deliverable);
             Ok(TransferRow {
                 id: r.get(0)?,
                 from: r.get(1)?,
-                to: r.get(2)?,
+                undeliverable: (state == TransferState::Undeliverable).then(|| {
+                    if site_known {
+                        format!("the hub knows no location {to}")
+                    } else {
+                        format!("the hub knows no site {}", to.split('/').next().unwrap_or(""))
+                    }
+                }),
+                to,
                 sku: r.get(3)?,
                 lot: r.get(4)?,
-                qty: Quantity::from_micro(qty),
-                received: Quantity::from_micro(received),
-                in_transit: Quantity::from_micro(qty - received),
-                status: match received {
-                    0 => "in_transit",
-                    r if r < qty => "partial",
-                    _ => "received",
-                },
-                unit_cost: r.get(7)?,
-                sent_at: r.get(8)?,
+                qty: Quantity::from_micro(counts.qty),
+                received: Quantity::from_micro(counts.received),
+                returned: Quantity::from_micro(counts.returned),
+                in_transit: Quantity::from_micro(counts.in_transit()),
+                status: state.as_str(),
+                unit_cost: r.get(8)?,
+                sent_at: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every site with its locations, for agents' transfer checks. A site
+    /// with an unspent enrollment token is listed before it enrolls.
+    pub fn directory(&self) -> Result<jxc_shared::protocol::Directory> {
+        use jxc_shared::protocol::{Directory, DirectorySite};
+        let mut sites: BTreeMap<String, DirectorySite> = BTreeMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.kind, s.name, s.region, p.policy FROM site s
+             LEFT JOIN share_policy p ON p.site = s.id AND s.kind = 'dealer'
+             UNION ALL
+             SELECT site, kind, name, region, NULL FROM enroll_token
+             WHERE used_at IS NULL AND site NOT IN (SELECT id FROM site)",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let kind: String = r.get(1)?;
+            let policy: Option<String> = r.get(4)?;
+            // A dealer shares costs only if its policy in force says so.
+            let shares_costs = kind != "dealer"
+                || policy
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                    .and_then(|v| v.get("costs_and_prices").and_then(|b| b.as_bool()))
+                    .unwrap_or(false);
+            let id: String = r.get(0)?;
+            sites.entry(id.clone()).or_insert(DirectorySite {
+                id,
+                kind,
+                name: r.get(2)?,
+                region: r.get(3)?,
+                shares_costs,
+                locations: Vec::new(),
+            });
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT site, id FROM site_location ORDER BY site, id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let site: String = r.get(0)?;
+            if let Some(s) = sites.get_mut(&site) {
+                s.locations.push(r.get(1)?);
+            }
+        }
+        Ok(Directory {
+            sites: sites.into_values().collect(),
+        })
     }
 
     pub fn quarantine(&self) -> Result<Vec<QuarantineRow>> {
@@ -381,5 +538,33 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TransferCounts, TransferState};
+
+    fn state(qty: i64, received: i64, returned: i64, deliverable: bool) -> TransferState {
+        TransferCounts {
+            qty,
+            received,
+            returned,
+        }
+        .state(deliverable)
+    }
+
+    #[test]
+    fn a_transfer_is_open_until_received_or_taken_back_and_never_vanishes() {
+        assert_eq!(state(10, 0, 0, true), TransferState::InTransit);
+        assert_eq!(state(10, 4, 0, true), TransferState::Partial);
+        assert_eq!(state(10, 10, 0, true), TransferState::Received);
+        assert_eq!(state(10, 0, 10, true), TransferState::Cancelled);
+        assert_eq!(state(10, 4, 6, true), TransferState::Settled);
+        // Unknown receiver: still open (in transit), flagged.
+        assert_eq!(state(10, 0, 0, false), TransferState::Undeliverable);
+        // Cancelled, so nothing remains to deliver: no longer flagged.
+        assert_eq!(state(10, 0, 10, false), TransferState::Cancelled);
+        assert_eq!(state(10, 7, 10, true), TransferState::Disputed);
     }
 }

@@ -1,0 +1,261 @@
+//! Transfers other sites sent here: receiving them, and closing one short
+//! when the rest will never arrive.
+//!
+//! The unit cost a transfer carries is the sender's cost, except from a
+//! dealer that withholds costs (the hub's directory says so), whose
+//! transfers carry 0. Such a transfer-in must not drag this location's
+//! moving average towards 0, so it is valued, in this order, at this
+//! location's own average for the SKU (which it then leaves unchanged), at
+//! the catalog's dealer price, at the catalog's list price, and only when
+//! none is known at the 0 it carries.
+
+use super::{Store, stored};
+use crate::error::{AgentError, Result};
+use chrono::{DateTime, FixedOffset};
+use jxc_shared::movement::DraftInput;
+use jxc_shared::{DomainError, LocationId, Movement, MovementDraft, MovementKind, Quantity, Sku};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncomingRow {
+    pub id: String,
+    pub from: String,
+    pub to_location: String,
+    pub sku: String,
+    pub lot: String,
+    /// What the sender sent and has not taken back.
+    pub qty: Quantity,
+    pub received: Quantity,
+    pub remaining: Quantity,
+    /// Closed by this site as never arriving.
+    pub short: Quantity,
+    /// "in_transit", "partial", "received", "closed_short" or "cancelled".
+    pub status: &'static str,
+    pub unit_cost: String,
+    pub sent_at: String,
+}
+
+/// An incoming transfer as stored.
+struct Incoming {
+    from_site: String,
+    from: String,
+    to_location: LocationId,
+    sku: Sku,
+    lot: String,
+    remaining: Quantity,
+    unit_cost: String,
+}
+
+fn load(conn: &rusqlite::Connection, id: &str) -> Result<Incoming> {
+    let row: Option<(String, String, String, String, String, i64, i64, String)> = conn
+        .query_row(
+            "SELECT from_site, from_location, to_location, sku, lot, qty, received_qty, unit_cost
+             FROM incoming_transfer WHERE id = ?",
+            [id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((from_site, from_loc, to_location, sku, lot, sent, received, unit_cost)) = row else {
+        return Err(AgentError::Invalid(DomainError::new(
+            "transfer",
+            id,
+            "no such incoming transfer (see `transfer list --incoming`; run `sync` to fetch new ones)",
+        )));
+    };
+    let remaining = Quantity::from_micro(sent - received);
+    if remaining.is_zero() || remaining.is_negative() {
+        return Err(AgentError::Conflict(if sent == 0 {
+            format!("transfer {id} was cancelled by its sender {from_site}")
+        } else {
+            format!("transfer {id} has been received in full")
+        }));
+    }
+    Ok(Incoming {
+        from: format!("{from_site}/{from_loc}"),
+        from_site,
+        to_location: stored(2, LocationId::parse(&to_location)).map_err(AgentError::from)?,
+        sku: stored(3, Sku::parse(&sku)).map_err(AgentError::from)?,
+        lot,
+        remaining,
+        unit_cost,
+    })
+}
+
+impl Store {
+    pub fn incoming_transfers(&self, open_only: bool) -> Result<Vec<IncomingRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, from_site || '/' || from_location, to_location, sku, lot, qty, received_qty, unit_cost,
+                    sent_at, short_qty
+             FROM incoming_transfer WHERE (?1 = 0 OR received_qty < qty) ORDER BY cursor",
+        )?;
+        let rows = stmt.query_map([open_only], |r| {
+            let qty: i64 = r.get(5)?;
+            let received: i64 = r.get(6)?;
+            let short: i64 = r.get(9)?;
+            Ok(IncomingRow {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                to_location: r.get(2)?,
+                sku: r.get(3)?,
+                lot: r.get(4)?,
+                qty: Quantity::from_micro(qty),
+                received: Quantity::from_micro(received - short),
+                remaining: Quantity::from_micro(qty - received),
+                short: Quantity::from_micro(short),
+                status: match () {
+                    _ if qty == 0 => "cancelled",
+                    _ if short > 0 => "closed_short",
+                    _ if received >= qty => "received",
+                    _ if received > 0 => "partial",
+                    _ => "in_transit",
+                },
+                unit_cost: r.get(7)?,
+                sent_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Receives an incoming transfer, all that remains or `qty` of it, into
+    /// the location it was addressed to, at the sender's cost (see the
+    /// module's note for a sender that withholds it).
+    pub fn transfer_receive(
+        &mut self,
+        id: &str,
+        qty: Option<&str>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Movement> {
+        let t = load(&self.conn, id)?;
+        self.require_location(&t.to_location)?;
+        let product = self.require_product(&t.sku)?;
+        let catalog = self.catalog_item(&t.sku)?;
+        let mut ledger = self.ledger(now)?;
+        // Again inside the write transaction: another process may have
+        // received part of it since.
+        let t = load(ledger.conn(), id)?;
+        let unit_cost = receipt_cost(&mut ledger, &t, catalog.as_ref())?;
+        let qty_text = qty
+            .map(str::to_owned)
+            .unwrap_or_else(|| t.remaining.to_string());
+        let input = DraftInput {
+            lot: Some(&t.lot),
+            unit_cost: Some(&unit_cost),
+            counterparty: Some(&t.from),
+            ..Default::default()
+        };
+        let mut draft = MovementDraft::build(
+            MovementKind::TransferIn,
+            t.to_location.clone(),
+            &product,
+            &qty_text,
+            &input,
+            now,
+        )?;
+        if draft.qty > t.remaining {
+            return Err(AgentError::Refused(DomainError::new(
+                "qty",
+                qty_text,
+                format!("only {} of transfer {id} remains in transit", t.remaining),
+            )));
+        }
+        draft.transfer_id = Some(id.to_owned());
+        let m = ledger.apply(draft)?;
+        ledger.conn().execute(
+            "UPDATE incoming_transfer SET received_qty = received_qty + ? WHERE id = ?",
+            params![m.draft.qty.to_micro(), id],
+        )?;
+        ledger.commit()?;
+        Ok(m)
+    }
+
+    /// Closes an incoming transfer short: what remains will never arrive.
+    /// Written as two movements in one transaction, a transfer-in of the
+    /// shortfall and its scrap ("lost in transit"), so the hub sees the
+    /// transfer settled and the loss recorded at this site, and on hand here
+    /// does not change. Both are valued at this location's average (the
+    /// transfer's cost when it has none), which therefore does not move.
+    pub fn transfer_close(
+        &mut self,
+        id: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<(Movement, Movement)> {
+        let t = load(&self.conn, id)?;
+        self.require_location(&t.to_location)?;
+        let product = self.require_product(&t.sku)?;
+        let catalog = self.catalog_item(&t.sku)?;
+        let mut ledger = self.ledger(now)?;
+        let t = load(ledger.conn(), id)?;
+        let state = ledger.cost_state(&t.to_location, &t.sku)?;
+        let unit_cost = if state.qty.is_zero() || state.qty.is_negative() {
+            receipt_cost(&mut ledger, &t, catalog.as_ref())?
+        } else {
+            state.avg.to_string()
+        };
+        let short = t.remaining.to_string();
+        let reason = format!("transfer {id} closed short: {short} never arrived");
+        let input = DraftInput {
+            lot: Some(&t.lot),
+            unit_cost: Some(&unit_cost),
+            counterparty: Some(&t.from),
+            ..Default::default()
+        };
+        let mut arrive = MovementDraft::build(
+            MovementKind::TransferIn,
+            t.to_location.clone(),
+            &product,
+            &short,
+            &input,
+            now,
+        )?;
+        arrive.transfer_id = Some(id.to_owned());
+        let arrived = ledger.apply(arrive)?;
+        let lost = MovementDraft::build(
+            MovementKind::Scrap,
+            t.to_location.clone(),
+            &product,
+            &short,
+            &DraftInput {
+                lot: Some(&t.lot),
+                reason: Some(&reason),
+                ..Default::default()
+            },
+            now,
+        )?;
+        let lost = ledger.apply(lost)?;
+        ledger.conn().execute(
+            "UPDATE incoming_transfer SET received_qty = qty, short_qty = short_qty + ? WHERE id = ?",
+            params![t.remaining.to_micro(), id],
+        )?;
+        ledger.commit()?;
+        Ok((arrived, lost))
+    }
+}
+
+/// The unit cost a transfer-in is valued at (see the module's note).
+fn receipt_cost(
+    ledger: &mut super::LedgerTx<'_>,
+    t: &Incoming,
+    catalog: Option<&jxc_shared::docs::CatalogItem>,
+) -> Result<String> {
+    if super::directory::shares_costs(ledger.conn(), &t.from_site)? != Some(false) {
+        return Ok(t.unit_cost.clone());
+    }
+    let state = ledger.cost_state(&t.to_location, &t.sku)?;
+    if state.qty > Quantity::ZERO {
+        return Ok(state.avg.to_string());
+    }
+    let known = catalog.and_then(|c| c.dealer_price.or(c.list_price));
+    Ok(known.map_or_else(|| t.unit_cost.clone(), |p| p.to_string()))
+}
