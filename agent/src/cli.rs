@@ -714,7 +714,14 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 out,
                 as_json,
                 &sites,
-                &["site", "kind", "name", "region", "shares_costs", "locations"],
+                &[
+                    "site",
+                    "kind",
+                    "name",
+                    "region",
+                    "shares_costs",
+                    "locations",
+                ],
                 |s| {
                     vec![
                         s.id.clone(),

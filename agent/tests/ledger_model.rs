@@ -252,6 +252,7 @@ impl Harness {
                     lot: self.lot(prod, lot),
                     reference: None,
                     at: now,
+                    unlisted: false,
                 };
                 let r = self.store.transfer_send(&req, now);
                 if refused {

@@ -379,6 +379,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
                             lot,
                             reference: Some("DN"),
                             at: at(120),
+                            unlisted: false,
                         };
                         match ledger.transfer_send(&req, at(120)) {
                             Ok(_) | Err(jxc_agent::AgentError::Refused(_)) => {}

@@ -60,9 +60,15 @@ mod tests {
         assert_eq!(edit_distance("mian", "main"), 1);
         assert_eq!(edit_distance("龙井", "龙井茶"), 1);
         assert_eq!(nearest("mian", ["store", "main"]), Some("main"));
-        assert_eq!(nearest("TEA-LJ-1", ["TEA-LJ-01", "TEA-BL-02"]), Some("TEA-LJ-01"));
+        assert_eq!(
+            nearest("TEA-LJ-1", ["TEA-LJ-01", "TEA-BL-02"]),
+            Some("TEA-LJ-01")
+        );
         assert_eq!(nearest("SH02", ["SH01", "BJ01"]), Some("SH01"));
-        assert_eq!(nearest("dealers", ["dealer", "branch", "hq"]), Some("dealer"));
+        assert_eq!(
+            nearest("dealers", ["dealer", "branch", "hq"]),
+            Some("dealer")
+        );
         assert_eq!(nearest("warehouse", ["main", "store"]), None);
         assert_eq!(did_you_mean("x", Vec::<&str>::new()), "");
     }

@@ -7,8 +7,8 @@
 
 mod count;
 mod directory;
-mod incoming;
 mod docs;
+mod incoming;
 mod ledger;
 mod query;
 mod returns;
@@ -17,9 +17,9 @@ mod sync;
 mod transfer;
 
 pub use count::{CountEntry, CountLine, CountReport, CountSession};
+pub use incoming::IncomingRow;
 pub use ledger::LedgerTx;
 pub use query::{BalanceRow, MoveFilter, Status, StockFilter, VerifyReport};
-pub use incoming::IncomingRow;
 pub use sync::SyncState;
 pub use transfer::{SendRequest, Transfer};
 

@@ -215,11 +215,12 @@ impl Store {
         let mut ledger = self.ledger(now)?;
         // Checked again inside the write transaction: another process may
         // have cancelled it since.
-        let again: Option<i64> = ledger.conn().query_row(
-            "SELECT cancel_seq FROM transfer WHERE id = ?",
-            [id],
-            |r| r.get(0),
-        )?;
+        let again: Option<i64> =
+            ledger
+                .conn()
+                .query_row("SELECT cancel_seq FROM transfer WHERE id = ?", [id], |r| {
+                    r.get(0)
+                })?;
         if let Some(seq) = again {
             return Err(AgentError::Conflict(format!(
                 "transfer {id} was already cancelled (#{seq})"
@@ -251,5 +252,4 @@ impl Store {
         ledger.commit()?;
         Ok(m)
     }
-
 }

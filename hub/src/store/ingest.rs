@@ -447,7 +447,15 @@ fn transfer_in_role(
         )
         .and_then(|mut st| {
             st.query_row([id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
             })
             .optional()
         })
@@ -481,7 +489,11 @@ fn transfer_in_role(
             "{what} {} of transfer {id}, more than the {} that was sent and not yet {}",
             d.qty,
             Quantity::from_micro(qty - done),
-            if role == TransferInRole::Return { "taken back" } else { "received" },
+            if role == TransferInRole::Return {
+                "taken back"
+            } else {
+                "received"
+            },
         ));
     }
     Ok(role)

@@ -231,8 +231,7 @@ impl Store {
             }
         };
         // (on hand, in transit, value, not updated, unvalued, undeliverable)
-        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128, i128)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128, i128)> = BTreeMap::new();
         let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
             std::collections::HashMap::new();
         let mut categories: std::collections::HashMap<String, String> =
@@ -310,7 +309,8 @@ impl Store {
             } else {
                 (r.get(2)?, r.get(3)?, r.get(8)?, r.get(9)?)
             };
-            let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+            let wanted =
+                |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
             if !(wanted(&f.site, &site) && wanted(&f.region, &region) && wanted(&f.kind, &kind)) {
                 continue;
             }
@@ -455,7 +455,10 @@ impl Store {
                     if site_known {
                         format!("the hub knows no location {to}")
                     } else {
-                        format!("the hub knows no site {}", to.split('/').next().unwrap_or(""))
+                        format!(
+                            "the hub knows no site {}",
+                            to.split('/').next().unwrap_or("")
+                        )
                     }
                 }),
                 to,
