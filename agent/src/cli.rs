@@ -340,6 +340,11 @@ pub enum CountCmd {
         #[arg(long)]
         location: Option<String>,
     },
+    /// Abandon the open count: nothing is posted.
+    Cancel {
+        #[arg(long)]
+        location: Option<String>,
+    },
     /// Write the adjustments and print the variance report.
     Post {
         #[arg(long)]
@@ -1254,6 +1259,16 @@ fn count(
                 "count #{}: recorded {n} counted lines from {}",
                 c.id,
                 file.display()
+            )
+            .map_err(io_err)
+        }
+        CountCmd::Cancel { location } => {
+            let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
+            store.count_cancel(&c, now)?;
+            writeln!(
+                out,
+                "count #{} at location {} cancelled: nothing posted",
+                c.id, c.location
             )
             .map_err(io_err)
         }

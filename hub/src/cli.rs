@@ -154,6 +154,13 @@ pub enum UserCmd {
         #[arg(long, value_name = "admin|viewer")]
         role: String,
     },
+    /// The HQ users and their roles.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user: their token stops working at once.
+    Remove { name: String },
 }
 
 fn io_err(e: std::io::Error) -> HubError {
@@ -379,6 +386,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let token = format!("jxch_{}", random_hex(24));
             Store::open(&dir, false)?.add_user(&name, role, &token, Utc::now())?;
             writeln!(out, "{token}").map_err(io_err)
+        }
+        Command::User(UserCmd::List { json: as_json }) => {
+            let users = Store::open(&dir, false)?.users()?;
+            if as_json {
+                return json(out, &users);
+            }
+            let rows: Vec<Vec<String>> = users
+                .iter()
+                .map(|u| vec![u.name.clone(), u.role.clone(), u.created_at.clone()])
+                .collect();
+            print_table(out, &["name", "role", "created_at"], &rows)
+        }
+        Command::User(UserCmd::Remove { name }) => {
+            Store::open(&dir, false)?.remove_user(&name)?;
+            writeln!(out, "removed user {name}: their token no longer works").map_err(io_err)
         }
         Command::Sites { json: as_json } => {
             let rows = Store::open(&dir, false)?.sites(Utc::now(), config.stale_after_secs)?;

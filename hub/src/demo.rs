@@ -124,6 +124,27 @@ fn unit_cost(p: &Product) -> String {
     format!("{}.{}", 8 + n % 60, n % 10)
 }
 
+/// A shelf price above cost with a margin typical of the category (tea and
+/// gift boxes carry much more than rice or oil), varied by a few percent as
+/// promotions and rounding do, ending in .9 as Chinese retail prices do.
+fn sale_price(p: &Product, rng: &mut Rng) -> String {
+    use rust_decimal::Decimal;
+    // Markup over cost in percent: (lowest, spread).
+    let (low, spread) = match p.category.as_str() {
+        "tea" => (145u64, 30u64),
+        "snack" => (135, 25),
+        "med" => (125, 10),
+        "rice" => (115, 10),
+        _ => (112, 10),
+    };
+    let cost = Money::from_stored(&unit_cost(p))
+        .expect("demo costs are valid")
+        .decimal();
+    let markup = Decimal::from(low + rng.below(spread + 1)) / Decimal::from(100);
+    let price = (cost * markup).floor() + Decimal::new(9, 1);
+    price.to_string()
+}
+
 fn qty_text(p: &Product, rng: &mut Rng, lo: u64, hi: u64) -> String {
     let whole = lo + rng.below(hi - lo + 1);
     if p.decimals > 0 {
@@ -217,10 +238,18 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     let items: Vec<CatalogItem> = products.iter().map(catalog_item).collect();
     Store::open(&hub_dir, false)?.write_catalog(&items, &hq_actor, Utc::now())?;
     let offset = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    // The simulated month ends with yesterday, the last full business day,
+    // so "last week" has activity; a dealer that shares daily totals sends
+    // a day only once it is over, so ending today would leave its last
+    // sales unshared and the convergence check could not hold. Nothing is
+    // recorded later than now.
+    let now = Utc::now().with_timezone(&offset);
+    let first_day = now.date_naive() - ChronoDuration::days(i64::from(opts.days));
     let start = offset
-        .with_ymd_and_hms(2026, 10, 1, 9, 0, 0)
+        .from_local_datetime(&first_day.and_hms_opt(9, 0, 0).expect("valid time"))
         .single()
-        .expect("valid date");
+        .expect("valid date")
+        .min(now);
     let regions = ["north", "east", "south", "west"];
 
     // Sites: an HQ warehouse, then branches and dealers in turn.
@@ -334,7 +363,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
         for si in 0..sites.len() {
             let s = &sites[si];
             let mut ledger = s.store.lock().unwrap_or_else(|p| p.into_inner());
-            let at = |minutes: u64| date + ChronoDuration::minutes(minutes as i64);
+            let at = |minutes: u64| (date + ChronoDuration::minutes(minutes as i64)).min(now);
             if s.kind == SiteKind::Hq {
                 if date.weekday() == chrono::Weekday::Mon {
                     for _ in 0..30 {
@@ -397,10 +426,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
                 let sales = if weekend { 32 } else { 20 };
                 for n in 0..sales {
                     let p = &products[rng.skewed(products.len())];
-                    let price = format!(
-                        "{}.90",
-                        12 + p.sku.as_str().len() as u64 * 3 + rng.below(20)
-                    );
+                    let price = sale_price(p, &mut rng);
                     let customer =
                         (rng.below(4) > 0).then(|| format!("客户 {}, {}", rng.below(300), s.id));
                     let lot = p.lot_tracked.then_some("L2026-09");

@@ -533,3 +533,130 @@ fn a_customer_return_comes_back_at_a_known_cost_and_an_over_return_warns() {
     assert!(err.contains("was sold to 张三, not to 李四"), "{err}");
     site.ok(&["verify"]);
 }
+
+#[test]
+fn a_filter_or_sku_that_names_nothing_is_refused_with_the_nearest() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let bj = Site::new("BJ01", &["main"]);
+    let token = hub.ok(&[
+        "token", "--site", "BJ01", "--kind", "branch", "--region", "north",
+    ]);
+    bj.ok(&["enroll", "--hub", &served.url, "--token", token.trim()]);
+    bj.ok(&["product", "add", "TEA-LJ-01", "--name", "龙井"]);
+    bj.ok(&[
+        "receive",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-LJ-01",
+        "--qty",
+        "5",
+        "--cost",
+        "10",
+    ]);
+    bj.ok(&["sync"]);
+
+    let hub_fails = |args: &[&str]| -> String {
+        let out = hub.command(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "jxc-hub {args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "nothing printed as a table");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = hub_fails(&["inventory", "--sku", "TEA-LJ-1"]);
+    assert!(
+        err.contains("sku \"TEA-LJ-1\" is not known to the hub; did you mean TEA-LJ-01?"),
+        "{err}"
+    );
+    let err = hub_fails(&["inventory", "--kind", "dealers"]);
+    assert!(err.contains("did you mean dealer?"), "{err}");
+    let err = hub_fails(&["inventory", "--region", "North"]);
+    assert!(
+        err.contains("region \"North\" is not known to the hub; did you mean north?"),
+        "{err}"
+    );
+    let err = hub_fails(&["inventory", "--site", "BJ02"]);
+    assert!(err.contains("did you mean BJ01?"), "{err}");
+    // A known SKU with nothing on hand is an answer, not an error.
+    let inv = hub.json(&["inventory", "--sku", "TEA-LJ-01"]);
+    assert_eq!(s(&inv[0], "on_hand"), "5", "{inv}");
+    let api = jxc_e2e::Https::new(&served.url, &hub.ca_pem(), None);
+    let r = api.get("/v1/inventory?sku=TEA-LJ-1", Some(&hub.admin));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("did you mean TEA-LJ-01?"), "{}", r.text());
+
+    let err = bj.fails(
+        &[
+            "sell",
+            "--location",
+            "main",
+            "--sku",
+            "TEA-LJ-1",
+            "--qty",
+            "1",
+        ],
+        3,
+    );
+    assert!(
+        err.contains("no such product (see `product list`); did you mean TEA-LJ-01?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_hq_user_can_be_listed_and_removed_and_their_token_stops_at_once() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let token = hub.ok(&["user", "add", "王芳", "--role", "viewer"]);
+    let token = token.trim();
+    let api = jxc_e2e::Https::new(&served.url, &hub.ca_pem(), None);
+    assert_eq!(api.get("/v1/sites", Some(token)).status, 200);
+    let users = hub.json(&["user", "list"]);
+    assert_eq!(row(&users, "name", "王芳")["role"], "viewer", "{users}");
+    assert_eq!(row(&users, "name", "admin")["role"], "admin", "{users}");
+    assert!(
+        !users.to_string().contains(token),
+        "no token is ever listed"
+    );
+
+    hub.ok(&["user", "remove", "王芳"]);
+    assert_eq!(
+        api.get("/v1/sites", Some(token)).status,
+        401,
+        "the running hub refuses it"
+    );
+    let out = hub.command(&["user", "remove", "王芳"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let users = hub.json(&["user", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+}
+
+#[test]
+fn an_open_count_can_be_cancelled_and_nothing_is_posted() {
+    let site = Site::new("BJ01", &["main"]);
+    site.ok(&["product", "add", "TEA-1", "--name", "龙井"]);
+    site.ok(&[
+        "receive",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "10",
+        "--cost",
+        "100",
+    ]);
+    site.ok(&["count", "start", "--location", "main"]);
+    site.ok(&["count", "set", "TEA-1", "7"]);
+    let out = site.ok(&["count", "cancel"]);
+    assert!(out.contains("cancelled: nothing posted"), "{out}");
+    assert_eq!(stock_of(&site, "main", "TEA-1").0, "10");
+    site.fails(&["count", "post"], 4);
+    site.fails(&["count", "cancel"], 4);
+    // A new count can start at the same location.
+    site.ok(&["count", "start", "--location", "main"]);
+    site.ok(&["count", "set", "TEA-1", "9"]);
+    site.ok(&["count", "post"]);
+    assert_eq!(stock_of(&site, "main", "TEA-1").0, "9");
+    site.ok(&["verify"]);
+}

@@ -42,4 +42,36 @@ fn the_demo_runs_and_every_site_converges() {
             .iter()
             .all(|s| s["hwm"].as_u64().unwrap() > 0 && s["unsynced_at_agent"] == 0)
     );
+
+    // Plausible numbers: every priced sale above its cost of goods, margins
+    // by category, and activity up to yesterday, the last full business day
+    // (so "last week" is not empty).
+    let db = rusqlite::Connection::open(dir.path().join("hub").join("hub.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT unit_cost, unit_price FROM movement WHERE kind = 'sale' AND unit_price IS NOT NULL AND unit_cost != '0'")
+        .unwrap();
+    let priced: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(priced.len() > 100, "{} priced sales", priced.len());
+    let dec = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    let below: Vec<_> = priced.iter().filter(|(c, p)| dec(p) <= dec(c)).collect();
+    assert!(
+        below.is_empty(),
+        "{} of {} sales below cost: {:?}",
+        below.len(),
+        priced.len(),
+        &below[..below.len().min(5)]
+    );
+    let newest: String = db
+        .query_row("SELECT MAX(occurred_at) FROM movement", [], |r| r.get(0))
+        .unwrap();
+    let newest = chrono::DateTime::parse_from_rfc3339(&newest).unwrap();
+    let age = chrono::Utc::now().signed_duration_since(newest);
+    assert!(
+        age >= chrono::Duration::zero() && age < chrono::Duration::days(2),
+        "the newest activity is {age} old: {newest}"
+    );
 }

@@ -280,15 +280,39 @@ impl Store {
                 seq,
             });
         }
-        ledger.conn().execute(
-            "UPDATE count_session SET status = 'posted', posted_at = ? WHERE id = ?",
+        // Only an open count posts: another process may have posted or
+        // cancelled it since it was looked up (the adjustments roll back).
+        let posted = ledger.conn().execute(
+            "UPDATE count_session SET status = 'posted', posted_at = ? WHERE id = ? AND status = 'open'",
             params![format_time(&now), count.id],
         )?;
+        if posted == 0 {
+            return Err(AgentError::Conflict(format!(
+                "count #{} is no longer open: another command posted or cancelled it",
+                count.id
+            )));
+        }
         ledger.commit()?;
         Ok(CountReport {
             count: count.clone(),
             lines: report,
             total_value: total,
         })
+    }
+
+    /// Abandons an open count: nothing is posted, its lines stay as a record
+    /// of what was counted.
+    pub fn count_cancel(&mut self, count: &CountSession, now: DateTime<FixedOffset>) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE count_session SET status = 'cancelled', posted_at = ? WHERE id = ? AND status = 'open'",
+            params![format_time(&now), count.id],
+        )?;
+        if n == 0 {
+            return Err(AgentError::Conflict(format!(
+                "count #{} is no longer open",
+                count.id
+            )));
+        }
+        Ok(())
     }
 }

@@ -337,8 +337,19 @@ impl Store {
 
     /// Looks a product up, or says which SKU is unknown.
     pub fn require_product(&self, sku: &Sku) -> Result<Product> {
-        self.product(sku)?
-            .ok_or_else(|| AgentError::Invalid(jxc_shared::row::unknown_sku(sku)))
+        if let Some(p) = self.product(sku)? {
+            return Ok(p);
+        }
+        let mut stmt = self.conn.prepare_cached("SELECT sku FROM product")?;
+        let known: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut e = jxc_shared::row::unknown_sku(sku);
+        e.reason.push_str(&jxc_shared::suggest::did_you_mean(
+            sku.as_str(),
+            known.iter().map(String::as_str),
+        ));
+        Err(AgentError::Invalid(e))
     }
 
     /// Looks a location up, or says which location is unknown.

@@ -472,7 +472,7 @@ fn transfer_in_role(
         (TransferInRole::Return, returned)
     } else {
         return Err(format!(
-            "transfer {id} was sent from {from_site}/{from_loc} to {to_site}/{to_loc}, not to {site}/{}",
+            "transfer {id} was sent to {to_site}/{to_loc}, not to {site}/{} (nor is it its sender's {from_site}/{from_loc})",
             d.location
         ));
     };

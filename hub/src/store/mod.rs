@@ -344,6 +344,37 @@ impl Store {
         Ok(())
     }
 
+    /// HQ users: name, role and when each was added (never their tokens).
+    pub fn users(&self) -> Result<Vec<UserRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, role, created_at FROM hq_user ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserRow {
+                name: r.get(0)?,
+                role: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Removes an HQ user. Tokens are looked up on every request, so the
+    /// user's token stops working at once, also in a running hub.
+    pub fn remove_user(&mut self, name: &str) -> Result<()> {
+        let n = self
+            .conn
+            .execute("DELETE FROM hq_user WHERE name = ?", [name])?;
+        if n == 0 {
+            let names: Vec<String> = self.users()?.into_iter().map(|u| u.name).collect();
+            return Err(HubError::NotFound(format!(
+                "no HQ user {name:?}{}",
+                jxc_shared::suggest::did_you_mean(name, names.iter().map(String::as_str))
+            )));
+        }
+        Ok(())
+    }
+
     /// The user a bearer token belongs to.
     pub fn user_for_token(&self, token: &str) -> Result<Option<(String, Role)>> {
         let row: Option<(String, String)> = self
@@ -356,6 +387,14 @@ impl Store {
             .optional()?;
         row.map(|(n, r)| Ok((n, Role::parse(&r)?))).transpose()
     }
+}
+
+/// An HQ user as `jxc-hub user list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
 }
 
 /// An enrollment token as stored.

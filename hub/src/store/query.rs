@@ -5,6 +5,7 @@ use super::Store;
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
 use jxc_shared::Quantity;
+use jxc_shared::suggest::did_you_mean;
 use rusqlite::params;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -220,7 +221,55 @@ pub struct QuarantineRow {
 }
 
 impl Store {
+    /// Refuses a filter value that names nothing the hub knows, with the
+    /// nearest that it does: an empty table would read as zero stock.
+    pub fn check_filter(&self, f: &InventoryFilter) -> Result<()> {
+        let check = |field: &str, value: &Option<String>, sql: &str| -> Result<()> {
+            let Some(v) = value else { return Ok(()) };
+            let known: Vec<String> = {
+                let mut stmt = self.conn.prepare_cached(sql)?;
+                stmt.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            if known.iter().any(|k| k == v) {
+                return Ok(());
+            }
+            Err(HubError::Invalid(format!(
+                "{field} {v:?} is not known to the hub{}",
+                did_you_mean(v, known.iter().map(String::as_str))
+            )))
+        };
+        check(
+            "kind",
+            &f.kind,
+            "SELECT 'hq' UNION ALL SELECT 'branch' UNION ALL SELECT 'dealer'",
+        )?;
+        check("site", &f.site, "SELECT id FROM site")?;
+        check("region", &f.region, "SELECT DISTINCT region FROM site")
+    }
+
+    /// Refuses an SKU that names nothing: not in the catalog, and no site
+    /// holds or sends it (a branch's own item). Called only when the
+    /// inventory came out empty, since listing every SKU held is a scan.
+    fn check_sku(&self, sku: &str) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sku FROM product UNION SELECT DISTINCT sku FROM balance
+             UNION SELECT DISTINCT sku FROM transfer",
+        )?;
+        let known: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if known.iter().any(|k| k == sku) {
+            return Ok(());
+        }
+        Err(HubError::Invalid(format!(
+            "sku {sku:?} is not known to the hub{}",
+            did_you_mean(sku, known.iter().map(String::as_str))
+        )))
+    }
+
     pub fn inventory(&self, f: &InventoryFilter) -> Result<Vec<InventoryRow>> {
+        self.check_filter(f)?;
         let key = |site: &str, loc: &str, sku: &str, kind: &str, region: &str| -> String {
             match f.by {
                 GroupBy::Sku => sku.to_owned(),
@@ -323,6 +372,9 @@ impl Store {
             if !deliverable {
                 g.5 += qty;
             }
+        }
+        if let (true, Some(sku)) = (groups.is_empty(), &f.sku) {
+            self.check_sku(sku)?;
         }
         let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
         Ok(groups

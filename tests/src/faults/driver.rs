@@ -327,6 +327,15 @@ impl Driver {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| e.to_string())?;
+        // Every site's token first, as HQ sets up its network before the
+        // sites come online: the hub's directory then lists every site from
+        // the first sync on, so no agent refuses a transfer to one that
+        // enrolls after it.
+        let tokens: Vec<String> = schedule
+            .agents
+            .iter()
+            .map(|plan| hub.token(&plan.id, plan.kind))
+            .collect();
         let mut agents = Vec::new();
         for (i, plan) in schedule.agents.iter().enumerate() {
             let site = Site::with_binary(&binaries().agent, &plan.id, plan.kind, &LOCATIONS);
@@ -363,8 +372,7 @@ impl Driver {
                 starts: 0,
                 started_at: Instant::now(),
             };
-            let token = hub.token(&plan.id, plan.kind);
-            agent.ok(&["enroll", "--hub", &agent.proxy.url(), "--token", &token])?;
+            agent.ok(&["enroll", "--hub", &agent.proxy.url(), "--token", &tokens[i]])?;
             if plan.kind == "dealer" {
                 let mut args = vec!["share", "set"];
                 args.extend(DEALER_POLICY);

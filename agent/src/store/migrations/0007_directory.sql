@@ -31,3 +31,21 @@ ALTER TABLE incoming_transfer ADD COLUMN short_qty INTEGER NOT NULL DEFAULT 0;
 -- What a customer bought and returned, for the return check (`return`).
 CREATE INDEX movement_by_customer ON movement (counterparty, sku)
     WHERE kind IN ('sale', 'customer_return');
+
+-- A count can be cancelled (`count cancel`): its lines stay as they were
+-- counted, nothing is posted. SQLite cannot change a CHECK in place, so the
+-- table is rebuilt; the foreign key of count_line is checked at commit,
+-- when count_session exists again under its name.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE count_session_new (
+    id         INTEGER PRIMARY KEY,
+    location   TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('open', 'posted', 'cancelled')),
+    started_at TEXT NOT NULL,
+    posted_at  TEXT              -- when it was posted or cancelled
+);
+INSERT INTO count_session_new (id, location, status, started_at, posted_at)
+    SELECT id, location, status, started_at, posted_at FROM count_session;
+DROP TABLE count_session;
+ALTER TABLE count_session_new RENAME TO count_session;
+CREATE UNIQUE INDEX count_one_open_per_location ON count_session (location) WHERE status = 'open';
