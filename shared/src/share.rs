@@ -230,6 +230,21 @@ pub fn check_fields(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> Res
     Ok(())
 }
 
+/// What the hub keeps of a dealer's record it quarantines: the record less
+/// every field the policy withholds, so that refusing a record never stores
+/// what the dealer does not share (the digest of the whole is kept beside it).
+pub fn withheld(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> WireMovement {
+    let mut kept = w.clone();
+    shape(policy, own, &mut kept, |c| {
+        if is_pseudonymous(c) {
+            c.to_owned()
+        } else {
+            "(withheld)".to_owned()
+        }
+    });
+    kept
+}
+
 /// Whether a wire time is midnight in its own offset.
 fn is_day_start(occurred_ms: i64, offset_min: i16) -> bool {
     let Some(offset) = chrono::FixedOffset::east_opt(i32::from(offset_min) * 60) else {
@@ -378,6 +393,22 @@ mod tests {
         shape(&all, &site, &mut same, |c| c.to_owned());
         assert_eq!(same, raw);
         check_fields(&all, &site, &raw).unwrap();
+    }
+
+    #[test]
+    fn a_refused_record_is_kept_without_what_the_policy_withholds() {
+        let site = SiteId::parse("DL01").unwrap();
+        let p = policy(SellThrough::Pseudonym, false);
+        let mut sale = receipt();
+        sale.kind = MovementKind::Sale;
+        sale.unit_price = Some("20".into());
+        let kept = withheld(&p, &site, &sale);
+        let text = format!("{kept:?}");
+        for secret in ["五常经销", "TJPO-1", "私人备注", "7.5", "\"20\""] {
+            assert!(!text.contains(secret), "{secret} kept: {text}");
+        }
+        assert_eq!(kept.counterparty.as_deref(), Some("(withheld)"));
+        assert_eq!((kept.seq, kept.sku.as_str()), (sale.seq, "TEA-1"));
     }
 
     #[test]

@@ -543,7 +543,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// costs writes a distinctive private string in every free-text field it
 /// has — suppliers, customers, document numbers, reasons, its own items —
 /// and distinctive costs and prices; after it syncs, none of them is in any
-/// file of the hub's data directory, nor in what `/v1/movements` serves.
+/// file of the hub's data directory, nor in what `/v1/movements` serves;
+/// nor is what a forged request carries, which the hub quarantines.
 #[test]
 fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
     let hub = Hub::new();
@@ -555,6 +556,7 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
     hub.ok(&["product", "import", file.to_str().unwrap()]);
     let dl = Site::with_kind("DL04", "dealer", &["shop"]);
     enroll(&dl, &served, &hub.token("DL04", "dealer"));
+    dl.ok(&["sync"]);
     dl.ok(&[
         "share",
         "set",
@@ -661,6 +663,47 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
     for s in secrets {
         assert!(!served_text.contains(s), "{s} served: {served_text}");
     }
+
+    // Forced: the dealer's own certificate sends a receipt with everything
+    // in it. The hub quarantines it, and keeps it without what is withheld.
+    const FORGED: [&str; 4] = ["伪造Q7供方", "FORGED-Q7-REF", "伪造Q7备注", "919.3371"];
+    let cert = dl.file("agent.pem");
+    let key = dl.file("agent.key");
+    let agent = Https::new(&served.url, &dl.file("hub-ca.pem"), Some((&cert, &key)));
+    let forged = WireMovement {
+        seq: 8,
+        kind: MovementKind::Receipt,
+        location: "DL04/shop".into(),
+        sku: "TEA-1".into(),
+        lot: String::new(),
+        qty_micro: 1_000_000,
+        unit_cost: FORGED[3].into(),
+        unit_price: None,
+        counterparty: Some(FORGED[0].into()),
+        reference: Some(FORGED[1].into()),
+        reason: Some(FORGED[2].into()),
+        transfer_id: None,
+        occurred_ms: 1_790_000_000_000,
+        offset_min: 480,
+        recorded_ms: 1_790_000_000_000,
+    };
+    let req = SyncRequest {
+        from_seq: 8,
+        movements: vec![forged],
+        agent_last_seq: 8,
+        transfers_cursor: 0,
+        locations: Vec::new(),
+        agent_time_ms: 1_790_000_000_000,
+    };
+    let r = agent.sync(&req);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let q = hub.json(&["quarantine"]);
+    assert_eq!(q.as_array().unwrap().len(), 1, "{q}");
+    assert!(q[0]["reason"].as_str().unwrap().contains("costs"), "{q}");
+    assert!(q[0]["record"]["counterparty"].is_null(), "{q}");
+    assert_eq!(q[0]["record"]["unit_cost"], "0", "{q}");
+
+    let secrets: Vec<&str> = secrets.iter().chain(&FORGED).copied().collect();
     let files = hub_files(&hub);
     let names: Vec<String> = files
         .iter()
@@ -668,7 +711,7 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
         .collect();
     assert!(names.iter().any(|n| n == "hub.db"), "{names:?}");
     for (path, bytes) in &files {
-        for s in secrets {
+        for s in &secrets {
             assert!(
                 !contains(bytes, s.as_bytes()),
                 "{s:?} is in the hub's {}",
@@ -699,6 +742,7 @@ fn daily_totals_carry_prices_and_the_sites_own_days() {
     )
     .unwrap();
     enroll(&dl, &served, &hub.token("DL05", "dealer"));
+    dl.ok(&["sync"]);
     dl.ok(&[
         "share",
         "set",
@@ -768,6 +812,6 @@ fn daily_totals_carry_prices_and_the_sites_own_days() {
     // The agent shows its times in its zone too.
     let table = dl.ok(&["moves"]);
     assert!(table.contains("2026-01-06T00:30:00+08:00"), "{table}");
-    let status = dl.json(&["status", "--json"]);
+    let status = dl.json(&["status"]);
     assert_eq!(status["time_zone"], "Asia/Shanghai", "{status}");
 }
