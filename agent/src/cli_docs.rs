@@ -512,11 +512,10 @@ pub fn share(store: &mut Store, cmd: ShareCmd, out: &mut dyn Write) -> Result<()
                 p.costs_and_prices = jxc_shared::product::parse_bool("costs_and_prices", &c)?;
             }
             if let Some(f) = from {
-                p.from =
-                    match f.trim() {
-                        "" => None,
-                        d => Some(jxc_shared::time::parse_date("from", d)?),
-                    };
+                p.from = match f.trim() {
+                    "" => None,
+                    d => Some(jxc_shared::time::parse_date("from", d)?),
+                };
             }
             let id = DocId::Policy(store.site().id.clone());
             store.edit_doc(&id, |doc| p.write(doc).map_err(doc_err))?;

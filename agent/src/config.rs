@@ -73,9 +73,8 @@ impl AgentConfig {
             )));
         }
         if let Some(z) = &cfg.time_zone {
-            jxc_shared::time::parse_zone("time_zone", z).map_err(|e| {
-                AgentError::DataDir(format!("config {}: {e}", origin.display()))
-            })?;
+            jxc_shared::time::parse_zone("time_zone", z)
+                .map_err(|e| AgentError::DataDir(format!("config {}: {e}", origin.display())))?;
         }
         Ok(cfg)
     }

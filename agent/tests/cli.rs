@@ -690,7 +690,17 @@ fn business_times_are_written_as_people_write_them_in_the_sites_zone() {
     a.ok("product add A --name a");
     let rcv = |at: &str| {
         let args = [
-            "receive", "--location", "main", "--sku", "A", "--qty", "1", "--cost", "2", "--at", at,
+            "receive",
+            "--location",
+            "main",
+            "--sku",
+            "A",
+            "--qty",
+            "1",
+            "--cost",
+            "2",
+            "--at",
+            at,
         ];
         check_ok(at, run_argv(&a, &[], &args))
     };
@@ -723,7 +733,15 @@ fn business_times_are_written_as_people_write_them_in_the_sites_zone() {
     // Without a configured zone, the system's (TZ) is used.
     std::fs::remove_file(a.path("jxc-agent.toml")).unwrap();
     let args = [
-        "receive", "--location", "main", "--sku", "A", "--qty", "1", "--at", "2026-07-01 12:00",
+        "receive",
+        "--location",
+        "main",
+        "--sku",
+        "A",
+        "--qty",
+        "1",
+        "--at",
+        "2026-07-01 12:00",
     ];
     check_ok("TZ", run_argv(&a, &[("TZ", "Europe/Berlin")], &args));
     assert_eq!(occurred(&a)[5], "2026-07-01T12:00:00+02:00");

@@ -179,7 +179,14 @@ mod tests {
         assert_eq!(e.unwrap_err().field, "occurred_at");
         let e = parse_import_row(&cols, |i| row[i], |_| None, |_| true, now, chrono_tz::UTC);
         assert_eq!(e.unwrap_err().field, "sku");
-        let e = parse_import_row(&cols, |i| row[i], |_| Some(&p), |_| false, now, chrono_tz::UTC);
+        let e = parse_import_row(
+            &cols,
+            |i| row[i],
+            |_| Some(&p),
+            |_| false,
+            now,
+            chrono_tz::UTC,
+        );
         assert_eq!(e.unwrap_err().field, "location");
     }
 }

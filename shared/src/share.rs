@@ -182,9 +182,7 @@ pub fn shape(
     }
     let keep = |carry: Carry, v: Option<String>| match carry {
         Carry::AsRecorded => v,
-        Carry::Pseudonym => v
-            .filter(|c| !c.trim().is_empty())
-            .map(|c| pseudonymize(&c)),
+        Carry::Pseudonym => v.filter(|c| !c.trim().is_empty()).map(|c| pseudonymize(&c)),
         Carry::AgentText => v.filter(|r| agent_text(r)),
         Carry::Nothing => None,
     };
@@ -198,7 +196,9 @@ pub fn shape(
 pub fn check_fields(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> Result<(), String> {
     let d = disclosure(policy, own, w.kind, w.counterparty.as_deref());
     if !d.costs_and_prices && (w.unit_cost != "0" || w.unit_price.is_some()) {
-        return Err("unit_cost/unit_price: carries costs or prices the dealer does not share".into());
+        return Err(
+            "unit_cost/unit_price: carries costs or prices the dealer does not share".into(),
+        );
     }
     let fits = |carry: Carry, v: Option<&str>| match (carry, v) {
         (_, None) | (Carry::AsRecorded, _) => true,
@@ -209,7 +209,9 @@ pub fn check_fields(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> Res
     let mode = policy.sell_through.as_str();
     if !fits(d.counterparty, w.counterparty.as_deref()) {
         return Err(if is_sell_through(w.kind) {
-            format!("counterparty: carries customer detail beyond the dealer's sell-through sharing ({mode})")
+            format!(
+                "counterparty: carries customer detail beyond the dealer's sell-through sharing ({mode})"
+            )
         } else {
             format!("counterparty: a supplier or other party the dealer does not share ({mode})")
         });
@@ -220,7 +222,9 @@ pub fn check_fields(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> Res
         ));
     }
     if !fits(d.reason, w.reason.as_deref()) {
-        return Err(format!("reason: the dealer's free text is not shared ({mode})"));
+        return Err(format!(
+            "reason: the dealer's free text is not shared ({mode})"
+        ));
     }
     if d.day_start && !is_day_start(w.occurred_ms, w.offset_min) {
         return Err(format!(
@@ -366,15 +370,43 @@ mod tests {
         let mut w = raw.clone();
         shape(&p, &site, &mut w, |c| format!("anon-{c}"));
         assert_eq!(
-            (w.counterparty.as_deref(), w.reference.as_deref(), w.reason.as_deref()),
+            (
+                w.counterparty.as_deref(),
+                w.reference.as_deref(),
+                w.reason.as_deref()
+            ),
             (None, None, None)
         );
         assert_eq!((w.unit_cost.as_str(), w.lot.as_str()), ("0", "L1"));
         check_fields(&p, &site, &w).unwrap();
         for (field, bad) in [
-            ("counterparty", WireMovement { unit_cost: "0".into(), reference: None, reason: None, ..raw.clone() }),
-            ("reference", WireMovement { unit_cost: "0".into(), counterparty: None, reason: None, ..raw.clone() }),
-            ("reason", WireMovement { unit_cost: "0".into(), counterparty: None, reference: None, ..raw.clone() }),
+            (
+                "counterparty",
+                WireMovement {
+                    unit_cost: "0".into(),
+                    reference: None,
+                    reason: None,
+                    ..raw.clone()
+                },
+            ),
+            (
+                "reference",
+                WireMovement {
+                    unit_cost: "0".into(),
+                    counterparty: None,
+                    reason: None,
+                    ..raw.clone()
+                },
+            ),
+            (
+                "reason",
+                WireMovement {
+                    unit_cost: "0".into(),
+                    counterparty: None,
+                    reference: None,
+                    ..raw.clone()
+                },
+            ),
         ] {
             let err = check_fields(&p, &site, &bad).unwrap_err();
             assert!(err.starts_with(field), "{field}: {err}");

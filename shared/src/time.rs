@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(p("2026/12/01 14:30", SH), "2026-12-01T14:30:00+08:00");
         assert_eq!(p(" 2026-12-01 14:30 ", SH), "2026-12-01T14:30:00+08:00");
         assert_eq!(p("2026-12-01T14:30:05", SH), "2026-12-01T14:30:05+08:00");
-        assert_eq!(p("2026-12-01 14:30", chrono_tz::UTC), "2026-12-01T14:30:00Z");
+        assert_eq!(
+            p("2026-12-01 14:30", chrono_tz::UTC),
+            "2026-12-01T14:30:00Z"
+        );
         // An explicit offset wins over the zone.
         assert_eq!(
             p("2026-12-01T14:30:00-05:00", SH),
@@ -204,7 +207,13 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field_the_value_and_the_forms() {
-        for bad in ["12/01/2026", "2026-13-01", "2026-12-01 25:00", "tomorrow", ""] {
+        for bad in [
+            "12/01/2026",
+            "2026-13-01",
+            "2026-12-01 25:00",
+            "tomorrow",
+            "",
+        ] {
             let e = parse_business_time("at", bad, SH).unwrap_err();
             assert_eq!(e.field, "at");
             assert!(e.reason.contains("2026/12/01 14:30"), "{e}");
@@ -216,7 +225,12 @@ mod tests {
             parse_date("from", "2026/01/31").unwrap(),
             NaiveDate::from_ymd_opt(2026, 1, 31).unwrap()
         );
-        assert!(parse_date("from", "31.01.2026").unwrap_err().reason.contains("2026/12/01"));
+        assert!(
+            parse_date("from", "31.01.2026")
+                .unwrap_err()
+                .reason
+                .contains("2026/12/01")
+        );
         assert!(parse_zone("time_zone", "Asia/Shanghai").is_ok());
         assert!(parse_zone("time_zone", "Mars/Olympus").is_err());
     }

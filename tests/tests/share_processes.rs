@@ -582,7 +582,14 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
     const COST: &str = "713.2917";
     const PRICE: &str = "4242.4271";
     dl.ok(&[
-        "customer", "add", CUSTOMER_ID, "--name", CUSTOMER, "--region", "east", "--type",
+        "customer",
+        "add",
+        CUSTOMER_ID,
+        "--name",
+        CUSTOMER,
+        "--region",
+        "east",
+        "--type",
         "retail",
     ]);
     dl.ok(&["product", "add", OWN_SKU, "--name", OWN_NAME]);
@@ -604,7 +611,12 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
         "2",
         &["--price", PRICE, "--counterparty", CUSTOMER_ID, "--ref", SO],
     );
-    mv("sell", "TEA-1", "1", &["--price", PRICE, "--counterparty", WALK_IN]);
+    mv(
+        "sell",
+        "TEA-1",
+        "1",
+        &["--price", PRICE, "--counterparty", WALK_IN],
+    );
     mv(
         "return",
         "TEA-1",
@@ -793,7 +805,13 @@ fn daily_totals_carry_prices_and_the_sites_own_days() {
         .iter()
         .map(|m| {
             let s = |f: &str| m[f].as_str().unwrap_or("null").to_owned();
-            (s("type"), s("qty"), s("unit_cost"), s("unit_price"), s("occurred_at"))
+            (
+                s("type"),
+                s("qty"),
+                s("unit_cost"),
+                s("unit_price"),
+                s("occurred_at"),
+            )
         })
         .collect();
     let row = |t: &str, q: &str, c: &str, p: &str, at: &str| {

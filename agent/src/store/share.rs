@@ -525,7 +525,11 @@ fn day_start(zone: chrono_tz::Tz, day: NaiveDate) -> DateTime<FixedOffset> {
         .filter_map(|h| day.and_hms_opt(h, 0, 0))
         .find_map(|t| zone.from_local_datetime(&t).earliest())
         .map(|t| t.fixed_offset())
-        .unwrap_or_else(|| chrono::Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN)).fixed_offset())
+        .unwrap_or_else(|| {
+            chrono::Utc
+                .from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN))
+                .fixed_offset()
+        })
 }
 
 /// Sends one total per (kind, location, SKU, lot, day) for every business
