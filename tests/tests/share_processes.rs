@@ -699,10 +699,19 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
         offset_min: 480,
         recorded_ms: 1_790_000_000_000,
     };
+    // One private field each, costs withheld: each is refused for that field.
+    let only = |seq: u64, field: usize| WireMovement {
+        seq,
+        unit_cost: "0".into(),
+        counterparty: (field == 0).then(|| FORGED[0].into()),
+        reference: (field == 1).then(|| FORGED[1].into()),
+        reason: (field == 2).then(|| FORGED[2].into()),
+        ..forged.clone()
+    };
     let req = SyncRequest {
         from_seq: 8,
-        movements: vec![forged],
-        agent_last_seq: 8,
+        movements: vec![forged.clone(), only(9, 0), only(10, 1), only(11, 2)],
+        agent_last_seq: 11,
         transfers_cursor: 0,
         locations: Vec::new(),
         agent_time_ms: 1_790_000_000_000,
@@ -710,8 +719,19 @@ fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
     let r = agent.sync(&req);
     assert_eq!(r.status, 200, "{}", r.text());
     let q = hub.json(&["quarantine"]);
-    assert_eq!(q.as_array().unwrap().len(), 1, "{q}");
-    assert!(q[0]["reason"].as_str().unwrap().contains("costs"), "{q}");
+    let reasons: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{q}");
+    for (reason, field) in reasons
+        .iter()
+        .zip(["unit_cost", "counterparty", "reference", "reason"])
+    {
+        assert!(reason.starts_with(field), "{field}: {q}");
+    }
     assert!(q[0]["record"]["counterparty"].is_null(), "{q}");
     assert_eq!(q[0]["record"]["unit_cost"], "0", "{q}");
 
