@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use jxc_shared::ids::GlobalLocation;
 use jxc_shared::movement::DraftInput;
 use jxc_shared::product::check_text;
-use jxc_shared::time::{format_time, parse_time};
+use jxc_shared::time::{check_not_future, format_time, parse_business_time, show_in_zone};
 use jxc_shared::{
     LocationId, Lot, Money, Movement, MovementDraft, MovementKind, Product, SiteId, SiteKind, Sku,
 };
@@ -225,9 +225,13 @@ pub struct MoveArgs {
     /// Document number.
     #[arg(long = "ref")]
     pub reference: Option<String>,
-    /// Business time, RFC 3339 [default: now]
+    /// Business time: 2026-12-01, 2026/12/01 14:30, 2026-12-01 14:30 (in
+    /// the site's time zone) or RFC 3339 with an offset [default: now]
     #[arg(long)]
     pub at: Option<String>,
+    /// Accept a business time more than a day in the future.
+    #[arg(long)]
+    pub allow_future: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,8 +293,12 @@ pub enum TransferCmd {
         lot: Option<String>,
         #[arg(long = "ref")]
         reference: Option<String>,
+        /// Business time, written as for `receive --at` [default: now]
         #[arg(long)]
         at: Option<String>,
+        /// Accept a business time more than a day in the future.
+        #[arg(long)]
+        allow_future: bool,
         /// Send even to a site or location the hub's directory does not list
         /// (one created since the last sync).
         #[arg(long)]
@@ -418,11 +426,28 @@ impl<'a> From<&'a Movement> for MoveOut<'a> {
 
 use crate::clock::now;
 
-fn at_or_now(at: Option<&str>, now: DateTime<FixedOffset>) -> Result<DateTime<FixedOffset>> {
+/// `--at` as people write it, in the site's zone; more than a day ahead of
+/// the agent's clock only with `--allow-future`.
+fn at_or_now(
+    at: Option<&str>,
+    allow_future: bool,
+    now: DateTime<FixedOffset>,
+) -> Result<DateTime<FixedOffset>> {
     Ok(match at {
-        Some(t) => parse_time("at", t)?,
+        Some(t) => {
+            let at = parse_business_time("at", t, crate::clock::zone())?;
+            if !allow_future {
+                check_not_future("at", t, at, now)?;
+            }
+            at
+        }
         None => now,
     })
+}
+
+/// A stored time as tables show it: in the site's zone.
+fn shown(stored: &str) -> String {
+    show_in_zone(stored, crate::clock::zone())
 }
 
 fn opt_location(s: Option<&str>) -> Result<Option<LocationId>> {
@@ -464,6 +489,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     let config = AgentConfig::load(cli.config.as_deref())?;
     let dir = cli.data.clone().unwrap_or_else(|| config.data_dir.clone());
     let busy = config.busy_timeout();
+    crate::clock::set_zone(config.zone());
     let now = now();
 
     if let Command::Init {
@@ -749,6 +775,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 v["sync"] = serde_json::to_value(&sync).map_err(|e| io_err(e.into()))?;
                 v["sync"]["unsynced"] = unsynced.into();
                 v["doc_actor"] = store.actor()?.to_hex_string().into();
+                v["time_zone"] = crate::clock::zone().to_string().into();
                 return json(out, &v);
             }
             let rows = vec![
@@ -766,9 +793,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 vec!["movements".into(), s.movements.to_string()],
                 vec![
                     "last recorded".into(),
-                    s.last_recorded_at.clone().unwrap_or_else(|| "never".into()),
+                    s.last_recorded_at
+                        .as_deref()
+                        .map_or_else(|| "never".into(), shown),
                 ],
                 vec!["open counts".into(), s.open_counts.to_string()],
+                vec!["time zone".into(), crate::clock::zone().to_string()],
                 vec!["document actor".into(), store.actor()?.to_hex_string()],
                 vec![
                     "transfers in transit".into(),
@@ -784,7 +814,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 vec!["unsynced".into(), unsynced.to_string()],
                 vec![
                     "last sync".into(),
-                    sync.last_sync_at.clone().unwrap_or_else(|| "never".into()),
+                    sync.last_sync_at
+                        .as_deref()
+                        .map_or_else(|| "never".into(), shown),
                 ],
                 vec![
                     "last sync error".into(),
@@ -971,7 +1003,7 @@ fn draft_from<'a>(
     input.lot = m.lot.as_deref();
     input.counterparty = m.counterparty.as_deref();
     input.reference = m.reference.as_deref();
-    let at = at_or_now(m.at.as_deref(), now)?;
+    let at = at_or_now(m.at.as_deref(), m.allow_future, now)?;
     let draft = MovementDraft::build(kind, location, &product, &m.qty, &input, at)?;
     Ok((product, draft))
 }
@@ -1096,12 +1128,13 @@ fn transfer(
             lot,
             reference,
             at,
+            allow_future,
             unlisted,
         } => {
             let from = LocationId::parse(&from)?;
             let to = GlobalLocation::parse("to", &to)?;
             let sku = Sku::parse(&sku)?;
-            let at = at_or_now(at.as_deref(), now)?;
+            let at = at_or_now(at.as_deref(), allow_future, now)?;
             let t = store.transfer_send(
                 &SendRequest {
                     from: &from,
@@ -1160,7 +1193,7 @@ fn transfer(
                     t.short.to_string(),
                     t.remaining.to_string(),
                     t.status.to_owned(),
-                    t.sent_at.clone(),
+                    shown(&t.sent_at),
                 ]
             },
         ),
@@ -1216,7 +1249,7 @@ fn transfer(
                     t.qty.to_string(),
                     t.received_qty.to_string(),
                     t.status.clone(),
-                    t.sent_at.clone(),
+                    shown(&t.sent_at),
                 ]
             },
         ),
@@ -1385,7 +1418,7 @@ fn moves(
             o.unit_price.unwrap_or_default(),
             o.counterparty.unwrap_or(""),
             o.reference.unwrap_or(""),
-            o.occurred_at
+            shown(&o.occurred_at)
         )
         .map_err(io_err)
     })

@@ -5,7 +5,6 @@
 use crate::cli::{MoveOut, io_err, json, listing};
 use crate::error::{AgentError, Result};
 use crate::store::Store;
-use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use jxc_shared::docs::automerge::ScalarValue;
 use jxc_shared::docs::{
@@ -513,13 +512,10 @@ pub fn share(store: &mut Store, cmd: ShareCmd, out: &mut dyn Write) -> Result<()
                 p.costs_and_prices = jxc_shared::product::parse_bool("costs_and_prices", &c)?;
             }
             if let Some(f) = from {
-                p.from =
-                    match f.trim() {
-                        "" => None,
-                        d => Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                            DomainError::new("from", d, "use a date like 2026-01-31")
-                        })?),
-                    };
+                p.from = match f.trim() {
+                    "" => None,
+                    d => Some(jxc_shared::time::parse_date("from", d)?),
+                };
             }
             let id = DocId::Policy(store.site().id.clone());
             store.edit_doc(&id, |doc| p.write(doc).map_err(doc_err))?;

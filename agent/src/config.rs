@@ -21,6 +21,11 @@ pub struct AgentConfig {
     /// How often `run` syncs when nothing happens locally.
     #[serde(default = "default_sync_interval_secs")]
     pub sync_interval_secs: u64,
+    /// The site's IANA time zone (`Asia/Shanghai`): business times written
+    /// without an offset are in it, times are shown in it, and a dealer's
+    /// business day is its day. Default: the system's zone, else UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -39,6 +44,7 @@ impl Default for AgentConfig {
             data_dir: default_data_dir(),
             busy_timeout_secs: default_busy_timeout_secs(),
             sync_interval_secs: default_sync_interval_secs(),
+            time_zone: None,
         }
     }
 }
@@ -66,7 +72,19 @@ impl AgentConfig {
                 cfg.sync_interval_secs
             )));
         }
+        if let Some(z) = &cfg.time_zone {
+            jxc_shared::time::parse_zone("time_zone", z)
+                .map_err(|e| AgentError::DataDir(format!("config {}: {e}", origin.display())))?;
+        }
         Ok(cfg)
+    }
+
+    /// The site's time zone: the configured one, else the system's.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| jxc_shared::time::parse_zone("time_zone", z).ok())
+            .unwrap_or_else(crate::clock::system_zone)
     }
 
     /// Loads `path` if given (it must exist), else `./jxc-agent.toml` if it
@@ -115,5 +133,9 @@ mod tests {
         assert!(e.to_string().contains("data_dri"), "{e}");
         let e = AgentConfig::from_toml("busy_timeout_secs = 0", p).unwrap_err();
         assert!(e.to_string().contains("busy_timeout_secs 0"), "{e}");
+        let e = AgentConfig::from_toml("time_zone = \"Mars/Olympus\"", p).unwrap_err();
+        assert!(e.to_string().contains("Mars/Olympus"), "{e}");
+        let c = AgentConfig::from_toml("time_zone = \"Asia/Shanghai\"", p).unwrap();
+        assert_eq!(c.zone(), chrono_tz::Asia::Shanghai);
     }
 }

@@ -204,6 +204,7 @@ pub fn import_movements(
                     |s| products.get(s),
                     |l| ledger.has_location(l),
                     now,
+                    crate::clock::zone(),
                 )?;
                 ledger.apply(draft)
             });

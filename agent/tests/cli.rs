@@ -269,7 +269,7 @@ fn refusals_exit_with_their_code_and_write_nothing() {
         3 lot L1 | sell --location main --sku A,1 --qty 1 --lot L1
         4 qty 5.01 | sell --location main --sku A,1 --qty 5.01
         4 qty 6 | return-to-supplier --location main --sku A,1 --qty 6
-        3 at 2026-11-02 | sell --location main --sku A,1 --qty 1 --at 2026-11-02
+        3 at 02.11.2026 | sell --location main --sku A,1 --qty 1 --at 02.11.2026
         3 at 1900-01-01T00:00:00Z | sell --location main --sku A,1 --qty 1 --at 1900-01-01T00:00:00Z
         3 unit_price -3 | sell --location main --sku A,1 --qty 1 --price=-3
         3 unit_price -3 | sell --location main --sku A,1 --qty 1 --price -3
@@ -656,4 +656,149 @@ fn config_file_and_environment_choose_the_data_dir() {
     has(&bad("data_dri = \"x\""), "unknown field `data_dri`");
     let zero = bad("busy_timeout_secs = 0");
     has(&zero, "busy_timeout_secs 0 is not valid");
+}
+
+/// Runs the agent on `a`'s ledger with arguments that may hold spaces.
+fn run_argv(a: &Agent, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_jxc-agent"));
+    c.current_dir(a.dir.path())
+        .env_remove("JXC_AGENT_DATA")
+        .env_remove("JXC_AGENT_CONFIG")
+        .env_remove(JXC_CLOCK_SKEW)
+        .envs(env.iter().copied())
+        .arg("--data")
+        .arg(a.data())
+        .args(args);
+    c.output().unwrap()
+}
+
+const JXC_CLOCK_SKEW: &str = "JXC_CLOCK_SKEW_MS";
+
+fn occurred(a: &Agent) -> Vec<String> {
+    a.json("moves --json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["occurred_at"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn business_times_are_written_as_people_write_them_in_the_sites_zone() {
+    let a = Agent::site();
+    a.write("jxc-agent.toml", "time_zone = \"Asia/Shanghai\"\n");
+    a.ok("product add A --name a");
+    let rcv = |at: &str| {
+        let args = [
+            "receive",
+            "--location",
+            "main",
+            "--sku",
+            "A",
+            "--qty",
+            "1",
+            "--cost",
+            "2",
+            "--at",
+            at,
+        ];
+        check_ok(at, run_argv(&a, &[], &args))
+    };
+    rcv("2026-12-01");
+    rcv("2026/12/01 14:30");
+    rcv("2026-12-01 14:30");
+    rcv("2026-12-01T09:00:00-05:00");
+    assert_eq!(
+        occurred(&a),
+        vec![
+            "2026-12-01T00:00:00+08:00",
+            "2026-12-01T14:30:00+08:00",
+            "2026-12-01T14:30:00+08:00",
+            "2026-12-01T09:00:00-05:00",
+        ]
+    );
+    // Tables show every time in the site's zone, the same instant.
+    let table = a.ok("moves");
+    has(&table, "2026-12-01T22:00:00+08:00");
+    has(&a.ok("status"), "Asia/Shanghai");
+
+    // An import's occurred_at is read the same way.
+    let file = a.write(
+        "moves.csv",
+        format!("{HEADER}\nreceipt,main,A,1,,2,,,,2026/12/02 08:15\n"),
+    );
+    a.ok(&format!("import {file}"));
+    assert_eq!(occurred(&a)[4], "2026-12-02T08:15:00+08:00");
+
+    // Without a configured zone, the system's (TZ) is used.
+    std::fs::remove_file(a.path("jxc-agent.toml")).unwrap();
+    let args = [
+        "receive",
+        "--location",
+        "main",
+        "--sku",
+        "A",
+        "--qty",
+        "1",
+        "--at",
+        "2026-07-01 12:00",
+    ];
+    check_ok("TZ", run_argv(&a, &[("TZ", "Europe/Berlin")], &args));
+    assert_eq!(occurred(&a)[5], "2026-07-01T12:00:00+02:00");
+    // A TZ that names no zone falls back without a panic.
+    check_ok("bad TZ", run_argv(&a, &[("TZ", "Nowhere/Atlantis")], &args));
+}
+
+#[test]
+fn refused_business_times_name_the_value_and_the_forms_and_write_nothing() {
+    let a = Agent::site();
+    a.ok("product add A --name a");
+    let before = a.snapshot();
+    let sell = |at: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["receive", "--location", "main", "--sku", "A", "--qty", "1"];
+        args.extend_from_slice(&["--at", at]);
+        args.extend_from_slice(extra);
+        run_argv(&a, env, &args)
+    };
+    let err = check_fails("bad", sell("12/01/2026 14:30", &[], &[]), 3);
+    has(&err, "at \"12/01/2026 14:30\"");
+    has(&err, "2026/12/01 14:30");
+    has(&err, "RFC 3339");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // More than a day ahead of the agent's clock: refused unless meant.
+    let ahead = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let err = check_fails("future", sell(&ahead, &[], &[]), 3);
+    has(&err, &format!("at {ahead:?}"));
+    has(&err, "more than a day in the future");
+    has(&err, "--allow-future");
+    assert_eq!(a.snapshot(), before, "a refused time wrote something");
+    // The clock is the agent's: a skewed clock moves "the future" with it.
+    let skew = (4 * 86_400_000i64).to_string();
+    check_ok("skewed", sell(&ahead, &[], &[(JXC_CLOCK_SKEW, &skew)]));
+    check_ok("allowed", sell(&ahead, &["--allow-future"], &[]));
+    assert_eq!(a.movements(), 2);
+
+    // A zone that is not one stops the agent before it writes anything.
+    a.write("jxc-agent.toml", "time_zone = \"Mars/Olympus\"\n");
+    let err = check_fails("zone", sell("2026-12-01", &[], &[]), 5);
+    has(&err, "time_zone \"Mars/Olympus\"");
+    has(&err, "Asia/Shanghai");
+    std::fs::remove_file(a.path("jxc-agent.toml")).unwrap();
+    assert_eq!(a.movements(), 2);
+}
+
+#[test]
+fn a_policy_start_date_is_written_either_way() {
+    let a = Agent::new();
+    a.ok("init --site DL01 --kind dealer");
+    has(
+        &a.ok("share set --stock all --from 2026/01/31"),
+        "2026-01-31",
+    );
+    let err = a.fails("share set --from 31.01.2026", 3);
+    has(&err, "from \"31.01.2026\"");
+    has(&err, "2026/12/01");
 }

@@ -5,6 +5,8 @@
 //! every (location, HQ SKU) the policy covers, never show an own item or
 //! anything outside the policy that was never shared, never carry a customer
 //! name unless identity is shared, and number itself 1, 2, 3… with no gap.
+//! Every record is one the hub's check of the same policy accepts: no
+//! supplier, document number or free text leaves unless identity is shared.
 
 use chrono::{FixedOffset, TimeZone};
 use jxc_agent::store::{Location, SiteInfo, Store};
@@ -24,6 +26,8 @@ const CATALOG: [(&str, &str); 3] = [("TEA-1", "tea"), ("TEA-2", "tea"), ("CUP-1"
 /// Codes the dealer books under: two catalog SKUs, one mapped code, one own item.
 const CODES: [&str; 4] = ["TEA-1", "CUP-1", "my-tea", "OWN-1"];
 const CUSTOMER: &str = "王五, Ltd";
+const SUPPLIER: &str = "五常经销";
+const REFERENCE: &str = "TJPO-1";
 
 fn hq_sku(code: &str) -> Option<&'static str> {
     match code {
@@ -169,7 +173,7 @@ proptest! {
         let mut seen = 0u64;
         for op in ops {
             let (code, qty, kind, counterparty) = match op {
-                Op::Receive { code, qty } => (code, qty, MovementKind::Receipt, None),
+                Op::Receive { code, qty } => (code, qty, MovementKind::Receipt, Some(SUPPLIER)),
                 Op::Sell { code, qty, named } => {
                     let have = local.get(CODES[code]).copied().unwrap_or(0);
                     if have < i64::from(qty) * 1_000_000 {
@@ -193,6 +197,7 @@ proptest! {
                 unit_cost: (kind == MovementKind::Receipt).then_some("2.5"),
                 unit_price: (kind == MovementKind::Sale).then_some("9"),
                 counterparty,
+                reference: Some(REFERENCE),
                 ..Default::default()
             };
             let d = MovementDraft::build(kind, loc.clone(), &product, &qty.to_string(), &input, now).unwrap();
@@ -240,6 +245,19 @@ fn check(
                 "a name under pseudonym sharing: {:?}",
                 w
             );
+        }
+        if w.seq > seen {
+            let site = SiteId::parse("DL01").unwrap();
+            let verdict = jxc_shared::share::check_fields(policy, &site, w);
+            prop_assert!(verdict.is_ok(), "{:?} under {:?}: {:?}", w, policy, verdict);
+            if policy.sell_through != SellThrough::Identity {
+                let text = format!("{w:?}");
+                prop_assert!(
+                    !text.contains(SUPPLIER) && !text.contains(REFERENCE),
+                    "a supplier or reference left: {}",
+                    text
+                );
+            }
         }
         if w.seq > seen && !policy.costs_and_prices {
             prop_assert!(

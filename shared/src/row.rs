@@ -2,7 +2,7 @@
 //! by the caller; this module only sees the text of each field.
 
 use crate::movement::DraftInput;
-use crate::time::parse_time;
+use crate::time::parse_business_time;
 use crate::{DomainError, LocationId, MovementDraft, MovementKind, Product, Sku};
 use chrono::{DateTime, FixedOffset};
 
@@ -63,13 +63,15 @@ impl ImportColumns {
 }
 
 /// Parses one row. `field(i)` returns the text of file column `i` (empty if
-/// the row is short). `product` and `has_location` answer from the ledger.
+/// the row is short). `product` and `has_location` answer from the ledger;
+/// an `occurred_at` written without an offset is in `zone`, the site's.
 pub fn parse_import_row<'r, 'p>(
     cols: &ImportColumns,
     field: impl Fn(usize) -> &'r str,
     product: impl Fn(&Sku) -> Option<&'p Product>,
     has_location: impl Fn(&LocationId) -> bool,
     now: DateTime<FixedOffset>,
+    zone: chrono_tz::Tz,
 ) -> Result<MovementDraft, DomainError> {
     let get = |c: usize| field(cols.idx[c]);
     let opt = |c: usize| Some(get(c)).filter(|s| !s.trim().is_empty());
@@ -89,7 +91,7 @@ pub fn parse_import_row<'r, 'p>(
     let sku = Sku::parse(get(2))?;
     let product = product(&sku).ok_or_else(|| unknown_sku(&sku))?;
     let occurred_at = match opt(9) {
-        Some(t) => parse_time("occurred_at", t)?,
+        Some(t) => parse_business_time("occurred_at", t, zone)?,
         None => now,
     };
     let input = DraftInput {
@@ -158,6 +160,7 @@ mod tests {
             |s| (s == &p.sku).then_some(&p),
             |_| true,
             now,
+            chrono_tz::UTC,
         )
         .unwrap();
         assert_eq!(d.qty.to_string(), "-1.25");
@@ -171,11 +174,19 @@ mod tests {
             |s| (s == &p.sku).then_some(&p),
             |_| true,
             now,
+            chrono_tz::UTC,
         );
         assert_eq!(e.unwrap_err().field, "occurred_at");
-        let e = parse_import_row(&cols, |i| row[i], |_| None, |_| true, now);
+        let e = parse_import_row(&cols, |i| row[i], |_| None, |_| true, now, chrono_tz::UTC);
         assert_eq!(e.unwrap_err().field, "sku");
-        let e = parse_import_row(&cols, |i| row[i], |_| Some(&p), |_| false, now);
+        let e = parse_import_row(
+            &cols,
+            |i| row[i],
+            |_| Some(&p),
+            |_| false,
+            now,
+            chrono_tz::UTC,
+        );
         assert_eq!(e.unwrap_err().field, "location");
     }
 }

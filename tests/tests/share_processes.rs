@@ -515,3 +515,341 @@ fn customers_stop_flowing_when_a_dealer_stops_sharing_identities() {
         ]
     );
 }
+
+/// Every file under the hub's data directory (hub.db, its -wal and -shm,
+/// keys, anything else), as bytes.
+fn hub_files(hub: &Hub) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![hub.data()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// DESIGN invariant 3 read off the disk: a dealer sharing pseudonyms and no
+/// costs writes a distinctive private string in every free-text field it
+/// has — suppliers, customers, document numbers, reasons, its own items —
+/// and distinctive costs and prices; after it syncs, none of them is in any
+/// file of the hub's data directory, nor in what `/v1/movements` serves;
+/// nor is what a forged request carries, which the hub quarantines.
+#[test]
+fn nothing_private_a_dealer_writes_reaches_the_hubs_files() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let api = Https::new(&served.url, &hub.ca_pem(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.csv");
+    std::fs::write(&file, CATALOG).unwrap();
+    hub.ok(&["product", "import", file.to_str().unwrap()]);
+    let dl = Site::with_kind("DL04", "dealer", &["shop"]);
+    enroll(&dl, &served, &hub.token("DL04", "dealer"));
+    dl.ok(&["sync"]);
+    dl.ok(&[
+        "share",
+        "set",
+        "--stock",
+        "all",
+        "--sell-through",
+        "pseudonym",
+        "--costs-and-prices",
+        "false",
+    ]);
+    const SUPPLIER: &str = "五常经销-供方甲Q7";
+    const CUSTOMER_ID: &str = "CUSTQ7X";
+    const CUSTOMER: &str = "王五私密Q7";
+    const WALK_IN: &str = "散客Q7张";
+    const PO: &str = "TJPO-1-Q7Z";
+    const SO: &str = "SO-Q7Z-88";
+    const RMA: &str = "RMA-Q7Z-3";
+    const RTS: &str = "RTS-Q7Z-4";
+    const SCRAP: &str = "破损Q7报废原因";
+    const ADJUST: &str = "盘亏Q7私人备注";
+    const OWN_SKU: &str = "OWNQ7SKU";
+    const OWN_NAME: &str = "自有品牌Q7茶";
+    const COST: &str = "713.2917";
+    const PRICE: &str = "4242.4271";
+    dl.ok(&[
+        "customer",
+        "add",
+        CUSTOMER_ID,
+        "--name",
+        CUSTOMER,
+        "--region",
+        "east",
+        "--type",
+        "retail",
+    ]);
+    dl.ok(&["product", "add", OWN_SKU, "--name", OWN_NAME]);
+    let mv = |cmd: &str, sku: &str, qty: &str, extra: &[&str]| {
+        let mut args = vec![cmd, "--location", "shop", "--sku", sku, "--qty", qty];
+        args.extend_from_slice(extra);
+        dl.ok(&args);
+    };
+    mv(
+        "receive",
+        "TEA-1",
+        "20",
+        &["--cost", COST, "--counterparty", SUPPLIER, "--ref", PO],
+    );
+    mv("receive", OWN_SKU, "3", &["--counterparty", SUPPLIER]);
+    mv(
+        "sell",
+        "TEA-1",
+        "2",
+        &["--price", PRICE, "--counterparty", CUSTOMER_ID, "--ref", SO],
+    );
+    mv(
+        "sell",
+        "TEA-1",
+        "1",
+        &["--price", PRICE, "--counterparty", WALK_IN],
+    );
+    mv(
+        "return",
+        "TEA-1",
+        "1",
+        &["--price", PRICE, "--counterparty", WALK_IN, "--ref", RMA],
+    );
+    mv(
+        "return-to-supplier",
+        "TEA-1",
+        "1",
+        &["--counterparty", SUPPLIER, "--ref", RTS],
+    );
+    mv("scrap", "TEA-1", "1", &["--reason", SCRAP]);
+    mv("adjust", "TEA-1", "-1", &["--reason", ADJUST, "--ref", PO]);
+    let report = dl.json(&["sync"]);
+    assert_eq!(report["quarantined"], serde_json::json!([]), "{report}");
+
+    // What HQ holds is still whole: the stock and the flow, without the detail.
+    let moves = hub_movements(&api, &hub.admin, "DL04");
+    let kinds: Vec<&str> = moves.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "receipt",
+            "sale",
+            "sale",
+            "customer_return",
+            "supplier_return",
+            "scrap",
+            "adjustment"
+        ],
+        "{moves:?}"
+    );
+    assert_eq!(
+        on_hand(&hub, "DL04"),
+        vec![("TEA-1".to_owned(), "15".to_owned(), "0".to_owned())]
+    );
+    let secrets = [
+        SUPPLIER,
+        "五常经销",
+        CUSTOMER_ID,
+        CUSTOMER,
+        WALK_IN,
+        PO,
+        SO,
+        RMA,
+        RTS,
+        SCRAP,
+        ADJUST,
+        OWN_SKU,
+        OWN_NAME,
+        COST,
+        PRICE,
+    ];
+    let served_text = serde_json::to_string(&moves).unwrap();
+    for s in secrets {
+        assert!(!served_text.contains(s), "{s} served: {served_text}");
+    }
+
+    // Forced: the dealer's own certificate sends a receipt with everything
+    // in it. The hub quarantines it, and keeps it without what is withheld.
+    const FORGED: [&str; 4] = ["伪造Q7供方", "FORGED-Q7-REF", "伪造Q7备注", "919.3371"];
+    let cert = dl.file("agent.pem");
+    let key = dl.file("agent.key");
+    let agent = Https::new(&served.url, &dl.file("hub-ca.pem"), Some((&cert, &key)));
+    let forged = WireMovement {
+        seq: 8,
+        kind: MovementKind::Receipt,
+        location: "DL04/shop".into(),
+        sku: "TEA-1".into(),
+        lot: String::new(),
+        qty_micro: 1_000_000,
+        unit_cost: FORGED[3].into(),
+        unit_price: None,
+        counterparty: Some(FORGED[0].into()),
+        reference: Some(FORGED[1].into()),
+        reason: Some(FORGED[2].into()),
+        transfer_id: None,
+        occurred_ms: 1_790_000_000_000,
+        offset_min: 480,
+        recorded_ms: 1_790_000_000_000,
+    };
+    // One private field each, costs withheld: each is refused for that field.
+    let only = |seq: u64, field: usize| WireMovement {
+        seq,
+        unit_cost: "0".into(),
+        counterparty: (field == 0).then(|| FORGED[0].into()),
+        reference: (field == 1).then(|| FORGED[1].into()),
+        reason: (field == 2).then(|| FORGED[2].into()),
+        ..forged.clone()
+    };
+    let req = SyncRequest {
+        from_seq: 8,
+        movements: vec![forged.clone(), only(9, 0), only(10, 1), only(11, 2)],
+        agent_last_seq: 11,
+        transfers_cursor: 0,
+        locations: Vec::new(),
+        agent_time_ms: 1_790_000_000_000,
+    };
+    let r = agent.sync(&req);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let q = hub.json(&["quarantine"]);
+    let reasons: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{q}");
+    for (reason, field) in reasons
+        .iter()
+        .zip(["unit_cost", "counterparty", "reference", "reason"])
+    {
+        assert!(reason.starts_with(field), "{field}: {q}");
+    }
+    assert!(q[0]["record"]["counterparty"].is_null(), "{q}");
+    assert_eq!(q[0]["record"]["unit_cost"], "0", "{q}");
+
+    let secrets: Vec<&str> = secrets.iter().chain(&FORGED).copied().collect();
+    let files = hub_files(&hub);
+    let names: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "hub.db"), "{names:?}");
+    for (path, bytes) in &files {
+        for s in &secrets {
+            assert!(
+                !contains(bytes, s.as_bytes()),
+                "{s:?} is in the hub's {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// A dealer sharing daily totals with prices: each total carries the day's
+/// quantity, average cost and average price, and its day is the site's own
+/// (Asia/Shanghai here), not the system's or a fixed offset — two sales an
+/// hour apart across local midnight are two days.
+#[test]
+fn daily_totals_carry_prices_and_the_sites_own_days() {
+    let hub = Hub::new();
+    let served = hub.start(None);
+    let api = Https::new(&served.url, &hub.ca_pem(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.csv");
+    std::fs::write(&file, CATALOG).unwrap();
+    hub.ok(&["product", "import", file.to_str().unwrap()]);
+    let dl = Site::with_kind("DL05", "dealer", &["shop"]);
+    let home = dl.data().parent().unwrap().to_path_buf();
+    std::fs::write(
+        home.join("jxc-agent.toml"),
+        "time_zone = \"Asia/Shanghai\"\n",
+    )
+    .unwrap();
+    enroll(&dl, &served, &hub.token("DL05", "dealer"));
+    dl.ok(&["sync"]);
+    dl.ok(&[
+        "share",
+        "set",
+        "--stock",
+        "all",
+        "--sell-through",
+        "daily-totals",
+        "--costs-and-prices",
+        "true",
+    ]);
+    dl.ok(&[
+        "receive",
+        "--location",
+        "shop",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "10",
+        "--cost",
+        "4",
+        "--at",
+        "2026-01-05",
+    ]);
+    for (qty, price, at) in [
+        ("1", "20", "2026-01-05 22:30"),
+        ("3", "30", "2026/01/05 23:30"),
+        ("2", "50", "2026-01-06 00:30"),
+    ] {
+        dl.ok(&[
+            "sell",
+            "--location",
+            "shop",
+            "--sku",
+            "TEA-1",
+            "--qty",
+            qty,
+            "--price",
+            price,
+            "--counterparty",
+            "C9",
+            "--at",
+            at,
+        ]);
+    }
+    dl.ok(&["sync"]);
+    let moves = hub_movements(&api, &hub.admin, "DL05");
+    let got: Vec<(String, String, String, String, String)> = moves
+        .iter()
+        .map(|m| {
+            let s = |f: &str| m[f].as_str().unwrap_or("null").to_owned();
+            (
+                s("type"),
+                s("qty"),
+                s("unit_cost"),
+                s("unit_price"),
+                s("occurred_at"),
+            )
+        })
+        .collect();
+    let row = |t: &str, q: &str, c: &str, p: &str, at: &str| {
+        (t.into(), q.into(), c.into(), p.into(), at.into())
+    };
+    assert_eq!(
+        got,
+        vec![
+            row("receipt", "10", "4", "null", "2026-01-05T00:00:00+08:00"),
+            // (1 × 20 + 3 × 30) / 4
+            row("sale", "-4", "4", "27.5", "2026-01-05T00:00:00+08:00"),
+            row("sale", "-2", "4", "50", "2026-01-06T00:00:00+08:00"),
+        ],
+        "{moves:?}"
+    );
+    // The agent shows its times in its zone too.
+    let table = dl.ok(&["moves"]);
+    assert!(table.contains("2026-01-06T00:30:00+08:00"), "{table}");
+    let status = dl.json(&["status"]);
+    assert_eq!(status["time_zone"], "Asia/Shanghai", "{status}");
+}

@@ -35,11 +35,12 @@ use std::time::Duration;
 pub const DB_FILE: &str = "ledger.db";
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("migrations/0001_ledger.sql"),
     include_str!("migrations/0002_transfers_counts.sql"),
     include_str!("migrations/0003_sync.sql"),
     include_str!("migrations/0004_docs.sql"),
+    include_str!("migrations/0006_share_revenue.sql"),
     include_str!("migrations/0007_directory.sql"),
 ];
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

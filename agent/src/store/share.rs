@@ -24,10 +24,11 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use jxc_shared::docs::{SellThrough, SharePolicy};
 use jxc_shared::protocol::WireMovement;
 use jxc_shared::share::{
-    is_inter_site_transfer, is_sell_through, pseudonym, pseudonymous_counterparty,
+    REASON_SHARING_BEGAN, REASON_SHARING_RESUMED, is_inter_site_transfer, is_sell_through,
+    pseudonym, pseudonymous_counterparty, shape,
 };
 use jxc_shared::time::parse_time;
-use jxc_shared::{Money, MovementKind, SiteKind};
+use jxc_shared::{Money, MovementKind, SiteId, SiteKind};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ struct Row {
 struct Pass<'a> {
     tx: &'a Transaction<'a>,
     site: String,
+    own: SiteId,
     policy: SharePolicy,
     key: Vec<u8>,
     next: i64,
@@ -112,11 +114,11 @@ impl Pass<'_> {
                 None if diff > 0 => (MovementKind::Opening, None),
                 None => (
                     MovementKind::Adjustment,
-                    Some("stock when sharing began".to_owned()),
+                    Some(REASON_SHARING_BEGAN.to_owned()),
                 ),
                 Some(_) => (
                     MovementKind::Adjustment,
-                    Some("stock when sharing resumed".to_owned()),
+                    Some(REASON_SHARING_RESUMED.to_owned()),
                 ),
             };
             let mut w = self.wire(k, kind, diff, at);
@@ -156,36 +158,20 @@ impl Pass<'_> {
         }
     }
 
-    /// The movement as the policy lets it be sent.
+    /// The movement as the policy lets it be sent: every field as recorded,
+    /// then shaped by the one rule both ends apply ([`shape`]).
     fn shaped(&self, k: &Key, m: &Row) -> WireMovement {
         let mut w = self.wire(k, m.kind, m.qty, m);
+        w.unit_cost = m.unit_cost.clone();
+        w.unit_price = m.unit_price.clone();
+        w.counterparty = m.counterparty.clone();
+        w.reference = m.reference.clone();
         w.reason = m.reason.clone();
         w.transfer_id = m.transfer_id.clone();
-        if self.policy.costs_and_prices {
-            w.unit_price = m.unit_price.clone();
-        }
-        if is_sell_through(m.kind) {
-            match self.policy.sell_through {
-                SellThrough::Identity => {
-                    w.counterparty = m.counterparty.clone();
-                    w.reference = m.reference.clone();
-                }
-                SellThrough::Pseudonym => {
-                    w.counterparty = m
-                        .counterparty
-                        .as_deref()
-                        .filter(|c| !c.is_empty())
-                        .map(|c| {
-                            let (region, kind) = self.customers.get(c).cloned().unwrap_or_default();
-                            pseudonymous_counterparty(&pseudonym(&self.key, c), &region, &kind)
-                        });
-                }
-                SellThrough::DailyTotals => {}
-            }
-        } else {
-            w.counterparty = m.counterparty.clone();
-            w.reference = m.reference.clone();
-        }
+        shape(&self.policy, &self.own, &mut w, |c| {
+            let (region, kind) = self.customers.get(c).cloned().unwrap_or_default();
+            pseudonymous_counterparty(&pseudonym(&self.key, c), &region, &kind)
+        });
         w
     }
 }
@@ -254,6 +240,7 @@ impl Store {
         let mut pass = Pass {
             tx: &tx,
             site: site.clone(),
+            own: self.site.id.clone(),
             policy,
             key,
             next,
@@ -325,27 +312,34 @@ impl Store {
                 continue;
             }
             if daily && is_sell_through(m.kind) {
-                // qty (millionths) × unit cost: the value in millionths.
-                let cost_micro = Money::from_stored(&m.unit_cost)
-                    .and_then(|c| {
+                // qty (millionths) × unit cost or price: the value in millionths.
+                let value_micro = |unit: &str| {
+                    Money::from_stored(unit).and_then(|c| {
                         (rust_decimal::Decimal::from(m.qty) * c.decimal())
                             .round()
                             .to_i64()
                     })
-                    .unwrap_or(0);
+                };
+                let cost_micro = value_micro(&m.unit_cost).unwrap_or(0);
+                let price_micro = m.unit_price.as_deref().and_then(value_micro);
+                // The business day is the site's own, in its time zone.
+                let zone = crate::clock::zone();
+                let day = m.occurred.with_timezone(&zone).date_naive();
+                let start = day_start(zone, day);
                 tx.execute(
-                    "INSERT INTO share_held (local_seq, kind, location, sku, lot, day, offset_min, qty, cost_micro)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO share_held (local_seq, kind, location, sku, lot, day, offset_min, qty, cost_micro, price_micro)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params![
                         m.seq,
                         m.kind.as_str(),
                         k.0,
                         k.1,
                         k.2,
-                        m.occurred.date_naive().to_string(),
-                        m.occurred.offset().local_minus_utc() / 60,
+                        day.to_string(),
+                        start.offset().local_minus_utc() / 60,
                         m.qty,
-                        cost_micro
+                        cost_micro,
+                        price_micro
                     ],
                 )?;
                 *held.entry(k).or_insert(0) += m.qty;
@@ -524,14 +518,43 @@ fn reconcile_in_scope(
     Ok(())
 }
 
+/// The start of a business day in the site's zone (the first instant that
+/// exists, where a daylight-saving change skips midnight).
+fn day_start(zone: chrono_tz::Tz, day: NaiveDate) -> DateTime<FixedOffset> {
+    (0..24)
+        .filter_map(|h| day.and_hms_opt(h, 0, 0))
+        .find_map(|t| zone.from_local_datetime(&t).earliest())
+        .map(|t| t.fixed_offset())
+        .unwrap_or_else(|| {
+            chrono::Utc
+                .from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN))
+                .fixed_offset()
+        })
+}
+
 /// Sends one total per (kind, location, SKU, lot, day) for every business
-/// day that has ended, dated at the start of that day.
+/// day of the site's that has ended, dated at the start of that day: its
+/// quantity, and, as the policy allows, its average cost and price.
 fn release_daily_totals(pass: &mut Pass<'_>, now: DateTime<FixedOffset>) -> Result<()> {
-    type Group = (String, String, String, String, String, i32, i64, i64);
+    type Group = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i32,
+        i64,
+        i64,
+        Option<i64>,
+    );
+    // Sales without a price make a total of their own, so a day's average
+    // price times its quantity is its revenue.
     let groups: Vec<Group> = {
         let mut stmt = pass.tx.prepare(
-            "SELECT kind, location, sku, lot, day, offset_min, SUM(qty), SUM(cost_micro) FROM share_held
-             GROUP BY kind, location, sku, lot, day, offset_min ORDER BY day, kind, location, sku, lot",
+            "SELECT kind, location, sku, lot, day, offset_min, SUM(qty), SUM(cost_micro), SUM(price_micro)
+             FROM share_held
+             GROUP BY kind, location, sku, lot, day, offset_min, price_micro IS NULL
+             ORDER BY day, kind, location, sku, lot, price_micro IS NULL",
         )?;
         stmt.query_map([], |r| {
             Ok((
@@ -543,11 +566,13 @@ fn release_daily_totals(pass: &mut Pass<'_>, now: DateTime<FixedOffset>) -> Resu
                 r.get(5)?,
                 r.get(6)?,
                 r.get(7)?,
+                r.get(8)?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?
     };
-    for (kind, location, sku, lot, day, offset_min, qty, cost_micro) in groups {
+    let mut released = Vec::new();
+    for (kind, location, sku, lot, day, offset_min, qty, cost_micro, price_micro) in groups {
         let (Some(offset), Ok(date)) = (
             FixedOffset::east_opt(offset_min * 60),
             NaiveDate::parse_from_str(&day, "%Y-%m-%d"),
@@ -564,14 +589,18 @@ fn release_daily_totals(pass: &mut Pass<'_>, now: DateTime<FixedOffset>) -> Resu
             continue; // the day is not over where it happened
         }
         let k: Key = (location, sku, lot);
-        let unit_cost = if qty == 0 {
-            "0".to_owned()
-        } else {
+        let average = |value_micro: i64| {
             Money::round_unit(
-                rust_decimal::Decimal::from(cost_micro) / rust_decimal::Decimal::from(qty),
+                rust_decimal::Decimal::from(value_micro) / rust_decimal::Decimal::from(qty),
             )
             .to_string()
         };
+        let unit_cost = if qty == 0 {
+            "0".to_owned()
+        } else {
+            average(cost_micro)
+        };
+        let unit_price = price_micro.filter(|_| qty != 0).map(average);
         let at = Row {
             seq: 0,
             kind: MovementKind::parse(&kind).map_err(|_| corrupt("held daily total"))?,
@@ -580,7 +609,7 @@ fn release_daily_totals(pass: &mut Pass<'_>, now: DateTime<FixedOffset>) -> Resu
             lot: k.2.clone(),
             qty,
             unit_cost,
-            unit_price: None,
+            unit_price,
             counterparty: None,
             reference: None,
             reason: None,
@@ -593,6 +622,10 @@ fn release_daily_totals(pass: &mut Pass<'_>, now: DateTime<FixedOffset>) -> Resu
             pass.emit(&mut w)?;
             pass.add_published(&k, qty)?;
         }
+        released.push((kind, k, day, offset_min));
+    }
+    // Both totals of a group (priced and not) go in this pass together.
+    for (kind, k, day, offset_min) in released {
         pass.tx.execute(
             "DELETE FROM share_held WHERE kind = ? AND location = ? AND sku = ? AND lot = ? AND day = ? AND offset_min = ?",
             params![kind, k.0, k.1, k.2, day, offset_min],

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use jxc_shared::protocol::{
     IncomingTransfer, Quarantined, SyncRequest, SyncResponse, WireMovement,
 };
-use jxc_shared::share::check_shared;
+use jxc_shared::share::{check_shared, withheld};
 use jxc_shared::time::format_time;
 use jxc_shared::{GlobalLocation, Money, Movement, MovementKind, Quantity, SiteId};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -331,6 +331,9 @@ impl Store {
                         stats.accepted += 1;
                     }
                     Err(reason) => {
+                        // A dealer's record is kept without what its policy withholds.
+                        let kept = policy.as_ref().map(|p| withheld(p, site, w));
+                        let w = kept.as_ref().unwrap_or(w);
                         tracing::warn!(site = s, seq = w.seq, %reason, "record quarantined");
                         quarantine(&tx, s, w, "refused", &reason, &d, now)?;
                         quarantined.push(Quarantined { seq: w.seq, reason });
