@@ -6,12 +6,12 @@ use crate::error::{AgentError, Result};
 use crate::store::{CountSession, FileImport, ImportKind, Store};
 use chrono::{DateTime, FixedOffset};
 use csv::ByteRecord;
+use encoding_rs::{Decoder, DecoderResult, Encoding, GB18030, UTF_8};
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use jxc_shared::product::{parse_bool, parse_decimals};
 use jxc_shared::row::{ImportColumns, parse_import_row};
 use jxc_shared::{DomainError, Product, Sku};
-use encoding_rs::{DecoderResult, Decoder, Encoding, GB18030, UTF_8};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -687,4 +687,67 @@ pub fn import_count(
     Ok(store
         .count_record_logged(count, &entries, now, Some(&import))?
         .len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes `step` at a time, so every boundary is tried.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn decode(data: &[u8], step: usize) -> (Vec<u8>, &'static Encoding) {
+        let mut r = TextReader::new(Trickle { data, step }).unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        (out, r.encoding())
+    }
+
+    #[test]
+    fn encodings_are_sniffed_and_line_breaks_become_lf_across_any_boundary() {
+        let text = "sku,name\r\nA,龙井\r\n\r\nB,\"碧\r螺春\"\nC,白茶\r";
+        let want = "sku,name\nA,龙井\n\nB,\"碧\n螺春\"\nC,白茶\n";
+        let (gb, _, _) = GB18030.encode(text);
+        let bom = [b"\xef\xbb\xbf".as_slice(), text.as_bytes()].concat();
+        for step in [1, 2, 3, 7, 1 << 16] {
+            for (bytes, enc) in [
+                (text.as_bytes(), UTF_8),
+                (&gb[..], GB18030),
+                (&bom[..], UTF_8),
+            ] {
+                let (out, found) = decode(bytes, step);
+                assert_eq!(found, enc, "step {step}");
+                assert_eq!(String::from_utf8(out).unwrap(), want, "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_decoded_is_marked_never_replaced() {
+        // Long enough to decide from a prefix; the bad sequence comes after.
+        let mut data = "x".repeat(SNIFF_BYTES + 10).into_bytes();
+        data.extend_from_slice(b"\n\xe9\n");
+        let (out, enc) = decode(&data, 1 << 16);
+        assert_eq!(enc, UTF_8);
+        assert!(std::str::from_utf8(&out).is_err(), "passed through as is");
+        // GB18030 with a lead byte and no trail byte: marked, not U+FFFD.
+        let mut gb = GB18030.encode("龙井,").0.into_owned();
+        gb.extend_from_slice(b"\x81\n");
+        let (out, enc) = decode(&gb, 3);
+        assert_eq!(enc, GB18030);
+        let want = ["龙井,".as_bytes(), &[MALFORMED, b'\n']].concat();
+        assert_eq!(out, want);
+    }
 }

@@ -49,7 +49,15 @@ pub(crate) fn run(data: &[u8]) {
     // Good rows written, bad ones copied out.
     let rejects = dir.path().join("rejects.csv");
     let before = store.last_seq().unwrap();
-    match import_movements(&mut store, &file, Some(&rejects), false, true, now, &mut report) {
+    match import_movements(
+        &mut store,
+        &file,
+        Some(&rejects),
+        false,
+        true,
+        now,
+        &mut report,
+    ) {
         Ok(sum) => {
             assert_eq!(sum.written + sum.rejected, sum.rows, "{sum:?}");
             assert_eq!(store.last_seq().unwrap(), before + sum.written);
@@ -140,7 +148,15 @@ fn ledger(dir: &Path, now: DateTime<FixedOffset>) -> Store {
                 receipt,main,LOT-1,5,L1,3.5,,,PO-2,2026-11-01T09:00:00+08:00\n";
     let path = dir.join("seed.csv");
     std::fs::write(&path, seed).unwrap();
-    import_movements(&mut store, &path, None, false, false, now, &mut std::io::sink())
-        .expect("seed stock");
+    import_movements(
+        &mut store,
+        &path,
+        None,
+        false,
+        false,
+        now,
+        &mut std::io::sink(),
+    )
+    .expect("seed stock");
     store
 }

@@ -161,10 +161,7 @@ pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
             let n = write(dir, &mut store, &items)?;
             writeln!(out, "{} products read, {n} added or changed", items.len()).map_err(io_err)
         }
-        ProductCmd::List {
-            category,
-            format,
-        } => {
+        ProductCmd::List { category, format } => {
             let items = Store::open(dir, false)?.catalog(category.as_deref())?;
             if format.json {
                 return json(out, &items);
@@ -199,7 +196,7 @@ fn write(dir: &Path, store: &mut Store, items: &[CatalogItem]) -> Result<usize> 
 fn read_catalog_file(file: &Path, report: &mut dyn Write) -> Result<Vec<CatalogItem>> {
     let columns = jxc_agent::import::Columns {
         required: &["sku", "name"],
-        known: Some(&CATALOG_COLUMNS),
+        known: Some(CATALOG_COLUMNS),
     };
     let mut seen = std::collections::HashSet::new();
     let read = jxc_agent::import::read_rows(file, columns, report, |row| {
@@ -280,10 +277,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
             )
             .map_err(io_err)
         }
-        CustomerCmd::List {
-            site,
-            format,
-        } => {
+        CustomerCmd::List { site, format } => {
             let rows = Store::open(dir, false)?.customers(site.as_deref())?;
             if format.json {
                 return json(out, &rows);

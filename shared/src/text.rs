@@ -51,11 +51,32 @@ pub fn csv_table(header: &[&str], rows: &[Vec<String>]) -> String {
         .from_writer(UTF8_BOM.as_bytes().to_vec());
     // Writing into memory has no IO to fail.
     for r in std::iter::once(header.iter().map(|h| h.to_string()).collect::<Vec<_>>())
-        .chain(rows.iter().cloned()) {
-        w.write_record(&r).expect("writing CSV into memory cannot fail");
+        .chain(rows.iter().cloned())
+    {
+        w.write_record(&r)
+            .expect("writing CSV into memory cannot fail");
     }
     let bytes = w.into_inner().expect("writing CSV into memory cannot fail");
     String::from_utf8(bytes).expect("the CSV of UTF-8 strings is UTF-8")
+}
+
+/// Reads back what [`csv_table`] wrote: the header and the rows. Refuses
+/// text that does not start with the BOM, or that is not CSV. (The CLIs'
+/// tests read their exports with it.)
+pub fn read_csv_table(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let body = text
+        .strip_prefix(UTF8_BOM)
+        .ok_or_else(|| format!("no UTF-8 BOM at the start of:\n{text}"))?;
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let record = |r: &csv::StringRecord| r.iter().map(str::to_owned).collect::<Vec<_>>();
+    let header = record(r.headers().map_err(|e| e.to_string())?);
+    let rows = r
+        .records()
+        .map(|rec| rec.map(|x| record(&x)).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok((header, rows))
 }
 
 #[cfg(test)]
@@ -76,9 +97,15 @@ mod tests {
     fn csv_starts_with_a_bom_and_round_trips_awkward_names() {
         let name = "龙井, \"特级\"\n新茶";
         let out = super::csv_table(&["sku", "name"], &[vec!["TEA-1".into(), name.into()]]);
-        let body = out.strip_prefix(super::UTF8_BOM).expect("starts with a BOM");
-        let mut r = csv::Reader::from_reader(body.as_bytes());
-        let rec = r.records().next().unwrap().unwrap();
-        assert_eq!(&rec[1], name);
+        assert!(out.starts_with(super::UTF8_BOM));
+        let (header, rows) = super::read_csv_table(&out).unwrap();
+        assert_eq!(
+            (header.join(","), rows),
+            (
+                "sku,name".into(),
+                vec![vec!["TEA-1".to_owned(), name.to_owned()]]
+            )
+        );
+        assert!(super::read_csv_table("sku,name\n").is_err());
     }
 }

@@ -14,8 +14,8 @@ mod share;
 mod sync;
 mod transfer;
 
-pub use imports::{FileImport, ImportKind};
 pub use count::{CountEntry, CountLine, CountReport, CountSession};
+pub use imports::{FileImport, ImportKind};
 pub use ledger::LedgerTx;
 pub use query::{BalanceRow, MoveFilter, Status, StockFilter, VerifyReport};
 pub use sync::{IncomingRow, SyncState};
