@@ -268,24 +268,41 @@ impl<R: Read> TextReader<R> {
                     &self.decoded
                 }
             };
-            for &b in text {
-                match b {
-                    b'\r' => {
-                        self.out.push(b'\n');
-                        self.after_cr = true;
-                    }
-                    b'\n' if self.after_cr => self.after_cr = false,
-                    _ => {
-                        self.out.push(b);
-                        self.after_cr = false;
-                    }
-                }
-            }
+            to_lf(text, &mut self.out, &mut self.after_cr);
             if !more && self.out.is_empty() {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+}
+
+/// Appends `text` to `out` with CRLF and CR as LF. `after_cr` carries a CR
+/// that ended the previous piece, so a CRLF split across pieces is one break.
+fn to_lf(mut text: &[u8], out: &mut Vec<u8>, after_cr: &mut bool) {
+    if text.is_empty() {
+        return;
+    }
+    if std::mem::take(after_cr) && text[0] == b'\n' {
+        text = &text[1..];
+    }
+    // Most files have LF alone: one fast scan, one copy.
+    if !text.contains(&b'\r') {
+        out.extend_from_slice(text);
+        return;
+    }
+    for &b in text {
+        match b {
+            b'\r' => {
+                out.push(b'\n');
+                *after_cr = true;
+            }
+            b'\n' if *after_cr => *after_cr = false,
+            _ => {
+                out.push(b);
+                *after_cr = false;
+            }
+        }
     }
 }
 

@@ -605,6 +605,23 @@ fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
     let err = dl.fails(&["sku-map", "import", &map], 3);
     assert!(err.contains("line 3: hq_sku \"NOPE\""), "{err}");
     assert!(dl.json(&["sku-map", "list"]).as_array().unwrap().is_empty());
+    // A dealer's own codes in Chinese, as Chinese Excel saves them: GB18030
+    // with CRLF; every bad row reported on its line.
+    let (gb, _, _) =
+        encoding_rs::GB18030.encode("code,hq_sku\r\n茶-1,B-1\r\n茶-2,NOPE\r\n,B-1\r\n");
+    let map = write("map-gbk.csv", &gb);
+    let err = dl.fails(&["sku-map", "import", &map], 3);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].starts_with("line 3: hq_sku \"NOPE\""), "{err}");
+    assert!(lines[1].starts_with("line 4: code \"\""), "{err}");
+    let (gb, _, _) = encoding_rs::GB18030.encode("code,hq_sku\r\n茶-1,B-1\r\n");
+    let map = write("map-good.csv", &gb);
+    assert!(
+        dl.ok(&["sku-map", "import", &map])
+            .contains("1 mappings read")
+    );
+    let (_, rows) = csv_out(&dl.ok(&["sku-map", "list", "--csv"]));
+    assert_eq!(rows, [["茶-1", "B-1"]]);
     assert_eq!(dl.json(&["share", "show"])["stock"], "nothing");
 
     // The /v1/docs door: no certificate, wrong version, garbage, too many
