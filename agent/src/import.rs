@@ -122,17 +122,48 @@ pub fn content_hash(path: &Path) -> Result<String> {
 }
 
 /// Works out a file's encoding from its first bytes: a BOM says it; else
-/// valid UTF-8 (a character cut by the end of the prefix allowed) is UTF-8;
-/// else GB18030 (which reads GBK and GB2312 too), Chinese Excel's default.
-/// Returns the encoding and the length of its BOM.
+/// UTF-8 when the prefix is valid UTF-8 (a character cut by the end of the
+/// prefix allowed), or mostly so (more well-formed non-ASCII characters than
+/// bad sequences: a UTF-8 file with a stray byte, whose rows holding one are
+/// then reported rather than the whole file misread); else GB18030 (which
+/// reads GBK and GB2312 too), Chinese Excel's default. Returns the encoding
+/// and the length of its BOM.
 pub fn sniff_encoding(prefix: &[u8], whole_file: bool) -> (&'static Encoding, usize) {
     if let Some(found) = Encoding::for_bom(prefix) {
         return found;
     }
-    match std::str::from_utf8(prefix) {
-        Ok(_) => (UTF_8, 0),
-        Err(e) if e.error_len().is_none() && !whole_file => (UTF_8, 0),
-        Err(_) => (GB18030, 0),
+    let (mut wide, mut bad) = (0usize, 0usize);
+    let mut rest = prefix;
+    loop {
+        let (good, next) = match std::str::from_utf8(rest) {
+            Ok(all) => (all, None),
+            Err(e) => {
+                let (good, after) = rest.split_at(e.valid_up_to());
+                let good = std::str::from_utf8(good).unwrap_or_default();
+                match e.error_len() {
+                    Some(n) => (good, Some(&after[n..])),
+                    // Cut by the end of the prefix: fine unless that is the
+                    // end of the file.
+                    None => {
+                        bad += usize::from(whole_file);
+                        (good, None)
+                    }
+                }
+            }
+        };
+        wide += good.chars().filter(|c| !c.is_ascii()).count();
+        match next {
+            Some(after) => {
+                bad += 1;
+                rest = after;
+            }
+            None => break,
+        }
+    }
+    if bad == 0 || wide > bad {
+        (UTF_8, 0)
+    } else {
+        (GB18030, 0)
     }
 }
 
@@ -749,6 +780,21 @@ mod tests {
                 assert_eq!(String::from_utf8(out).unwrap(), want, "step {step}");
             }
         }
+    }
+
+    #[test]
+    fn a_mostly_utf8_prefix_is_utf8_and_gb18030_text_is_gb18030() {
+        let text = "sku,name\nA,龙井\nB,碧螺春\n";
+        let (gb, _, _) = GB18030.encode(text);
+        assert_eq!(sniff_encoding(&gb, true).0, GB18030);
+        assert_eq!(sniff_encoding(text.as_bytes(), true).0, UTF_8);
+        // One stray byte in UTF-8 Chinese: still UTF-8, so only its row is bad.
+        let stray = [text.as_bytes(), b"C,caf\xe9\n"].concat();
+        assert_eq!(sniff_encoding(&stray, true).0, UTF_8);
+        // A character cut by the end of the prefix, not of the file.
+        let cut = &text.as_bytes()[..text.find("井").unwrap() + 1];
+        assert_eq!(sniff_encoding(cut, false).0, UTF_8);
+        assert_eq!(sniff_encoding(b"sku\ncaf\xe9\n", true).0, GB18030);
     }
 
     #[test]

@@ -781,6 +781,15 @@ fn a_file_read_as_utf8_that_turns_out_otherwise_names_the_line_and_encoding() {
         &err,
         "this column is not valid UTF-8 (the file was read as UTF-8, judged from its first 64 KiB)",
     );
+    // A UTF-8 file with one stray byte is still read as UTF-8: that row is
+    // reported, the Chinese of the others is not misread as GB18030.
+    let file = a.write(
+        "stray.csv",
+        b"sku,name\nA,\xe9\xbe\x99\xe4\xba\x95\nB,caf\xe9\nC,ok\n",
+    );
+    let err = a.fails(&format!("product import {file}"), 3);
+    assert_eq!(reported(&err), "line 3: encoding", "{err}");
+    has(&err, "not valid UTF-8");
 }
 
 #[test]
