@@ -147,8 +147,8 @@ pub enum Command {
         /// Also show lines whose balance is zero.
         #[arg(long)]
         all: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// The movements of the ledger, in seq order.
     Moves {
@@ -159,10 +159,8 @@ pub enum Command {
         location: Option<String>,
         #[arg(long)]
         sku: Option<String>,
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        #[arg(long)]
-        csv: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Rebuild every balance from the ledger and compare (exit 6 on a difference).
     Verify,
@@ -197,8 +195,8 @@ pub enum Command {
     /// The sites and locations the hub knows, as of the last sync: where
     /// `transfer send --to` may go.
     Directory {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Import movements from a CSV (or .csv.gz) file.
     Import {
@@ -206,6 +204,9 @@ pub enum Command {
         /// Write good rows and put bad ones in this CSV instead of refusing the file.
         #[arg(long, value_name = "REJECTS.csv")]
         skip_bad: Option<PathBuf>,
+        /// Import a file whose content was imported before.
+        #[arg(long)]
+        again: bool,
     },
 }
 
@@ -245,8 +246,8 @@ pub enum LocationCmd {
         allow_negative: bool,
     },
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
 }
 
@@ -269,8 +270,8 @@ pub enum ProductCmd {
         brand: Option<String>,
     },
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// CSV with header sku,name,unit,category,brand (optional decimals,lot_tracked).
     Import { file: PathBuf },
@@ -314,8 +315,8 @@ pub enum TransferCmd {
     List {
         #[arg(long)]
         incoming: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Receive an incoming transfer: all that remains, or --qty of it.
     Receive {
@@ -347,6 +348,9 @@ pub enum CountCmd {
         file: PathBuf,
         #[arg(long)]
         location: Option<String>,
+        /// Import a file whose content was imported into a count before.
+        #[arg(long)]
+        again: bool,
     },
     /// Abandon the open count: nothing is posted.
     Cancel {
@@ -357,9 +361,20 @@ pub enum CountCmd {
     Post {
         #[arg(long)]
         location: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
+}
+
+/// How a listing is printed: an aligned table by default, `--json`, or
+/// `--csv` (for Excel: UTF-8 with a BOM).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ListFormat {
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV for Excel: UTF-8 with a byte-order mark, quoted where needed.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 /// Column names of `moves --csv`, in the order of [`MoveOut`]'s fields.
@@ -464,18 +479,28 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
         .map_err(io_err)
 }
 
-/// Prints `items` as a JSON array, or as a table with one row per item.
+/// Prints rows as CSV for Excel (see [`jxc_shared::text::csv_table`]).
+fn csv_rows(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    out.write_all(jxc_shared::text::csv_table(header, rows).as_bytes())
+        .map_err(io_err)
+}
+
+/// Prints `items` as a JSON array, as CSV, or as a table with one row per
+/// item.
 pub(crate) fn listing<T: Serialize>(
     out: &mut dyn Write,
-    as_json: bool,
+    format: ListFormat,
     items: &[T],
     header: &[&str],
     row: impl Fn(&T) -> Vec<String>,
 ) -> Result<()> {
-    if as_json {
+    if format.json {
         return json(out, &items);
     }
     let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    if format.csv {
+        return csv_rows(out, header, &rows);
+    }
     table(out, header, &rows)
 }
 
@@ -525,7 +550,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::Product(cmd) => product(&mut store, cmd, out, err),
         Command::Customer(cmd) => crate::cli_docs::customer(&mut store, cmd, out),
         Command::Share(cmd) => crate::cli_docs::share(&mut store, cmd, out),
-        Command::SkuMap(cmd) => crate::cli_docs::sku_map(&mut store, cmd, out),
+        Command::SkuMap(cmd) => crate::cli_docs::sku_map(&mut store, cmd, out, err),
         Command::Doc(cmd) => crate::cli_docs::doc(&mut store, cmd, out),
         Command::Receive { m, cost } => record(
             &mut store,
@@ -616,7 +641,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             sku,
             lot,
             all,
-            json: as_json,
+            format,
         } => {
             let filter = StockFilter {
                 location: opt_location(location.as_deref())?,
@@ -626,7 +651,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             };
             listing(
                 out,
-                as_json,
+                format,
                 &store.stock(&filter)?,
                 &["location", "sku", "lot", "qty", "unit", "avg_cost", "value"],
                 |r| {
@@ -646,8 +671,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             since,
             location,
             sku,
-            json: as_json,
-            csv,
+            format,
         } => {
             let filter = MoveFilter {
                 since,
@@ -655,7 +679,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 location: opt_location(location.as_deref())?,
                 sku: sku.as_deref().map(Sku::parse).transpose()?,
             };
-            moves(&store, &filter, as_json, csv, out)
+            moves(&store, &filter, format, out)
         }
         Command::Verify => {
             let report = store.verify()?.into_result()?;
@@ -732,9 +756,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 worker.run(rx).await
             })
         }
-        Command::Directory { json: as_json } => {
+        Command::Directory { format } => {
             let (sites, fetched) = store.directory()?;
-            if !as_json {
+            if !format.json && !format.csv {
                 match &fetched {
                     Some(t) => writeln!(out, "the hub's directory as of {t}"),
                     None => writeln!(out, "no directory yet: run `jxc-agent sync`"),
@@ -743,7 +767,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             }
             listing(
                 out,
-                as_json,
+                format,
                 &sites,
                 &[
                     "site",
@@ -828,13 +852,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         }
-        Command::Import { file, skip_bad } => {
+        Command::Import {
+            file,
+            skip_bad,
+            again,
+        } => {
             let progress = std::io::stderr().is_terminal();
             let sum = import::import_movements(
                 &mut store,
                 &file,
                 skip_bad.as_deref(),
                 progress,
+                again,
                 now,
                 err,
             )?;
@@ -911,11 +940,11 @@ fn location(store: &mut Store, cmd: LocationCmd, out: &mut dyn Write) -> Result<
             })?;
             writeln!(out, "added location {}/{id}", store.site().id).map_err(io_err)
         }
-        LocationCmd::List { json: as_json } => {
+        LocationCmd::List { format } => {
             let site = store.site().id.clone();
             listing(
                 out,
-                as_json,
+                format,
                 &store.locations()?,
                 &["location", "name", "negative stock"],
                 |l| {
@@ -958,9 +987,9 @@ fn product(
             store.add_product(&p)?;
             writeln!(out, "added product {} {}", p.sku, p.name).map_err(io_err)
         }
-        ProductCmd::List { json: as_json } => listing(
+        ProductCmd::List { format } => listing(
             out,
-            as_json,
+            format,
             &store.products()?,
             &[
                 "sku", "name", "unit", "decimals", "lots", "category", "brand",
@@ -1163,10 +1192,10 @@ fn transfer(
         }
         TransferCmd::List {
             incoming: true,
-            json: as_json,
+            format,
         } => listing(
             out,
-            as_json,
+            format,
             &store.incoming_transfers(false)?,
             &[
                 "id",
@@ -1231,10 +1260,10 @@ fn transfer(
         }
         TransferCmd::List {
             incoming: false,
-            json: as_json,
+            format,
         } => listing(
             out,
-            as_json,
+            format,
             &store.transfers()?,
             &[
                 "id", "from", "to", "sku", "lot", "qty", "received", "status", "sent_at",
@@ -1284,9 +1313,13 @@ fn count(
             )
             .map_err(io_err)
         }
-        CountCmd::Import { file, location } => {
+        CountCmd::Import {
+            file,
+            location,
+            again,
+        } => {
             let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
-            let n = import::import_count(store, &c, &file, now, err)?;
+            let n = import::import_count(store, &c, &file, again, now, err)?;
             writeln!(
                 out,
                 "count #{}: recorded {n} counted lines from {}",
@@ -1305,27 +1338,30 @@ fn count(
             )
             .map_err(io_err)
         }
-        CountCmd::Post {
-            location,
-            json: as_json,
-        } => {
+        CountCmd::Post { location, format } => {
             let c = store.open_count(opt_location(location.as_deref())?.as_ref())?;
             let report = store.count_post(&c, now)?;
-            if as_json {
+            if format.json {
                 return json(out, &report);
             }
-            print_count_report(&report, out)
+            print_count_report(&report, format.csv, out)
         }
     }
 }
 
-fn print_count_report(r: &CountReport, out: &mut dyn Write) -> Result<()> {
-    writeln!(
-        out,
-        "count #{} at location {} posted",
-        r.count.id, r.count.location
-    )
-    .map_err(io_err)?;
+/// The variance report: a table with a heading and a total, or with `csv`
+/// only its lines.
+fn print_count_report(r: &CountReport, csv: bool, out: &mut dyn Write) -> Result<()> {
+    const COLUMNS: [&str; 8] = [
+        "sku",
+        "lot",
+        "book",
+        "counted",
+        "variance",
+        "unit_cost",
+        "value",
+        "movement",
+    ];
     let rows: Vec<Vec<String>> = r
         .lines
         .iter()
@@ -1342,32 +1378,30 @@ fn print_count_report(r: &CountReport, out: &mut dyn Write) -> Result<()> {
             ]
         })
         .collect();
-    table(
+    if csv {
+        return csv_rows(out, &COLUMNS, &rows);
+    }
+    writeln!(
         out,
-        &[
-            "sku",
-            "lot",
-            "book",
-            "counted",
-            "variance",
-            "unit_cost",
-            "value",
-            "movement",
-        ],
-        &rows,
-    )?;
+        "count #{} at location {} posted",
+        r.count.id, r.count.location
+    )
+    .map_err(io_err)?;
+    table(out, &COLUMNS, &rows)?;
     writeln!(out, "total variance value: {}", r.total_value).map_err(io_err)
 }
 
 fn moves(
     store: &Store,
     filter: &MoveFilter,
-    as_json: bool,
-    csv: bool,
+    format: ListFormat,
     out: &mut dyn Write,
 ) -> Result<()> {
-    if csv {
-        // The header is written even when no movement matches.
+    if format.csv {
+        // Streamed, so memory does not grow with the ledger; the BOM and the
+        // header are written even when no movement matches.
+        out.write_all(jxc_shared::text::UTF8_BOM.as_bytes())
+            .map_err(io_err)?;
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
@@ -1377,7 +1411,7 @@ fn moves(
         })?;
         return w.flush().map_err(io_err);
     }
-    if as_json {
+    if format.json {
         // Streamed as one JSON array so memory does not grow with the ledger.
         write!(out, "[").map_err(io_err)?;
         let mut first = true;

@@ -2,7 +2,7 @@
 //! policy and its SKU map. Each edit is an Automerge change made with this
 //! site's actor; it reaches the hub on the next sync.
 
-use crate::cli::{MoveOut, io_err, json, listing};
+use crate::cli::{ListFormat, MoveOut, io_err, json, listing};
 use crate::error::{AgentError, Result};
 use crate::store::Store;
 use clap::{Args, Subcommand};
@@ -78,8 +78,8 @@ pub enum CustomerCmd {
         fields: CustomerFields,
     },
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// One customer, with any field two sites edited at once.
     Show {
@@ -89,8 +89,8 @@ pub enum CustomerCmd {
     },
     /// Counterparties of sales that are not registered customers.
     Unregistered {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
 }
 
@@ -107,8 +107,8 @@ pub enum ShareCmd {
         /// How many of the newest records.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Set what this dealer shares; options not given keep their value.
     Set {
@@ -140,8 +140,8 @@ pub enum SkuMapCmd {
     /// CSV with header code,hq_sku; all rows or none.
     Import { file: PathBuf },
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
 }
 
@@ -149,8 +149,8 @@ pub enum SkuMapCmd {
 pub enum DocCmd {
     /// The shared documents this site holds.
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Save a document as a plain Automerge file (loads in any Automerge).
     Export { id: String, file: PathBuf },
@@ -164,7 +164,7 @@ pub enum DocCmd {
 
 pub fn doc(store: &mut Store, cmd: DocCmd, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        DocCmd::List { json: as_json } => {
+        DocCmd::List { format } => {
             #[derive(serde::Serialize)]
             struct Row {
                 id: String,
@@ -184,7 +184,7 @@ pub fn doc(store: &mut Store, cmd: DocCmd, out: &mut dyn Write) -> Result<()> {
                 .collect();
             listing(
                 out,
-                as_json,
+                format,
                 &rows,
                 &["id", "heads", "chunks", "acknowledged"],
                 |r| {
@@ -268,9 +268,9 @@ pub fn customer(store: &mut Store, cmd: CustomerCmd, out: &mut dyn Write) -> Res
             })?;
             writeln!(out, "customer {id}: {n} field(s) changed").map_err(io_err)
         }
-        CustomerCmd::List { json: as_json } => listing(
+        CustomerCmd::List { format } => listing(
             out,
-            as_json,
+            format,
             &store.customers()?,
             &[
                 "id",
@@ -302,7 +302,7 @@ pub fn customer(store: &mut Store, cmd: CustomerCmd, out: &mut dyn Write) -> Res
             }
             show_customer(out, &c)
         }
-        CustomerCmd::Unregistered { json: as_json } => {
+        CustomerCmd::Unregistered { format } => {
             #[derive(serde::Serialize)]
             struct Row {
                 counterparty: String,
@@ -320,7 +320,7 @@ pub fn customer(store: &mut Store, cmd: CustomerCmd, out: &mut dyn Write) -> Res
                 .collect();
             listing(
                 out,
-                as_json,
+                format,
                 &rows,
                 &["counterparty", "sales", "last_sale_at"],
                 |r| {
@@ -377,7 +377,7 @@ struct SentOut<'a> {
 
 /// The newest `limit` records of the dealer's outbound stream, and how far
 /// the hub has acknowledged it.
-fn sent(store: &Store, limit: u32, as_json: bool, out: &mut dyn Write) -> Result<()> {
+fn sent(store: &Store, limit: u32, format: ListFormat, out: &mut dyn Write) -> Result<()> {
     let last = store.outbound_last_seq()?;
     let hwm = store.sync_state()?.hwm;
     let from = last.saturating_sub(u64::from(limit)) + 1;
@@ -396,7 +396,7 @@ fn sent(store: &Store, limit: u32, as_json: bool, out: &mut dyn Write) -> Result
         .collect();
     listing(
         out,
-        as_json,
+        format,
         &rows,
         &[
             "seq",
@@ -428,7 +428,7 @@ fn sent(store: &Store, limit: u32, as_json: bool, out: &mut dyn Write) -> Result
             ]
         },
     )?;
-    if !as_json {
+    if !format.json && !format.csv {
         writeln!(
             out,
             "{last} record(s) published for HQ; the hub has the first {}",
@@ -458,12 +458,9 @@ pub fn share(store: &mut Store, cmd: ShareCmd, out: &mut dyn Write) -> Result<()
             }
             show_policy(out, &p)
         }
-        ShareCmd::Sent {
-            limit,
-            json: as_json,
-        } => {
+        ShareCmd::Sent { limit, format } => {
             dealer_only(store, "share sent")?;
-            sent(store, limit, as_json, out)
+            sent(store, limit, format, out)
         }
         ShareCmd::Set {
             stock,
@@ -564,7 +561,12 @@ fn show_policy(out: &mut dyn Write, p: &SharePolicy) -> Result<()> {
     writeln!(out, "from              {from}").map_err(io_err)
 }
 
-pub fn sku_map(store: &mut Store, cmd: SkuMapCmd, out: &mut dyn Write) -> Result<()> {
+pub fn sku_map(
+    store: &mut Store,
+    cmd: SkuMapCmd,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     match cmd {
         SkuMapCmd::Set { code, hq_sku } => {
             dealer_only(store, "sku-map")?;
@@ -577,7 +579,7 @@ pub fn sku_map(store: &mut Store, cmd: SkuMapCmd, out: &mut dyn Write) -> Result
         }
         SkuMapCmd::Import { file } => {
             dealer_only(store, "sku-map")?;
-            let pairs = read_mapping_file(store, &file)?;
+            let pairs = read_mapping_file(store, &file, err)?;
             let id = DocId::SkuMap(store.site().id.clone());
             let n = store.edit_doc(&id, |doc| {
                 let mut n = 0;
@@ -588,7 +590,7 @@ pub fn sku_map(store: &mut Store, cmd: SkuMapCmd, out: &mut dyn Write) -> Result
             })?;
             writeln!(out, "{} mappings read, {n} changed", pairs.len()).map_err(io_err)
         }
-        SkuMapCmd::List { json: as_json } => {
+        SkuMapCmd::List { format } => {
             #[derive(serde::Serialize)]
             struct Row {
                 code: String,
@@ -599,7 +601,7 @@ pub fn sku_map(store: &mut Store, cmd: SkuMapCmd, out: &mut dyn Write) -> Result
                 .into_iter()
                 .map(|(code, hq_sku)| Row { code, hq_sku })
                 .collect();
-            listing(out, as_json, &rows, &["code", "hq_sku"], |r| {
+            listing(out, format, &rows, &["code", "hq_sku"], |r| {
                 vec![r.code.clone(), r.hq_sku.clone()]
             })
         }
@@ -621,43 +623,19 @@ fn checked_mapping(store: &Store, code: &str, hq_sku: &str) -> Result<(Sku, Sku)
     Ok((code, sku))
 }
 
-fn read_mapping_file(store: &Store, file: &Path) -> Result<Vec<(Sku, Sku)>> {
-    let mut reader = csv::Reader::from_path(file)
-        .map_err(|e| AgentError::BadFile(format!("{}: {e}", file.display())))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| AgentError::BadFile(format!("{}: {e}", file.display())))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| {
-                AgentError::BadFile(format!(
-                    "{}: missing column {name} (header must be code,hq_sku)",
-                    file.display()
-                ))
-            })
+/// Reads a mapping file (header `code,hq_sku`, any encoding the importer
+/// reads), reporting every bad row; all rows or none.
+fn read_mapping_file(
+    store: &Store,
+    file: &Path,
+    report: &mut dyn Write,
+) -> Result<Vec<(Sku, Sku)>> {
+    let columns = crate::import::Columns {
+        required: &["code", "hq_sku"],
+        known: None,
     };
-    let (c, h) = (col("code")?, col("hq_sku")?);
-    let mut pairs = Vec::new();
-    let mut bad = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        match rec {
-            Ok(r) => match checked_mapping(store, r.get(c).unwrap_or(""), r.get(h).unwrap_or("")) {
-                Ok(p) => pairs.push(p),
-                Err(e) => bad.push(format!("{}:{line}: {e}", file.display())),
-            },
-            Err(e) => bad.push(format!("{}:{line}: {e}", file.display())),
-        }
-    }
-    if !bad.is_empty() {
-        return Err(AgentError::BadFile(format!(
-            "{} bad row(s), nothing imported; first: {}",
-            bad.len(),
-            bad[0]
-        )));
-    }
+    let (pairs, _) = crate::import::read_rows(file, columns, report, |row| {
+        checked_mapping(store, row.get("code"), row.get("hq_sku"))
+    })?;
     Ok(pairs)
 }

@@ -187,6 +187,19 @@ fn lines_starting<'e>(err: &'e str, prefix: &str) -> Vec<&'e str> {
     err.lines().filter(|l| l.starts_with(prefix)).collect()
 }
 
+/// A `--csv` listing, checked to start with the UTF-8 BOM and parsed back
+/// with the csv crate: its header and records.
+fn csv_out(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    jxc_shared::text::read_csv_table(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `text` in GB18030, as Chinese Excel saves a CSV file.
+fn gb18030(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
 /// The bad rows an import reported, as `line N: COLUMN`, one per line.
 fn reported(err: &str) -> String {
     let head = |l: &&str| l.split(' ').take(3).collect::<Vec<_>>().join(" ");
@@ -227,11 +240,8 @@ fn happy_path_receive_sell_stock_moves_verify() {
     assert_eq!(moves[2]["counterparty"], supplier);
     assert_eq!(table(&a.json("moves --since 2 --json"), "seq"), "3");
 
-    let text = a.ok("moves --csv");
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let h = r.headers().unwrap().clone();
+    let (h, recs) = csv_out(&a.ok("moves --csv"));
     let col = |name: &str| h.iter().position(|x| x == name).unwrap();
-    let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     let cell = |i: usize, c: &str| recs[i][col(c)].to_owned();
     assert_eq!(recs.len(), 3);
     assert_eq!([cell(0, "sku"), cell(0, "type")], ["A,1", "receipt"]);
@@ -240,7 +250,7 @@ fn happy_path_receive_sell_stock_moves_verify() {
     // With nothing to list, the CSV still has its header.
     let empty = a.ok("moves --csv --since 3");
     assert!(
-        empty.starts_with("seq,type,location,sku,lot,qty,"),
+        empty.starts_with("\u{feff}seq,type,location,sku,lot,qty,"),
         "{empty}"
     );
     assert_eq!(empty.lines().count(), 1);
@@ -492,7 +502,8 @@ fn import_reads_gzip_and_refuses_bad_headers_and_encodings() {
     let file = a.write("latin1.csv", bytes);
     let err = a.fails(&format!("import {file}"), 3);
     assert_eq!(reported(&err), "line 2: encoding", "{err}");
-    let want = "encoding \"counterparty\" is not valid: this column is not UTF-8";
+    // Not UTF-8, so read as GB18030, where these bytes are malformed.
+    let want = "encoding \"counterparty\" is not valid: this column holds bytes that are not valid gb18030";
     has(&err, want);
     assert_eq!(a.movements(), 2);
 }
@@ -801,4 +812,261 @@ fn a_policy_start_date_is_written_either_way() {
     let err = a.fails("share set --from 31.01.2026", 3);
     has(&err, "from \"31.01.2026\"");
     has(&err, "2026/12/01");
+}
+
+/// Display width as a terminal shows it: CJK characters take two columns.
+fn width(s: &str) -> usize {
+    s.chars().map(|c| if c >= '\u{2e80}' { 2 } else { 1 }).sum()
+}
+
+#[test]
+fn movement_imports_read_crlf_gb18030_and_bom_files_with_true_line_numbers() {
+    let a = import_site();
+    let rows = [
+        "receipt,main,\"A,1\",10,,5,,\"供应商, \"\"甲\"\"\",PO-1,",
+        "sale,main,\"A,1\",abc,,,,,,",
+        "sale,main,\"A,1\",2,,,9.9,\"张三, 李四\",\"SO-1\r\nSO-2\",",
+        "sale,main,NOPE,1,,,,,,",
+    ];
+    let text = format!("{HEADER}\r\n{}\r\n", rows.join("\r\n"));
+    let bom = [b"\xef\xbb\xbf".as_slice(), text.as_bytes()].concat();
+    // Excel's line ending, Chinese Excel's encoding, and a BOM: the row with
+    // a quoted line break (refused: a ref is one line) is line 4, the next
+    // is line 6, as an editor shows them.
+    for (name, bytes) in [
+        ("crlf.csv", text.clone().into_bytes()),
+        ("gbk.csv", gb18030(&text)),
+        ("bom.csv", bom),
+    ] {
+        let file = a.write(name, bytes);
+        let err = a.fails(&format!("import {file}"), 3);
+        let want = "line 3: qty\nline 4: ref\nline 6: sku";
+        assert_eq!(reported(&err), want, "{name}: {err}");
+    }
+    assert_eq!(a.movements(), 0);
+    // Fixed, the GB18030 file imports with its Chinese text intact.
+    let good = text
+        .replace("abc", "1")
+        .replace("NOPE", "\"A,1\"")
+        .replace("\r\nSO-2", "");
+    let file = a.write("good.csv", gb18030(&good));
+    has(&a.ok(&format!("import {file}")), "imported 4 movements");
+    let moves = a.json("moves --json");
+    assert_eq!(moves[0]["counterparty"], "供应商, \"甲\"");
+    assert_eq!(moves[2]["counterparty"], "张三, 李四");
+    assert_eq!(a.qty("main", "A,1"), "6");
+}
+
+#[test]
+fn product_and_count_imports_read_gb18030_and_report_every_bad_row() {
+    let a = Agent::site();
+    let products = "sku,name,unit,category\r\n\
+                    P1,\"龙井, \"\"特级\"\"\",盒,茶叶\r\n\
+                    P2,,盒,\r\n\
+                    P3,碧螺春,斤,茶叶\r\n\
+                    P 4,白茶,盒,\r\n";
+    let file = a.write("products.csv", gb18030(products));
+    let err = a.fails(&format!("product import {file}"), 3);
+    assert_eq!(reported(&err), "line 3: name\nline 5: sku", "{err}");
+    has(
+        &err,
+        "line 5: sku \"P 4\" is not valid: must not contain spaces",
+    );
+    assert_eq!(a.json("product list --json"), serde_json::json!([]));
+    let good = products.replace("P2,,", "P2,红茶,").replace("P 4", "P4");
+    let file = a.write("good.csv", gb18030(&good));
+    has(
+        &a.ok(&format!("product import {file}")),
+        "(4 added, 0 updated)",
+    );
+    let got = table(&a.json("product list --json"), "sku name unit");
+    assert_eq!(
+        got,
+        "P1 龙井, \"特级\" 盒\nP2 红茶 盒\nP3 碧螺春 斤\nP4 白茶 盒"
+    );
+
+    a.ok("receive --location main --sku P1 --qty 5");
+    a.ok("count start --location main");
+    let count = "sku,qty\r\nP1,4\r\nP9,1\r\nP3,-1\r\n";
+    let file = a.write("count.csv", gb18030(count));
+    let err = a.fails(&format!("count import {file}"), 3);
+    assert_eq!(reported(&err), "line 3: sku\nline 4: qty", "{err}");
+    let file = a.write("count-good.csv", gb18030("sku,qty\r\nP1,4\r\nP3,1\r\n"));
+    has(
+        &a.ok(&format!("count import {file}")),
+        "recorded 2 counted lines",
+    );
+    let (h, recs) = csv_out(&a.ok("count post --csv"));
+    assert_eq!(h[0], "sku");
+    let got: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{} {}", &r[0], &r[4]))
+        .collect();
+    assert_eq!(got, ["P1 -1", "P3 1"]);
+}
+
+#[test]
+fn a_file_read_as_utf8_that_turns_out_otherwise_names_the_line_and_encoding() {
+    let a = Agent::site();
+    // 64 KiB of ASCII decide UTF-8; a GB18030 row after them cannot be read
+    // so, and is reported rather than garbled.
+    let mut text = String::from("sku,name\n");
+    let mut n = 0;
+    while text.len() < 70 * 1024 {
+        n += 1;
+        text += &format!("P{n},product number {n}\n");
+    }
+    let mut bytes = text.into_bytes();
+    bytes.extend(gb18030("Q1,龙井\nQ2,ok\n"));
+    let file = a.write("mixed.csv", bytes);
+    let err = a.fails(&format!("product import {file}"), 3);
+    let line = n + 2;
+    assert_eq!(reported(&err), format!("line {line}: encoding"), "{err}");
+    has(
+        &err,
+        "this column is not valid UTF-8 (the file was read as UTF-8, judged from its first 64 KiB)",
+    );
+    // A UTF-8 file with one stray byte is still read as UTF-8: that row is
+    // reported, the Chinese of the others is not misread as GB18030.
+    let file = a.write(
+        "stray.csv",
+        b"sku,name\nA,\xe9\xbe\x99\xe4\xba\x95\nB,caf\xe9\nC,ok\n",
+    );
+    let err = a.fails(&format!("product import {file}"), 3);
+    assert_eq!(reported(&err), "line 3: encoding", "{err}");
+    has(&err, "not valid UTF-8");
+}
+
+#[test]
+fn the_same_file_imported_twice_is_refused_unless_again() {
+    let a = import_site();
+    let text = format!("{HEADER}\nreceipt,main,\"A,1\",10,,5,,,,\nsale,main,\"A,1\",1,,,,,,\n");
+    let file = a.write("day1.csv", &text);
+    has(&a.ok(&format!("import {file}")), "imported 2 movements");
+    // The same content under another name, or gzipped, is the same file.
+    let copy = a.write("copy.csv", &text);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let zipped = a.write("copy.csv.gz", gz.finish().unwrap());
+    for again in [&copy, &zipped] {
+        let err = a.fails(&format!("import {again}"), 4);
+        has(
+            &err,
+            &format!("{again}: this file was already imported at 20"),
+        );
+        has(
+            &err,
+            &format!("as {file} (2 row(s) written); nothing was written"),
+        );
+        has(&err, "pass --again");
+    }
+    assert_eq!(a.movements(), 2);
+    has(
+        &a.ok(&format!("import {copy} --again")),
+        "imported 2 movements",
+    );
+    assert_eq!(a.movements(), 4);
+    // The import made with --again is in the log too.
+    has(
+        &a.fails(&format!("import {file}"), 4),
+        &format!("as {copy} (2"),
+    );
+    // A refused file (bad rows) is not remembered.
+    let bad = a.write("bad.csv", format!("{HEADER}\nsale,main,\"A,1\",x,,,,,,\n"));
+    a.fails(&format!("import {bad}"), 3);
+    a.fails(&format!("import {bad}"), 3);
+
+    a.ok("count start --location main");
+    let count = a.write("count.csv", "sku,qty\n\"A,1\",7\n");
+    has(
+        &a.ok(&format!("count import {count}")),
+        "recorded 1 counted lines",
+    );
+    let err = a.fails(&format!("count import {count}"), 4);
+    has(&err, "already imported at 20");
+    has(&err, &format!("as {count} (1 row(s) written)"));
+    has(
+        &a.ok(&format!("count import {count} --again")),
+        "recorded 1",
+    );
+}
+
+#[test]
+fn listings_export_csv_for_excel_and_tables_align_chinese_text() {
+    let a = Agent::site();
+    a.ok("location add back --name 后仓");
+    let products = "sku,name,unit,category,brand\n\
+                    TEA-1,\"龙井, \"\"特级\"\" 新茶\",盒,茶叶,西湖\n\
+                    CUP-1,Mug,pcs,ware,Acme\n";
+    let file = a.write("products.csv", products);
+    a.ok(&format!("product import {file}"));
+    a.ok("receive --location main --sku TEA-1 --qty 3 --cost 10 --counterparty 供应商,甲");
+
+    let (h, recs) = csv_out(&a.ok("product list --csv"));
+    assert_eq!(h[..3], ["sku", "name", "unit"]);
+    assert_eq!(recs[1][1], "龙井, \"特级\" 新茶");
+    assert_eq!(recs[1][5], "茶叶");
+    let (h, recs) = csv_out(&a.ok("stock --csv"));
+    assert_eq!(
+        h,
+        ["location", "sku", "lot", "qty", "unit", "avg_cost", "value"]
+    );
+    assert_eq!(
+        [&recs[0][1], &recs[0][3], &recs[0][6]],
+        ["TEA-1", "3", "30"]
+    );
+    let (_, recs) = csv_out(&a.ok("moves --csv"));
+    assert_eq!(recs.len(), 1);
+    for listing in [
+        "location list",
+        "transfer list",
+        "transfer list --incoming",
+        "customer list",
+        "customer unregistered",
+        "doc list",
+    ] {
+        let (h, _) = csv_out(&a.ok(&format!("{listing} --csv")));
+        assert!(h.len() > 1, "{listing}: {h:?}");
+    }
+    let (_, recs) = csv_out(&a.ok("location list --csv"));
+    assert_eq!(recs[0][1], "后仓");
+    a.fails("stock --csv --json", 2);
+
+    // In the table, each column starts at the same terminal column on every
+    // line, however many wide characters the cells before it hold.
+    let text = a.ok("location list");
+    let starts: Vec<usize> = text
+        .lines()
+        .map(|l| width(&l[..l.find("  no").or(l.find("  negative")).unwrap()]))
+        .collect();
+    assert_eq!(starts.len(), 3, "{text}");
+    assert!(starts.iter().all(|s| *s == starts[0]), "{text}");
+}
+
+#[test]
+fn sites_may_not_add_skus_with_spaces() {
+    let a = Agent::site();
+    let data = a.data();
+    let out = a.with(
+        &["--data", data.to_str().unwrap()],
+        &[],
+        "product add X --name x",
+    );
+    assert!(out.status.success());
+    let mut c = Command::new(env!("CARGO_BIN_EXE_jxc-agent"));
+    let out = c
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "product",
+            "add",
+            "TEA 1",
+            "--name",
+            "茶",
+        ])
+        .output()
+        .unwrap();
+    let err = check_fails("product add \"TEA 1\"", out, 3);
+    has(&err, "sku \"TEA 1\" is not valid: must not contain spaces");
+    assert_eq!(table(&a.json("product list --json"), "sku"), "X");
 }

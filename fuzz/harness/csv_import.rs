@@ -31,7 +31,7 @@ pub(crate) fn run(data: &[u8]) {
 
     // All or nothing.
     let before = store.last_seq().unwrap();
-    match import_movements(&mut store, &file, None, false, now, &mut report) {
+    match import_movements(&mut store, &file, None, false, false, now, &mut report) {
         Ok(sum) => {
             assert_eq!((sum.written, sum.rejected), (sum.rows, 0), "{sum:?}");
             assert_eq!(store.last_seq().unwrap(), before + sum.written);
@@ -49,7 +49,15 @@ pub(crate) fn run(data: &[u8]) {
     // Good rows written, bad ones copied out.
     let rejects = dir.path().join("rejects.csv");
     let before = store.last_seq().unwrap();
-    match import_movements(&mut store, &file, Some(&rejects), false, now, &mut report) {
+    match import_movements(
+        &mut store,
+        &file,
+        Some(&rejects),
+        false,
+        true,
+        now,
+        &mut report,
+    ) {
         Ok(sum) => {
             assert_eq!(sum.written + sum.rejected, sum.rows, "{sum:?}");
             assert_eq!(store.last_seq().unwrap(), before + sum.written);
@@ -70,7 +78,7 @@ pub(crate) fn run(data: &[u8]) {
 
     let main = LocationId::parse("main").unwrap();
     let count = store.count_start(&main, now).expect("start a count");
-    match import_count(&mut store, &count, &file, now, &mut report) {
+    match import_count(&mut store, &count, &file, false, now, &mut report) {
         Ok(_) => {
             if let Err(e) = store.count_post(&count, now) {
                 input_error(&e);
@@ -140,7 +148,15 @@ fn ledger(dir: &Path, now: DateTime<FixedOffset>) -> Store {
                 receipt,main,LOT-1,5,L1,3.5,,,PO-2,2026-11-01T09:00:00+08:00\n";
     let path = dir.join("seed.csv");
     std::fs::write(&path, seed).unwrap();
-    import_movements(&mut store, &path, None, false, now, &mut std::io::sink())
-        .expect("seed stock");
+    import_movements(
+        &mut store,
+        &path,
+        None,
+        false,
+        false,
+        now,
+        &mut std::io::sink(),
+    )
+    .expect("seed stock");
     store
 }

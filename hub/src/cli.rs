@@ -8,10 +8,11 @@ use crate::pki::Ca;
 use crate::store::{GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::{Parser, Subcommand};
+pub use jxc_agent::cli::ListFormat;
 use jxc_shared::Quantity;
 use jxc_shared::product::check_text;
 use jxc_shared::protocol::EnrollToken;
-use jxc_shared::text::table;
+use jxc_shared::text::{csv_table, table};
 use jxc_shared::{SiteId, SiteKind};
 use rand::RngCore;
 use serde::Serialize;
@@ -81,8 +82,8 @@ pub enum Command {
     User(UserCmd),
     /// Enrolled sites and how fresh their data is.
     Sites {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Consolidated on hand, in transit and value.
     Inventory {
@@ -100,16 +101,16 @@ pub enum Command {
             value_name = "sku|site|location|region|kind"
         )]
         by: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Transfers between sites.
     Transfers {
         /// Only transfers not fully received.
         #[arg(long)]
         open: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Run a hub and sites on this machine with a month of realistic activity.
     Demo {
@@ -130,8 +131,8 @@ pub enum Command {
         /// Refused document changes instead of movements.
         #[arg(long)]
         documents: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// The HQ catalog (shared with every site).
     #[command(subcommand)]
@@ -141,8 +142,8 @@ pub enum Command {
     Customer(crate::cli_docs::CustomerCmd),
     /// The sharing policy each dealer has set.
     Share {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
 }
 
@@ -156,8 +157,8 @@ pub enum UserCmd {
     },
     /// The HQ users and their roles.
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Remove a user: their token stops working at once.
     Remove { name: String },
@@ -319,13 +320,19 @@ pub(crate) fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
     writeln!(out).map_err(io_err)
 }
 
+/// Prints rows as an aligned table, or with `--csv` as CSV for Excel.
 pub(crate) fn print_table(
     out: &mut dyn Write,
+    format: ListFormat,
     header: &[&str],
     rows: &[Vec<String>],
 ) -> Result<()> {
-    out.write_all(table(header, rows).as_bytes())
-        .map_err(io_err)
+    let text = if format.csv {
+        csv_table(header, rows)
+    } else {
+        table(header, rows)
+    };
+    out.write_all(text.as_bytes()).map_err(io_err)
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
@@ -387,24 +394,24 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Store::open(&dir, false)?.add_user(&name, role, &token, Utc::now())?;
             writeln!(out, "{token}").map_err(io_err)
         }
-        Command::User(UserCmd::List { json: as_json }) => {
+        Command::User(UserCmd::List { format }) => {
             let users = Store::open(&dir, false)?.users()?;
-            if as_json {
+            if format.json {
                 return json(out, &users);
             }
             let rows: Vec<Vec<String>> = users
                 .iter()
                 .map(|u| vec![u.name.clone(), u.role.clone(), u.created_at.clone()])
                 .collect();
-            print_table(out, &["name", "role", "created_at"], &rows)
+            print_table(out, format, &["name", "role", "created_at"], &rows)
         }
         Command::User(UserCmd::Remove { name }) => {
             Store::open(&dir, false)?.remove_user(&name)?;
             writeln!(out, "removed user {name}: their token no longer works").map_err(io_err)
         }
-        Command::Sites { json: as_json } => {
+        Command::Sites { format } => {
             let rows = Store::open(&dir, false)?.sites(Utc::now(), config.stale_after_secs)?;
-            if as_json {
+            if format.json {
                 return json(out, &rows);
             }
             let rows: Vec<Vec<String>> = rows
@@ -429,6 +436,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 .collect();
             print_table(
                 out,
+                format,
                 &[
                     "site",
                     "kind",
@@ -448,7 +456,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             region,
             kind,
             by,
-            json: as_json,
+            format,
         } => {
             let filter = InventoryFilter {
                 sku,
@@ -458,7 +466,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 by: GroupBy::parse(&by)?,
             };
             let rows = Store::open(&dir, false)?.inventory(&filter)?;
-            if as_json {
+            if format.json {
                 return json(out, &rows);
             }
             let rows: Vec<Vec<String>> = rows
@@ -477,6 +485,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 .collect();
             print_table(
                 out,
+                format,
                 &[
                     by.as_str(),
                     "on_hand",
@@ -489,12 +498,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 &rows,
             )
         }
-        Command::Transfers {
-            open,
-            json: as_json,
-        } => {
+        Command::Transfers { open, format } => {
             let rows = Store::open(&dir, false)?.transfers(open)?;
-            if as_json {
+            if format.json {
                 return json(out, &rows);
             }
             let rows: Vec<Vec<String>> = rows
@@ -518,6 +524,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 .collect();
             print_table(
                 out,
+                format,
                 &[
                     "id",
                     "from",
@@ -560,14 +567,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         }
         Command::Quarantine {
             documents: true,
-            json: as_json,
-        } => crate::cli_docs::doc_refusals(&dir, as_json, out),
+            format,
+        } => crate::cli_docs::doc_refusals(&dir, format, out),
         Command::Product(cmd) => crate::cli_docs::product(&dir, cmd, out),
         Command::Customer(cmd) => crate::cli_docs::customer(&dir, cmd, out),
-        Command::Share { json: as_json } => crate::cli_docs::share_list(&dir, as_json, out),
-        Command::Quarantine { json: as_json, .. } => {
+        Command::Share { format } => crate::cli_docs::share_list(&dir, format, out),
+        Command::Quarantine { format, .. } => {
             let rows = Store::open(&dir, false)?.quarantine()?;
-            if as_json {
+            if format.json {
                 return json(out, &rows);
             }
             let rows: Vec<Vec<String>> = rows
@@ -584,6 +591,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 .collect();
             print_table(
                 out,
+                format,
                 &["site", "seq", "kind", "reason", "received_at"],
                 &rows,
             )

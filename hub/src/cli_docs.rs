@@ -3,7 +3,7 @@
 //! the hub enforces them. Edits are Automerge changes with the hub's actor;
 //! agents receive them on their next sync.
 
-use crate::cli::{json, load_ca, print_table};
+use crate::cli::{ListFormat, json, load_ca, print_table};
 use crate::error::{HubError, Result};
 use crate::store::Store;
 use chrono::Utc;
@@ -92,8 +92,8 @@ pub enum ProductCmd {
     List {
         #[arg(long)]
         category: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
 }
 
@@ -113,8 +113,8 @@ pub enum CustomerCmd {
     List {
         #[arg(long)]
         site: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: ListFormat,
     },
 }
 
@@ -156,17 +156,14 @@ pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "product {sku} {what}").map_err(io_err)
         }
         ProductCmd::Import { file } => {
-            let items = read_catalog_file(&file)?;
+            let items = read_catalog_file(&file, &mut std::io::stderr())?;
             let mut store = Store::open(dir, false)?;
             let n = write(dir, &mut store, &items)?;
             writeln!(out, "{} products read, {n} added or changed", items.len()).map_err(io_err)
         }
-        ProductCmd::List {
-            category,
-            json: as_json,
-        } => {
+        ProductCmd::List { category, format } => {
             let items = Store::open(dir, false)?.catalog(category.as_deref())?;
-            if as_json {
+            if format.json {
                 return json(out, &items);
             }
             let cols = [
@@ -183,7 +180,7 @@ pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
                 .iter()
                 .map(|i| cols.iter().map(|c| i.column(c)).collect())
                 .collect();
-            print_table(out, &cols, &rows)
+            print_table(out, format, &cols, &rows)
         }
     }
 }
@@ -193,51 +190,33 @@ fn write(dir: &Path, store: &mut Store, items: &[CatalogItem]) -> Result<usize> 
     store.write_catalog(items, &actor, Utc::now())
 }
 
-/// Reads a whole catalog file, checking every row; one bad row refuses
-/// the file, naming its line and column.
-fn read_catalog_file(file: &Path) -> Result<Vec<CatalogItem>> {
-    let bad = |msg: String| HubError::Invalid(format!("{}: {msg}", file.display()));
-    let mut reader = csv::Reader::from_path(file).map_err(|e| bad(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
-    let mut index = Vec::new();
-    for (i, h) in headers.iter().enumerate() {
-        let h = h.trim().trim_start_matches('\u{feff}');
-        if !CATALOG_COLUMNS.contains(&h) {
-            return Err(bad(format!(
-                "unknown column {h:?}; columns are {}",
-                CATALOG_COLUMNS.join(",")
-            )));
-        }
-        index.push((h.to_owned(), i));
-    }
-    for required in ["sku", "name"] {
-        if !index.iter().any(|(h, _)| h == required) {
-            return Err(bad(format!("missing column {required}")));
-        }
-    }
-    let mut items = Vec::new();
+/// Reads a whole catalog file in any encoding the agent's importer reads
+/// (UTF-8, GB18030/GBK, a BOM's), checking every row: each bad one is
+/// reported to `report` as `line N: …`, and one bad row refuses the file.
+fn read_catalog_file(file: &Path, report: &mut dyn Write) -> Result<Vec<CatalogItem>> {
+    let columns = jxc_agent::import::Columns {
+        required: &["sku", "name"],
+        known: Some(CATALOG_COLUMNS),
+    };
     let mut seen = std::collections::HashSet::new();
-    for (n, rec) in reader.records().enumerate() {
-        let line = n + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let item = CatalogItem::from_text(|c| {
-            index
-                .iter()
-                .find(|(h, _)| h == c)
-                .and_then(|(_, i)| rec.get(*i))
-                .unwrap_or("")
-                .to_owned()
-        })
-        .map_err(|e| bad(format!("line {line}: {e}")))?;
+    let read = jxc_agent::import::read_rows(file, columns, report, |row| {
+        let item = CatalogItem::from_text(|c| row.get(c).to_owned())?;
         if !seen.insert(item.product.sku.clone()) {
-            return Err(bad(format!(
-                "line {line}: sku {} appears twice",
-                item.product.sku
-            )));
+            return Err(DomainError::new(
+                "sku",
+                item.product.sku.as_str(),
+                "appears twice in this file",
+            )
+            .into());
         }
-        items.push(item);
+        Ok(item)
+    });
+    match read {
+        Ok((items, _)) => Ok(items),
+        Err(jxc_agent::AgentError::Invalid(e)) => Err(HubError::Domain(e)),
+        // A bad file, or one that cannot be read: exit 3 either way.
+        Err(e) => Err(HubError::Invalid(e.to_string())),
     }
-    Ok(items)
 }
 
 pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()> {
@@ -298,12 +277,9 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
             )
             .map_err(io_err)
         }
-        CustomerCmd::List {
-            site,
-            json: as_json,
-        } => {
+        CustomerCmd::List { site, format } => {
             let rows = Store::open(dir, false)?.customers(site.as_deref())?;
-            if as_json {
+            if format.json {
                 return json(out, &rows);
             }
             let rows: Vec<Vec<String>> = rows
@@ -324,6 +300,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
                 .collect();
             print_table(
                 out,
+                format,
                 &[
                     "site",
                     "id",
@@ -341,22 +318,22 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
 }
 
 /// `jxc-hub share`: the sharing policy each dealer has set, as enforced.
-pub fn share_list(dir: &Path, as_json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn share_list(dir: &Path, format: ListFormat, out: &mut dyn Write) -> Result<()> {
     let rows = Store::open(dir, false)?.share_policies()?;
-    if as_json {
+    if format.json {
         return json(out, &rows);
     }
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| vec![r.site.clone(), r.policy.to_string(), r.updated_at.clone()])
         .collect();
-    print_table(out, &["site", "policy", "updated_at"], &rows)
+    print_table(out, format, &["site", "policy", "updated_at"], &rows)
 }
 
 /// `jxc-hub quarantine --documents`: refused document changes.
-pub fn doc_refusals(dir: &Path, as_json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn doc_refusals(dir: &Path, format: ListFormat, out: &mut dyn Write) -> Result<()> {
     let rows = Store::open(dir, false)?.doc_refusals()?;
-    if as_json {
+    if format.json {
         return json(out, &rows);
     }
     let rows: Vec<Vec<String>> = rows
@@ -373,6 +350,7 @@ pub fn doc_refusals(dir: &Path, as_json: bool, out: &mut dyn Write) -> Result<()
         .collect();
     print_table(
         out,
+        format,
         &["site", "doc", "change", "reason", "received_at"],
         &rows,
     )

@@ -58,6 +58,19 @@ fn the_catalog_reaches_agents_and_customer_edits_merge_field_by_field() {
         .expect("TEA-1 reached the branch");
     assert_eq!(tea["name"], "龙井, \"特级\"");
     assert_eq!(tea["category"], "tea");
+    // HQ's products are read-only at the branch: a product import naming
+    // one is refused whole, naming the SKU, and so is `product add`; sync
+    // would not have restored a local change.
+    let mine = dir.path().join("mine.csv");
+    std::fs::write(&mine, "sku,name\r\nOWN-1,自有\r\nTEA-1,改名\r\n").unwrap();
+    let err = br.fails(&["product", "import", mine.to_str().unwrap()], 3);
+    assert!(
+        err.contains("line 3: sku \"TEA-1\" refused: is a product of HQ's catalog"),
+        "{err}"
+    );
+    let err = br.fails(&["product", "add", "TEA-1", "--name", "改名"], 4);
+    assert!(err.contains("sku \"TEA-1\" refused"), "{err}");
+    assert_eq!(br.json(&["product", "list"]), products);
     // The branch can sell a catalog product it never defined itself.
     br.ok(&[
         "receive",
@@ -422,6 +435,94 @@ fn hub_fails(hub: &Hub, args: &[&str], code: i32) -> String {
     stderr
 }
 
+/// A refused import: exit 3, one `line N: COLUMN` report per bad row (the
+/// heads given, in order), then one `error:` line; returns stderr.
+fn hub_fails_reporting(hub: &Hub, args: &[&str], rows: &[&str]) -> String {
+    let out = hub.command(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "jxc-hub {args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), rows.len() + 1, "{stderr}");
+    for (line, want) in lines.iter().zip(rows) {
+        assert!(line.starts_with(want), "want {want:?} in:\n{stderr}");
+    }
+    assert!(lines[rows.len()].starts_with("error: "), "{stderr}");
+    stderr
+}
+
+/// A `--csv` listing, checked to start with the UTF-8 BOM and parsed back
+/// with the csv crate: its header and records.
+fn csv_out(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    jxc_shared::text::read_csv_table(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn hub_product_import_reads_gb18030_crlf_files_and_listings_export_csv() {
+    let hub = Hub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+        assert!(!unmappable);
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    // As Chinese Excel saves it: GB18030, CRLF. Every bad row is reported,
+    // with its true line number, and nothing is written.
+    let text = "sku,name,category,list_price\r\n\
+                TEA-1,\"龙井, \"\"特级\"\"\",茶叶,128\r\n\
+                TEA-2,碧螺春,茶叶,-1\r\n\
+                TEA-3,,茶叶,9\r\n\
+                TEA-4,白茶,茶叶,20\r\n";
+    let bad = write("bad.csv", text);
+    let err = hub_fails_reporting(
+        &hub,
+        &["product", "import", &bad],
+        &["line 3: list_price", "line 4: name"],
+    );
+    assert!(err.contains("2 bad row(s) of 4"), "{err}");
+    assert_eq!(hub.json(&["product", "list"]), serde_json::json!([]));
+
+    let good = write(
+        "good.csv",
+        &text
+            .replace(",-1\r", ",560\r")
+            .replace("TEA-3,,", "TEA-3,红茶,"),
+    );
+    let out = hub.ok(&["product", "import", &good]);
+    assert!(out.contains("4 products read, 4 added"), "{out}");
+    let (h, recs) = csv_out(&hub.ok(&["product", "list", "--csv"]));
+    assert_eq!(h[1], "name");
+    assert_eq!(recs.len(), 4);
+    let tea = recs.iter().find(|r| r[0] == "TEA-1").expect("TEA-1 listed");
+    assert_eq!([&tea[1], &tea[3]], ["龙井, \"特级\"", "茶叶"]);
+    for listing in [
+        &["sites"][..],
+        &["inventory"],
+        &["inventory", "--by", "site"],
+        &["transfers"],
+        &["quarantine"],
+        &["quarantine", "--documents"],
+        &["customer", "list"],
+        &["share"],
+    ] {
+        let mut args = listing.to_vec();
+        args.push("--csv");
+        let (h, _) = csv_out(&hub.ok(&args));
+        assert!(h.len() > 1, "{listing:?}: {h:?}");
+    }
+    // The table aligns by display width: the brand column starts at one
+    // terminal column on every line.
+    let table = hub.ok(&["product", "list"]);
+    let width = |s: &str| -> usize { s.chars().map(|c| if c >= '\u{2e80}' { 2 } else { 1 }).sum() };
+    let starts: Vec<usize> = table
+        .lines()
+        .skip(1)
+        .map(|l| width(&l[..l.find("茶叶").unwrap()]))
+        .collect();
+    assert!(starts.iter().all(|s| *s == starts[0]), "{table}");
+}
+
 #[test]
 fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
     let hub = Hub::new();
@@ -438,17 +539,15 @@ fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
         "bad.csv",
         "sku,name,list_price\nA-1,好,1.5\nA-2,坏,-3\n".as_bytes(),
     );
-    let err = hub_fails(&hub, &["product", "import", &bad], 3);
-    assert!(
-        err.contains("line 3") && err.contains("list_price"),
-        "{err}"
-    );
+    let err = hub_fails_reporting(&hub, &["product", "import", &bad], &["line 3: list_price"]);
+    assert!(err.contains("1 bad row(s) of 2"), "{err}");
     let unknown = write("unknown.csv", b"sku,name,colour\nA-1,x,red\n");
     assert!(hub_fails(&hub, &["product", "import", &unknown], 3).contains("colour"));
     let twice = write("twice.csv", b"sku,name\nA-1,x\nA-1,y\n");
-    assert!(hub_fails(&hub, &["product", "import", &twice], 3).contains("twice"));
+    let err = hub_fails_reporting(&hub, &["product", "import", &twice], &["line 3: sku"]);
+    assert!(err.contains("appears twice"), "{err}");
     let latin1 = write("latin1.csv", b"sku,name\nA-1,caf\xe9\n");
-    hub_fails(&hub, &["product", "import", &latin1], 3);
+    hub_fails_reporting(&hub, &["product", "import", &latin1], &["line 2: encoding"]);
     assert!(
         hub.json(&["product", "list"])
             .as_array()
@@ -504,8 +603,25 @@ fn bad_input_at_the_document_doors_is_refused_whole_with_a_clear_line() {
     assert!(err.contains("catalog"), "{err}");
     let map = write("map.csv", b"code,hq_sku\nm-1,B-1\nm-2,NOPE\n");
     let err = dl.fails(&["sku-map", "import", &map], 3);
-    assert!(err.contains(":3:"), "{err}");
+    assert!(err.contains("line 3: hq_sku \"NOPE\""), "{err}");
     assert!(dl.json(&["sku-map", "list"]).as_array().unwrap().is_empty());
+    // A dealer's own codes in Chinese, as Chinese Excel saves them: GB18030
+    // with CRLF; every bad row reported on its line.
+    let (gb, _, _) =
+        encoding_rs::GB18030.encode("code,hq_sku\r\n茶-1,B-1\r\n茶-2,NOPE\r\n,B-1\r\n");
+    let map = write("map-gbk.csv", &gb);
+    let err = dl.fails(&["sku-map", "import", &map], 3);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].starts_with("line 3: hq_sku \"NOPE\""), "{err}");
+    assert!(lines[1].starts_with("line 4: code \"\""), "{err}");
+    let (gb, _, _) = encoding_rs::GB18030.encode("code,hq_sku\r\n茶-1,B-1\r\n");
+    let map = write("map-good.csv", &gb);
+    assert!(
+        dl.ok(&["sku-map", "import", &map])
+            .contains("1 mappings read")
+    );
+    let (_, rows) = csv_out(&dl.ok(&["sku-map", "list", "--csv"]));
+    assert_eq!(rows, [["茶-1", "B-1"]]);
     assert_eq!(dl.json(&["share", "show"])["stock"], "nothing");
 
     // The /v1/docs door: no certificate, wrong version, garbage, too many

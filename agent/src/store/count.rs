@@ -157,6 +157,18 @@ impl Store {
         entries: &[CountEntry],
         now: DateTime<FixedOffset>,
     ) -> Result<Vec<CountLine>> {
+        self.count_record_logged(count, entries, now, None)
+    }
+
+    /// Records counted lines and, for a file import, the file in the import
+    /// log, in one transaction.
+    pub fn count_record_logged(
+        &mut self,
+        count: &CountSession,
+        entries: &[CountEntry],
+        now: DateTime<FixedOffset>,
+        import: Option<&super::FileImport>,
+    ) -> Result<Vec<CountLine>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -208,6 +220,9 @@ impl Store {
                     seq: None,
                 });
             }
+        }
+        if let Some(import) = import {
+            super::imports::record(&tx, import, out.len() as u64, now)?;
         }
         tx.commit()?;
         Ok(out)

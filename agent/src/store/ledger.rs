@@ -281,6 +281,17 @@ impl<'c> LedgerTx<'c> {
     }
 
     /// Writes the caches back and commits: durable when this returns.
+    /// Refuses a file imported before (unless `--again`); see `imports`.
+    pub fn check_import(&self, import: &super::FileImport) -> Result<()> {
+        super::imports::check(&self.tx, import)
+    }
+
+    /// Records an imported file in this transaction, so its hash commits
+    /// with its rows.
+    pub fn record_import(&self, import: &super::FileImport, rows: u64) -> Result<()> {
+        super::imports::record(&self.tx, import, rows, self.now)
+    }
+
     pub fn commit(mut self) -> Result<()> {
         self.flush()?;
         self.tx.commit()?;

@@ -8,6 +8,7 @@
 mod count;
 mod directory;
 mod docs;
+mod imports;
 mod incoming;
 mod ledger;
 mod query;
@@ -17,6 +18,7 @@ mod sync;
 mod transfer;
 
 pub use count::{CountEntry, CountLine, CountReport, CountSession};
+pub use imports::{FileImport, ImportKind};
 pub use incoming::IncomingRow;
 pub use ledger::LedgerTx;
 pub use query::{BalanceRow, MoveFilter, Status, StockFilter, VerifyReport};
@@ -35,11 +37,12 @@ use std::time::Duration;
 pub const DB_FILE: &str = "ledger.db";
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("migrations/0001_ledger.sql"),
     include_str!("migrations/0002_transfers_counts.sql"),
     include_str!("migrations/0003_sync.sql"),
     include_str!("migrations/0004_docs.sql"),
+    include_str!("migrations/0005_imports.sql"),
     include_str!("migrations/0006_share_revenue.sql"),
     include_str!("migrations/0007_directory.sql"),
 ];
@@ -253,11 +256,13 @@ impl Store {
         Ok(self.locations()?.into_iter().find(|l| &l.id == id))
     }
 
-    /// Adds one new product; refuses an SKU that exists.
+    /// Adds one new product; refuses an SKU that exists (naming HQ's
+    /// catalog when it is one of its products) or that holds whitespace.
     pub fn add_product(&mut self, p: &Product) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        check_product_write(&tx, p)?;
         let n = insert_product(&tx, p)?;
         if n == 0 {
             return Err(AgentError::Conflict(format!(
@@ -269,9 +274,16 @@ impl Store {
         Ok(())
     }
 
+    /// Why this site may not write `p`, as a row error (see
+    /// [`check_product_write`]); `Ok` when it may.
+    pub fn check_product(&self, p: &Product) -> Result<()> {
+        check_product_write(&self.conn, p)
+    }
+
     /// Adds or updates many products in one transaction. An existing product
     /// keeps its lot tracking, and its decimals may only grow, so quantities
-    /// already in the ledger stay valid. Returns (added, updated).
+    /// already in the ledger stay valid. HQ's catalog products are refused:
+    /// only HQ changes them. Returns (added, updated).
     pub fn upsert_products(&mut self, products: &[Product]) -> Result<(usize, usize)> {
         let tx = self
             .conn
@@ -283,6 +295,7 @@ impl Store {
                 "UPDATE product SET name = ?2, unit = ?3, category = ?4, brand = ?5, decimals = ?6 WHERE sku = ?1",
             )?;
             for p in products {
+                check_product_write(&tx, p)?;
                 let old: Option<(u32, bool)> = get
                     .query_row([p.sku.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
@@ -357,6 +370,33 @@ impl Store {
     pub fn require_location(&self, id: &LocationId) -> Result<Location> {
         self.location(id)?
             .ok_or_else(|| AgentError::Invalid(jxc_shared::row::unknown_location(id)))
+    }
+}
+
+/// Refuses a write of `p` by this site: an HQ catalog product is read-only
+/// here (sync would not restore a local change), and a new SKU may not hold
+/// whitespace (it could not be typed back on a command line). An existing
+/// own SKU stays writable whatever it holds, so older ledgers keep working.
+fn check_product_write(conn: &Connection, p: &Product) -> Result<()> {
+    let origin: Option<String> = conn
+        .prepare_cached("SELECT origin FROM product WHERE sku = ?")?
+        .query_row([p.sku.as_str()], |r| r.get(0))
+        .optional()?;
+    match origin.as_deref() {
+        Some("hq") => Err(AgentError::Refused(DomainError::new(
+            "sku",
+            p.sku.as_str(),
+            "is a product of HQ's catalog, read-only at this site (HQ changes it with `jxc-hub product set`)",
+        ))),
+        Some(_) => Ok(()),
+        None if p.sku.as_str().chars().any(char::is_whitespace) => {
+            Err(AgentError::Invalid(DomainError::new(
+                "sku",
+                p.sku.as_str(),
+                "must not contain spaces (use - or _ instead)",
+            )))
+        }
+        None => Ok(()),
     }
 }
 
