@@ -47,27 +47,49 @@ struct Incoming {
     unit_cost: String,
 }
 
+/// An `incoming_transfer` row as stored.
+struct Raw {
+    from_site: String,
+    from_loc: String,
+    to_location: String,
+    sku: String,
+    lot: String,
+    sent: i64,
+    received: i64,
+    unit_cost: String,
+}
+
 fn load(conn: &rusqlite::Connection, id: &str) -> Result<Incoming> {
-    let row: Option<(String, String, String, String, String, i64, i64, String)> = conn
+    let row = conn
         .query_row(
             "SELECT from_site, from_location, to_location, sku, lot, qty, received_qty, unit_cost
              FROM incoming_transfer WHERE id = ?",
             [id],
             |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
+                Ok(Raw {
+                    from_site: r.get(0)?,
+                    from_loc: r.get(1)?,
+                    to_location: r.get(2)?,
+                    sku: r.get(3)?,
+                    lot: r.get(4)?,
+                    sent: r.get(5)?,
+                    received: r.get(6)?,
+                    unit_cost: r.get(7)?,
+                })
             },
         )
         .optional()?;
-    let Some((from_site, from_loc, to_location, sku, lot, sent, received, unit_cost)) = row else {
+    let Some(Raw {
+        from_site,
+        from_loc,
+        to_location,
+        sku,
+        lot,
+        sent,
+        received,
+        unit_cost,
+    }) = row
+    else {
         return Err(AgentError::Invalid(DomainError::new(
             "transfer",
             id,

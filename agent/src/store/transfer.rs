@@ -29,6 +29,19 @@ pub struct Transfer {
     pub sent_at: String,
 }
 
+/// A `transfer` row as stored, for `transfer cancel`.
+struct Sent {
+    from: String,
+    to_site: String,
+    to_loc: String,
+    sku: String,
+    lot: String,
+    qty: i64,
+    unit_cost: String,
+    status: String,
+    cancelled: Option<i64>,
+}
+
 /// What `transfer send` asks for, as the user typed it.
 pub struct SendRequest<'a> {
     pub from: &'a LocationId,
@@ -171,28 +184,39 @@ impl Store {
     /// of it in the meantime; if it did, the hub shows the transfer as
     /// disputed, to be corrected by an adjustment at one side.
     pub fn transfer_cancel(&mut self, id: &str, now: DateTime<FixedOffset>) -> Result<Movement> {
-        let row: Option<(String, String, String, String, String, i64, String, String, Option<i64>)> =
-            self.conn
-                .query_row(
-                    "SELECT from_location, to_site, to_location, sku, lot, qty, unit_cost, status, cancel_seq
-                     FROM transfer WHERE id = ?",
-                    [id],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                            r.get(8)?,
-                        ))
-                    },
-                )
-                .optional()?;
-        let Some((from, to_site, to_loc, sku, lot, qty, unit_cost, status, cancelled)) = row else {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT from_location, to_site, to_location, sku, lot, qty, unit_cost, status, cancel_seq
+                 FROM transfer WHERE id = ?",
+                [id],
+                |r| {
+                    Ok(Sent {
+                        from: r.get(0)?,
+                        to_site: r.get(1)?,
+                        to_loc: r.get(2)?,
+                        sku: r.get(3)?,
+                        lot: r.get(4)?,
+                        qty: r.get(5)?,
+                        unit_cost: r.get(6)?,
+                        status: r.get(7)?,
+                        cancelled: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(Sent {
+            from,
+            to_site,
+            to_loc,
+            sku,
+            lot,
+            qty,
+            unit_cost,
+            status,
+            cancelled,
+        }) = row
+        else {
             return Err(AgentError::Invalid(DomainError::new(
                 "transfer",
                 id,
