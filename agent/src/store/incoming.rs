@@ -171,20 +171,7 @@ impl Store {
         let qty_text = qty
             .map(str::to_owned)
             .unwrap_or_else(|| t.remaining.to_string());
-        let input = DraftInput {
-            lot: Some(&t.lot),
-            unit_cost: Some(&unit_cost),
-            counterparty: Some(&t.from),
-            ..Default::default()
-        };
-        let mut draft = MovementDraft::build(
-            MovementKind::TransferIn,
-            t.to_location.clone(),
-            &product,
-            &qty_text,
-            &input,
-            now,
-        )?;
+        let draft = arrival(&t, id, &product, &qty_text, &unit_cost, now)?;
         if draft.qty > t.remaining {
             return Err(AgentError::Refused(DomainError::new(
                 "qty",
@@ -192,7 +179,6 @@ impl Store {
                 format!("only {} of transfer {id} remains in transit", t.remaining),
             )));
         }
-        draft.transfer_id = Some(id.to_owned());
         let m = ledger.apply(draft)?;
         ledger.conn().execute(
             "UPDATE incoming_transfer SET received_qty = received_qty + ? WHERE id = ?",
@@ -227,22 +213,7 @@ impl Store {
         };
         let short = t.remaining.to_string();
         let reason = format!("transfer {id} closed short: {short} never arrived");
-        let input = DraftInput {
-            lot: Some(&t.lot),
-            unit_cost: Some(&unit_cost),
-            counterparty: Some(&t.from),
-            ..Default::default()
-        };
-        let mut arrive = MovementDraft::build(
-            MovementKind::TransferIn,
-            t.to_location.clone(),
-            &product,
-            &short,
-            &input,
-            now,
-        )?;
-        arrive.transfer_id = Some(id.to_owned());
-        let arrived = ledger.apply(arrive)?;
+        let arrived = ledger.apply(arrival(&t, id, &product, &short, &unit_cost, now)?)?;
         let lost = MovementDraft::build(
             MovementKind::Scrap,
             t.to_location.clone(),
@@ -263,6 +234,33 @@ impl Store {
         ledger.commit()?;
         Ok((arrived, lost))
     }
+}
+
+/// The transfer-in of `qty` of transfer `id` at `unit_cost`.
+fn arrival(
+    t: &Incoming,
+    id: &str,
+    product: &jxc_shared::Product,
+    qty: &str,
+    unit_cost: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<MovementDraft> {
+    let input = DraftInput {
+        lot: Some(&t.lot),
+        unit_cost: Some(unit_cost),
+        counterparty: Some(&t.from),
+        ..Default::default()
+    };
+    let mut draft = MovementDraft::build(
+        MovementKind::TransferIn,
+        t.to_location.clone(),
+        product,
+        qty,
+        &input,
+        now,
+    )?;
+    draft.transfer_id = Some(id.to_owned());
+    Ok(draft)
 }
 
 /// The unit cost a transfer-in is valued at (see the module's note).
