@@ -4,12 +4,17 @@
 //! presented certificate must chain to the hub's CA or the handshake fails,
 //! and each route then decides whether it needs one by looking at the
 //! [`PeerCert`] request extension.
+//!
+//! The accept loop bounds what clients may hold (the config's `[limits]`):
+//! open connections, the handshake's time, and a connection's time without
+//! a request in progress (before the first, between two, and HTTP/2 pings).
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
@@ -21,15 +26,21 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
+use crate::config::Limits;
 use crate::pki::{Ca, PkiError};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 streams one connection may have open at once: an agent uses one
+/// or two; 200 (hyper's default) would let one connection hold 200 uploads.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+/// At most one line per this interval for a condition that repeats with
+/// every connection (connection limit reached, accept failing).
+const WARN_EVERY: Duration = Duration::from_secs(10);
 /// How long in-flight connections get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -79,18 +90,97 @@ pub fn server_config(
 #[derive(Debug, Clone)]
 pub struct PeerCert(pub Option<Arc<Vec<u8>>>);
 
+/// The client's address, on every request beside [`PeerCert`].
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The accept loop's share of [`Limits`], as durations.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    handshake: Duration,
+    idle: Duration,
+}
+
+/// Lets a repeating warning through once per [`WARN_EVERY`], counting the
+/// occurrences it held back.
+struct Throttle {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Throttle {
+            last: None,
+            held: 0,
+        }
+    }
+
+    /// `Some(occurrences held back since the last)` when this one may be logged.
+    fn admit(&mut self) -> Option<u64> {
+        if self.last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
+/// Requests in progress on one connection, and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    last_end: Mutex<Instant>,
+}
+
+/// One request in progress; ending (or being dropped) marks the connection
+/// active until now.
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// When the connection turns idle if nothing starts meanwhile; `None`
+    /// while a request is in progress.
+    fn idle_at(&self, idle: Duration) -> Option<Instant> {
+        let last = *self.last_end.lock().unwrap_or_else(|p| p.into_inner());
+        (self.in_flight.load(Ordering::SeqCst) == 0).then_some(last + idle)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then
 /// stops accepting and gives open connections up to 10 s to finish.
 ///
-/// A connection that fails its handshake is logged at debug level and
-/// dropped; it never stops the loop.
+/// At most `limits.max_connections` connections are open at once; one more
+/// is accepted and closed at once, so it holds no descriptor. A connection
+/// that fails or does not finish its handshake in time, or that stays
+/// `limits.idle_timeout_secs` without a request in progress, is closed and
+/// logged at debug level; none of it stops the loop.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    let conn_limits = ConnLimits {
+        handshake: Duration::from_secs(limits.handshake_timeout_secs),
+        idle: Duration::from_secs(limits.idle_timeout_secs),
+    };
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut over_limit = Throttle::new();
+    let mut accept_failed = Throttle::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -101,19 +191,38 @@ pub async fn serve(
             // Reap finished connections so the set does not grow forever.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    connections.spawn(connection(
-                        tcp,
-                        peer,
-                        acceptor.clone(),
-                        app.clone(),
-                        stop_rx.clone(),
-                    ));
-                }
+                Ok((tcp, peer)) => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        connections.spawn(connection(
+                            tcp,
+                            peer,
+                            acceptor.clone(),
+                            app.clone(),
+                            conn_limits,
+                            stop_rx.clone(),
+                            slot,
+                        ));
+                    }
+                    Err(_) => {
+                        // Closed at once: it holds no descriptor, and the
+                        // client sees the refusal instead of a hang.
+                        drop(tcp);
+                        debug!(%peer, "connection limit reached; closed a new connection");
+                        if let Some(held) = over_limit.admit() {
+                            warn!(
+                                limit = limits.max_connections,
+                                refused_since_last_warning = held,
+                                "connection limit reached: new connections are closed until open ones end"
+                            );
+                        }
+                    }
+                },
                 Err(e) => {
                     // Usually transient (a connection reset before accept, or
                     // out of file descriptors): back off a little and go on.
-                    warn!(error = %e, "accepting a connection failed");
+                    if let Some(held) = accept_failed.admit() {
+                        warn!(error = %e, failed_since_last_warning = held, "accepting a connection failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -141,14 +250,17 @@ async fn connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     app: Router,
+    limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
+    // Held until the connection ends: one of `max_connections`.
+    _slot: OwnedSemaphorePermit,
 ) {
     // Without it, HTTP/2 over small writes stalls on delayed ACKs.
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, error = %e, "could not set TCP_NODELAY");
     }
     let stream = tokio::select! {
-        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => match handshake {
+        handshake = tokio::time::timeout(limits.handshake, acceptor.accept(tcp)) => match handshake {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 debug!(%peer, error = %e, "TLS handshake failed");
@@ -170,21 +282,57 @@ async fn connection(
             .and_then(|chain| chain.first())
             .map(|leaf| Arc::new(leaf.to_vec())),
     );
+    let activity = Arc::new(Activity {
+        in_flight: AtomicUsize::new(0),
+        last_end: Mutex::new(Instant::now()),
+    });
+    let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(peer_cert.clone());
-        app.clone().oneshot(request)
+        request.extensions_mut().insert(PeerAddr(peer));
+        let in_flight = requests.begin();
+        let response = app.clone().oneshot(request);
+        async move {
+            let response = response.await;
+            drop(in_flight);
+            response
+        }
     });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // A timer turns on hyper's HTTP/1 header read timeout (30 s).
-    builder.http1().timer(TokioTimer::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .keep_alive_interval(limits.idle)
+        .keep_alive_timeout(limits.idle);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let result = loop {
+        // While a request is in progress, look again an idle period later.
+        let idle_at = activity
+            .idle_at(limits.idle)
+            .unwrap_or_else(|| Instant::now() + limits.idle);
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            () = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                break conn.await;
+            }
+            () = tokio::time::sleep_until(idle_at.into()) => {
+                if activity.idle_at(limits.idle).is_some_and(|at| at <= Instant::now()) {
+                    debug!(%peer, "closing a connection idle for {:?}", limits.idle);
+                    conn.as_mut().graceful_shutdown();
+                    // A peer that does not let go is cut off.
+                    break tokio::time::timeout(limits.idle, conn.as_mut())
+                        .await
+                        .unwrap_or(Ok(()));
+                }
+            }
         }
     };
     if let Err(e) = result {
@@ -236,9 +384,12 @@ mod tests {
                     }),
                 );
             let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(serve(listener, config, app, async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(async move {
+                serve(listener, config, app, &Limits::default(), async move {
+                    let _ = stopped.await;
+                })
+                .await
+            });
             Hub {
                 ca,
                 url,
