@@ -372,7 +372,7 @@ async fn enroll(
     {
         let from = peer.map(|Extension(PeerAddr(a))| a.to_string());
         tracing::info!(
-            peer = from.as_deref().unwrap_or("unknown"),
+            peer = %from.as_deref().unwrap_or("unknown"),
             status = e.status().as_u16(),
             reason = ?e.to_string(),
             not_logged_before = held_back,
