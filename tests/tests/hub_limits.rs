@@ -321,19 +321,30 @@ fn client_hello_with_sni(host: &str) -> Vec<u8> {
     record
 }
 
+/// A process killed and reaped when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `jxc-hub serve` with INFO logging (the harness runs it at WARN); returns
 /// the process, its port and its log file.
-fn serve_at_info(hub: &Hub) -> (Child, u16, PathBuf) {
+fn serve_at_info(hub: &Hub) -> (Reaped, u16, PathBuf) {
     let out = hub.dir.path().join("info.out");
     let err = hub.dir.path().join("info.err");
-    let child = hub
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .env("JXC_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let child = Reaped(
+        hub.command(&["serve", "--listen", "127.0.0.1:0"])
+            .env("JXC_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + GENEROUS;
     loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -352,7 +363,7 @@ fn serve_at_info(hub: &Hub) -> (Child, u16, PathBuf) {
 #[test]
 fn failed_enrollments_are_audited_sparingly_and_client_quirks_do_not_warn() {
     let hub = Hub::new();
-    let (mut child, port, log) = serve_at_info(&hub);
+    let (child, port, log) = serve_at_info(&hub);
     let url = format!("https://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let started = Instant::now();
@@ -391,8 +402,7 @@ fn failed_enrollments_are_audited_sparingly_and_client_quirks_do_not_warn() {
     });
     assert_eq!(body, "ok\n");
     let elapsed = started.elapsed();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let text = std::fs::read_to_string(&log).unwrap();
     let audited: Vec<&str> = text
         .lines()
