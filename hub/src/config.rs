@@ -33,6 +33,7 @@ pub struct HubConfig {
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Open connections at once; one more is accepted and closed at once.
+    /// Lowered at start to fit 64 under the open-file limit.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Seconds a client gets to finish its TLS handshake.

@@ -41,6 +41,28 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 /// At most one line per this interval for a condition that repeats with
 /// every connection (connection limit reached, accept failing).
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Descriptors kept free of connections under the process's limit: the
+/// listener, SQLite's database, WAL and shm files for two connections, logs.
+const RESERVED_FDS: usize = 64;
+
+/// `configured`, lowered to leave [`RESERVED_FDS`] under the process's
+/// open-file limit (read from `/proc/self/limits`), so the cap is reached
+/// before accept fails for want of descriptors. `None` when not lowered.
+fn connection_cap(configured: usize, limits_text: Option<&str>) -> (usize, Option<usize>) {
+    let soft = limits_text.and_then(|text| {
+        text.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|n| n.parse::<usize>().ok())
+    });
+    match soft {
+        Some(fds) if fds.saturating_sub(RESERVED_FDS) < configured => {
+            let cap = fds.saturating_sub(RESERVED_FDS).max(1);
+            (cap, Some(fds))
+        }
+        _ => (configured, None),
+    }
+}
 /// How long in-flight connections get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -178,7 +200,17 @@ pub async fn serve(
         handshake: Duration::from_secs(limits.handshake_timeout_secs),
         idle: Duration::from_secs(limits.idle_timeout_secs),
     };
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let proc_limits = std::fs::read_to_string("/proc/self/limits").ok();
+    let (max_connections, fds) = connection_cap(limits.max_connections, proc_limits.as_deref());
+    if let Some(fds) = fds {
+        warn!(
+            configured = limits.max_connections,
+            open_file_limit = fds,
+            max_connections,
+            "max_connections lowered to fit the open-file limit; raise `ulimit -n` to allow more"
+        );
+    }
+    let slots = Arc::new(Semaphore::new(max_connections));
     let mut over_limit = Throttle::new();
     let mut accept_failed = Throttle::new();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -210,7 +242,7 @@ pub async fn serve(
                         debug!(%peer, "connection limit reached; closed a new connection");
                         if let Some(held) = over_limit.admit() {
                             warn!(
-                                limit = limits.max_connections,
+                                limit = max_connections,
                                 refused_since_last_warning = held,
                                 "connection limit reached: new connections are closed until open ones end"
                             );
@@ -558,6 +590,18 @@ mod tests {
             .unwrap();
         let fresh = hub.client().build().unwrap();
         assert!(hub.get(&fresh, "/whoami").await.is_err());
+    }
+
+    #[test]
+    fn the_connection_cap_fits_under_the_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            256                  4096                 files\n";
+        assert_eq!(connection_cap(512, Some(limits)), (192, Some(256)));
+        assert_eq!(connection_cap(100, Some(limits)), (100, None));
+        assert_eq!(connection_cap(512, None), (512, None));
+        assert_eq!(connection_cap(512, Some("garbage")), (512, None));
+        let tiny = "Max open files            10                   10                   files\n";
+        assert_eq!(connection_cap(512, Some(tiny)), (1, Some(10)));
     }
 
     #[test]

@@ -331,20 +331,35 @@ impl Drop for Reaped {
     }
 }
 
-/// `jxc-hub serve` with INFO logging (the harness runs it at WARN); returns
-/// the process, its port and its log file.
-fn serve_at_info(hub: &Hub) -> (Reaped, u16, PathBuf) {
-    let out = hub.dir.path().join("info.out");
-    let err = hub.dir.path().join("info.err");
-    let child = Reaped(
-        hub.command(&["serve", "--listen", "127.0.0.1:0"])
-            .env("JXC_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+/// `jxc-hub serve` logging at `level` (the harness runs it at WARN) and,
+/// with `open_files`, under that open-file limit; returns the process, its
+/// port and its log file.
+fn serve_custom(hub: &Hub, level: &str, open_files: Option<u64>) -> (Reaped, u16, PathBuf) {
+    let out = hub.dir.path().join("custom.out");
+    let err = hub.dir.path().join("custom.err");
+    let mut command = match open_files {
+        None => hub.command(&["serve", "--listen", "127.0.0.1:0"]),
+        Some(n) => {
+            // Through the shell's `ulimit`, as an operator's unit would.
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(binary("jxc-hub"))
+                .arg("--data")
+                .arg(hub.data())
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .current_dir(hub.dir.path())
+                .env_remove("JXC_HUB_DATA")
+                .env_remove("JXC_HUB_CONFIG");
+            c
+        }
+    };
+    command
+        .env("JXC_LOG", level)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let child = Reaped(command.spawn().unwrap());
     let deadline = Instant::now() + GENEROUS;
     loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -363,7 +378,7 @@ fn serve_at_info(hub: &Hub) -> (Reaped, u16, PathBuf) {
 #[test]
 fn failed_enrollments_are_audited_sparingly_and_client_quirks_do_not_warn() {
     let hub = Hub::new();
-    let (child, port, log) = serve_at_info(&hub);
+    let (child, port, log) = serve_custom(&hub, "info", None);
     let url = format!("https://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let started = Instant::now();
@@ -465,4 +480,51 @@ fn data_files_are_the_owners_alone_and_init_says_where_the_ca_is() {
             assert_eq!(mode(&path), 0o600, "{name}");
         }
     }
+}
+
+#[test]
+fn idle_connections_cannot_exhaust_a_small_open_file_limit() {
+    // The field report: 239 idle TLS connections filled the descriptor
+    // limit, /healthz failed and the log took ~20 warnings a second. Here
+    // the limit is 128 and 200 idle connections are opened.
+    let hub = Hub::new();
+    limits(&hub, "idle_timeout_secs = 2");
+    let (child, port, log) = serve_custom(&hub, "warn", Some(128));
+    let url = format!("https://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let connector = tls(&hub.ca_pem(), None);
+    let healthy = rt.block_on(async {
+        let mut idle = Vec::new();
+        for _ in 0..200 {
+            if let Ok(s) = connect(port, &connector).await {
+                idle.push(s);
+            }
+        }
+        // Served again once the idle ones are closed, while they are all
+        // still held open on this side.
+        let deadline = Instant::now() + GENEROUS;
+        let healthy = loop {
+            let c = https_client(&hub.ca_pem(), None);
+            match c.get(format!("{url}/healthz")).send().await {
+                Ok(r) if r.status().is_success() => break true,
+                _ if Instant::now() > deadline => break false,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        drop(idle);
+        healthy
+    });
+    drop(child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(healthy, "/healthz starved:\n{text}");
+    assert!(
+        text.contains("max_connections lowered to fit the open-file limit"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("accepting a connection failed"),
+        "the descriptors ran out:\n{text}"
+    );
+    let warnings = text.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 6, "{warnings} warnings:\n{text}");
 }
