@@ -32,7 +32,8 @@ pub struct HubConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Open connections at once; one more is accepted and closed at once.
+    /// Open connections at once; at the cap a new one displaces the one idle
+    /// the longest, or is closed at once when every one is busy.
     /// Lowered at start to fit 64 under the open-file limit.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,

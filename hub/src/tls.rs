@@ -9,10 +9,11 @@
 //! open connections, the handshake's time, and a connection's time without
 //! a request in progress (before the first, between two, and HTTP/2 pings).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -41,6 +42,14 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 /// At most one line per this interval for a condition that repeats with
 /// every connection (connection limit reached, accept failing).
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Evicted connections not yet gone at once; past it, a new connection at
+/// the cap is closed instead of waiting for one to go.
+const MAX_EVICTING: usize = 16;
+/// How long a new connection at the cap waits for the one evicted for it.
+const EVICTION_WAIT: Duration = Duration::from_secs(5);
+/// How long an evicted or idle-closed connection gets to go before it is cut.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Descriptors kept free of connections under the process's limit: the
 /// listener, SQLite's database, WAL and shm files for two connections, logs.
 const RESERVED_FDS: usize = 64;
@@ -173,6 +182,90 @@ impl Activity {
     }
 }
 
+/// The open connections, so that at the cap the accept loop can close the
+/// one idle the longest to make room: a crowd of idle connections then
+/// cannot keep a new client (a health check, an agent) out.
+#[derive(Default)]
+struct Registry {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Registered>>,
+}
+
+struct Registered {
+    activity: Arc<Activity>,
+    evict: Arc<Notify>,
+    evicting: Arc<AtomicBool>,
+}
+
+/// A connection's place in the [`Registry`], given up when dropped.
+struct Registration {
+    registry: Arc<Registry>,
+    id: u64,
+    activity: Arc<Activity>,
+    evict: Arc<Notify>,
+}
+
+impl Registry {
+    fn register(self: &Arc<Self>) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            last_end: Mutex::new(Instant::now()),
+        });
+        let evict = Arc::new(Notify::new());
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            id,
+            Registered {
+                activity: activity.clone(),
+                evict: evict.clone(),
+                evicting: Arc::new(AtomicBool::new(false)),
+            },
+        );
+        Registration {
+            registry: self.clone(),
+            id,
+            activity,
+            evict,
+        }
+    }
+
+    /// Tells the connection idle the longest (no request in progress) to
+    /// close; false when none is idle or too many are closing already.
+    fn evict_longest_idle(&self) -> bool {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let evicting = open
+            .values()
+            .filter(|r| r.evicting.load(Ordering::SeqCst))
+            .count();
+        if evicting >= MAX_EVICTING {
+            return false;
+        }
+        let victim = open
+            .values()
+            .filter(|r| !r.evicting.load(Ordering::SeqCst))
+            .filter_map(|r| r.activity.idle_at(Duration::ZERO).map(|since| (since, r)))
+            .min_by_key(|(since, _)| *since);
+        match victim {
+            Some((_, r)) => {
+                r.evicting.store(true, Ordering::SeqCst);
+                r.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         *self.0.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
@@ -183,8 +276,10 @@ impl Drop for InFlight {
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then
 /// stops accepting and gives open connections up to 10 s to finish.
 ///
-/// At most `limits.max_connections` connections are open at once; one more
-/// is accepted and closed at once, so it holds no descriptor. A connection
+/// At most `limits.max_connections` connections are open at once. At the
+/// cap, a new connection takes the place of the one idle the longest (no
+/// request in progress); when every one is busy, it is closed at once, so
+/// it holds no descriptor. A connection
 /// that fails or does not finish its handshake in time, or that stays
 /// `limits.idle_timeout_secs` without a request in progress, is closed and
 /// logged at debug level; none of it stops the loop.
@@ -211,6 +306,7 @@ pub async fn serve(
         );
     }
     let slots = Arc::new(Semaphore::new(max_connections));
+    let registry = Arc::new(Registry::default());
     let mut over_limit = Throttle::new();
     let mut accept_failed = Throttle::new();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -233,7 +329,24 @@ pub async fn serve(
                             conn_limits,
                             stop_rx.clone(),
                             slot,
+                            registry.register(),
                         ));
+                    }
+                    Err(_) if registry.evict_longest_idle() => {
+                        // The new connection takes the slot the evicted one
+                        // gives up as it goes.
+                        let slots = slots.clone();
+                        let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop_rx.clone());
+                        let registration = registry.register();
+                        connections.spawn(async move {
+                            match tokio::time::timeout(EVICTION_WAIT, slots.acquire_owned()).await {
+                                Ok(Ok(slot)) => {
+                                    connection(tcp, peer, acceptor, app, conn_limits, stop, slot, registration)
+                                        .await;
+                                }
+                                _ => debug!(%peer, "no connection went in time; closed a new one"),
+                            }
+                        });
                     }
                     Err(_) => {
                         // Closed at once: it holds no descriptor, and the
@@ -286,7 +399,10 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
     // Held until the connection ends: one of `max_connections`.
     _slot: OwnedSemaphorePermit,
+    registration: Registration,
 ) {
+    let activity = registration.activity.clone();
+    let evict = registration.evict.clone();
     // Without it, HTTP/2 over small writes stalls on delayed ACKs.
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, error = %e, "could not set TCP_NODELAY");
@@ -304,6 +420,10 @@ async fn connection(
             }
         },
         () = stopped(&mut stop) => return,
+        () = evict.notified() => {
+            debug!(%peer, "evicted during its handshake to make room at the connection cap");
+            return;
+        }
     };
 
     let peer_cert = PeerCert(
@@ -314,10 +434,6 @@ async fn connection(
             .and_then(|chain| chain.first())
             .map(|leaf| Arc::new(leaf.to_vec())),
     );
-    let activity = Arc::new(Activity {
-        in_flight: AtomicUsize::new(0),
-        last_end: Mutex::new(Instant::now()),
-    });
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(peer_cert.clone());
@@ -360,10 +476,23 @@ async fn connection(
                     debug!(%peer, "closing a connection idle for {:?}", limits.idle);
                     conn.as_mut().graceful_shutdown();
                     // A peer that does not let go is cut off.
-                    break tokio::time::timeout(limits.idle, conn.as_mut())
+                    break tokio::time::timeout(CLOSE_GRACE, conn.as_mut())
                         .await
                         .unwrap_or(Ok(()));
                 }
+            }
+            () = evict.notified() => {
+                debug!(%peer, "closing the longest-idle connection to make room at the connection cap");
+                conn.as_mut().graceful_shutdown();
+                // A request that started since it was chosen may finish.
+                let grace = if activity.idle_at(Duration::ZERO).is_some() {
+                    CLOSE_GRACE
+                } else {
+                    limits.idle
+                };
+                break tokio::time::timeout(grace, conn.as_mut())
+                    .await
+                    .unwrap_or(Ok(()));
             }
         }
     };

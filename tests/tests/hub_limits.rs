@@ -528,3 +528,36 @@ fn idle_connections_cannot_exhaust_a_small_open_file_limit() {
     let warnings = text.lines().filter(|l| l.contains("WARN")).count();
     assert!(warnings <= 6, "{warnings} warnings:\n{text}");
 }
+
+#[test]
+fn at_the_cap_a_new_client_takes_the_place_of_the_longest_idle_connection() {
+    let hub = Hub::new();
+    // Idle connections are not timed out during this test.
+    limits(&hub, "max_connections = 4\nidle_timeout_secs = 600");
+    let served = hub.start(None);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let anonymous = tls(&hub.ca_pem(), None);
+    rt.block_on(async {
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(connect(served.port, &anonymous).await.unwrap());
+        }
+        let c = https_client(&hub.ca_pem(), None);
+        let body = tokio::time::timeout(GENEROUS, async {
+            c.get(format!("{}/healthz", served.url))
+                .send()
+                .await?
+                .text()
+                .await
+        })
+        .await
+        .expect("/healthz answers at the cap")
+        .expect("/healthz answers at the cap");
+        assert_eq!(body, "ok\n");
+        // The first one opened, idle the longest, made room.
+        assert!(
+            closed_by_hub(&mut idle[0]).await,
+            "the longest-idle connection is still open"
+        );
+    });
+}
