@@ -256,6 +256,13 @@ impl Registry {
     }
 }
 
+/// What an open connection holds until it ends: one of `max_connections`
+/// and its place in the [`Registry`].
+struct Seat {
+    _slot: OwnedSemaphorePermit,
+    registration: Registration,
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.registry
@@ -328,8 +335,10 @@ pub async fn serve(
                             app.clone(),
                             conn_limits,
                             stop_rx.clone(),
-                            slot,
-                            registry.register(),
+                            Seat {
+                                _slot: slot,
+                                registration: registry.register(),
+                            },
                         ));
                     }
                     Err(_) if registry.evict_longest_idle() => {
@@ -341,8 +350,8 @@ pub async fn serve(
                         connections.spawn(async move {
                             match tokio::time::timeout(EVICTION_WAIT, slots.acquire_owned()).await {
                                 Ok(Ok(slot)) => {
-                                    connection(tcp, peer, acceptor, app, conn_limits, stop, slot, registration)
-                                        .await;
+                                    let seat = Seat { _slot: slot, registration };
+                                    connection(tcp, peer, acceptor, app, conn_limits, stop, seat).await;
                                 }
                                 _ => debug!(%peer, "no connection went in time; closed a new one"),
                             }
@@ -397,12 +406,10 @@ async fn connection(
     app: Router,
     limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
-    // Held until the connection ends: one of `max_connections`.
-    _slot: OwnedSemaphorePermit,
-    registration: Registration,
+    seat: Seat,
 ) {
-    let activity = registration.activity.clone();
-    let evict = registration.evict.clone();
+    let activity = seat.registration.activity.clone();
+    let evict = seat.registration.evict.clone();
     // Without it, HTTP/2 over small writes stalls on delayed ACKs.
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, error = %e, "could not set TCP_NODELAY");
@@ -719,6 +726,36 @@ mod tests {
             .unwrap();
         let fresh = hub.client().build().unwrap();
         assert!(hub.get(&fresh, "/whoami").await.is_err());
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_idle_connection_is_evicted_and_a_busy_one_never() {
+        let registry = Arc::new(Registry::default());
+        let older = registry.register();
+        std::thread::sleep(Duration::from_millis(5));
+        let newer = registry.register();
+        // Both busy: nothing to evict, the newcomer is refused.
+        let a = older.activity.begin();
+        let b = newer.activity.begin();
+        assert!(!registry.evict_longest_idle());
+        // Both idle: the older goes, once; then the newer.
+        drop((a, b));
+        std::thread::sleep(Duration::from_millis(5));
+        // The newer one served a request since: the older is idle longest.
+        drop(newer.activity.begin());
+        assert!(registry.evict_longest_idle());
+        let evicted = |r: &Registration| {
+            let notified = r.evict.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable()
+        };
+        assert!(evicted(&older) && !evicted(&newer));
+        assert!(registry.evict_longest_idle());
+        assert!(evicted(&newer));
+        assert!(!registry.evict_longest_idle(), "each is evicted once");
+        drop(older);
+        drop(newer);
+        assert!(registry.open.lock().unwrap().is_empty());
     }
 
     #[test]
