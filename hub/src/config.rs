@@ -56,7 +56,7 @@ pub struct Limits {
 }
 
 fn default_max_connections() -> usize {
-    512
+    2048
 }
 fn default_handshake_timeout_secs() -> u64 {
     10
