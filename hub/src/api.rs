@@ -351,7 +351,7 @@ pub(crate) async fn read_upload<'a>(
         .await
         .map_err(|_| {
             HubError::Busy(format!(
-                "the hub is reading {} uploads already; send the {what} again shortly",
+                "the hub's {} upload slots are all taken; send the {what} again shortly",
                 hub.limits.max_uploads
             ))
         })?

@@ -865,3 +865,61 @@ async fn loose_ends_of_the_door() {
         }
     }
 }
+
+#[tokio::test]
+async fn uploads_over_the_cap_wait_then_get_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _admin) = cli::init(dir.path(), &[]).unwrap();
+    let limits = jxc_hub::config::Limits {
+        max_uploads: 1,
+        body_timeout_secs: 1,
+        ..Default::default()
+    };
+    let hub = Arc::new(
+        Hub::open(dir.path(), ca, 900, 30)
+            .unwrap()
+            .with_limits(limits),
+    );
+    let h = TestHub {
+        app: api::router(hub.clone()),
+        dir,
+        admin: String::new(),
+    };
+    let cert = h.enroll("BJ01").await;
+    let body = protocol::encode(&batch(1, vec![movement("BJ01", 1, 5_000_000)]));
+    // Another upload holds the only slot.
+    let held = hub.upload_slots.acquire().await.unwrap();
+    let res = h
+        .app
+        .clone()
+        .oneshot({
+            let mut req = Request::post("/v1/sync")
+                .header(protocol::PROTOCOL_HEADER, "1")
+                .body(Body::from(body.clone()))
+                .unwrap();
+            req.extensions_mut()
+                .insert(PeerCert(Some(Arc::new(cert.clone()))));
+            req
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+    let v: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("1 upload slots are all taken"),
+        "{v}"
+    );
+    // Once it is free, the same batch goes through.
+    drop(held);
+    let (status, body) = h.sync_raw(Some(&cert), Some("1"), body).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+}
