@@ -441,6 +441,8 @@ async fn connection(
             .and_then(|chain| chain.first())
             .map(|leaf| Arc::new(leaf.to_vec())),
     );
+    // The idle clock starts once the handshake is done.
+    *activity.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(peer_cert.clone());
