@@ -121,8 +121,14 @@ pub async fn enroll(
 ) -> Result<EnrollResponse> {
     let url = url.trim_end_matches('/').to_owned();
     let parsed = EnrollToken::parse(token)?;
-    let (site, actor) = with_store(store, |s| {
-        Ok((s.site().id.to_string(), s.actor()?.to_hex_string()))
+    let (site, kind, region, actor) = with_store(store, |s| {
+        let info = s.site();
+        Ok((
+            info.id.to_string(),
+            info.kind.as_str().to_owned(),
+            info.region.clone(),
+            s.actor()?.to_hex_string(),
+        ))
     })
     .await?;
     let ca_pem = tls::fetch_pinned_ca(&url, &parsed.ca_fingerprint)
@@ -134,6 +140,11 @@ pub async fn enroll(
         token: token.trim().to_owned(),
         csr_pem,
         doc_actor: Some(actor),
+        // The hub compares these with the token before spending it, so a
+        // token for another site, kind or region stays usable.
+        site: Some(site.clone()),
+        kind: Some(kind),
+        region: (!region.is_empty()).then_some(region),
     })
     .expect("an enroll request always serializes");
     let resp = http

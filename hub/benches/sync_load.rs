@@ -188,6 +188,9 @@ async fn enroll(
         csr_pem,
         // These clients sync movements only, never documents.
         doc_actor: None,
+        site: None,
+        kind: None,
+        region: None,
     })
     .expect("an enroll request serializes");
     let resp = http

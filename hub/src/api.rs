@@ -2,15 +2,15 @@
 //! one-time token and client certificate, HQ endpoints by bearer token, and
 //! the public health check, CA certificate and OpenAPI document.
 
+use crate::config::Limits;
 use crate::error::{HubError, Result};
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca};
 use crate::store::{GroupBy, InventoryFilter, Role, Store, prepare};
-use crate::tls::PeerCert;
-use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts, Query, State};
-use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use crate::tls::{PeerAddr, PeerCert};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -23,10 +23,19 @@ use jxc_shared::protocol::{
 use jxc_shared::{LocationId, SiteId, SiteKind};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Sync batches decoded and checked at once. Checking runs beside the single
 /// writer (on the other core); more in flight would only queue memory.
 const SYNC_SLOTS: usize = 4;
+
+/// An enrollment request is a token and a CSR: a few KiB. Anyone may send
+/// one, so it is held to far less than a sync batch.
+pub const MAX_ENROLL_BYTES: usize = 64 * 1024;
+
+/// Failed enrollments logged per minute; the rest are counted and the count
+/// logged when the next minute's first one is.
+const ENROLL_FAILURES_LOGGED_PER_MINUTE: u32 = 10;
 
 /// Everything a request handler may touch.
 pub struct Hub {
@@ -42,6 +51,12 @@ pub struct Hub {
     pub client_cert_days: u32,
     /// Bounds the sync batches held in memory at once.
     pub sync_slots: tokio::sync::Semaphore,
+    /// The body timeout and the upload cap; see [`Hub::with_limits`].
+    pub limits: Limits,
+    /// Bounds the authenticated uploads being read at once.
+    pub upload_slots: tokio::sync::Semaphore,
+    /// Rate limit of the failed-enrollment audit lines.
+    enroll_failures: RateLimitedLog,
 }
 
 impl Hub {
@@ -63,7 +78,56 @@ impl Hub {
             stale_after_secs,
             client_cert_days,
             sync_slots: tokio::sync::Semaphore::new(SYNC_SLOTS),
+            limits: Limits::default(),
+            upload_slots: tokio::sync::Semaphore::new(Limits::default().max_uploads),
+            enroll_failures: RateLimitedLog::new(ENROLL_FAILURES_LOGGED_PER_MINUTE),
         })
+    }
+
+    /// The same hub with `limits` for bodies and uploads (the connection
+    /// limits are the accept loop's, [`crate::tls::serve`]).
+    pub fn with_limits(mut self, limits: Limits) -> Hub {
+        self.upload_slots = tokio::sync::Semaphore::new(limits.max_uploads);
+        self.limits = limits;
+        self
+    }
+
+    fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.body_timeout_secs)
+    }
+}
+
+/// Lets through at most `per_minute` events a minute and counts the rest.
+struct RateLimitedLog {
+    per_minute: u32,
+    /// Start of the current minute, events let through in it, events held back.
+    state: Mutex<(Instant, u32, u64)>,
+}
+
+impl RateLimitedLog {
+    fn new(per_minute: u32) -> Self {
+        RateLimitedLog {
+            per_minute,
+            state: Mutex::new((Instant::now(), 0, 0)),
+        }
+    }
+
+    /// `Some(held back since the last one let through)` if this event may be
+    /// logged, `None` if it is over the limit.
+    fn admit(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, logged, held) = &mut *state;
+        if start.elapsed() >= Duration::from_secs(60) {
+            *start = Instant::now();
+            *logged = 0;
+        }
+        if *logged < self.per_minute {
+            *logged += 1;
+            Some(std::mem::take(held))
+        } else {
+            *held += 1;
+            None
+        }
     }
 }
 
@@ -92,15 +156,11 @@ pub fn router(hub: AppState) -> Router {
             get(|| async { Json(crate::openapi::document()) }),
         )
         .route("/v1/ca", get(ca_cert))
+        // These three read their bodies themselves, after authenticating,
+        // within the body timeout and their size limit.
         .route("/v1/enroll", post(enroll))
-        .route(
-            "/v1/sync",
-            post(sync).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
-        )
-        .route(
-            "/v1/docs",
-            post(crate::docs_api::docs).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
-        )
+        .route("/v1/sync", post(sync))
+        .route("/v1/docs", post(crate::docs_api::docs))
         .route("/v1/directory", get(crate::directory_api::directory))
         .route("/v1/products", get(crate::docs_api::products))
         .route("/v1/customers", get(crate::docs_api::customers))
@@ -119,20 +179,39 @@ pub fn router(hub: AppState) -> Router {
         .with_state(hub)
 }
 
+/// Counts requests and refusals, and gives every 401 the
+/// `WWW-Authenticate` challenge of the credential its route wants.
 async fn count_requests(
     State(hub): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     Metrics::add(&hub.metrics.requests, 1);
-    let res = next.run(req).await;
+    let challenge = challenge(req.uri().path());
+    let mut res = next.run(req).await;
     if matches!(
         res.status(),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
     ) {
         Metrics::add(&hub.metrics.refused_requests, 1);
     }
+    if res.status() == StatusCode::UNAUTHORIZED {
+        res.headers_mut()
+            .entry(header::WWW_AUTHENTICATE)
+            .or_insert(HeaderValue::from_static(challenge));
+    }
     res
+}
+
+/// The `WWW-Authenticate` challenge for a route: agents' routes want the
+/// enrollment token (in the body) or the client certificate (TLS), HQ's a
+/// bearer token.
+pub fn challenge(path: &str) -> &'static str {
+    match path {
+        "/v1/enroll" => r#"jxc-enroll-token realm="jxc-hub""#,
+        "/v1/sync" | "/v1/docs" | "/v1/directory" => r#"jxc-client-certificate realm="jxc-hub""#,
+        _ => r#"Bearer realm="jxc-hub""#,
+    }
 }
 
 async fn ca_cert(State(hub): State<AppState>) -> Response {
@@ -197,12 +276,131 @@ where
     }
 }
 
+/// Reads a request body of at most `limit` bytes within the hub's body
+/// timeout. A declared length over the limit is refused before a byte of the
+/// body is read.
+pub(crate) async fn read_body(
+    hub: &Hub,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes> {
+    use hyper::body::Body as _;
+    let too_large = || {
+        HubError::TooLarge(format!(
+            "the {what} is larger than the {limit} bytes this route accepts"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let timeout = hub.body_timeout();
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut buf = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            let frame = frame
+                .map_err(|e| HubError::Invalid(format!("the {what} could not be read: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| {
+        HubError::Timeout(format!(
+            "the {what} did not arrive within {} s; the connection is closed",
+            timeout.as_secs()
+        ))
+    })?
+}
+
+/// What an agent's upload route checks before it reads a byte of the body:
+/// a client certificate from the hub's CA, of a site enrolled and not
+/// revoked, and the protocol version. Returns the site and serial.
+pub(crate) async fn authorize_upload(
+    hub: &AppState,
+    peer: Option<Extension<PeerCert>>,
+    headers: &HeaderMap,
+) -> Result<(SiteId, u64)> {
+    let (site, serial) = client_site(peer)?;
+    let h = hub.clone();
+    let id = site.clone();
+    blocking(move || lock(&h.reads).check_client(id.as_str(), serial)).await?;
+    protocol::check_version(headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()))?;
+    Ok((site, serial))
+}
+
+/// Reads an authorized upload's body, holding one of the hub's upload slots
+/// (waiting for one at most the body timeout) until the returned permit is
+/// dropped.
+pub(crate) async fn read_upload<'a>(
+    hub: &'a Hub,
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+) -> Result<(tokio::sync::SemaphorePermit<'a>, Bytes)> {
+    let permit = tokio::time::timeout(hub.body_timeout(), hub.upload_slots.acquire())
+        .await
+        .map_err(|_| {
+            HubError::Busy(format!(
+                "the hub's {} upload slots are all taken; send the {what} again shortly",
+                hub.limits.max_uploads
+            ))
+        })?
+        .map_err(|e| HubError::Internal(e.to_string()))?;
+    let bytes = read_body(hub, headers, body, MAX_BATCH_BYTES, what).await?;
+    Ok((permit, bytes))
+}
+
 async fn enroll(
     State(hub): State<AppState>,
-    body: std::result::Result<Json<EnrollRequest>, JsonRejection>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<EnrollResponse>> {
+    let result = enroll_agent(&hub, &headers, body).await;
+    if let Err(e) = &result
+        && let Some(held_back) = hub.enroll_failures.admit()
+    {
+        let from = peer.map(|Extension(PeerAddr(a))| a.to_string());
+        tracing::info!(
+            peer = %from.as_deref().unwrap_or("unknown"),
+            status = e.status().as_u16(),
+            reason = ?e.to_string(),
+            not_logged_before = held_back,
+            "enrollment refused"
+        );
+    }
+    result
+}
+
+async fn enroll_agent(
+    hub: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !is_json {
+        return Err(HubError::Invalid(
+            "an enrollment request is JSON: send Content-Type: application/json".into(),
+        ));
+    }
+    let bytes = read_body(hub, headers, body, MAX_ENROLL_BYTES, "enrollment request").await?;
     // A body that is not the expected JSON gets the API's JSON error (400).
-    let Json(req) = body.map_err(|e| HubError::Invalid(e.body_text()))?;
+    let Json(req) =
+        Json::<EnrollRequest>::from_bytes(&bytes).map_err(|e| HubError::Invalid(e.body_text()))?;
     let token = EnrollToken::parse(&req.token).map_err(|_| {
         HubError::Unauthorized("the enrollment token is unknown, already used or expired".into())
     })?;
@@ -231,6 +429,7 @@ async fn enroll(
                     site.id
                 )));
             }
+            check_enrolling_agent(&req, site)?;
             h.ca.sign_client_csr(&req.csr_pem, site.id.as_str(), serial, days)
                 .map_err(|e| HubError::Invalid(e.to_string()))
         })
@@ -246,6 +445,44 @@ async fn enroll(
         cert_pem,
         ca_pem: hub.ca.cert_pem().to_owned(),
     }))
+}
+
+/// Refuses, before the token is spent, an agent initialised as another
+/// site, kind or region than the token names (fields older agents omit are
+/// not compared).
+fn check_enrolling_agent(req: &EnrollRequest, token: &crate::store::NewSite) -> Result<()> {
+    if let Some(id) = req.site.as_deref()
+        && id != token.id.as_str()
+    {
+        return Err(HubError::Invalid(format!(
+            "this token enrolls site {} but this agent was initialised as site {id}; the token is still valid",
+            token.id
+        )));
+    }
+    if let Some(kind) = req.kind.as_deref()
+        && kind != token.kind.as_str()
+    {
+        return Err(HubError::Invalid(format!(
+            "this token enrolls site {} as kind {} but this agent was initialised as kind {kind}; the token is still valid (make a token with --kind {kind}, or re-initialise the agent with --kind {})",
+            token.id,
+            token.kind.as_str(),
+            token.kind.as_str()
+        )));
+    }
+    if let Some(region) = req.region.as_deref()
+        && region != token.region
+    {
+        let named = if token.region.is_empty() {
+            "no region".to_owned()
+        } else {
+            format!("region {:?}", token.region)
+        };
+        return Err(HubError::Invalid(format!(
+            "this token enrolls site {} in {named} but this agent was initialised in region {region:?}; the token is still valid",
+            token.id
+        )));
+    }
+    Ok(())
 }
 
 /// An enrolling agent's document actor: 16 bytes in hex, and not HQ's.
@@ -320,10 +557,12 @@ async fn sync(
     State(hub): State<AppState>,
     peer: Option<Extension<PeerCert>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response> {
-    let (site, serial) = client_site(peer)?;
-    protocol::check_version(headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()))?;
+    // Who is sending is settled before the body is read: a stranger's body
+    // is never buffered.
+    let (site, serial) = authorize_upload(&hub, peer, &headers).await?;
+    let (_upload, body) = read_upload(&hub, &headers, body, "sync batch").await?;
     let _slot = hub
         .sync_slots
         .acquire()
@@ -417,9 +656,12 @@ async fn movements(
     let (after_site, after_seq) = match q.after.as_deref() {
         None | Some("") => (String::new(), 0),
         Some(c) => {
-            let parsed = c
-                .rsplit_once(':')
-                .and_then(|(s, n)| Some((s.to_owned(), n.parse::<u64>().ok()?)));
+            // Seqs are stored as SQLite integers (i64): a larger one would
+            // wrap, so it is refused like any other bad cursor.
+            let parsed = c.rsplit_once(':').and_then(|(s, n)| {
+                let seq = n.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64)?;
+                Some((s.to_owned(), seq))
+            });
             parsed.ok_or_else(|| {
                 HubError::Invalid(format!(
                     "after {c:?} is not valid: pass the `next` of the previous page (SITE:SEQ)"

@@ -284,12 +284,10 @@ pub async fn serve(
         &read(&dir.join(SERVER_KEY))?,
     )
     .map_err(|e| HubError::DataDir(format!("{}: {e}", dir.display())))?;
-    let hub = Arc::new(Hub::open(
-        dir,
-        ca,
-        config.stale_after_secs,
-        config.client_cert_days,
-    )?);
+    let hub = Arc::new(
+        Hub::open(dir, ca, config.stale_after_secs, config.client_cert_days)?
+            .with_limits(config.limits.clone()),
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| HubError::io(listen.to_string(), e))?;
@@ -298,7 +296,7 @@ pub async fn serve(
         .map_err(|e| HubError::io(listen.to_string(), e))?;
     ready(addr);
     tracing::info!(%addr, "serving");
-    crate::tls::serve(listener, tls, api::router(hub), shutdown)
+    crate::tls::serve(listener, tls, api::router(hub), &config.limits, shutdown)
         .await
         .map_err(|e| HubError::io(addr.to_string(), e))
 }
@@ -343,6 +341,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let (ca, token) = init(&dir, &hostnames)?;
             writeln!(out, "initialized hub in {}", dir.display()).map_err(io_err)?;
             writeln!(out, "CA fingerprint (sha256): {}", ca.fingerprint()).map_err(io_err)?;
+            writeln!(
+                out,
+                "CA certificate (for curl --cacert): {}",
+                dir.join(CA_CERT).display()
+            )
+            .map_err(io_err)?;
             writeln!(out, "admin token (shown once; store it safely): {token}").map_err(io_err)
         }
         Command::Serve { listen } => {

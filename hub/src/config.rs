@@ -22,6 +22,96 @@ pub struct HubConfig {
     /// Validity of the client certificates issued at enrollment.
     #[serde(default = "default_client_cert_days")]
     pub client_cert_days: u32,
+    /// What one client, or many, may hold of the hub (`[limits]`).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// The `[limits]` table: bounds on connections, time and memory that keep
+/// the hub answering when clients are slow, idle or hostile.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Open connections at once; at the cap a new one displaces the one idle
+    /// the longest, or is closed at once when every one is busy.
+    /// Lowered at start to fit 64 under the open-file limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client gets to finish its TLS handshake.
+    #[serde(default = "default_handshake_timeout_secs")]
+    pub handshake_timeout_secs: u64,
+    /// Seconds a connection may stay without a request in progress (before
+    /// its first request, or between two) before the hub closes it. Also
+    /// the HTTP/2 keep-alive ping interval and the time to answer a ping.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body (a sync batch, a documents request, an
+    /// enrollment) may take to arrive in full; a slower one is answered 408.
+    #[serde(default = "default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// Authenticated uploads (`/v1/sync`, `/v1/docs`) read at once; more wait
+    /// for a slot up to the body timeout, then get 503.
+    #[serde(default = "default_max_uploads")]
+    pub max_uploads: usize,
+}
+
+fn default_max_connections() -> usize {
+    2048
+}
+fn default_handshake_timeout_secs() -> u64 {
+    10
+}
+fn default_idle_timeout_secs() -> u64 {
+    60
+}
+fn default_body_timeout_secs() -> u64 {
+    60
+}
+fn default_max_uploads() -> usize {
+    16
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            handshake_timeout_secs: default_handshake_timeout_secs(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            body_timeout_secs: default_body_timeout_secs(),
+            max_uploads: default_max_uploads(),
+        }
+    }
+}
+
+impl Limits {
+    fn check(&self, origin: &Path) -> Result<()> {
+        let bad = |key: &str, value: String, accepted: &str| {
+            Err(HubError::DataDir(format!(
+                "config {}: limits.{key} {value} is not valid: use {accepted}",
+                origin.display()
+            )))
+        };
+        if !(1..=65_536).contains(&self.max_connections) {
+            return bad(
+                "max_connections",
+                self.max_connections.to_string(),
+                "1 to 65536",
+            );
+        }
+        if !(1..=1024).contains(&self.max_uploads) {
+            return bad("max_uploads", self.max_uploads.to_string(), "1 to 1024");
+        }
+        for (key, secs) in [
+            ("handshake_timeout_secs", self.handshake_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return bad(key, secs.to_string(), "1 to 3600 seconds");
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -44,6 +134,7 @@ impl Default for HubConfig {
             listen: default_listen(),
             stale_after_secs: default_stale_after_secs(),
             client_cert_days: default_client_cert_days(),
+            limits: Limits::default(),
         }
     }
 }
@@ -71,6 +162,7 @@ impl HubConfig {
                 cfg.client_cert_days
             )));
         }
+        cfg.limits.check(origin)?;
         Ok(cfg)
     }
 
@@ -117,5 +209,25 @@ mod tests {
         );
         let e = HubConfig::from_toml("stale_after_secs = 0", Path::new("h.toml")).unwrap_err();
         assert!(e.to_string().contains("stale_after_secs 0"), "{e}");
+        let e = HubConfig::from_toml("[limits]\nidle_timeout_secs = 0", Path::new("h.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("limits.idle_timeout_secs 0"), "{e}");
+        let e =
+            HubConfig::from_toml("[limits]\nmax_conections = 5", Path::new("h.toml")).unwrap_err();
+        assert!(e.to_string().contains("max_conections"), "{e}");
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_parse_when_given() {
+        let cfg = HubConfig::from_toml("", Path::new("h.toml")).unwrap();
+        assert_eq!(cfg.limits, Limits::default());
+        let cfg = HubConfig::from_toml(
+            "[limits]\nmax_connections = 8\nbody_timeout_secs = 2",
+            Path::new("h.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.limits.max_connections, 8);
+        assert_eq!(cfg.limits.body_timeout_secs, 2);
+        assert_eq!(cfg.limits.max_uploads, Limits::default().max_uploads);
     }
 }

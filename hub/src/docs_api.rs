@@ -2,18 +2,16 @@
 //! hub applies what it may write, change by change, and answers with what
 //! the agent lacks of what it may read.
 
-use crate::api::{AppState, blocking, client_site, lock};
+use crate::api::{AppState, authorize_upload, blocking, lock, read_upload};
 use crate::error::{HubError, Result};
 use crate::metrics::Metrics;
 use crate::store::docs::apply_offers;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use jxc_shared::protocol::{
-    self, CONTENT_TYPE, DOCS_RESPONSE_BUDGET, DocsRequest, DocsResponse, PROTOCOL_HEADER,
-};
+use jxc_shared::protocol::{self, CONTENT_TYPE, DOCS_RESPONSE_BUDGET, DocsRequest, DocsResponse};
 
 /// Documents a request may offer: every catalog shard and a site's own three,
 /// with room to spare.
@@ -23,10 +21,12 @@ pub async fn docs(
     State(hub): State<AppState>,
     peer: Option<Extension<crate::tls::PeerCert>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response> {
-    let (site, serial) = client_site(peer)?;
-    protocol::check_version(headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()))?;
+    // The certificate, its revocation and the protocol version are checked
+    // before the body is read: a stranger's body is never buffered.
+    let (site, serial) = authorize_upload(&hub, peer, &headers).await?;
+    let (_upload, body) = read_upload(&hub, &headers, body, "documents request").await?;
     let _slot = hub
         .sync_slots
         .acquire()

@@ -2,7 +2,7 @@
 //! exit code (CLI) and to an HTTP response that never leaks internals.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jxc_shared::DomainError;
 use jxc_shared::protocol::ProtocolError;
@@ -35,6 +35,15 @@ pub enum HubError {
     },
     #[error("{0}")]
     Internal(String),
+    /// A request body over its route's limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request body that did not arrive within the body timeout (408).
+    #[error("{0}")]
+    Timeout(String),
+    /// Every upload slot stayed taken past the body timeout (503).
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T, E = HubError> = std::result::Result<T, E>;
@@ -51,13 +60,20 @@ impl HubError {
     /// 5 data directory problem.
     pub fn exit_code(&self) -> u8 {
         match self {
-            HubError::Invalid(_) | HubError::Domain(_) | HubError::Protocol(_) => 3,
+            HubError::Invalid(_)
+            | HubError::Domain(_)
+            | HubError::Protocol(_)
+            | HubError::TooLarge(_) => 3,
             HubError::Unauthorized(_)
             | HubError::Forbidden(_)
             | HubError::Conflict(_)
             | HubError::NotFound(_) => 4,
             HubError::DataDir(_) => 5,
-            HubError::Db(_) | HubError::Io { .. } | HubError::Internal(_) => 1,
+            HubError::Db(_)
+            | HubError::Io { .. }
+            | HubError::Internal(_)
+            | HubError::Timeout(_)
+            | HubError::Busy(_) => 1,
         }
     }
 
@@ -70,6 +86,9 @@ impl HubError {
             HubError::Forbidden(_) => StatusCode::FORBIDDEN,
             HubError::NotFound(_) => StatusCode::NOT_FOUND,
             HubError::Conflict(_) => StatusCode::CONFLICT,
+            HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HubError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            HubError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             HubError::DataDir(_)
             | HubError::Db(_)
             | HubError::Io { .. }
@@ -81,12 +100,18 @@ impl HubError {
 impl IntoResponse for HubError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, HubError::Busy(_)) {
             tracing::error!(error = %self, "request failed");
             "internal error; the hub's log has the details".to_owned()
         } else {
             self.to_string()
         };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if matches!(self, HubError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     }
 }

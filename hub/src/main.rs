@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    jxc_agent::telemetry::init("info");
+    // rustls warns per connection about what a client sent; see init_quieting.
+    jxc_agent::telemetry::init_quieting("info", &["rustls"]);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -10,6 +10,27 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// A 401: the JSON error and the challenge naming the credential wanted.
+fn unauthorized(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({
+        "WWW-Authenticate": { "required": true, "schema": { "type": "string" },
+            "description": "the credential the route wants: `Bearer` (HQ), `jxc-enroll-token` or `jxc-client-certificate` (agents)" }
+    });
+    response
+}
+
+/// The `x-jxc-protocol` header: exactly the versions the hub accepts.
+fn protocol_header() -> Value {
+    use jxc_shared::protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+    let versions: Vec<String> = (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION)
+        .map(|v| v.to_string())
+        .collect();
+    json!({ "name": "x-jxc-protocol", "in": "header", "required": true,
+            "description": "the sync protocol version the agent speaks",
+            "schema": { "type": "string", "enum": versions } })
+}
+
 fn hq_get(summary: &str, params: Value, item: Value) -> Value {
     json!({
         "get": {
@@ -19,7 +40,7 @@ fn hq_get(summary: &str, params: Value, item: Value) -> Value {
             "responses": {
                 "200": { "description": "OK", "content": { "application/json": { "schema": item } } },
                 "400": error_response("a parameter is not valid"),
-                "401": error_response("no or an unknown bearer token")
+                "401": unauthorized("no or an unknown bearer token")
             }
         }
     })
@@ -134,41 +155,51 @@ pub fn document() -> Value {
                     "summary": "Enroll an agent: a one-time token and a CSR in, a client certificate out",
                     "requestBody": { "required": true, "content": { "application/json": { "schema": {
                         "type": "object", "required": ["token", "csr_pem"],
-                        "properties": { "token": string, "csr_pem": string } } } } },
+                        "properties": { "token": string, "csr_pem": string,
+                            "doc_actor": { "type": "string", "pattern": "^[0-9a-f]{32}$" },
+                            "site": string,
+                            "kind": { "type": "string", "enum": ["branch", "dealer", "hq"] },
+                            "region": string } } } } },
                     "responses": {
                         "200": { "description": "enrolled", "content": { "application/json": { "schema": {
                             "type": "object", "required": ["site", "kind", "name", "region", "cert_pem", "ca_pem"],
                             "properties": { "site": string, "kind": string, "name": string, "region": string, "cert_pem": string, "ca_pem": string } } } } },
-                        "400": error_response("the body is not the expected JSON, or the CSR is not valid or names another site"),
-                        "401": error_response("the token is unknown, used or expired")
+                        "400": error_response("the body is not the expected JSON, or the CSR is not valid, or the agent's site, kind or region is not the token's (the token stays valid)"),
+                        "401": unauthorized("the token is unknown, used or expired"),
+                        "408": error_response("the body did not arrive within the body timeout"),
+                        "413": error_response("the body is larger than 64 KiB")
                     }
                 }
             },
             "/v1/sync": {
                 "post": {
                     "summary": "Push movements and pull transfers (agents, client certificate required)",
-                    "parameters": [{ "name": "x-jxc-protocol", "in": "header", "required": true, "schema": string }],
+                    "parameters": [protocol_header()],
                     "requestBody": { "required": true, "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
                     "responses": {
                         "200": { "description": "the batch was applied; the body is the sync response", "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
                         "400": error_response("a bad protocol version, body or batch"),
-                        "401": error_response("no client certificate"),
-                        "403": error_response("the site is revoked or unknown"),
-                        "413": error_response("the body is too large")
+                        "401": unauthorized("no client certificate"),
+                        "403": error_response("the site is revoked or unknown (checked before the body is read)"),
+                        "408": error_response("the body did not arrive within the body timeout"),
+                        "413": error_response("the body is larger than 4 MiB"),
+                        "503": error_response("every upload slot stayed taken; retry after the Retry-After seconds")
                     }
                 }
             },
             "/v1/docs": {
                 "post": {
                     "summary": "Sync shared documents: offer Automerge changes and heads, receive what the site lacks (agents, client certificate required)",
-                    "parameters": [{ "name": "x-jxc-protocol", "in": "header", "required": true, "schema": string }],
+                    "parameters": [protocol_header()],
                     "requestBody": { "required": true, "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
                     "responses": {
                         "200": { "description": "each offer answered: hub heads, missing data, refused changes", "content": { "application/x-jxc-sync": { "schema": { "type": "string", "format": "binary" } } } },
                         "400": error_response("a bad protocol version or body"),
-                        "401": error_response("no client certificate"),
-                        "403": error_response("the site is revoked or unknown"),
-                        "413": error_response("the body is too large")
+                        "401": unauthorized("no client certificate"),
+                        "403": error_response("the site is revoked or unknown (checked before the body is read)"),
+                        "408": error_response("the body did not arrive within the body timeout"),
+                        "413": error_response("the body is larger than 4 MiB"),
+                        "503": error_response("every upload slot stayed taken; retry after the Retry-After seconds")
                     }
                 }
             },
@@ -238,7 +269,7 @@ pub fn document() -> Value {
                     "security": [{ "bearer": [] }],
                     "responses": {
                         "200": { "description": "Prometheus text format", "content": { "text/plain": { "schema": string } } },
-                        "401": error_response("no or an unknown bearer token")
+                        "401": unauthorized("no or an unknown bearer token")
                     }
                 }
             }

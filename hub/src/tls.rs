@@ -4,12 +4,18 @@
 //! presented certificate must chain to the hub's CA or the handshake fails,
 //! and each route then decides whether it needs one by looking at the
 //! [`PeerCert`] request extension.
+//!
+//! The accept loop bounds what clients may hold (the config's `[limits]`):
+//! open connections, the handshake's time, and a connection's time without
+//! a request in progress (before the first, between two, and HTTP/2 pings).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
@@ -21,15 +27,51 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
+use crate::config::Limits;
 use crate::pki::{Ca, PkiError};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 streams one connection may have open at once: an agent uses one
+/// or two; 200 (hyper's default) would let one connection hold 200 uploads.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+/// At most one line per this interval for a condition that repeats with
+/// every connection (connection limit reached, accept failing).
+const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Evicted connections not yet gone at once; past it, a new connection at
+/// the cap is closed instead of waiting for one to go.
+const MAX_EVICTING: usize = 16;
+/// How long a new connection at the cap waits for the one evicted for it.
+const EVICTION_WAIT: Duration = Duration::from_secs(5);
+/// How long an evicted or idle-closed connection gets to go before it is cut.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Descriptors kept free of connections under the process's limit: the
+/// listener, SQLite's database, WAL and shm files for two connections, logs.
+const RESERVED_FDS: usize = 64;
+
+/// `configured`, lowered to leave [`RESERVED_FDS`] under the process's
+/// open-file limit (read from `/proc/self/limits`), so the cap is reached
+/// before accept fails for want of descriptors. `None` when not lowered.
+fn connection_cap(configured: usize, limits_text: Option<&str>) -> (usize, Option<usize>) {
+    let soft = limits_text.and_then(|text| {
+        text.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|n| n.parse::<usize>().ok())
+    });
+    match soft {
+        Some(fds) if fds.saturating_sub(RESERVED_FDS) < configured => {
+            let cap = fds.saturating_sub(RESERVED_FDS).max(1);
+            (cap, Some(fds))
+        }
+        _ => (configured, None),
+    }
+}
 /// How long in-flight connections get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -79,18 +121,201 @@ pub fn server_config(
 #[derive(Debug, Clone)]
 pub struct PeerCert(pub Option<Arc<Vec<u8>>>);
 
+/// The client's address, on every request beside [`PeerCert`].
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The accept loop's share of [`Limits`], as durations.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    handshake: Duration,
+    idle: Duration,
+}
+
+/// Lets a repeating warning through once per [`WARN_EVERY`], counting the
+/// occurrences it held back.
+struct Throttle {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Throttle {
+            last: None,
+            held: 0,
+        }
+    }
+
+    /// `Some(occurrences held back since the last)` when this one may be logged.
+    fn admit(&mut self) -> Option<u64> {
+        if self.last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
+/// Requests in progress on one connection, and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    last_end: Mutex<Instant>,
+}
+
+/// One request in progress; ending (or being dropped) marks the connection
+/// active until now.
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// When the connection turns idle if nothing starts meanwhile; `None`
+    /// while a request is in progress.
+    fn idle_at(&self, idle: Duration) -> Option<Instant> {
+        let last = *self.last_end.lock().unwrap_or_else(|p| p.into_inner());
+        (self.in_flight.load(Ordering::SeqCst) == 0).then_some(last + idle)
+    }
+}
+
+/// The open connections, so that at the cap the accept loop can close the
+/// one idle the longest to make room: a crowd of idle connections then
+/// cannot keep a new client (a health check, an agent) out.
+#[derive(Default)]
+struct Registry {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Registered>>,
+}
+
+struct Registered {
+    activity: Arc<Activity>,
+    evict: Arc<Notify>,
+    evicting: Arc<AtomicBool>,
+}
+
+/// A connection's place in the [`Registry`], given up when dropped.
+struct Registration {
+    registry: Arc<Registry>,
+    id: u64,
+    activity: Arc<Activity>,
+    evict: Arc<Notify>,
+}
+
+impl Registry {
+    fn register(self: &Arc<Self>) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            last_end: Mutex::new(Instant::now()),
+        });
+        let evict = Arc::new(Notify::new());
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            id,
+            Registered {
+                activity: activity.clone(),
+                evict: evict.clone(),
+                evicting: Arc::new(AtomicBool::new(false)),
+            },
+        );
+        Registration {
+            registry: self.clone(),
+            id,
+            activity,
+            evict,
+        }
+    }
+
+    /// Tells the connection idle the longest (no request in progress) to
+    /// close; false when none is idle or too many are closing already.
+    fn evict_longest_idle(&self) -> bool {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let evicting = open
+            .values()
+            .filter(|r| r.evicting.load(Ordering::SeqCst))
+            .count();
+        if evicting >= MAX_EVICTING {
+            return false;
+        }
+        let victim = open
+            .values()
+            .filter(|r| !r.evicting.load(Ordering::SeqCst))
+            .filter_map(|r| r.activity.idle_at(Duration::ZERO).map(|since| (since, r)))
+            .min_by_key(|(since, _)| *since);
+        match victim {
+            Some((_, r)) => {
+                r.evicting.store(true, Ordering::SeqCst);
+                r.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// What an open connection holds until it ends: one of `max_connections`
+/// and its place in the [`Registry`].
+struct Seat {
+    _slot: OwnedSemaphorePermit,
+    registration: Registration,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then
 /// stops accepting and gives open connections up to 10 s to finish.
 ///
-/// A connection that fails its handshake is logged at debug level and
-/// dropped; it never stops the loop.
+/// At most `limits.max_connections` connections are open at once. At the
+/// cap, a new connection takes the place of the one idle the longest (no
+/// request in progress); when every one is busy, it is closed at once, so
+/// it holds no descriptor. A connection
+/// that fails or does not finish its handshake in time, or that stays
+/// `limits.idle_timeout_secs` without a request in progress, is closed and
+/// logged at debug level; none of it stops the loop.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    let conn_limits = ConnLimits {
+        handshake: Duration::from_secs(limits.handshake_timeout_secs),
+        idle: Duration::from_secs(limits.idle_timeout_secs),
+    };
+    let proc_limits = std::fs::read_to_string("/proc/self/limits").ok();
+    let (max_connections, fds) = connection_cap(limits.max_connections, proc_limits.as_deref());
+    if let Some(fds) = fds {
+        warn!(
+            configured = limits.max_connections,
+            open_file_limit = fds,
+            max_connections,
+            "max_connections lowered to fit the open-file limit; raise `ulimit -n` to allow more"
+        );
+    }
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let registry = Arc::new(Registry::default());
+    let mut over_limit = Throttle::new();
+    let mut accept_failed = Throttle::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -101,19 +326,57 @@ pub async fn serve(
             // Reap finished connections so the set does not grow forever.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    connections.spawn(connection(
-                        tcp,
-                        peer,
-                        acceptor.clone(),
-                        app.clone(),
-                        stop_rx.clone(),
-                    ));
-                }
+                Ok((tcp, peer)) => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        connections.spawn(connection(
+                            tcp,
+                            peer,
+                            acceptor.clone(),
+                            app.clone(),
+                            conn_limits,
+                            stop_rx.clone(),
+                            Seat {
+                                _slot: slot,
+                                registration: registry.register(),
+                            },
+                        ));
+                    }
+                    Err(_) if registry.evict_longest_idle() => {
+                        // The new connection takes the slot the evicted one
+                        // gives up as it goes.
+                        let slots = slots.clone();
+                        let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop_rx.clone());
+                        let registration = registry.register();
+                        connections.spawn(async move {
+                            match tokio::time::timeout(EVICTION_WAIT, slots.acquire_owned()).await {
+                                Ok(Ok(slot)) => {
+                                    let seat = Seat { _slot: slot, registration };
+                                    connection(tcp, peer, acceptor, app, conn_limits, stop, seat).await;
+                                }
+                                _ => debug!(%peer, "no connection went in time; closed a new one"),
+                            }
+                        });
+                    }
+                    Err(_) => {
+                        // Closed at once: it holds no descriptor, and the
+                        // client sees the refusal instead of a hang.
+                        drop(tcp);
+                        debug!(%peer, "connection limit reached; closed a new connection");
+                        if let Some(held) = over_limit.admit() {
+                            warn!(
+                                limit = max_connections,
+                                refused_since_last_warning = held,
+                                "connection limit reached: new connections are closed until open ones end"
+                            );
+                        }
+                    }
+                },
                 Err(e) => {
                     // Usually transient (a connection reset before accept, or
                     // out of file descriptors): back off a little and go on.
-                    warn!(error = %e, "accepting a connection failed");
+                    if let Some(held) = accept_failed.admit() {
+                        warn!(error = %e, failed_since_last_warning = held, "accepting a connection failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -141,14 +404,18 @@ async fn connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     app: Router,
+    limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
+    seat: Seat,
 ) {
+    let activity = seat.registration.activity.clone();
+    let evict = seat.registration.evict.clone();
     // Without it, HTTP/2 over small writes stalls on delayed ACKs.
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, error = %e, "could not set TCP_NODELAY");
     }
     let stream = tokio::select! {
-        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => match handshake {
+        handshake = tokio::time::timeout(limits.handshake, acceptor.accept(tcp)) => match handshake {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 debug!(%peer, error = %e, "TLS handshake failed");
@@ -160,6 +427,10 @@ async fn connection(
             }
         },
         () = stopped(&mut stop) => return,
+        () = evict.notified() => {
+            debug!(%peer, "evicted during its handshake to make room at the connection cap");
+            return;
+        }
     };
 
     let peer_cert = PeerCert(
@@ -170,21 +441,68 @@ async fn connection(
             .and_then(|chain| chain.first())
             .map(|leaf| Arc::new(leaf.to_vec())),
     );
+    // The idle clock starts once the handshake is done.
+    *activity.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(peer_cert.clone());
-        app.clone().oneshot(request)
+        request.extensions_mut().insert(PeerAddr(peer));
+        let in_flight = requests.begin();
+        let response = app.clone().oneshot(request);
+        async move {
+            let response = response.await;
+            drop(in_flight);
+            response
+        }
     });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // A timer turns on hyper's HTTP/1 header read timeout (30 s).
-    builder.http1().timer(TokioTimer::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .keep_alive_interval(limits.idle)
+        .keep_alive_timeout(limits.idle);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let result = loop {
+        // While a request is in progress, look again an idle period later.
+        let idle_at = activity
+            .idle_at(limits.idle)
+            .unwrap_or_else(|| Instant::now() + limits.idle);
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            () = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                break conn.await;
+            }
+            () = tokio::time::sleep_until(idle_at.into()) => {
+                if activity.idle_at(limits.idle).is_some_and(|at| at <= Instant::now()) {
+                    debug!(%peer, "closing a connection idle for {:?}", limits.idle);
+                    conn.as_mut().graceful_shutdown();
+                    // A peer that does not let go is cut off.
+                    break tokio::time::timeout(CLOSE_GRACE, conn.as_mut())
+                        .await
+                        .unwrap_or(Ok(()));
+                }
+            }
+            () = evict.notified() => {
+                debug!(%peer, "closing the longest-idle connection to make room at the connection cap");
+                conn.as_mut().graceful_shutdown();
+                // A request that started since it was chosen may finish.
+                let grace = if activity.idle_at(Duration::ZERO).is_some() {
+                    CLOSE_GRACE
+                } else {
+                    limits.idle
+                };
+                break tokio::time::timeout(grace, conn.as_mut())
+                    .await
+                    .unwrap_or(Ok(()));
+            }
         }
     };
     if let Err(e) = result {
@@ -236,9 +554,12 @@ mod tests {
                     }),
                 );
             let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(serve(listener, config, app, async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(async move {
+                serve(listener, config, app, &Limits::default(), async move {
+                    let _ = stopped.await;
+                })
+                .await
+            });
             Hub {
                 ca,
                 url,
@@ -407,6 +728,48 @@ mod tests {
             .unwrap();
         let fresh = hub.client().build().unwrap();
         assert!(hub.get(&fresh, "/whoami").await.is_err());
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_idle_connection_is_evicted_and_a_busy_one_never() {
+        let registry = Arc::new(Registry::default());
+        let older = registry.register();
+        std::thread::sleep(Duration::from_millis(5));
+        let newer = registry.register();
+        // Both busy: nothing to evict, the newcomer is refused.
+        let a = older.activity.begin();
+        let b = newer.activity.begin();
+        assert!(!registry.evict_longest_idle());
+        // Both idle: the older goes, once; then the newer.
+        drop((a, b));
+        std::thread::sleep(Duration::from_millis(5));
+        // The newer one served a request since: the older is idle longest.
+        drop(newer.activity.begin());
+        assert!(registry.evict_longest_idle());
+        let evicted = |r: &Registration| {
+            let notified = r.evict.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable()
+        };
+        assert!(evicted(&older) && !evicted(&newer));
+        assert!(registry.evict_longest_idle());
+        assert!(evicted(&newer));
+        assert!(!registry.evict_longest_idle(), "each is evicted once");
+        drop(older);
+        drop(newer);
+        assert!(registry.open.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_connection_cap_fits_under_the_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            256                  4096                 files\n";
+        assert_eq!(connection_cap(512, Some(limits)), (192, Some(256)));
+        assert_eq!(connection_cap(100, Some(limits)), (100, None));
+        assert_eq!(connection_cap(512, None), (512, None));
+        assert_eq!(connection_cap(512, Some("garbage")), (512, None));
+        let tiny = "Max open files            10                   10                   files\n";
+        assert_eq!(connection_cap(512, Some(tiny)), (1, Some(10)));
     }
 
     #[test]

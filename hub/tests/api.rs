@@ -339,7 +339,8 @@ async fn sync_refuses_bad_doors_before_applying_anything() {
             Some("1"),
             vec![0; 5 << 20],
             StatusCode::PAYLOAD_TOO_LARGE,
-            "",
+            // JSON, as the OpenAPI document says, not axum's plain text.
+            r#"{"error":"the sync batch is larger than the 4194304 bytes"#,
         ),
         (
             Some(b"not a certificate"),
@@ -604,4 +605,321 @@ async fn movements_page_with_a_cursor_and_metrics_count_ingest() {
         text.contains("jxc_site_unsynced_movements{site=\"A1\"} 0"),
         "{text}"
     );
+}
+
+/// A request body that sends `first` bytes and then nothing more, ever: a
+/// client still uploading (or one that never finishes).
+struct Unfinished {
+    first: usize,
+    sent: bool,
+}
+
+impl hyper::body::Body for Unfinished {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if self.sent {
+            return std::task::Poll::Pending;
+        }
+        self.sent = true;
+        let chunk = Bytes::from(vec![0u8; self.first]);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+}
+
+fn upload(path: &str, cert: Option<&[u8]>, first: usize) -> Request<Body> {
+    let mut req = Request::post(path)
+        .header(header::CONTENT_TYPE, protocol::CONTENT_TYPE)
+        .header(protocol::PROTOCOL_HEADER, "1")
+        .header(header::CONTENT_LENGTH, "3999999")
+        .body(Body::new(Unfinished { first, sent: false }))
+        .unwrap();
+    req.extensions_mut()
+        .insert(PeerCert(cert.map(|c| Arc::new(c.to_vec()))));
+    req
+}
+
+#[tokio::test]
+async fn uploads_are_refused_by_certificate_and_revocation_before_their_body_is_read() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    for path in ["/v1/sync", "/v1/docs"] {
+        // The body never ends: only an answer that does not wait for it
+        // arrives (within a generous bound).
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            h.call(upload(path, None, 1 << 20)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the hub waited for the body of a stranger"));
+        assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    Store::open(h.dir.path(), false)
+        .unwrap()
+        .revoke(&SiteId::parse("BJ01").unwrap(), Utc::now())
+        .unwrap();
+    for path in ["/v1/sync", "/v1/docs"] {
+        let (status, body) = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            h.call(upload(path, Some(&cert), 1 << 20)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the hub waited for a revoked site's body"));
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(String::from_utf8_lossy(&body).contains("revoked"), "{path}");
+        // A revoked certificate with a garbage body: still 403, not 400.
+        let mut req = Request::post(path)
+            .header(protocol::PROTOCOL_HEADER, "1")
+            .body(Body::from("garbage"))
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerCert(Some(Arc::new(cert.clone()))));
+        let (status, body) = h.call(req).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_body_is_cut_off_by_the_body_timeout_and_limits_answer_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _admin) = cli::init(dir.path(), &[]).unwrap();
+    let limits = jxc_hub::config::Limits {
+        body_timeout_secs: 1,
+        ..Default::default()
+    };
+    let hub = Arc::new(
+        Hub::open(dir.path(), ca, 900, 30)
+            .unwrap()
+            .with_limits(limits),
+    );
+    let h = TestHub {
+        app: api::router(hub),
+        dir,
+        admin: String::new(),
+    };
+    let cert = h.enroll("BJ01").await;
+    let (status, body) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        h.call(upload("/v1/sync", Some(&cert), 1000)),
+    )
+    .await
+    .expect("the body timeout answers");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("within 1 s"), "{v}");
+
+    // An enrollment larger than 64 KiB: 413, as JSON, declared or not.
+    let big = serde_json::json!({ "token": "x".repeat(70 * 1024), "csr_pem": "" });
+    let (status, v) = h.enroll_body(big.clone()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("65536 bytes"), "{v}");
+    let req = Request::post("/v1/enroll")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "70000")
+        .body(Body::new(Unfinished {
+            first: 10,
+            sent: false,
+        }))
+        .unwrap();
+    let (status, body) = h.call(req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["error"].is_string());
+}
+
+#[tokio::test]
+async fn a_token_of_another_kind_or_region_is_refused_and_kept() {
+    let h = setup();
+    // The test hub's tokens are for branches in region "north".
+    let token = h.token("BJ01");
+    let (status, v) = h
+        .enroll_body(serde_json::json!({
+            "token": token, "csr_pem": csr("BJ01"), "site": "BJ01", "kind": "dealer"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("branch") && e.contains("dealer") && e.contains("still valid"),
+        "{e}"
+    );
+    let (status, v) = h
+        .enroll_body(serde_json::json!({
+            "token": token, "csr_pem": csr("BJ01"), "site": "BJ01", "kind": "branch", "region": "south"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("\"north\"") && e.contains("\"south\""), "{e}");
+    let (status, v) = h
+        .enroll_body(serde_json::json!({
+            "token": token, "csr_pem": csr("BJ01"), "site": "SH01", "kind": "branch"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    // The token was never spent: the right agent enrolls with it.
+    let (status, v) = h
+        .enroll_body(serde_json::json!({
+            "token": token, "csr_pem": csr("BJ01"), "site": "BJ01", "kind": "branch", "region": "north"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["kind"], "branch");
+}
+
+#[tokio::test]
+async fn loose_ends_of_the_door() {
+    let h = setup();
+    // Every 401 names the credential its route wants.
+    for (path, scheme) in [
+        ("/v1/sync", "jxc-client-certificate"),
+        ("/v1/docs", "jxc-client-certificate"),
+        ("/v1/enroll", "jxc-enroll-token"),
+        ("/v1/inventory", "Bearer"),
+    ] {
+        let req = if path == "/v1/inventory" {
+            Request::get(path).body(Body::empty()).unwrap()
+        } else {
+            let body = if path == "/v1/enroll" {
+                r#"{"token":"jxc1.a.b.c","csr_pem":""}"#
+            } else {
+                "x"
+            };
+            let mut req = Request::post(path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(protocol::PROTOCOL_HEADER, "1")
+                .body(Body::from(body))
+                .unwrap();
+            req.extensions_mut().insert(PeerCert(None));
+            req
+        };
+        let res = h.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenge = res
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .unwrap_or_else(|| panic!("{path}: a 401 without WWW-Authenticate"))
+            .to_str()
+            .unwrap();
+        assert!(challenge.starts_with(scheme), "{path}: {challenge}");
+        assert!(
+            challenge.contains(r#"realm="jxc-hub""#),
+            "{path}: {challenge}"
+        );
+    }
+
+    // The OpenAPI document declares exactly the protocol versions accepted.
+    let (_, doc) = h.get("/openapi.json", None).await;
+    for path in ["/v1/sync", "/v1/docs"] {
+        let header = doc["paths"][path]["post"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == protocol::PROTOCOL_HEADER)
+            .unwrap();
+        let allowed = header["schema"]["enum"].as_array().unwrap();
+        assert_eq!(allowed, &vec![Value::from("1")], "{path}");
+        for v in allowed {
+            assert!(protocol::check_version(v.as_str()).is_ok());
+        }
+        assert!(protocol::check_version(Some("2")).is_err());
+        assert!(
+            doc["paths"][path]["post"]["responses"]["401"]["headers"]["WWW-Authenticate"]
+                .is_object(),
+            "{path}"
+        );
+    }
+
+    // A cursor seq past i64::MAX is refused, not wrapped.
+    for after in ["BJ01:9223372036854775808", "BJ01:18446744073709551615"] {
+        let (status, v) = h
+            .get(&format!("/v1/movements?after={after}"), Some(&h.admin))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{after}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(after), "{v}");
+    }
+    let (status, _) = h
+        .get(
+            "/v1/movements?after=BJ01:9223372036854775807",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The data directory and the database are the owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(h.dir.path()), 0o700);
+    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
+        let path = h.dir.path().join(name);
+        if name == "hub.db" || path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn uploads_over_the_cap_wait_then_get_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _admin) = cli::init(dir.path(), &[]).unwrap();
+    let limits = jxc_hub::config::Limits {
+        max_uploads: 1,
+        body_timeout_secs: 1,
+        ..Default::default()
+    };
+    let hub = Arc::new(
+        Hub::open(dir.path(), ca, 900, 30)
+            .unwrap()
+            .with_limits(limits),
+    );
+    let h = TestHub {
+        app: api::router(hub.clone()),
+        dir,
+        admin: String::new(),
+    };
+    let cert = h.enroll("BJ01").await;
+    let body = protocol::encode(&batch(1, vec![movement("BJ01", 1, 5_000_000)]));
+    // Another upload holds the only slot.
+    let held = hub.upload_slots.acquire().await.unwrap();
+    let res = h
+        .app
+        .clone()
+        .oneshot({
+            let mut req = Request::post("/v1/sync")
+                .header(protocol::PROTOCOL_HEADER, "1")
+                .body(Body::from(body.clone()))
+                .unwrap();
+            req.extensions_mut()
+                .insert(PeerCert(Some(Arc::new(cert.clone()))));
+            req
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+    let v: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("1 upload slots are all taken"),
+        "{v}"
+    );
+    // Once it is free, the same batch goes through.
+    drop(held);
+    let (status, body) = h.sync_raw(Some(&cert), Some("1"), body).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
 }

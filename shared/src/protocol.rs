@@ -391,6 +391,19 @@ pub struct EnrollRequest {
     /// first document sync instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc_actor: Option<String>,
+    /// The site id the agent was initialised with. The hub refuses, before
+    /// spending the token, a token made for another site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The site kind the agent was initialised as (`branch`, `dealer`, `hq`).
+    /// The hub refuses, token unspent, a token made for another kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The agent's region, if it was initialised with one; refused, token
+    /// unspent, when the token names another. Agents older than these three
+    /// fields send none of them and are enrolled as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// The hub's answer: who the agent is and its certificate.

@@ -69,6 +69,27 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Creates the data directory (0700) and the ledger file (0600) before
+/// SQLite opens it: the ledger holds customers, costs and prices. SQLite
+/// gives its `-wal` and `-shm` files the same mode. An existing directory
+/// keeps its mode (it may be one the operator chose, such as the cwd).
+fn create_private(dir: &Path, ledger: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| AgentError::io(dir, e))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(ledger)
+        .map_err(|e| AgentError::io(ledger, e))?;
+    Ok(())
+}
+
 fn connect(path: &Path, busy: Duration) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(busy)?;
@@ -136,8 +157,8 @@ impl Store {
         busy: Duration,
         now: DateTime<FixedOffset>,
     ) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| AgentError::io(dir, e))?;
         let path = dir.join(DB_FILE);
+        create_private(dir, &path)?;
         let mut conn = connect(&path, busy)?;
         check_version(&path, schema_version(&conn)?)?;
         migrate(&mut conn, SCHEMA_VERSION)?;

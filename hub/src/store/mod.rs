@@ -79,6 +79,29 @@ pub fn now_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Makes the data directory readable by its owner only (0700) and creates
+/// the database file 0600 before SQLite opens it: it holds customer data and
+/// token hashes. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(dir: &Path, db: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| HubError::io(dir, e))?;
+    // A directory that existed already (`init` makes it first) is narrowed too.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| HubError::io(dir, e))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| HubError::io(db, e))?;
+    Ok(())
+}
+
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
@@ -93,6 +116,9 @@ impl Store {
                 "no hub at {}: run `jxc-hub init` first (or pass --data DIR)",
                 path.display()
             )));
+        }
+        if create {
+            create_private(dir, &path)?;
         }
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(60))?;
