@@ -115,7 +115,10 @@ fn fallback_cost(ledger: &LedgerTx<'_>, draft: &MovementDraft) -> Result<Option<
 }
 
 /// A warning when the customer named returns more of the item than this
-/// site has sold it (less what it returned before).
+/// site has sold it (less what it returned before). This reads the ledger's
+/// sales and returns of the item (a scan, ~0.1 s per million movements): an
+/// index for it cost bulk imports 30% of their speed, and a return is one
+/// command typed at a counter.
 fn over_return(ledger: &LedgerTx<'_>, draft: &MovementDraft) -> Result<Option<String>> {
     let Some(customer) = draft.counterparty.as_deref() else {
         return Ok(None);

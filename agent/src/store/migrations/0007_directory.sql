@@ -28,10 +28,6 @@ ALTER TABLE transfer ADD COLUMN cancel_seq INTEGER;
 -- What the receiver closed as never arriving (`transfer close`).
 ALTER TABLE incoming_transfer ADD COLUMN short_qty INTEGER NOT NULL DEFAULT 0;
 
--- What a customer bought and returned, for the return check (`return`).
-CREATE INDEX movement_by_customer ON movement (counterparty, sku)
-    WHERE kind IN ('sale', 'customer_return');
-
 -- A count can be cancelled (`count cancel`): its lines stay as they were
 -- counted, nothing is posted. SQLite cannot change a CHECK in place, so the
 -- table is rebuilt; the foreign key of count_line is checked at commit,
