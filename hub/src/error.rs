@@ -44,6 +44,11 @@ pub enum HubError {
     /// Every upload slot stayed taken past the body timeout (503).
     #[error("{0}")]
     Busy(String),
+    /// A filter that names no SKU, site or region the hub knows: invalid
+    /// input at the command line (3), a well-formed query for something
+    /// absent over HTTP (404).
+    #[error("{0}")]
+    UnknownName(String),
 }
 
 pub type Result<T, E = HubError> = std::result::Result<T, E>;
@@ -63,7 +68,8 @@ impl HubError {
             HubError::Invalid(_)
             | HubError::Domain(_)
             | HubError::Protocol(_)
-            | HubError::TooLarge(_) => 3,
+            | HubError::TooLarge(_)
+            | HubError::UnknownName(_) => 3,
             HubError::Unauthorized(_)
             | HubError::Forbidden(_)
             | HubError::Conflict(_)
@@ -84,7 +90,7 @@ impl HubError {
             }
             HubError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             HubError::Forbidden(_) => StatusCode::FORBIDDEN,
-            HubError::NotFound(_) => StatusCode::NOT_FOUND,
+            HubError::NotFound(_) | HubError::UnknownName(_) => StatusCode::NOT_FOUND,
             HubError::Conflict(_) => StatusCode::CONFLICT,
             HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HubError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,

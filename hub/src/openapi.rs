@@ -46,6 +46,12 @@ fn hq_get(summary: &str, params: Value, item: Value) -> Value {
     })
 }
 
+/// `op` with one more documented response.
+fn with_response(mut op: Value, status: &str, description: &str) -> Value {
+    op["get"]["responses"][status] = error_response(description);
+    op
+}
+
 fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
 }
@@ -219,7 +225,7 @@ pub fn document() -> Value {
                     }
                 }
             },
-            "/v1/inventory": hq_get(
+            "/v1/inventory": with_response(hq_get(
                 "Consolidated on hand, in transit and value, grouped",
                 json!([
                     query("sku", "only this SKU", string.clone()),
@@ -229,7 +235,7 @@ pub fn document() -> Value {
                     query("by", "grouping", json!({ "enum": ["sku", "site", "location", "region", "kind"] }))
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/InventoryRow" } })
-            ),
+            ), "404", "an SKU, site or region the hub does not know (the error names the nearest it does)"),
             "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
             "/v1/movements": hq_get(

@@ -582,7 +582,7 @@ fn a_filter_or_sku_that_names_nothing_is_refused_with_the_nearest() {
     assert_eq!(s(&inv[0], "on_hand"), "5", "{inv}");
     let api = jxc_e2e::Https::new(&served.url, &hub.ca_pem(), None);
     let r = api.get("/v1/inventory?sku=TEA-LJ-1", Some(&hub.admin));
-    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.status, 404, "{}", r.text());
     assert!(r.text().contains("did you mean TEA-LJ-01?"), "{}", r.text());
 
     let err = bj.fails(

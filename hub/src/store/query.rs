@@ -234,16 +234,21 @@ impl Store {
             if known.iter().any(|k| k == v) {
                 return Ok(());
             }
-            Err(HubError::Invalid(format!(
+            Err(HubError::UnknownName(format!(
                 "{field} {v:?} is not known to the hub{}",
                 did_you_mean(v, known.iter().map(String::as_str))
             )))
         };
-        check(
-            "kind",
-            &f.kind,
-            "SELECT 'hq' UNION ALL SELECT 'branch' UNION ALL SELECT 'dealer'",
-        )?;
+        // A kind is one of three words: anything else is malformed (400),
+        // not something absent.
+        if let Some(k) = &f.kind
+            && !["hq", "branch", "dealer"].contains(&k.as_str())
+        {
+            return Err(HubError::Invalid(format!(
+                "kind {k:?} is not valid: use hq, branch or dealer{}",
+                did_you_mean(k, ["hq", "branch", "dealer"])
+            )));
+        }
         check("site", &f.site, "SELECT id FROM site")?;
         check("region", &f.region, "SELECT DISTINCT region FROM site")
     }
@@ -262,7 +267,7 @@ impl Store {
         if known.iter().any(|k| k == sku) {
             return Ok(());
         }
-        Err(HubError::Invalid(format!(
+        Err(HubError::UnknownName(format!(
             "sku {sku:?} is not known to the hub{}",
             did_you_mean(sku, known.iter().map(String::as_str))
         )))

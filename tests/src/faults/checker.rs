@@ -260,9 +260,9 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
     let mut inventory: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     for (sku, _, _) in PRODUCTS.iter().chain(&CATALOG) {
         // An SKU that no site has moved yet is unknown to the hub, which
-        // says so (400) rather than answering an empty table: none held.
+        // says so (404) rather than answering an empty table: none held.
         let rows = match d.get(&format!("/v1/inventory?by=location&sku={}", enc(sku))) {
-            Err(e) if e.contains("400") && e.contains("is not known to the hub") => continue,
+            Err(e) if e.contains("404") && e.contains("is not known to the hub") => continue,
             other => other?,
         };
         for r in rows.as_array().into_iter().flatten() {
