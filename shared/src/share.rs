@@ -74,6 +74,13 @@ pub fn is_inter_site_transfer(
             .is_some_and(|g| &g.site != own)
 }
 
+/// Whether a transfer names its other end as a location (`SITE/LOC`), of
+/// this site or another.
+fn is_transfer_between_locations(kind: MovementKind, counterparty: Option<&str>) -> bool {
+    matches!(kind, MovementKind::TransferOut | MovementKind::TransferIn)
+        && counterparty.is_some_and(|c| GlobalLocation::parse("counterparty", c).is_ok())
+}
+
 /// Whether a sale or customer return (the sell-through) is affected by
 /// the sell-through mode.
 pub fn is_sell_through(kind: MovementKind) -> bool {
@@ -123,7 +130,7 @@ pub struct Disclosure {
 /// | unit_cost, unit_price | with `costs-and-prices` only (else `0` / none) | same | same, as the day's averages |
 /// | counterparty of a sale / customer return (a customer) | as recorded | pseudonym;region;type | none |
 /// | counterparty of a receipt / supplier return (a supplier) | as recorded | none | none |
-/// | counterparty of a transfer with another site (`SITE/LOC`) | as recorded | as recorded | as recorded |
+/// | counterparty of a transfer (`SITE/LOC`: another site's, or one of its own locations) | as recorded | as recorded | as recorded |
 /// | counterparty of anything else | as recorded | none | none |
 /// | reference (the dealer's own document numbers) | as recorded | none | none |
 /// | reason (free text) | as recorded | the agent's own texts only (sharing began/resumed, `stocktake #N`) | same |
@@ -136,13 +143,15 @@ pub struct Disclosure {
 /// catalog do not leave at all ([`check_shared`]).
 pub fn disclosure(
     policy: &SharePolicy,
-    own: &SiteId,
     kind: MovementKind,
     counterparty: Option<&str>,
 ) -> Disclosure {
     let identity = policy.sell_through == SellThrough::Identity;
     let private = |yes: Carry| if identity { Carry::AsRecorded } else { yes };
-    let counterparty = if is_inter_site_transfer(own, kind, counterparty) {
+    // A transfer's counterparty is a location, `SITE/LOC`: another site's
+    // (the hub routes it) or one of the dealer's own, whose names go with
+    // its stock anyway (and a transfer-out the hub cannot place is refused).
+    let counterparty = if is_transfer_between_locations(kind, counterparty) {
         Carry::AsRecorded
     } else if is_sell_through(kind) {
         match policy.sell_through {
@@ -175,13 +184,8 @@ fn agent_text(s: &str) -> bool {
 /// [`disclosure`] does not allow is emptied, a customer is replaced by
 /// `pseudonymize(customer)`. Daily totals are made by the caller, which
 /// alone holds the day's sales.
-pub fn shape(
-    policy: &SharePolicy,
-    own: &SiteId,
-    w: &mut WireMovement,
-    pseudonymize: impl Fn(&str) -> String,
-) {
-    let d = disclosure(policy, own, w.kind, w.counterparty.as_deref());
+pub fn shape(policy: &SharePolicy, w: &mut WireMovement, pseudonymize: impl Fn(&str) -> String) {
+    let d = disclosure(policy, w.kind, w.counterparty.as_deref());
     if !d.costs_and_prices {
         w.unit_cost = "0".to_owned();
         w.unit_price = None;
@@ -199,8 +203,8 @@ pub fn shape(
 
 /// The hub's check of every field of one movement against [`disclosure`]:
 /// `Err` names the first field that carries what the policy keeps.
-pub fn check_fields(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> Result<(), String> {
-    let d = disclosure(policy, own, w.kind, w.counterparty.as_deref());
+pub fn check_fields(policy: &SharePolicy, w: &WireMovement) -> Result<(), String> {
+    let d = disclosure(policy, w.kind, w.counterparty.as_deref());
     if !d.costs_and_prices && (w.unit_cost != "0" || w.unit_price.is_some()) {
         return Err(
             "unit_cost/unit_price: carries costs or prices the dealer does not share".into(),
@@ -243,9 +247,9 @@ pub fn check_fields(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> Res
 /// What the hub keeps of a dealer's record it quarantines: the record less
 /// every field the policy withholds, so that refusing a record never stores
 /// what the dealer does not share (the digest of the whole is kept beside it).
-pub fn withheld(policy: &SharePolicy, own: &SiteId, w: &WireMovement) -> WireMovement {
+pub fn withheld(policy: &SharePolicy, w: &WireMovement) -> WireMovement {
     let mut kept = w.clone();
-    shape(policy, own, &mut kept, |c| {
+    shape(policy, &mut kept, |c| {
         if is_pseudonymous(c) {
             c.to_owned()
         } else {
@@ -292,7 +296,7 @@ pub fn check_shared(
             return Err(format!("dated before the policy's start {from}"));
         }
     }
-    check_fields(policy, site, w)
+    check_fields(policy, w)
 }
 
 /// The business day of a wire time in its own offset.
@@ -368,13 +372,12 @@ mod tests {
 
     #[test]
     fn a_pseudonym_policy_keeps_suppliers_references_and_free_text() {
-        let site = SiteId::parse("DL01").unwrap();
         let p = policy(SellThrough::Pseudonym, false);
         let raw = receipt();
-        let err = check_fields(&p, &site, &raw).unwrap_err();
+        let err = check_fields(&p, &raw).unwrap_err();
         assert!(err.starts_with("unit_cost"), "{err}");
         let mut w = raw.clone();
-        shape(&p, &site, &mut w, |c| format!("anon-{c}"));
+        shape(&p, &mut w, |c| format!("anon-{c}"));
         assert_eq!(
             (
                 w.counterparty.as_deref(),
@@ -384,7 +387,7 @@ mod tests {
             (None, None, None)
         );
         assert_eq!((w.unit_cost.as_str(), w.lot.as_str()), ("0", "L1"));
-        check_fields(&p, &site, &w).unwrap();
+        check_fields(&p, &w).unwrap();
         for (field, bad) in [
             (
                 "counterparty",
@@ -414,37 +417,36 @@ mod tests {
                 },
             ),
         ] {
-            let err = check_fields(&p, &site, &bad).unwrap_err();
+            let err = check_fields(&p, &bad).unwrap_err();
             assert!(err.starts_with(field), "{field}: {err}");
         }
         // The agent's own reconciling text passes; a transfer keeps its peer.
         let mut own = w.clone();
         own.reason = Some(REASON_SHARING_BEGAN.into());
-        check_fields(&p, &site, &own).unwrap();
+        check_fields(&p, &own).unwrap();
         own.reason = Some("stocktake #12".into());
-        check_fields(&p, &site, &own).unwrap();
+        check_fields(&p, &own).unwrap();
         own.reason = Some("stocktake #12 by 王五".into());
-        assert!(check_fields(&p, &site, &own).is_err());
+        assert!(check_fields(&p, &own).is_err());
         let mut t = w.clone();
         t.kind = MovementKind::TransferOut;
         t.counterparty = Some("BR01/main".into());
-        check_fields(&p, &site, &t).unwrap();
+        check_fields(&p, &t).unwrap();
         // Under identity with costs, the receipt leaves as recorded.
         let all = policy(SellThrough::Identity, true);
         let mut same = raw.clone();
-        shape(&all, &site, &mut same, |c| c.to_owned());
+        shape(&all, &mut same, |c| c.to_owned());
         assert_eq!(same, raw);
-        check_fields(&all, &site, &raw).unwrap();
+        check_fields(&all, &raw).unwrap();
     }
 
     #[test]
     fn a_refused_record_is_kept_without_what_the_policy_withholds() {
-        let site = SiteId::parse("DL01").unwrap();
         let p = policy(SellThrough::Pseudonym, false);
         let mut sale = receipt();
         sale.kind = MovementKind::Sale;
         sale.unit_price = Some("20".into());
-        let kept = withheld(&p, &site, &sale);
+        let kept = withheld(&p, &sale);
         let text = format!("{kept:?}");
         for secret in ["五常经销", "TJPO-1", "私人备注", "7.5", "\"20\""] {
             assert!(!text.contains(secret), "{secret} kept: {text}");
@@ -455,7 +457,6 @@ mod tests {
 
     #[test]
     fn daily_totals_are_dated_at_the_start_of_a_day() {
-        let site = SiteId::parse("DL01").unwrap();
         let p = policy(SellThrough::DailyTotals, true);
         let mut sale = receipt();
         sale.kind = MovementKind::Sale;
@@ -464,10 +465,10 @@ mod tests {
         sale.reference = None;
         sale.reason = None;
         sale.unit_price = Some("20".into());
-        let err = check_fields(&p, &site, &sale).unwrap_err();
+        let err = check_fields(&p, &sale).unwrap_err();
         assert!(err.contains("daily totals"), "{err}");
         // 2026-12-01T00:00:00+08:00
         sale.occurred_ms = 1_796_054_400_000;
-        check_fields(&p, &site, &sale).unwrap();
+        check_fields(&p, &sale).unwrap();
     }
 }

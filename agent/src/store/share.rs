@@ -28,7 +28,7 @@ use jxc_shared::share::{
     pseudonym, pseudonymous_counterparty, shape,
 };
 use jxc_shared::time::parse_time;
-use jxc_shared::{Money, MovementKind, SiteId, SiteKind};
+use jxc_shared::{Money, MovementKind, SiteKind};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::prelude::ToPrimitive;
 use std::collections::HashMap;
@@ -57,7 +57,6 @@ struct Row {
 struct Pass<'a> {
     tx: &'a Transaction<'a>,
     site: String,
-    own: SiteId,
     policy: SharePolicy,
     key: Vec<u8>,
     next: i64,
@@ -168,7 +167,7 @@ impl Pass<'_> {
         w.reference = m.reference.clone();
         w.reason = m.reason.clone();
         w.transfer_id = m.transfer_id.clone();
-        shape(&self.policy, &self.own, &mut w, |c| {
+        shape(&self.policy, &mut w, |c| {
             let (region, kind) = self.customers.get(c).cloned().unwrap_or_default();
             pseudonymous_counterparty(&pseudonym(&self.key, c), &region, &kind)
         });
@@ -240,7 +239,6 @@ impl Store {
         let mut pass = Pass {
             tx: &tx,
             site: site.clone(),
-            own: self.site.id.clone(),
             policy,
             key,
             next,

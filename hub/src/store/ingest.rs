@@ -332,7 +332,7 @@ impl Store {
                     }
                     Err(reason) => {
                         // A dealer's record is kept without what its policy withholds.
-                        let kept = policy.as_ref().map(|p| withheld(p, site, w));
+                        let kept = policy.as_ref().map(|p| withheld(p, w));
                         let w = kept.as_ref().unwrap_or(w);
                         tracing::warn!(site = s, seq = w.seq, %reason, "record quarantined");
                         quarantine(&tx, s, w, "refused", &reason, &d, now)?;

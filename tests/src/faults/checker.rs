@@ -435,22 +435,37 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
         let out = &sent[tid];
         let qty = -q(out, "qty")?;
         let to = s(out, "counterparty");
-        let got: i64 = received
-            .get(tid)
-            .into_iter()
-            .flatten()
+        // A transfer-in at the sender is its cancellation (the goods taken
+        // back); anywhere else, a receipt.
+        let sender = s(out, "site");
+        let ins = || received.get(tid).into_iter().flatten();
+        let got: i64 = ins()
+            .filter(|(site, _)| site != sender)
             .map(|(_, v)| v)
             .sum();
-        let receivers: BTreeSet<&str> = received
-            .get(tid)
-            .into_iter()
-            .flatten()
+        let returned: i64 = ins()
+            .filter(|(site, _)| site == sender)
+            .map(|(_, v)| v)
+            .sum();
+        let receivers: BTreeSet<&str> = ins()
+            .filter(|(site, _)| site != sender)
             .map(|(site, _)| site.as_str())
             .collect();
-        let want_status = match got {
-            0 => "in_transit",
-            g if g < qty => "partial",
-            _ => "received",
+        let open = qty - got - returned;
+        let want_status = if open < 0 {
+            "disputed"
+        } else if open > 0 {
+            if got == 0 && returned == 0 {
+                "in_transit"
+            } else {
+                "partial"
+            }
+        } else if returned == qty {
+            "cancelled"
+        } else if returned > 0 {
+            "settled"
+        } else {
+            "received"
         };
         let from = format!("{}/{}", s(out, "site"), s(out, "location"));
         if s(t, "from") != from
@@ -459,9 +474,11 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
             || s(t, "lot") != s(out, "lot")
             || q(t, "qty")? != qty
             || q(t, "received")? != got
-            || q(t, "in_transit")? != qty - got
+            || q(t, "returned")? != returned
+            || q(t, "in_transit")? != open
             || s(t, "status") != want_status
             || got > qty
+            || returned > qty
             || receivers.iter().any(|r| !to.starts_with(&format!("{r}/")))
         {
             return Err(format!(
@@ -471,15 +488,19 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
         let at_receiver = incoming
             .get(tid)
             .ok_or_else(|| format!("transfer {tid} to {to} is unknown to its receiver"))?;
-        if q(at_receiver, "received")? != got || q(at_receiver, "remaining")? != qty - got {
+        // The receiver counts what it closed short apart from what arrived,
+        // and offers only what the sender has not taken back.
+        if q(at_receiver, "received")? + q(at_receiver, "short")? != got
+            || q(at_receiver, "remaining")? != open
+        {
             return Err(format!(
                 "transfer {tid}: the receiver shows {at_receiver}, the hub {t}"
             ));
         }
-        if qty > got {
+        if open != 0 {
             *in_transit
                 .entry((to.to_owned(), s(t, "sku").to_owned()))
-                .or_default() += qty - got;
+                .or_default() += open;
         }
         checked.transfers += 1;
     }

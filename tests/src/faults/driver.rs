@@ -997,6 +997,96 @@ impl Driver {
                 self.counts.transfers_received += 1;
                 Ok(())
             }
+            Op::CancelTransfer { which } => {
+                // Transfers to another site this agent has not cancelled.
+                let sent = a.json(&["transfer", "list"])?;
+                let mut open: Vec<&Value> = sent
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| t["status"] == "sent")
+                    .collect();
+                open.sort_by_key(|t| t["id"].as_str().unwrap_or("").to_owned());
+                if open.is_empty() {
+                    self.counts.skipped_ops += 1;
+                    return Ok(());
+                }
+                let t = open[which as usize % open.len()];
+                let text = |k: &str| -> String { t[k].as_str().unwrap_or("").to_owned() };
+                let (id, from, sku) = (text("id"), text("from_location"), text("sku"));
+                let lot = text("lot");
+                let qty = micro(&text("qty"))?;
+                let out = a.ok(&["transfer", "cancel", &id])?;
+                let seq = out
+                    .strip_prefix('#')
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("no seq in the cancel output {out:?}"))?;
+                a.add(&from, &sku, &lot, qty);
+                a.acks.push(Ack {
+                    seq: Some(seq),
+                    kind: "transfer_in",
+                    location: from,
+                    sku,
+                    lot,
+                    qty,
+                    transfer_id: Some(id),
+                    reference: Some("cancelled".into()),
+                    counterparty: None,
+                });
+                self.counts.transfers_cancelled += 1;
+                Ok(())
+            }
+            Op::CloseIncoming { which } => {
+                let incoming = a.json(&["transfer", "list", "--incoming"])?;
+                let mut open: Vec<&Value> = incoming
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| {
+                        t["remaining"]
+                            .as_str()
+                            .and_then(|r| micro(r).ok())
+                            .unwrap_or(0)
+                            > 0
+                    })
+                    .collect();
+                open.sort_by_key(|t| t["id"].as_str().unwrap_or("").to_owned());
+                if open.is_empty() {
+                    self.counts.skipped_ops += 1;
+                    return Ok(());
+                }
+                let t = open[which as usize % open.len()];
+                let text = |k: &str| -> String { t[k].as_str().unwrap_or("").to_owned() };
+                let (id, to_loc, sku, lot) =
+                    (text("id"), text("to_location"), text("sku"), text("lot"));
+                let short = micro(&text("remaining"))?;
+                let out = a.ok(&["transfer", "close", &id])?;
+                // "#IN #SCRAP transfer … closed short: …"
+                let seqs: Vec<u64> = out
+                    .split_whitespace()
+                    .take(2)
+                    .filter_map(|w| w.strip_prefix('#')?.parse().ok())
+                    .collect();
+                let [arrived, lost] = seqs[..] else {
+                    return Err(format!("no seqs in the close output {out:?}"));
+                };
+                for (seq, kind, qty) in [(arrived, "transfer_in", short), (lost, "scrap", -short)] {
+                    a.acks.push(Ack {
+                        seq: Some(seq),
+                        kind,
+                        location: to_loc.clone(),
+                        sku: sku.clone(),
+                        lot: lot.clone(),
+                        qty,
+                        transfer_id: (kind == "transfer_in").then(|| id.clone()),
+                        reference: None,
+                        counterparty: None,
+                    });
+                }
+                self.counts.transfers_closed += 1;
+                Ok(())
+            }
             Op::Stocktake {
                 location,
                 lines,

@@ -49,6 +49,8 @@ counts! {
     transfers_sent: "  transfers between sites",
     dealer_transfers: "    to or from the dealer",
     transfers_received: "  transfer receipts",
+    transfers_cancelled: "  transfers cancelled by their sender",
+    transfers_closed: "  transfers closed short by their receiver",
     catalog_receipts: "  receipts of catalog products",
     sales_registered: "  sales to registered customers",
     sales_walk_in: "  sales to unregistered counterparties",

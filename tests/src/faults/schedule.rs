@@ -168,6 +168,15 @@ pub enum Op {
         which: u32,
         pct: Option<u8>,
     },
+    /// Cancel a transfer this agent sent to another site (`transfer cancel`):
+    /// offline, the receiver may be receiving it at the same time.
+    CancelTransfer {
+        which: u32,
+    },
+    /// Close an open incoming transfer short (`transfer close`).
+    CloseIncoming {
+        which: u32,
+    },
     /// Count up to `lines` lines at a location; with `sale_during`, a sale
     /// of a counted line before the count is posted.
     Stocktake {
@@ -406,10 +415,12 @@ fn op(rng: &mut Rng) -> Op {
             pct: pct(rng),
             to: rng.below(8) as u8,
         },
-        82..=92 => Op::ReceiveIncoming {
+        82..=89 => Op::ReceiveIncoming {
             which: line,
             pct: (rng.below(3) == 0).then(|| pct(rng)),
         },
+        90..=91 => Op::CancelTransfer { which: line },
+        92 => Op::CloseIncoming { which: line },
         _ => Op::Stocktake {
             location,
             lines: 1 + rng.below(4) as u8,
