@@ -371,6 +371,22 @@ mod tests {
     }
 
     #[test]
+    fn a_transfer_keeps_its_location_whether_another_sites_or_the_dealers_own() {
+        let p = policy(SellThrough::Pseudonym, false);
+        for to in ["DL01/back", "BJ01/main"] {
+            let mut t = receipt();
+            t.kind = MovementKind::TransferOut;
+            t.qty_micro = -1_000_000;
+            t.counterparty = Some(to.into());
+            t.transfer_id = Some("T-DL01-9".into());
+            shape(&p, &mut t, |c| format!("anon-{c}"));
+            assert_eq!(t.counterparty.as_deref(), Some(to));
+            assert_eq!((t.reference.as_deref(), t.reason.as_deref()), (None, None));
+            check_fields(&p, &t).unwrap();
+        }
+    }
+
+    #[test]
     fn a_pseudonym_policy_keeps_suppliers_references_and_free_text() {
         let p = policy(SellThrough::Pseudonym, false);
         let raw = receipt();
