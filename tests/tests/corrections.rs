@@ -41,6 +41,21 @@ fn sent(site: &Site, args: &[&str]) -> String {
         .to_owned()
 }
 
+/// A receipt of `qty` at `cost` that must succeed.
+fn receive(site: &Site, location: &str, sku: &str, qty: &str, cost: &str) {
+    site.ok(&[
+        "receive",
+        "--location",
+        location,
+        "--sku",
+        sku,
+        "--qty",
+        qty,
+        "--cost",
+        cost,
+    ]);
+}
+
 fn stock_of(site: &Site, location: &str, sku: &str) -> (String, String) {
     let rows = site.json(&["stock", "--location", location, "--sku", sku]);
     let r = &rows.as_array().unwrap()[0];
@@ -58,17 +73,7 @@ fn an_unknown_destination_is_refused_or_counted_and_a_transfer_can_be_cancelled_
     sh.ok(&["sync"]);
     bj.ok(&["product", "add", "TEA-1", "--name", "龙井, 特级"]);
     sh.ok(&["product", "add", "TEA-1", "--name", "龙井, 特级"]);
-    bj.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-1",
-        "--qty",
-        "20",
-        "--cost",
-        "100",
-    ]);
+    receive(&bj, "main", "TEA-1", "20", "100");
 
     // Before its first directory an agent cannot know better: nothing is
     // refused. After a sync it refuses, naming the nearest real one.
@@ -325,28 +330,8 @@ fn a_transfer_from_a_dealer_that_withholds_costs_keeps_the_receivers_average() {
     ]);
     dl.ok(&["sync"]);
     bj.ok(&["sync"]);
-    dl.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-9",
-        "--qty",
-        "10",
-        "--cost",
-        "120",
-    ]);
-    bj.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-9",
-        "--qty",
-        "35",
-        "--cost",
-        "140",
-    ]);
+    receive(&dl, "main", "TEA-9", "10", "120");
+    receive(&bj, "main", "TEA-9", "35", "140");
     let to_main = sent(
         &dl,
         &[
@@ -392,17 +377,7 @@ fn a_transfer_from_a_dealer_that_withholds_costs_keeps_the_receivers_average() {
 fn a_customer_return_comes_back_at_a_known_cost_and_an_over_return_warns() {
     let site = Site::new("BJ01", &["main", "shop"]);
     site.ok(&["product", "add", "TEA-1", "--name", "龙井"]);
-    site.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-1",
-        "--qty",
-        "10",
-        "--cost",
-        "100",
-    ]);
+    receive(&site, "main", "TEA-1", "10", "100");
     let out = site.ok(&[
         "sell",
         "--location",
@@ -422,17 +397,7 @@ fn a_customer_return_comes_back_at_a_known_cost_and_an_over_return_warns() {
         .unwrap()
         .trim_start_matches('#')
         .to_owned();
-    site.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-1",
-        "--qty",
-        "10",
-        "--cost",
-        "130",
-    ]);
+    receive(&site, "main", "TEA-1", "10", "130");
 
     // `shop` never held TEA-1: the site's average (main: 8 at 100 and 10 at
     // 130 = 116.666667), not 0.
@@ -544,17 +509,7 @@ fn a_filter_or_sku_that_names_nothing_is_refused_with_the_nearest() {
     ]);
     bj.ok(&["enroll", "--hub", &served.url, "--token", token.trim()]);
     bj.ok(&["product", "add", "TEA-LJ-01", "--name", "龙井"]);
-    bj.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-LJ-01",
-        "--qty",
-        "5",
-        "--cost",
-        "10",
-    ]);
+    receive(&bj, "main", "TEA-LJ-01", "5", "10");
     bj.ok(&["sync"]);
 
     let hub_fails = |args: &[&str]| -> String {
@@ -635,17 +590,7 @@ fn an_hq_user_can_be_listed_and_removed_and_their_token_stops_at_once() {
 fn an_open_count_can_be_cancelled_and_nothing_is_posted() {
     let site = Site::new("BJ01", &["main"]);
     site.ok(&["product", "add", "TEA-1", "--name", "龙井"]);
-    site.ok(&[
-        "receive",
-        "--location",
-        "main",
-        "--sku",
-        "TEA-1",
-        "--qty",
-        "10",
-        "--cost",
-        "100",
-    ]);
+    receive(&site, "main", "TEA-1", "10", "100");
     site.ok(&["count", "start", "--location", "main"]);
     site.ok(&["count", "set", "TEA-1", "7"]);
     let out = site.ok(&["count", "cancel"]);

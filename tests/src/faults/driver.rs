@@ -97,6 +97,27 @@ pub fn fmt_micro(v: i64) -> String {
 }
 
 /// A decimal text as micro-units, exactly.
+/// The `which`-th (modulo) incoming transfer with something still to
+/// receive, in id order; `None` when there is none.
+fn open_incoming(a: &Agent, which: u32) -> Result<Option<Value>, String> {
+    let incoming = a.json(&["transfer", "list", "--incoming"])?;
+    let mut open: Vec<Value> = incoming
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t["remaining"]
+                .as_str()
+                .and_then(|r| micro(r).ok())
+                .unwrap_or(0)
+                > 0
+        })
+        .cloned()
+        .collect();
+    open.sort_by_key(|t| t["id"].as_str().unwrap_or("").to_owned());
+    Ok((!open.is_empty()).then(|| open.swap_remove(which as usize % open.len())))
+}
+
 pub fn micro(s: &str) -> Result<i64, String> {
     let bad = || format!("{s:?} is not a quantity of at most 6 decimals");
     let (neg, digits) = match s.strip_prefix('-') {
@@ -948,25 +969,11 @@ impl Driver {
                 Ok(())
             }
             Op::ReceiveIncoming { which, pct } => {
-                let incoming = a.json(&["transfer", "list", "--incoming"])?;
-                let mut open: Vec<&Value> = incoming
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|t| {
-                        t["remaining"]
-                            .as_str()
-                            .and_then(|r| micro(r).ok())
-                            .unwrap_or(0)
-                            > 0
-                    })
-                    .collect();
-                open.sort_by_key(|t| t["id"].as_str().unwrap_or("").to_owned());
-                if open.is_empty() {
+                let Some(t) = open_incoming(a, which)? else {
                     self.counts.skipped_ops += 1;
                     return Ok(());
-                }
-                let t = open[which as usize % open.len()];
+                };
+                let t = &t;
                 let text = |k: &str| -> String { t[k].as_str().unwrap_or("").to_owned() };
                 let (id, to_loc, sku, lot) =
                     (text("id"), text("to_location"), text("sku"), text("lot"));
@@ -1038,25 +1045,11 @@ impl Driver {
                 Ok(())
             }
             Op::CloseIncoming { which } => {
-                let incoming = a.json(&["transfer", "list", "--incoming"])?;
-                let mut open: Vec<&Value> = incoming
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|t| {
-                        t["remaining"]
-                            .as_str()
-                            .and_then(|r| micro(r).ok())
-                            .unwrap_or(0)
-                            > 0
-                    })
-                    .collect();
-                open.sort_by_key(|t| t["id"].as_str().unwrap_or("").to_owned());
-                if open.is_empty() {
+                let Some(t) = open_incoming(a, which)? else {
                     self.counts.skipped_ops += 1;
                     return Ok(());
-                }
-                let t = open[which as usize % open.len()];
+                };
+                let t = &t;
                 let text = |k: &str| -> String { t[k].as_str().unwrap_or("").to_owned() };
                 let (id, to_loc, sku, lot) =
                     (text("id"), text("to_location"), text("sku"), text("lot"));
