@@ -106,7 +106,7 @@ pub enum Command {
     },
     /// Transfers between sites.
     Transfers {
-        /// Only transfers not fully received.
+        /// Only transfers still in transit, or disputed.
         #[arg(long)]
         open: bool,
         #[command(flatten)]
@@ -521,6 +521,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                         t.in_transit.to_string(),
                         match &t.undeliverable {
                             Some(why) => format!("{}: {why}", t.status),
+                            None if !t.disputed.is_zero() => format!(
+                                "{}: {} both received and taken back; adjust at the side in error",
+                                t.status, t.disputed
+                            ),
                             None => t.status.to_owned(),
                         },
                     ]

@@ -132,10 +132,10 @@ pub fn document() -> Value {
                 },
                 "Transfer": {
                     "type": "object",
-                    "required": ["id", "from", "to", "sku", "lot", "qty", "received", "returned", "in_transit", "status", "unit_cost", "sent_at"],
+                    "required": ["id", "from", "to", "sku", "lot", "qty", "received", "returned", "in_transit", "disputed", "status", "unit_cost", "sent_at"],
                     "properties": {
                         "id": string, "from": string, "to": string, "sku": string, "lot": string,
-                        "qty": decimal, "received": decimal, "returned": decimal,
+                        "qty": decimal, "received": decimal, "returned": decimal, "disputed": decimal,
                         "in_transit": decimal,
                         "status": { "enum": ["in_transit", "partial", "received", "cancelled", "settled", "undeliverable", "disputed"] },
                         "undeliverable": nullable_string,

@@ -282,6 +282,71 @@ fn an_unknown_destination_is_refused_or_counted_and_a_transfer_can_be_cancelled_
     let incoming = sh.json(&["transfer", "list", "--incoming"]);
     assert_eq!(row(&incoming, "id", &t_store)["status"], "cancelled");
 
+    // Both at once, offline: SH01 receives what BJ01 cancels. Each ledger
+    // reaches the hub as it is, and the transfer shows as disputed.
+    let t_both = sent(
+        &bj,
+        &[
+            "--from",
+            "main",
+            "--to",
+            "SH01/main",
+            "--sku",
+            "TEA-1",
+            "--qty",
+            "2",
+        ],
+    );
+    bj.ok(&["sync"]);
+    sh.ok(&["sync"]);
+    bj.ok(&["transfer", "cancel", &t_both]);
+    sh.ok(&["transfer", "receive", &t_both]);
+    bj.ok(&["sync"]);
+    sh.ok(&["sync"]);
+    let all = hub.json(&["transfers"]);
+    let both = row(&all, "id", &t_both);
+    assert_eq!(both["status"], "disputed", "{both}");
+    assert_eq!(
+        (
+            s(both, "received"),
+            s(both, "returned"),
+            s(both, "in_transit"),
+            s(both, "disputed")
+        ),
+        ("2", "2", "0", "2")
+    );
+    let incoming = sh.json(&["transfer", "list", "--incoming"]);
+    assert_eq!(
+        row(&incoming, "id", &t_both)["status"],
+        "disputed",
+        "{incoming}"
+    );
+    // Until one side corrects it, the channel counts the 2 twice (back at
+    // BJ01 and received at SH01). SH01 finds they never came: its
+    // adjustment makes on hand true again; the transfer stays disputed as
+    // the record of what happened.
+    let total = &hub
+        .json(&["inventory", "--sku", "TEA-1"])
+        .as_array()
+        .unwrap()[0]
+        .clone();
+    assert_eq!(
+        (s(total, "on_hand"), s(total, "in_transit")),
+        ("21", "0"),
+        "{total}"
+    );
+    sh.ok(&[
+        "adjust",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-1",
+        "--qty",
+        "-2",
+        "--reason",
+        "transfer cancelled by the sender",
+    ]);
+
     sh.ok(&["sync"]);
     bj.ok(&["verify"]);
     sh.ok(&["verify"]);
@@ -300,7 +365,20 @@ fn an_unknown_destination_is_refused_or_counted_and_a_transfer_can_be_cancelled_
         ("19", "0"),
         "{total}"
     );
-    assert_eq!(hub.json(&["transfers", "--open"]), serde_json::json!([]));
+    // Only the disputed one still asks for attention.
+    let open = hub.json(&["transfers", "--open"]);
+    let ids: Vec<&str> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| s(t, "id"))
+        .collect();
+    assert_eq!(ids, [t_both.as_str()], "{open}");
+    let table = hub.ok(&["transfers", "--open"]);
+    assert!(
+        table.contains("disputed: 2 both received and taken back"),
+        "{table}"
+    );
 }
 
 #[test]

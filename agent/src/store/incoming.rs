@@ -30,7 +30,8 @@ pub struct IncomingRow {
     pub remaining: Quantity,
     /// Closed by this site as never arriving.
     pub short: Quantity,
-    /// "in_transit", "partial", "received", "closed_short" or "cancelled".
+    /// "in_transit", "partial", "received", "closed_short", "cancelled" or
+    /// "disputed".
     pub status: &'static str,
     pub unit_cost: String,
     pub sent_at: String,
@@ -134,9 +135,12 @@ impl Store {
                 lot: r.get(4)?,
                 qty: Quantity::from_micro(qty),
                 received: Quantity::from_micro(received - short),
-                remaining: Quantity::from_micro(qty - received),
+                remaining: Quantity::from_micro((qty - received).max(0)),
                 short: Quantity::from_micro(short),
                 status: match () {
+                    // Received here while its sender took it back: one of
+                    // the two must correct it with an adjustment.
+                    _ if received > qty => "disputed",
                     _ if qty == 0 => "cancelled",
                     _ if short > 0 => "closed_short",
                     _ if received >= qty => "received",

@@ -199,8 +199,13 @@ pub struct TransferRow {
     pub received: Quantity,
     /// Taken back by the sender (`transfer cancel`).
     pub returned: Quantity,
-    /// `qty − received − returned`; below zero when disputed.
+    /// `qty − received − returned`, or 0 when that is below zero.
     pub in_transit: Quantity,
+    /// How much more was received and taken back together than was sent:
+    /// the sender cancelled while the receiver received, each offline. The
+    /// side whose record is wrong corrects it with an adjustment; nothing
+    /// is counted in transit meanwhile.
+    pub disputed: Quantity,
     /// One of [`TransferState::as_str`].
     pub status: &'static str,
     /// Why the hub cannot deliver it, when it cannot.
@@ -345,7 +350,8 @@ impl Store {
             }
         }
 
-        // Goods in transit count at the receiver; when the hub knows no such
+        // Goods in transit count at the receiver (a disputed transfer counts
+        // nothing: the side in error adjusts its stock); when the hub knows no such
         // receiver they still count, at the sender, as undeliverable: the
         // channel's total is always on hand plus every open transfer.
         let mut stmt = self.conn.prepare(&format!(
@@ -353,7 +359,7 @@ impl Store {
                     t.qty - t.received_qty - t.returned_qty, d.kind, d.region, f.kind, f.region,
                     {DELIVERABLE}
              FROM transfer t JOIN site f ON f.id = t.from_site LEFT JOIN site d ON d.id = t.to_site
-             WHERE t.qty != t.received_qty + t.returned_qty AND (?1 IS NULL OR t.sku = ?1)"
+             WHERE t.qty > t.received_qty + t.returned_qty AND (?1 IS NULL OR t.sku = ?1)"
         ))?;
         let mut rows = stmt.query([&f.sku])?;
         while let Some(r) = rows.next()? {
@@ -524,7 +530,8 @@ impl Store {
                 qty: Quantity::from_micro(counts.qty),
                 received: Quantity::from_micro(counts.received),
                 returned: Quantity::from_micro(counts.returned),
-                in_transit: Quantity::from_micro(counts.in_transit()),
+                in_transit: Quantity::from_micro(counts.in_transit().max(0)),
+                disputed: Quantity::from_micro((-counts.in_transit()).max(0)),
                 status: state.as_str(),
                 unit_cost: r.get(8)?,
                 sent_at: r.get(9)?,

@@ -475,7 +475,8 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
             || q(t, "qty")? != qty
             || q(t, "received")? != got
             || q(t, "returned")? != returned
-            || q(t, "in_transit")? != open
+            || q(t, "in_transit")? != open.max(0)
+            || q(t, "disputed")? != (-open).max(0)
             || s(t, "status") != want_status
             || got > qty
             || returned > qty
@@ -491,13 +492,13 @@ pub fn check(d: &Driver) -> Result<Checked, String> {
         // The receiver counts what it closed short apart from what arrived,
         // and offers only what the sender has not taken back.
         if q(at_receiver, "received")? + q(at_receiver, "short")? != got
-            || q(at_receiver, "remaining")? != open
+            || q(at_receiver, "remaining")? != open.max(0)
         {
             return Err(format!(
                 "transfer {tid}: the receiver shows {at_receiver}, the hub {t}"
             ));
         }
-        if open != 0 {
+        if open > 0 {
             *in_transit
                 .entry((to.to_owned(), s(t, "sku").to_owned()))
                 .or_default() += open;
