@@ -157,7 +157,11 @@ pub(crate) struct HubFixture {
 /// synced once.
 pub(crate) fn hub_fixture() -> HubFixture {
     let dir = scratch_dir();
-    let mut store = Store::open(dir.path(), true).expect("a fresh hub store opens");
+    let mut store = Store::open(
+        &jxc_hub::store::Target::Sqlite(dir.path().to_path_buf()),
+        true,
+    )
+    .expect("a fresh hub store opens");
     enroll(&mut store, BRANCH, SiteKind::Branch, Some(&branch_actor()));
     enroll(&mut store, DEALER, SiteKind::Dealer, None);
     store

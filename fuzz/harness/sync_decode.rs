@@ -70,7 +70,11 @@ fn hub_handles(req: SyncRequest) {
         return; // refused at the door with 400, before any store work
     }
     let dir = scratch_dir();
-    let mut store = Store::open(dir.path(), true).expect("a fresh hub store opens");
+    let mut store = Store::open(
+        &jxc_hub::store::Target::Sqlite(dir.path().to_path_buf()),
+        true,
+    )
+    .expect("a fresh hub store opens");
     enroll(&mut store, &site, "0a1b2c3d");
     transfer_to(&mut store, &site);
     let n = req.movements.len();

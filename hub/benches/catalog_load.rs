@@ -107,7 +107,8 @@ impl Hub {
             .prefix("jxc-catalog-hub-")
             .tempdir()
             .expect("temporary directory");
-        jxc_hub::cli::init(dir.path(), &[]).expect("jxc_hub::cli::init");
+        jxc_hub::cli::init(&jxc_hub::config::HubHome::sqlite(dir.path()), &[])
+            .expect("jxc_hub::cli::init");
         Hub {
             proc: None,
             url: String::new(),
@@ -127,8 +128,12 @@ impl Hub {
             name: format!("分公司 {site}"),
             region: "east".into(),
         };
-        jxc_hub::cli::make_token(self.data(), site, ChronoDuration::hours(4))
-            .expect("jxc_hub::cli::make_token")
+        jxc_hub::cli::make_token(
+            &jxc_hub::config::HubHome::sqlite(self.data()),
+            site,
+            ChronoDuration::hours(4),
+        )
+        .expect("jxc_hub::cli::make_token")
     }
 
     fn cli(&self, args: &[&str]) -> Command {

@@ -105,7 +105,8 @@ impl HubUnderTest {
             .prefix("jxc-load-hub-")
             .tempdir()
             .expect("temporary directory");
-        let (_, admin) = jxc_hub::cli::init(dir.path(), &[]).expect("jxc_hub::cli::init");
+        let (_, admin) = jxc_hub::cli::init(&jxc_hub::config::HubHome::sqlite(dir.path()), &[])
+            .expect("jxc_hub::cli::init");
         let tokens = sites
             .iter()
             .enumerate()
@@ -119,8 +120,12 @@ impl HubUnderTest {
                     name: format!("门店 {id}"),
                     region: ["north", "south", "east", "west"][i % 4].into(),
                 };
-                jxc_hub::cli::make_token(dir.path(), site, ChronoDuration::hours(2))
-                    .expect("jxc_hub::cli::make_token")
+                jxc_hub::cli::make_token(
+                    &jxc_hub::config::HubHome::sqlite(dir.path()),
+                    site,
+                    ChronoDuration::hours(2),
+                )
+                .expect("jxc_hub::cli::make_token")
             })
             .collect();
         let ca_pem = std::fs::read_to_string(dir.path().join(jxc_hub::cli::CA_CERT))

@@ -2,7 +2,7 @@
 //! one-time token and client certificate, HQ endpoints by bearer token, and
 //! the public health check, CA certificate and OpenAPI document.
 
-use crate::config::Limits;
+use crate::config::{HubConfig, Limits};
 use crate::error::{HubError, Result};
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca};
@@ -60,17 +60,14 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub on the store in `dir`: a writer connection and a reader.
-    pub fn open(
-        dir: &std::path::Path,
-        ca: Ca,
-        stale_after_secs: i64,
-        client_cert_days: u32,
-    ) -> Result<Hub> {
-        let reads = Store::open(dir, false)?;
+    /// A hub on the database at `target`: a writer connection and a reader.
+    pub fn open(target: &crate::store::Target, ca: Ca, config: &HubConfig) -> Result<Hub> {
+        let reads = Store::open(target, false)?;
         reads.set_cache_kib(16 * 1024)?;
+        let (stale_after_secs, client_cert_days) =
+            (config.stale_after_secs, config.client_cert_days);
         Ok(Hub {
-            store: Mutex::new(Store::open(dir, false)?),
+            store: Mutex::new(Store::open(target, false)?),
             reads: Mutex::new(reads),
             actor: jxc_shared::docs::hub_actor(ca.cert_der()),
             ca,

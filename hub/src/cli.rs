@@ -2,10 +2,10 @@
 //! server, and reads of the hub store for operators.
 
 use crate::api::{self, Hub};
-use crate::config::HubConfig;
+use crate::config::{HubConfig, HubHome};
 use crate::error::{HubError, Result};
 use crate::pki::Ca;
-use crate::store::{GroupBy, InventoryFilter, NewSite, Role, Store};
+use crate::store::{Backend, GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::{Parser, Subcommand};
 pub use jxc_agent::cli::ListFormat;
@@ -37,6 +37,9 @@ pub struct Cli {
     /// Directory holding the hub's database and certificates [default: data_dir from the config, else ./jxc-hub-data]
     #[arg(long, global = true, env = "JXC_HUB_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// The hub's PostgreSQL database, postgres://user@host:port/dbname [default: database_url from the config, else hub.db in the data directory]
+    #[arg(long, global = true, env = "JXC_HUB_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
     /// Configuration file [default: ./jxc-hub.toml if it exists]
     #[arg(long, global = true, env = "JXC_HUB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -221,15 +224,20 @@ fn parse_ttl(s: &str) -> Result<ChronoDuration> {
     Ok(d)
 }
 
-/// Creates a hub in `dir` and returns the admin's bearer token.
-pub fn init(dir: &Path, hostnames: &[String]) -> Result<(Ca, String)> {
-    if dir.join(CA_CERT).exists() || dir.join(crate::store::DB_FILE).exists() {
+/// Creates a hub (its database, CA, server certificate and first admin)
+/// and returns the CA and the admin's bearer token. The CA and the server
+/// key live in the database, so every hub process on it can serve and
+/// enroll; the data directory gets `ca.pem` for operators (on SQLite, where
+/// the directory is the hub, the key files too, as before).
+pub fn init(home: &HubHome, hostnames: &[String]) -> Result<(Ca, String)> {
+    let dir = &home.dir;
+    let sqlite = home.db.backend() == Backend::Sqlite;
+    if sqlite && (dir.join(CA_CERT).exists() || dir.join(crate::store::DB_FILE).exists()) {
         return Err(HubError::Conflict(format!(
             "{} already holds a hub; nothing changed",
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| HubError::io(dir, e))?;
     let hostnames: Vec<String> = if hostnames.is_empty() {
         vec!["localhost".into(), "127.0.0.1".into()]
     } else {
@@ -239,27 +247,71 @@ pub fn init(dir: &Path, hostnames: &[String]) -> Result<(Ca, String)> {
     let (cert, key) = ca
         .server_cert(&hostnames, 825)
         .map_err(|e| HubError::Invalid(e.to_string()))?;
-    write_private(&dir.join(CA_KEY), ca.key_pem())?;
-    std::fs::write(dir.join(CA_CERT), ca.cert_pem())
-        .map_err(|e| HubError::io(dir.join(CA_CERT), e))?;
-    write_private(&dir.join(SERVER_KEY), &key)?;
-    std::fs::write(dir.join(SERVER_CERT), cert)
-        .map_err(|e| HubError::io(dir.join(SERVER_CERT), e))?;
-    let mut store = Store::open(dir, true)?;
+    let mut store = Store::open(&home.db, true)?;
+    if store.secret(CA_CERT)?.is_some() {
+        return Err(HubError::Conflict(format!(
+            "the database {} already holds a hub; nothing changed",
+            home.db.display()
+        )));
+    }
     let token = format!("jxch_{}", random_hex(24));
     store.add_user("admin", Role::Admin, &token, Utc::now())?;
+    store.put_secrets(&[
+        (CA_CERT, ca.cert_pem()),
+        (CA_KEY, ca.key_pem()),
+        (SERVER_CERT, &cert),
+        (SERVER_KEY, &key),
+    ])?;
+    {
+        // The owner's alone, also when it existed already.
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| HubError::io(dir, e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| HubError::io(dir, e))?;
+    }
+    std::fs::write(dir.join(CA_CERT), ca.cert_pem())
+        .map_err(|e| HubError::io(dir.join(CA_CERT), e))?;
+    if sqlite {
+        write_private(&dir.join(CA_KEY), ca.key_pem())?;
+        write_private(&dir.join(SERVER_KEY), &key)?;
+        std::fs::write(dir.join(SERVER_CERT), cert)
+            .map_err(|e| HubError::io(dir.join(SERVER_CERT), e))?;
+    }
     Ok((ca, token))
 }
 
-pub fn load_ca(dir: &Path) -> Result<Ca> {
-    Ca::from_pem(&read(&dir.join(CA_CERT))?, &read(&dir.join(CA_KEY))?)
-        .map_err(|e| HubError::DataDir(format!("{}: {e}", dir.display())))
+/// A secret from the hub's database; a hub made before they moved there
+/// has them as files in its data directory, and they are copied in.
+fn secret(store: &mut Store, home: &HubHome, name: &str) -> Result<String> {
+    if let Some(v) = store.secret(name)? {
+        return Ok(v);
+    }
+    let v = read(&home.dir.join(name))?;
+    store.put_secrets(&[(name, &v)])?;
+    Ok(v)
+}
+
+pub fn load_ca(home: &HubHome) -> Result<Ca> {
+    let mut store = Store::open(&home.db, false)?;
+    load_ca_from(&mut store, home)
+}
+
+fn load_ca_from(store: &mut Store, home: &HubHome) -> Result<Ca> {
+    Ca::from_pem(
+        &secret(store, home, CA_CERT)?,
+        &secret(store, home, CA_KEY)?,
+    )
+    .map_err(|e| HubError::DataDir(format!("{}: {e}", home.db.display())))
 }
 
 /// Makes a one-time enrollment token for a site.
-pub fn make_token(dir: &Path, site: NewSite, ttl: ChronoDuration) -> Result<EnrollToken> {
-    let ca = load_ca(dir)?;
-    let mut store = Store::open(dir, false)?;
+pub fn make_token(home: &HubHome, site: NewSite, ttl: ChronoDuration) -> Result<EnrollToken> {
+    let mut store = Store::open(&home.db, false)?;
+    let ca = load_ca_from(&mut store, home)?;
     let token = EnrollToken {
         id: random_hex(4),
         secret: random_hex(16),
@@ -271,23 +323,28 @@ pub fn make_token(dir: &Path, site: NewSite, ttl: ChronoDuration) -> Result<Enro
 
 /// Serves until `shutdown` resolves. `ready` receives the bound address.
 pub async fn serve(
-    dir: &Path,
+    home: &HubHome,
     config: &HubConfig,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let ca = load_ca(dir)?;
-    let tls = crate::tls::server_config(
-        &ca,
-        &read(&dir.join(SERVER_CERT))?,
-        &read(&dir.join(SERVER_KEY))?,
-    )
-    .map_err(|e| HubError::DataDir(format!("{}: {e}", dir.display())))?;
-    let hub = Arc::new(
-        Hub::open(dir, ca, config.stale_after_secs, config.client_cert_days)?
-            .with_limits(config.limits.clone()),
-    );
+    // Connecting to the database blocks: off the async threads.
+    let (home_, config_) = (home.clone(), config.clone());
+    let (hub, tls) = api::blocking(move || {
+        let mut store = Store::open(&home_.db, false)?;
+        let ca = load_ca_from(&mut store, &home_)?;
+        let tls = crate::tls::server_config(
+            &ca,
+            &secret(&mut store, &home_, SERVER_CERT)?,
+            &secret(&mut store, &home_, SERVER_KEY)?,
+        )
+        .map_err(|e| HubError::DataDir(format!("{}: {e}", home_.db.display())))?;
+        let hub = Hub::open(&home_.db, ca, &config_)?.with_limits(config_.limits.clone());
+        Ok((hub, tls))
+    })
+    .await?;
+    let hub = Arc::new(hub);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| HubError::io(listen.to_string(), e))?;
@@ -336,10 +393,15 @@ pub(crate) fn print_table(
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     let config = HubConfig::load(cli.config.as_deref())?;
     let dir = cli.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    let home = HubHome::new(
+        dir.clone(),
+        cli.database.as_deref().or(config.database_url.as_deref()),
+    )?;
+    let db = &home.db;
     match cli.command {
         Command::Init { hostnames } => {
-            let (ca, token) = init(&dir, &hostnames)?;
-            writeln!(out, "initialized hub in {}", dir.display()).map_err(io_err)?;
+            let (ca, token) = init(&home, &hostnames)?;
+            writeln!(out, "initialized hub in {}", home.db.display()).map_err(io_err)?;
             writeln!(out, "CA fingerprint (sha256): {}", ca.fingerprint()).map_err(io_err)?;
             writeln!(
                 out,
@@ -354,7 +416,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let rt =
                 tokio::runtime::Runtime::new().map_err(|e| HubError::Internal(e.to_string()))?;
             rt.block_on(serve(
-                &dir,
+                &home,
                 &config,
                 listen,
                 |addr| {
@@ -379,11 +441,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 region: check_text("region", region.as_deref().unwrap_or(""), 100)?,
                 id,
             };
-            let token = make_token(&dir, site, parse_ttl(&ttl)?)?;
+            let token = make_token(&home, site, parse_ttl(&ttl)?)?;
             writeln!(out, "{token}").map_err(io_err)
         }
         Command::Revoke { site } => {
-            Store::open(&dir, false)?.revoke(&SiteId::parse(&site)?, Utc::now())?;
+            Store::open(db, false)?.revoke(&SiteId::parse(&site)?, Utc::now())?;
             writeln!(out, "revoked site {site}: its next request is refused").map_err(io_err)
         }
         Command::User(UserCmd::Add { name, role }) => {
@@ -395,11 +457,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 ));
             }
             let token = format!("jxch_{}", random_hex(24));
-            Store::open(&dir, false)?.add_user(&name, role, &token, Utc::now())?;
+            Store::open(db, false)?.add_user(&name, role, &token, Utc::now())?;
             writeln!(out, "{token}").map_err(io_err)
         }
         Command::User(UserCmd::List { format }) => {
-            let users = Store::open(&dir, false)?.users()?;
+            let users = Store::open(db, false)?.users()?;
             if format.json {
                 return json(out, &users);
             }
@@ -410,11 +472,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             print_table(out, format, &["name", "role", "created_at"], &rows)
         }
         Command::User(UserCmd::Remove { name }) => {
-            Store::open(&dir, false)?.remove_user(&name)?;
+            Store::open(db, false)?.remove_user(&name)?;
             writeln!(out, "removed user {name}: their token no longer works").map_err(io_err)
         }
         Command::Sites { format } => {
-            let rows = Store::open(&dir, false)?.sites(Utc::now(), config.stale_after_secs)?;
+            let rows = Store::open(db, false)?.sites(Utc::now(), config.stale_after_secs)?;
             if format.json {
                 return json(out, &rows);
             }
@@ -469,7 +531,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 kind,
                 by: GroupBy::parse(&by)?,
             };
-            let rows = Store::open(&dir, false)?.inventory(&filter)?;
+            let rows = Store::open(db, false)?.inventory(&filter)?;
             if format.json {
                 return json(out, &rows);
             }
@@ -503,7 +565,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             )
         }
         Command::Transfers { open, format } => {
-            let rows = Store::open(&dir, false)?.transfers(open)?;
+            let rows = Store::open(db, false)?.transfers(open)?;
             if format.json {
                 return json(out, &rows);
             }
@@ -576,12 +638,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Quarantine {
             documents: true,
             format,
-        } => crate::cli_docs::doc_refusals(&dir, format, out),
-        Command::Product(cmd) => crate::cli_docs::product(&dir, cmd, out),
-        Command::Customer(cmd) => crate::cli_docs::customer(&dir, cmd, out),
-        Command::Share { format } => crate::cli_docs::share_list(&dir, format, out),
+        } => crate::cli_docs::doc_refusals(&home, format, out),
+        Command::Product(cmd) => crate::cli_docs::product(&home, cmd, out),
+        Command::Customer(cmd) => crate::cli_docs::customer(&home, cmd, out),
+        Command::Share { format } => crate::cli_docs::share_list(&home, format, out),
         Command::Quarantine { format, .. } => {
-            let rows = Store::open(&dir, false)?.quarantine()?;
+            let rows = Store::open(db, false)?.quarantine()?;
             if format.json {
                 return json(out, &rows);
             }

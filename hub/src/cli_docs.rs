@@ -4,6 +4,7 @@
 //! agents receive them on their next sync.
 
 use crate::cli::{ListFormat, json, load_ca, print_table};
+use crate::config::HubHome;
 use crate::error::{HubError, Result};
 use crate::store::Store;
 use chrono::Utc;
@@ -118,10 +119,10 @@ pub enum CustomerCmd {
     },
 }
 
-pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
+pub fn product(home: &HubHome, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
     match cmd {
         ProductCmd::Add { sku, fields } => {
-            let mut store = Store::open(dir, false)?;
+            let mut store = Store::open(&home.db, false)?;
             if store.catalog_item(&sku)?.is_some() {
                 return Err(HubError::Conflict(format!(
                     "product {sku} is already in the catalog; use `product set`"
@@ -131,11 +132,11 @@ pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
                 "sku" => sku.clone(),
                 _ => fields.get(c).cloned().unwrap_or_default(),
             })?;
-            write(dir, &mut store, &[item])?;
+            write(home, &mut store, &[item])?;
             writeln!(out, "added product {sku} to the catalog").map_err(io_err)
         }
         ProductCmd::Set { sku, fields } => {
-            let mut store = Store::open(dir, false)?;
+            let mut store = Store::open(&home.db, false)?;
             let old = store.catalog_item(&sku)?.ok_or_else(|| {
                 DomainError::new("sku", sku.clone(), "not in the catalog; use `product add`")
             })?;
@@ -151,18 +152,18 @@ pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
                 )
                 .into());
             }
-            let n = write(dir, &mut store, &[item])?;
+            let n = write(home, &mut store, &[item])?;
             let what = if n == 0 { "unchanged" } else { "updated" };
             writeln!(out, "product {sku} {what}").map_err(io_err)
         }
         ProductCmd::Import { file } => {
             let items = read_catalog_file(&file, &mut std::io::stderr())?;
-            let mut store = Store::open(dir, false)?;
-            let n = write(dir, &mut store, &items)?;
+            let mut store = Store::open(&home.db, false)?;
+            let n = write(home, &mut store, &items)?;
             writeln!(out, "{} products read, {n} added or changed", items.len()).map_err(io_err)
         }
         ProductCmd::List { category, format } => {
-            let items = Store::open(dir, false)?.catalog(category.as_deref())?;
+            let items = Store::open(&home.db, false)?.catalog(category.as_deref())?;
             if format.json {
                 return json(out, &items);
             }
@@ -185,8 +186,8 @@ pub fn product(dir: &Path, cmd: ProductCmd, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-fn write(dir: &Path, store: &mut Store, items: &[CatalogItem]) -> Result<usize> {
-    let actor = hub_actor(load_ca(dir)?.cert_der());
+fn write(home: &HubHome, store: &mut Store, items: &[CatalogItem]) -> Result<usize> {
+    let actor = hub_actor(load_ca(home)?.cert_der());
     store.write_catalog(items, &actor, Utc::now())
 }
 
@@ -219,7 +220,7 @@ fn read_catalog_file(file: &Path, report: &mut dyn Write) -> Result<Vec<CatalogI
     }
 }
 
-pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()> {
+pub fn customer(home: &HubHome, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()> {
     match cmd {
         CustomerCmd::Set {
             site,
@@ -244,7 +245,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
                     DomainError::new("fields", "", "give --credit-limit and/or --terms").into(),
                 );
             }
-            let mut store = Store::open(dir, false)?;
+            let mut store = Store::open(&home.db, false)?;
             if store.site_kind(&site)? != Some(SiteKind::Branch) {
                 return Err(DomainError::new(
                     "site",
@@ -254,7 +255,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
                 .into());
             }
             let doc_id = DocId::Customers(site.clone());
-            let actor = hub_actor(load_ca(dir)?.cert_der());
+            let actor = hub_actor(load_ca(home)?.cert_der());
             let n = store.hq_edit(&doc_id, &actor, Utc::now(), |doc| {
                 if jxc_shared::docs::record(doc, &id).is_none() {
                     return Err(DomainError::new(
@@ -278,7 +279,7 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
             .map_err(io_err)
         }
         CustomerCmd::List { site, format } => {
-            let rows = Store::open(dir, false)?.customers(site.as_deref())?;
+            let rows = Store::open(&home.db, false)?.customers(site.as_deref())?;
             if format.json {
                 return json(out, &rows);
             }
@@ -318,8 +319,8 @@ pub fn customer(dir: &Path, cmd: CustomerCmd, out: &mut dyn Write) -> Result<()>
 }
 
 /// `jxc-hub share`: the sharing policy each dealer has set, as enforced.
-pub fn share_list(dir: &Path, format: ListFormat, out: &mut dyn Write) -> Result<()> {
-    let rows = Store::open(dir, false)?.share_policies()?;
+pub fn share_list(home: &HubHome, format: ListFormat, out: &mut dyn Write) -> Result<()> {
+    let rows = Store::open(&home.db, false)?.share_policies()?;
     if format.json {
         return json(out, &rows);
     }
@@ -331,8 +332,8 @@ pub fn share_list(dir: &Path, format: ListFormat, out: &mut dyn Write) -> Result
 }
 
 /// `jxc-hub quarantine --documents`: refused document changes.
-pub fn doc_refusals(dir: &Path, format: ListFormat, out: &mut dyn Write) -> Result<()> {
-    let rows = Store::open(dir, false)?.doc_refusals()?;
+pub fn doc_refusals(home: &HubHome, format: ListFormat, out: &mut dyn Write) -> Result<()> {
+    let rows = Store::open(&home.db, false)?.doc_refusals()?;
     if format.json {
         return json(out, &rows);
     }

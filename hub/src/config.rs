@@ -1,6 +1,7 @@
 //! The hub's configuration file (`config/hub.example.toml` documents it).
 
 use crate::error::{HubError, Result};
+use crate::store::Target;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,53 @@ pub struct HubConfig {
     /// What one client, or many, may hold of the hub (`[limits]`).
     #[serde(default)]
     pub limits: Limits,
+    /// A PostgreSQL database instead of `hub.db` in the data directory:
+    /// `postgres://user[:password]@host[:port]/dbname[?sslmode=…]`.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Connections each hub process keeps to PostgreSQL for concurrent
+    /// syncs (SQLite has one writer; this is ignored there).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_pool_size() -> usize {
+    4
+}
+
+/// Where a hub keeps its state: its data directory (the SQLite database,
+/// and the CA certificate operators hand to curl) and its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubHome {
+    pub dir: PathBuf,
+    pub db: Target,
+}
+
+impl HubHome {
+    /// The hub in `dir`, on PostgreSQL if `database_url` names a database.
+    pub fn new(dir: PathBuf, database_url: Option<&str>) -> Result<HubHome> {
+        let db = match database_url.map(str::trim).filter(|u| !u.is_empty()) {
+            None => Target::Sqlite(dir.clone()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Target::Postgres(url.to_owned())
+            }
+            Some(url) => {
+                return Err(HubError::Invalid(format!(
+                    "database {:?} is not valid: use postgres://user@host:port/dbname, or leave it out for SQLite in the data directory",
+                    crate::store::db::redacted(url)
+                )));
+            }
+        };
+        Ok(HubHome { dir, db })
+    }
+
+    /// A hub on SQLite in `dir`.
+    pub fn sqlite(dir: &Path) -> HubHome {
+        HubHome {
+            dir: dir.to_path_buf(),
+            db: Target::Sqlite(dir.to_path_buf()),
+        }
+    }
 }
 
 /// The `[limits]` table: bounds on connections, time and memory that keep
@@ -134,6 +182,8 @@ impl Default for HubConfig {
             listen: default_listen(),
             stale_after_secs: default_stale_after_secs(),
             client_cert_days: default_client_cert_days(),
+            database_url: None,
+            pool_size: default_pool_size(),
             limits: Limits::default(),
         }
     }
@@ -163,6 +213,13 @@ impl HubConfig {
             )));
         }
         cfg.limits.check(origin)?;
+        if !(1..=64).contains(&cfg.pool_size) {
+            return Err(HubError::DataDir(format!(
+                "config {}: pool_size {} is not valid: use 1 to 64",
+                origin.display(),
+                cfg.pool_size
+            )));
+        }
         Ok(cfg)
     }
 

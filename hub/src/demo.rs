@@ -203,14 +203,15 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
         writeln!(out, "{s}").map_err(|e| HubError::io("<stdout>", e))
     };
     let hub_dir = base.join("hub");
-    let (_, admin) = cli::init(&hub_dir, &[])?;
+    let home = crate::config::HubHome::sqlite(&hub_dir);
+    let (_, admin) = cli::init(&home, &[])?;
     let config = HubConfig::default();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server_dir = hub_dir.clone();
+    let server_home = home.clone();
     let server = tokio::spawn(async move {
         cli::serve(
-            &server_dir,
+            &server_home,
             &config,
             "127.0.0.1:0".parse().expect("valid address"),
             |a| {
@@ -234,9 +235,9 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     let mut rng = Rng::new(opts.seed);
     let products = catalog();
     // HQ publishes its catalog; every site receives it on its first sync.
-    let hq_actor = hub_actor(cli::load_ca(&hub_dir)?.cert_der());
+    let hq_actor = hub_actor(cli::load_ca(&home)?.cert_der());
     let items: Vec<CatalogItem> = products.iter().map(catalog_item).collect();
-    Store::open(&hub_dir, false)?.write_catalog(&items, &hq_actor, Utc::now())?;
+    Store::open(&home.db, false)?.write_catalog(&items, &hq_actor, Utc::now())?;
     let offset = FixedOffset::east_opt(8 * 3600).expect("valid offset");
     // The simulated month ends with yesterday, the last full business day,
     // so "last week" has activity; a dealer that shares daily totals sends
@@ -280,7 +281,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
             .map_err(to_err)?;
         ledger.upsert_products(&products).map_err(to_err)?;
         let token = cli::make_token(
-            &hub_dir,
+            &home,
             NewSite {
                 id: id.clone(),
                 kind,
@@ -516,7 +517,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     }
 
     // Prove it: every site's own stock equals what the hub holds for it.
-    let hub_store = Store::open(&hub_dir, false)?;
+    let hub_store = Store::open(&home.db, false)?;
     let mut mismatches = 0;
     for s in &sites {
         let id = s.id.clone();

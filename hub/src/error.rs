@@ -28,6 +28,8 @@ pub enum HubError {
     Domain(#[from] DomainError),
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Pg(#[from] tokio_postgres::Error),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -76,6 +78,7 @@ impl HubError {
             | HubError::NotFound(_) => 4,
             HubError::DataDir(_) => 5,
             HubError::Db(_)
+            | HubError::Pg(_)
             | HubError::Io { .. }
             | HubError::Internal(_)
             | HubError::Timeout(_)
@@ -97,6 +100,7 @@ impl HubError {
             HubError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             HubError::DataDir(_)
             | HubError::Db(_)
+            | HubError::Pg(_)
             | HubError::Io { .. }
             | HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

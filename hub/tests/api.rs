@@ -9,6 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{TimeZone, Utc};
 use jxc_hub::api::{self, Hub};
 use jxc_hub::cli;
+use jxc_hub::config::{HubConfig, HubHome};
 use jxc_hub::store::{NewSite, Store};
 use jxc_hub::tls::PeerCert;
 use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
@@ -21,17 +22,41 @@ use tower::ServiceExt;
 
 struct TestHub {
     dir: tempfile::TempDir,
+    /// SQLite in `dir`, or PostgreSQL with `JXC_TEST_BACKEND=postgres`.
+    home: HubHome,
     app: Router,
+    hub: Arc<Hub>,
     admin: String,
 }
 
 fn setup() -> TestHub {
+    setup_with(jxc_hub::config::Limits::default())
+}
+
+/// A hub with `limits`, on the backend `JXC_TEST_BACKEND` names.
+fn setup_with(limits: jxc_hub::config::Limits) -> TestHub {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, admin) = cli::init(dir.path(), &[]).unwrap();
-    let hub = Arc::new(Hub::open(dir.path(), ca, 900, 30).unwrap());
+    let home = HubHome::new(
+        dir.path().to_path_buf(),
+        jxc_testkit::database_url("api").as_deref(),
+    )
+    .unwrap();
+    let (ca, admin) = cli::init(&home, &[]).unwrap();
+    let config = HubConfig {
+        stale_after_secs: 900,
+        client_cert_days: 30,
+        ..HubConfig::default()
+    };
+    let hub = Arc::new(
+        Hub::open(&home.db, ca, &config)
+            .unwrap()
+            .with_limits(limits),
+    );
     TestHub {
-        app: api::router(hub),
+        app: api::router(hub.clone()),
+        hub,
         dir,
+        home,
         admin,
     }
 }
@@ -68,7 +93,7 @@ impl TestHub {
             name: site.into(),
             region: "north".into(),
         };
-        cli::make_token(self.dir.path(), new, chrono::Duration::hours(1))
+        cli::make_token(&self.home, new, chrono::Duration::hours(1))
             .unwrap()
             .to_string()
     }
@@ -250,7 +275,7 @@ async fn enrollment_binds_the_agents_document_actor_or_refuses_it_keeping_the_to
         v["error"].as_str().unwrap().contains("doc_actor \"zz\""),
         "{v}"
     );
-    let hq = jxc_shared::docs::hub_actor(cli::load_ca(h.dir.path()).unwrap().cert_der());
+    let hq = jxc_shared::docs::hub_actor(cli::load_ca(&h.home).unwrap().cert_der());
     let (status, v) = enroll(bj.clone(), "BJ01", hq.to_hex_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["error"].as_str().unwrap().contains("HQ's own"), "{v}");
@@ -501,7 +526,7 @@ async fn a_revoked_or_replaced_certificate_is_refused() {
         h.sync_raw(Some(&new), Some("1"), req.clone()).await.0,
         StatusCode::OK
     );
-    Store::open(h.dir.path(), false)
+    Store::open(&h.home.db, false)
         .unwrap()
         .revoke(&SiteId::parse("BJ01").unwrap(), Utc::now())
         .unwrap();
@@ -514,7 +539,7 @@ async fn a_revoked_or_replaced_certificate_is_refused() {
 async fn hq_endpoints_need_a_bearer_token_and_check_their_parameters() {
     let h = setup();
     let viewer = "jxch_viewer_token_for_tests";
-    Store::open(h.dir.path(), false)
+    Store::open(&h.home.db, false)
         .unwrap()
         .add_user("ops", jxc_hub::store::Role::Viewer, viewer, Utc::now())
         .unwrap();
@@ -658,7 +683,7 @@ async fn uploads_are_refused_by_certificate_and_revocation_before_their_body_is_
         .unwrap_or_else(|_| panic!("{path}: the hub waited for the body of a stranger"));
         assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{path}");
     }
-    Store::open(h.dir.path(), false)
+    Store::open(&h.home.db, false)
         .unwrap()
         .revoke(&SiteId::parse("BJ01").unwrap(), Utc::now())
         .unwrap();
@@ -690,22 +715,10 @@ async fn uploads_are_refused_by_certificate_and_revocation_before_their_body_is_
 
 #[tokio::test]
 async fn a_slow_body_is_cut_off_by_the_body_timeout_and_limits_answer_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, _admin) = cli::init(dir.path(), &[]).unwrap();
-    let limits = jxc_hub::config::Limits {
+    let h = setup_with(jxc_hub::config::Limits {
         body_timeout_secs: 1,
         ..Default::default()
-    };
-    let hub = Arc::new(
-        Hub::open(dir.path(), ca, 900, 30)
-            .unwrap()
-            .with_limits(limits),
-    );
-    let h = TestHub {
-        app: api::router(hub),
-        dir,
-        admin: String::new(),
-    };
+    });
     let cert = h.enroll("BJ01").await;
     let (status, body) = tokio::time::timeout(
         std::time::Duration::from_secs(30),
@@ -858,9 +871,10 @@ async fn loose_ends_of_the_door() {
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(h.dir.path()), 0o700);
+    let sqlite = h.home.db.backend() == jxc_hub::store::Backend::Sqlite;
     for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
         let path = h.dir.path().join(name);
-        if name == "hub.db" || path.exists() {
+        if (sqlite && name == "hub.db") || path.exists() {
             assert_eq!(mode(&path), 0o600, "{name}");
         }
     }
@@ -868,23 +882,12 @@ async fn loose_ends_of_the_door() {
 
 #[tokio::test]
 async fn uploads_over_the_cap_wait_then_get_503_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, _admin) = cli::init(dir.path(), &[]).unwrap();
-    let limits = jxc_hub::config::Limits {
+    let h = setup_with(jxc_hub::config::Limits {
         max_uploads: 1,
         body_timeout_secs: 1,
         ..Default::default()
-    };
-    let hub = Arc::new(
-        Hub::open(dir.path(), ca, 900, 30)
-            .unwrap()
-            .with_limits(limits),
-    );
-    let h = TestHub {
-        app: api::router(hub.clone()),
-        dir,
-        admin: String::new(),
-    };
+    });
+    let hub = h.hub.clone();
     let cert = h.enroll("BJ01").await;
     let body = protocol::encode(&batch(1, vec![movement("BJ01", 1, 5_000_000)]));
     // Another upload holds the only slot.

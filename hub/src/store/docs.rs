@@ -4,6 +4,7 @@
 //! rebuilding the document's table (`product`, `customer`, `share_policy`,
 //! `sku_map`), in the same transaction.
 
+use super::db::{Sql, Value, vals};
 use super::{Store, now_text};
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
@@ -13,7 +14,6 @@ use jxc_shared::docs::{
 };
 use jxc_shared::protocol::{DocOffer, DocRefusal, DocReply};
 use jxc_shared::{SiteId, SiteKind};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 
 /// Chunks a document may gather before they are folded into its snapshot.
@@ -22,18 +22,16 @@ const MAX_CHUNKS: i64 = 32;
 /// A stored document: its snapshot and the chunks saved after it.
 type Stored = (Vec<u8>, Vec<Vec<u8>>);
 
-fn load(conn: &Connection, id: &str) -> Result<Option<Stored>> {
-    let snapshot: Option<Vec<u8>> = conn
-        .query_row("SELECT snapshot FROM doc WHERE id = ?", [id], |r| r.get(0))
-        .optional()?;
-    let Some(snapshot) = snapshot else {
+fn load(sql: &mut Sql<'_>, id: &str) -> Result<Option<Stored>> {
+    let Some(snapshot) =
+        sql.scalar::<Vec<u8>>("SELECT snapshot FROM doc WHERE id = ?", vals![id])?
+    else {
         return Ok(None);
     };
-    let mut stmt =
-        conn.prepare_cached("SELECT bytes FROM doc_chunk WHERE doc_id = ? ORDER BY n")?;
-    let chunks = stmt
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+    let chunks = sql.column(
+        "SELECT bytes FROM doc_chunk WHERE doc_id = ? ORDER BY n",
+        vals![id],
+    )?;
     Ok(Some((snapshot, chunks)))
 }
 
@@ -43,9 +41,9 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> HubError {
     ))
 }
 
-fn open_doc(conn: &Connection, id: &str) -> Result<AutoCommit> {
+fn open_doc(sql: &mut Sql<'_>, id: &str) -> Result<AutoCommit> {
     let mut doc = AutoCommit::new();
-    if let Some((snapshot, chunks)) = load(conn, id)? {
+    if let Some((snapshot, chunks)) = load(sql, id)? {
         for bytes in std::iter::once(&snapshot).chain(chunks.iter()) {
             if !bytes.is_empty() {
                 doc.load_incremental(bytes).map_err(|e| corrupt(id, e))?;
@@ -58,35 +56,33 @@ fn open_doc(conn: &Connection, id: &str) -> Result<AutoCommit> {
 /// Stores what `doc` gained since `before`: a new chunk, or a fresh
 /// snapshot when the chunks have piled up.
 fn save(
-    tx: &Transaction<'_>,
+    sql: &mut Sql<'_>,
     id: &str,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
     now: &str,
 ) -> Result<()> {
     let heads = pack_heads(&doc.get_heads());
-    let chunks: Option<i64> = tx
-        .query_row("SELECT chunks FROM doc WHERE id = ?", [id], |r| r.get(0))
-        .optional()?;
+    let chunks: Option<i64> = sql.scalar("SELECT chunks FROM doc WHERE id = ?", vals![id])?;
     match chunks {
         Some(n) if n < MAX_CHUNKS => {
             let bytes = doc.save_after(before);
-            tx.execute(
+            sql.exec(
                 "INSERT INTO doc_chunk (doc_id, n, bytes) VALUES (?, ?, ?)",
-                params![id, n + 1, bytes],
+                vals![id, n + 1, bytes],
             )?;
-            tx.execute(
+            sql.exec(
                 "UPDATE doc SET heads = ?, chunks = ?, updated_at = ? WHERE id = ?",
-                params![heads, n + 1, now, id],
+                vals![heads, n + 1, now, id],
             )?;
         }
         _ => {
             let snapshot = doc.save();
-            tx.execute("DELETE FROM doc_chunk WHERE doc_id = ?", [id])?;
-            tx.execute(
+            sql.exec("DELETE FROM doc_chunk WHERE doc_id = ?", vals![id])?;
+            sql.exec(
                 "INSERT INTO doc (id, snapshot, heads, chunks, updated_at) VALUES (?1, ?2, ?3, 0, ?4)
                  ON CONFLICT (id) DO UPDATE SET snapshot = ?2, heads = ?3, chunks = 0, updated_at = ?4",
-                params![id, snapshot, heads, now],
+                vals![id, snapshot, heads, now],
             )?;
         }
     }
@@ -94,60 +90,96 @@ fn save(
 }
 
 /// Rebuilds the table a document feeds.
-fn materialize(tx: &Transaction<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Result<()> {
+fn materialize(sql: &mut Sql<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Result<()> {
     match id {
         DocId::Catalog(_) => {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO product (sku, name, unit, decimals, gtin, category, brand, lot_tracked,
-                    list_price, dealer_price, lead_time_days, min_order_qty, pack_size)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?;
+            let mut rows: Vec<Vec<Value>> = Vec::new();
             for item in CatalogItem::read_all(doc) {
                 match item {
                     Ok(i) => {
                         let p = &i.product;
                         let opt = |c: &str| Some(i.column(c)).filter(|v| !v.is_empty());
-                        stmt.execute(params![
-                            p.sku.as_str(),
-                            p.name,
-                            p.unit,
-                            p.decimals,
-                            i.gtin,
-                            p.category,
-                            p.brand,
-                            p.lot_tracked,
-                            opt("list_price"),
-                            opt("dealer_price"),
-                            i.lead_time_days,
-                            opt("min_order_qty"),
-                            opt("pack_size"),
-                        ])?;
+                        rows.push(
+                            vals![
+                                p.sku.as_str(),
+                                p.name,
+                                p.unit,
+                                p.decimals,
+                                i.gtin,
+                                p.category,
+                                p.brand,
+                                p.lot_tracked,
+                                opt("list_price"),
+                                opt("dealer_price"),
+                                i.lead_time_days,
+                                opt("min_order_qty"),
+                                opt("pack_size"),
+                            ]
+                            .to_vec(),
+                        );
                     }
                     Err((sku, e)) => tracing::warn!(doc = %id, sku, "catalog record skipped: {e}"),
                 }
             }
+            sql.upsert_rows(
+                "product",
+                &[
+                    "sku",
+                    "name",
+                    "unit",
+                    "decimals",
+                    "gtin",
+                    "category",
+                    "brand",
+                    "lot_tracked",
+                    "list_price",
+                    "dealer_price",
+                    "lead_time_days",
+                    "min_order_qty",
+                    "pack_size",
+                ],
+                &["sku"],
+                &rows,
+            )?;
         }
         DocId::Customers(site) => {
-            tx.execute("DELETE FROM customer WHERE site = ?", [site.as_str()])?;
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO customer (site, id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?;
+            sql.exec("DELETE FROM customer WHERE site = ?", vals![site.as_str()])?;
+            let mut rows: Vec<Vec<Value>> = Vec::new();
             for c in Customer::read_all(doc) {
-                stmt.execute(params![
-                    site.as_str(),
-                    c.id,
-                    c.name,
-                    c.contact,
-                    c.phone,
-                    c.address,
-                    c.region,
-                    c.kind,
-                    c.credit_limit.map(|m| m.decimal().to_string()),
-                    c.terms_days,
-                    serde_json::to_string(&c.conflicts).unwrap_or_default(),
-                ])?;
+                rows.push(
+                    vals![
+                        site.as_str(),
+                        c.id,
+                        c.name,
+                        c.contact,
+                        c.phone,
+                        c.address,
+                        c.region,
+                        c.kind,
+                        c.credit_limit.map(|m| m.decimal().to_string()),
+                        c.terms_days,
+                        serde_json::to_string(&c.conflicts).unwrap_or_default(),
+                    ]
+                    .to_vec(),
+                );
             }
+            sql.insert_rows(
+                "customer",
+                &[
+                    "site",
+                    "id",
+                    "name",
+                    "contact",
+                    "phone",
+                    "address",
+                    "region",
+                    "type",
+                    "credit_limit",
+                    "terms_days",
+                    "conflicts",
+                ],
+                &rows,
+            )?;
         }
         DocId::Policy(site) => {
             // A policy that does not parse shares nothing, never more.
@@ -158,10 +190,10 @@ fn materialize(tx: &Transaction<'_>, id: &DocId, doc: &AutoCommit, now: &str) ->
                 );
                 SharePolicy::default()
             });
-            tx.execute(
+            sql.exec(
                 "INSERT INTO share_policy (site, policy, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (site) DO UPDATE SET policy = ?2, updated_at = ?3",
-                params![
+                vals![
                     site.as_str(),
                     serde_json::to_string(&policy).unwrap_or_default(),
                     now
@@ -169,35 +201,32 @@ fn materialize(tx: &Transaction<'_>, id: &DocId, doc: &AutoCommit, now: &str) ->
             )?;
         }
         DocId::SkuMap(site) => {
-            tx.execute("DELETE FROM sku_map WHERE site = ?", [site.as_str()])?;
-            let mut stmt =
-                tx.prepare_cached("INSERT INTO sku_map (site, code, hq_sku) VALUES (?, ?, ?)")?;
-            for (code, sku) in docs::read_sku_map(doc) {
-                stmt.execute(params![site.as_str(), code.as_str(), sku.as_str()])?;
-            }
+            sql.exec("DELETE FROM sku_map WHERE site = ?", vals![site.as_str()])?;
+            let rows: Vec<Vec<Value>> = docs::read_sku_map(doc)
+                .into_iter()
+                .map(|(code, sku)| vals![site.as_str(), code.as_str(), sku.as_str()].to_vec())
+                .collect();
+            sql.insert_rows("sku_map", &["site", "code", "hq_sku"], &rows)?;
         }
     }
     Ok(())
 }
 
-fn site_kind(conn: &Connection, site: &SiteId) -> Result<Option<SiteKind>> {
-    let kind: Option<String> = conn
-        .query_row("SELECT kind FROM site WHERE id = ?", [site.as_str()], |r| {
-            r.get(0)
-        })
-        .optional()?;
+fn site_kind(sql: &mut Sql<'_>, site: &SiteId) -> Result<Option<SiteKind>> {
+    let kind: Option<String> =
+        sql.scalar("SELECT kind FROM site WHERE id = ?", vals![site.as_str()])?;
     kind.map(|k| SiteKind::parse(&k).map_err(HubError::from))
         .transpose()
 }
 
 /// The sharing policy a dealer's records are held to (what it has set, or
-/// nothing shared until it sets one); `None` for a site that is not a dealer.
-pub fn dealer_policy(conn: &Connection, site: &SiteId) -> Result<Option<SharePolicy>> {
-    if site_kind(conn, site)? != Some(SiteKind::Dealer) {
+/// nothing shared until it sets one); `None` for a site that is not a
+/// dealer. Read from the `share_policy` table, never from the document.
+fn dealer_policy(sql: &mut Sql<'_>, site: &SiteId) -> Result<Option<SharePolicy>> {
+    if site_kind(sql, site)? != Some(SiteKind::Dealer) {
         return Ok(None);
     }
-    let doc = open_doc(conn, &DocId::Policy(site.clone()).to_string())?;
-    Ok(Some(SharePolicy::read(&doc).unwrap_or_default()))
+    super::ingest::policy_in_force(sql, site).map(Some)
 }
 
 /// Whether `site` may see document `id` at all.
@@ -211,7 +240,7 @@ pub fn may_read(site: &SiteId, id: &DocId) -> bool {
 impl Store {
     /// The document as the hub holds it (empty if it has none yet).
     pub fn doc(&self, id: &DocId) -> Result<AutoCommit> {
-        open_doc(&self.conn, &id.to_string())
+        self.db().snapshot(|sql| open_doc(sql, &id.to_string()))
     }
 
     /// HQ edits a document through the hub: `edit` runs on the document
@@ -225,19 +254,18 @@ impl Store {
         edit: impl FnOnce(&mut AutoCommit) -> Result<T>,
     ) -> Result<T> {
         let name = id.to_string();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut doc = open_doc(&tx, &name)?.with_actor(hub.clone());
-        let before = doc.get_heads();
-        let out = edit(&mut doc)?;
-        if doc.commit().is_some() {
-            let now = now_text(now);
-            save(&tx, &name, &mut doc, &before, &now)?;
-            materialize(&tx, id, &doc, &now)?;
-        }
-        tx.commit()?;
-        Ok(out)
+        self.db().write(|sql| {
+            sql.lock(&name)?;
+            let mut doc = open_doc(sql, &name)?.with_actor(hub.clone());
+            let before = doc.get_heads();
+            let out = edit(&mut doc)?;
+            if doc.commit().is_some() {
+                let now = now_text(now);
+                save(sql, &name, &mut doc, &before, &now)?;
+                materialize(sql, id, &doc, &now)?;
+            }
+            Ok(out)
+        })
     }
 
     /// Applies one offer of site `site` and answers it. Each change is
@@ -272,81 +300,81 @@ impl Store {
         };
         let name = id.to_string();
         let now_s = now_text(now);
-        // Only an offer with changes writes; the others read in a deferred
-        // transaction (a consistent snapshot that takes no write lock).
-        let behavior = if offer.changes.is_empty() {
-            TransactionBehavior::Deferred
-        } else {
-            TransactionBehavior::Immediate
-        };
-        let tx = self.conn.transaction_with_behavior(behavior)?;
-        let stored: Option<Vec<u8>> = tx
-            .query_row("SELECT heads FROM doc WHERE id = ?", [&name], |r| r.get(0))
-            .optional()?;
-        let mut heads = stored.as_deref().map(unpack_heads).unwrap_or_default();
         let offered = docs::hashes_from_bytes(&offer.heads);
-        if !offer.changes.is_empty() {
-            let mut doc = open_doc(&tx, &name)?;
-            let before = doc.get_heads();
-            let owner_kind = match id.owner() {
-                Some(o) => site_kind(&tx, o)?,
-                None => None,
-            };
-            let accepted = check_changes(
-                &tx, site, hub, &id, owner_kind, &mut doc, offer, &mut reply, &now_s,
-            )?;
-            if !accepted.is_empty() {
-                // `check_changes` refuses what Automerge 0.12 is known to
-                // panic on; should another such change get through, the
-                // offer fails (the transaction rolls back) instead of the
-                // worker thread.
-                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    doc.apply_changes(accepted)
-                        .map_err(|e| HubError::Invalid(format!("document {name}: {e}")))?;
+        let mut answer = |sql: &mut Sql<'_>, reply: &mut DocReply| -> Result<Vec<ChangeHash>> {
+            let stored: Option<Vec<u8>> =
+                sql.scalar("SELECT heads FROM doc WHERE id = ?", vals![name])?;
+            let mut heads = stored.as_deref().map(unpack_heads).unwrap_or_default();
+            if !offer.changes.is_empty() {
+                let mut doc = open_doc(sql, &name)?;
+                let before = doc.get_heads();
+                let owner_kind = match id.owner() {
+                    Some(o) => site_kind(sql, o)?,
+                    None => None,
+                };
+                let accepted = check_changes(
+                    sql, site, hub, &id, owner_kind, &mut doc, offer, reply, &now_s,
+                )?;
+                if !accepted.is_empty() {
+                    // `check_changes` refuses what Automerge 0.12 is known to
+                    // panic on; should another such change get through, the
+                    // offer fails (the transaction rolls back) instead of the
+                    // worker thread.
+                    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        doc.apply_changes(accepted)
+                            .map_err(|e| HubError::Invalid(format!("document {name}: {e}")))
+                    }));
+                    match applied {
+                        Ok(result) => result?,
+                        Err(_) => {
+                            return Err(HubError::Invalid(format!(
+                                "document {name}: Automerge could not apply the offered changes"
+                            )));
+                        }
+                    }
                     if doc.get_heads() != before {
-                        save(&tx, &name, &mut doc, &before, &now_s)?;
-                    }
-                    Ok::<_, HubError>(())
-                }));
-                match applied {
-                    Ok(result) => result?,
-                    Err(_) => {
-                        return Err(HubError::Invalid(format!(
-                            "document {name}: Automerge could not apply the offered changes"
-                        )));
+                        save(sql, &name, &mut doc, &before, &now_s)?;
+                        materialize(sql, &id, &doc, &now_s)?;
                     }
                 }
-                if doc.get_heads() != before {
-                    materialize(&tx, &id, &doc, &now_s)?;
-                }
-            }
-            heads = doc.get_heads();
-            if heads != offered && *budget > 0 {
-                let data = doc.save_after(&offered);
-                *budget = budget.saturating_sub(data.len());
-                if !data.is_empty() {
-                    reply.data.push(data);
-                }
-            }
-        } else if heads != offered && *budget > 0 {
-            if offered.is_empty() {
-                // A new agent: the stored bytes, without loading the document.
-                if let Some((snapshot, chunks)) = load(&tx, &name)? {
-                    for b in std::iter::once(snapshot).chain(chunks) {
-                        *budget = budget.saturating_sub(b.len());
-                        reply.data.push(b);
+                heads = doc.get_heads();
+                if heads != offered && *budget > 0 {
+                    let data = doc.save_after(&offered);
+                    *budget = budget.saturating_sub(data.len());
+                    if !data.is_empty() {
+                        reply.data.push(data);
                     }
                 }
-            } else {
-                let mut doc = open_doc(&tx, &name)?;
-                let data = doc.save_after(&offered);
-                *budget = budget.saturating_sub(data.len());
-                if !data.is_empty() {
-                    reply.data.push(data);
+            } else if heads != offered && *budget > 0 {
+                if offered.is_empty() {
+                    // A new agent: the stored bytes, without loading the document.
+                    if let Some((snapshot, chunks)) = load(sql, &name)? {
+                        for b in std::iter::once(snapshot).chain(chunks) {
+                            *budget = budget.saturating_sub(b.len());
+                            reply.data.push(b);
+                        }
+                    }
+                } else {
+                    let mut doc = open_doc(sql, &name)?;
+                    let data = doc.save_after(&offered);
+                    *budget = budget.saturating_sub(data.len());
+                    if !data.is_empty() {
+                        reply.data.push(data);
+                    }
                 }
             }
-        }
-        tx.commit()?;
+            Ok(heads)
+        };
+        // Only an offer with changes writes, one hub process at a time per
+        // document; the others read one consistent snapshot.
+        let heads = if offer.changes.is_empty() {
+            self.db().snapshot(|sql| answer(sql, &mut reply))?
+        } else {
+            self.db().write(|sql| {
+                sql.lock(&name)?;
+                answer(sql, &mut reply)
+            })?
+        };
         reply.heads = heads.iter().map(docs::hash_bytes).collect();
         Ok(reply)
     }
@@ -354,7 +382,7 @@ impl Store {
 
 #[allow(clippy::too_many_arguments)]
 fn check_changes(
-    tx: &Transaction<'_>,
+    sql: &mut Sql<'_>,
     site: &SiteId,
     hub: &ActorId,
     id: &DocId,
@@ -367,15 +395,17 @@ fn check_changes(
     let mut accepted = Vec::new();
     let mut accepted_hashes: HashSet<ChangeHash> = HashSet::new();
     let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
-    let refuse = |hash: [u8; 32],
+    let refuse = |sql: &mut Sql<'_>,
+                  hash: [u8; 32],
                   actor: String,
                   reason: String,
                   reply: &mut DocReply|
      -> Result<()> {
         let hex_hash = hex::encode(hash);
-        let fresh = tx.execute(
-                "INSERT OR IGNORE INTO doc_refusal (hash, doc_id, site, actor, reason, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                params![hex_hash, id.to_string(), site.as_str(), actor, reason, now],
+        let fresh = sql.exec(
+                "INSERT INTO doc_refusal (hash, doc_id, site, actor, reason, received_at) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (hash) DO NOTHING",
+                vals![hex_hash, id.to_string(), site.as_str(), actor, reason, now],
             )? == 1;
         if fresh {
             tracing::error!(site = site.as_str(), doc = %id, change = hex_hash, "document change refused: {reason}");
@@ -388,7 +418,7 @@ fn check_changes(
     // them otherwise, so only a crafted request meets this).
     let withheld = match id {
         DocId::Customers(owner) if owner_kind == Some(SiteKind::Dealer) => dealer_policy(
-            tx, owner,
+            sql, owner,
         )?
         .map(|p| p.sell_through)
         .filter(|s| *s != SellThrough::Identity)
@@ -412,6 +442,7 @@ fn check_changes(
                 }
             }
             Err(e) => refuse(
+                sql,
                 sha2_32(raw),
                 String::new(),
                 format!("not an Automerge change: {e}"),
@@ -438,7 +469,7 @@ fn check_changes(
             if let Some(dep) = change.deps().iter().find(|d| refused_hashes.contains(*d)) {
                 refused_hashes.insert(hash);
                 let reason = format!("builds on refused change {}", hex::encode(dep.0));
-                refuse(hash.0, actor, reason, reply)?;
+                refuse(sql, hash.0, actor, reason, reply)?;
                 progress = true;
                 continue;
             }
@@ -454,7 +485,7 @@ fn check_changes(
             let expanded = change.decode();
             let verdict = match well_formed(&change, &expanded, &last_seq) {
                 Err(reason) => Err(reason),
-                Ok(()) => match check_actor(tx, site, hub, change.actor_id(), now)? {
+                Ok(()) => match check_actor(sql, site, hub, change.actor_id(), now)? {
                     Ok(()) => match &withheld {
                         Some(reason) => Err(reason.clone()),
                         None => docs::authorize(id, owner_kind, Writer::Site(site), &expanded),
@@ -470,7 +501,7 @@ fn check_changes(
                 }
                 Err(reason) => {
                     refused_hashes.insert(hash);
-                    refuse(hash.0, actor, reason, reply)?;
+                    refuse(sql, hash.0, actor, reason, reply)?;
                 }
             }
         }
@@ -508,7 +539,7 @@ fn well_formed(
 /// (HQ's own changes reach the hub through `hq_edit`, never from agents).
 /// A site's first unknown actor after it enrolled is bound to it.
 fn check_actor(
-    tx: &Transaction<'_>,
+    sql: &mut Sql<'_>,
     site: &SiteId,
     hub: &ActorId,
     actor: &ActorId,
@@ -521,13 +552,10 @@ fn check_actor(
             site.as_str()
         )));
     }
-    let bound: Option<String> = tx
-        .query_row(
-            "SELECT site FROM site_actor WHERE actor = ?",
-            [&hex_actor],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let bound: Option<String> = sql.scalar(
+        "SELECT site FROM site_actor WHERE actor = ?",
+        vals![hex_actor],
+    )?;
     match bound {
         Some(s) if s == site.as_str() => Ok(Ok(())),
         Some(other) => Ok(Err(format!(
@@ -535,13 +563,11 @@ fn check_actor(
             site.as_str()
         ))),
         None => {
-            let open: bool = tx
-                .query_row(
+            let open: bool = sql
+                .scalar(
                     "SELECT actor_open FROM site WHERE id = ?",
-                    [site.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?
+                    vals![site.as_str()],
+                )?
                 .unwrap_or(false);
             if !open {
                 return Ok(Err(format!(
@@ -549,7 +575,7 @@ fn check_actor(
                     site.as_str()
                 )));
             }
-            bind(tx, site, &hex_actor, now, "its first document sync")?;
+            bind(sql, site, &hex_actor, now, "its first document sync")?;
             Ok(Ok(()))
         }
     }
@@ -559,37 +585,34 @@ fn check_actor(
 /// binding. An actor that already writes for another site is refused: the
 /// agent's data directory was copied from that site.
 pub(super) fn bind_actor(
-    tx: &Transaction<'_>,
+    sql: &mut Sql<'_>,
     site: &SiteId,
     actor: &ActorId,
     now: &str,
 ) -> Result<()> {
     let hex_actor = actor.to_hex_string();
-    let bound: Option<String> = tx
-        .query_row(
-            "SELECT site FROM site_actor WHERE actor = ?",
-            [&hex_actor],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let bound: Option<String> = sql.scalar(
+        "SELECT site FROM site_actor WHERE actor = ?",
+        vals![hex_actor],
+    )?;
     if let Some(other) = bound.filter(|o| o != site.as_str()) {
         return Err(HubError::Invalid(format!(
             "doc_actor {hex_actor} already writes for site {other}: this agent's data directory was copied from that site; make a new one with `jxc-agent init`; the token is still valid"
         )));
     }
-    bind(tx, site, &hex_actor, now, "enrollment")
+    bind(sql, site, &hex_actor, now, "enrollment")
 }
 
 /// Records that `hex_actor` writes for `site` (kept if it already does) and
 /// closes the site's first-sync binding.
-fn bind(tx: &Transaction<'_>, site: &SiteId, hex_actor: &str, now: &str, at: &str) -> Result<()> {
-    tx.execute(
-        "INSERT OR IGNORE INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?)",
-        params![hex_actor, site.as_str(), now],
+fn bind(sql: &mut Sql<'_>, site: &SiteId, hex_actor: &str, now: &str, at: &str) -> Result<()> {
+    sql.exec(
+        "INSERT INTO site_actor (actor, site, bound_at) VALUES (?, ?, ?) ON CONFLICT (actor) DO NOTHING",
+        vals![hex_actor, site.as_str(), now],
     )?;
-    tx.execute(
+    sql.exec(
         "UPDATE site SET actor_open = 0 WHERE id = ?",
-        [site.as_str()],
+        vals![site.as_str()],
     )?;
     tracing::info!(
         site = site.as_str(),
@@ -714,28 +737,27 @@ impl Store {
                 .push(i);
         }
         let now = now_text(now);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut changed = 0;
-        for (id, items) in by_shard {
-            let name = id.to_string();
-            let mut doc = open_doc(&tx, &name)?.with_actor(hub.clone());
-            let before = doc.get_heads();
-            for i in items {
-                check_catalog_change(&doc, i)?;
-                let n = i
-                    .write(&mut doc)
-                    .map_err(|e| HubError::Internal(format!("catalog edit failed: {e}")))?;
-                changed += usize::from(n > 0);
+        self.db().write(|sql| {
+            let mut changed = 0;
+            for (id, items) in by_shard {
+                let name = id.to_string();
+                sql.lock(&name)?;
+                let mut doc = open_doc(sql, &name)?.with_actor(hub.clone());
+                let before = doc.get_heads();
+                for i in items {
+                    check_catalog_change(&doc, i)?;
+                    let n = i
+                        .write(&mut doc)
+                        .map_err(|e| HubError::Internal(format!("catalog edit failed: {e}")))?;
+                    changed += usize::from(n > 0);
+                }
+                if doc.commit().is_some() {
+                    save(sql, &name, &mut doc, &before, &now)?;
+                    materialize(sql, &id, &doc, &now)?;
+                }
             }
-            if doc.commit().is_some() {
-                save(&tx, &name, &mut doc, &before, &now)?;
-                materialize(&tx, &id, &doc, &now)?;
-            }
-        }
-        tx.commit()?;
-        Ok(changed)
+            Ok(changed)
+        })
     }
 
     pub fn catalog_item(&self, sku: &str) -> Result<Option<CatalogItem>> {
@@ -750,32 +772,25 @@ impl Store {
 
     /// The catalog from its table, optionally one category, by SKU.
     pub fn catalog(&self, category: Option<&str>) -> Result<Vec<CatalogItem>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT sku, name, unit, decimals, gtin, category, brand, lot_tracked, list_price,
-                    dealer_price, lead_time_days, min_order_qty, pack_size
-             FROM product WHERE ?1 IS NULL OR category = ?1 ORDER BY sku",
-        )?;
-        let rows = stmt.query_map([category], |r| {
-            let mut v: Vec<String> = Vec::with_capacity(13);
+        let rows = self.db().read(|sql| {
+            sql.query(
+                "SELECT sku, name, unit, decimals, gtin, category, brand, lot_tracked, list_price,
+                        dealer_price, lead_time_days, min_order_qty, pack_size
+                 FROM product WHERE CAST(?1 AS TEXT) IS NULL OR category = ?1 ORDER BY sku",
+                vals![category],
+            )
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut row: Vec<String> = Vec::with_capacity(13);
             for i in 0..13 {
-                let cell: Option<rusqlite::types::Value> = r.get(i)?;
-                v.push(match cell {
-                    Some(rusqlite::types::Value::Text(t)) => t,
-                    Some(rusqlite::types::Value::Integer(n)) => {
-                        if i == 7 {
-                            (n != 0).to_string()
-                        } else {
-                            n.to_string()
-                        }
-                    }
+                row.push(match r.get::<Value>(i)? {
+                    Value::Text(t) => t,
+                    Value::Int(n) if i == 7 => (n != 0).to_string(),
+                    Value::Int(n) => n.to_string(),
                     _ => String::new(),
                 });
             }
-            Ok(v)
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row?;
             let item = CatalogItem::from_text(|c| {
                 docs::CATALOG_COLUMNS
                     .iter()
@@ -789,95 +804,106 @@ impl Store {
     }
 
     pub fn customers(&self, site: Option<&str>) -> Result<Vec<SiteCustomer>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT site, id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts
-             FROM customer WHERE ?1 IS NULL OR site = ?1 ORDER BY site, id",
-        )?;
-        let rows = stmt.query_map([site], |r| {
-            let limit: Option<String> = r.get(8)?;
-            let conflicts: String = r.get(10)?;
-            Ok(SiteCustomer {
-                site: r.get(0)?,
-                customer: Customer {
-                    id: r.get(1)?,
-                    name: r.get(2)?,
-                    contact: r.get(3)?,
-                    phone: r.get(4)?,
-                    address: r.get(5)?,
-                    region: r.get(6)?,
-                    kind: r.get(7)?,
-                    credit_limit: limit.as_deref().and_then(jxc_shared::Money::from_stored),
-                    terms_days: r.get(9)?,
-                    conflicts: serde_json::from_str(&conflicts).unwrap_or_default(),
-                },
-                not_updated: false,
-            })
-        })?;
-        let mut rows: Vec<SiteCustomer> = rows.collect::<rusqlite::Result<_>>()?;
-        let mut withheld: std::collections::HashMap<String, bool> = Default::default();
-        for row in &mut rows {
-            if !withheld.contains_key(&row.site) {
-                let policy = dealer_policy(&self.conn, &SiteId::parse(&row.site)?)?;
-                let w = policy.is_some_and(|p| p.sell_through != SellThrough::Identity);
-                withheld.insert(row.site.clone(), w);
+        self.db().snapshot(|sql| {
+            let rows = sql.query(
+                "SELECT site, id, name, contact, phone, address, region, type, credit_limit, terms_days, conflicts
+                 FROM customer WHERE CAST(?1 AS TEXT) IS NULL OR site = ?1 ORDER BY site, id",
+                vals![site],
+            )?;
+            let mut out: Vec<SiteCustomer> = Vec::with_capacity(rows.len());
+            let mut withheld: HashMap<String, bool> = HashMap::new();
+            for r in &rows {
+                let site: String = r.get(0)?;
+                let limit: Option<String> = r.get(8)?;
+                let conflicts: String = r.get(10)?;
+                if !withheld.contains_key(&site) {
+                    let policy = dealer_policy(sql, &SiteId::parse(&site)?)?;
+                    let w = policy.is_some_and(|p| p.sell_through != SellThrough::Identity);
+                    withheld.insert(site.clone(), w);
+                }
+                out.push(SiteCustomer {
+                    not_updated: withheld[&site],
+                    site,
+                    customer: Customer {
+                        id: r.get(1)?,
+                        name: r.get(2)?,
+                        contact: r.get(3)?,
+                        phone: r.get(4)?,
+                        address: r.get(5)?,
+                        region: r.get(6)?,
+                        kind: r.get(7)?,
+                        credit_limit: limit.as_deref().and_then(jxc_shared::Money::from_stored),
+                        terms_days: r.get(9)?,
+                        conflicts: serde_json::from_str(&conflicts).unwrap_or_default(),
+                    },
+                });
             }
-            row.not_updated = withheld[&row.site];
-        }
-        Ok(rows)
+            Ok(out)
+        })
     }
 
     pub fn doc_refusals(&self) -> Result<Vec<DocRefusalRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT hash, doc_id, site, actor, reason, received_at FROM doc_refusal ORDER BY received_at, hash",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DocRefusalRow {
-                hash: r.get(0)?,
-                doc: r.get(1)?,
-                site: r.get(2)?,
-                actor: r.get(3)?,
-                reason: r.get(4)?,
-                received_at: r.get(5)?,
+        self.db().read(|sql| {
+            sql.query(
+                "SELECT hash, doc_id, site, actor, reason, received_at FROM doc_refusal ORDER BY received_at, hash",
+                vals![],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(DocRefusalRow {
+                    hash: r.get(0)?,
+                    doc: r.get(1)?,
+                    site: r.get(2)?,
+                    actor: r.get(3)?,
+                    reason: r.get(4)?,
+                    received_at: r.get(5)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
+        })
     }
 
     pub fn share_policies(&self) -> Result<Vec<PolicyRow>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT site, policy, updated_at FROM share_policy ORDER BY site")?;
-        let rows = stmt.query_map([], |r| {
-            let policy: String = r.get(1)?;
-            Ok(PolicyRow {
-                site: r.get(0)?,
-                policy: serde_json::from_str(&policy).unwrap_or(serde_json::Value::Null),
-                updated_at: r.get(2)?,
+        self.db().read(|sql| {
+            sql.query(
+                "SELECT site, policy, updated_at FROM share_policy ORDER BY site",
+                vals![],
+            )?
+            .iter()
+            .map(|r| {
+                let policy: String = r.get(1)?;
+                Ok(PolicyRow {
+                    site: r.get(0)?,
+                    policy: serde_json::from_str(&policy).unwrap_or(serde_json::Value::Null),
+                    updated_at: r.get(2)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
+        })
     }
 
     /// The kind of a site, if it ever enrolled.
     pub fn site_kind(&self, site: &SiteId) -> Result<Option<SiteKind>> {
-        site_kind(&self.conn, site)
+        self.db().read(|sql| site_kind(sql, site))
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Target;
     use jxc_shared::docs::CustomerField;
 
     fn store_with_branch(site: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), true).unwrap();
+        let store = Store::open(&Target::Sqlite(dir.path().to_path_buf()), true).unwrap();
         store
-            .conn
-            .execute(
-                "INSERT INTO site (id, kind, name, region) VALUES (?, 'branch', 'b', 'east')",
-                [site],
-            )
+            .db()
+            .write(|sql| {
+                sql.exec(
+                    "INSERT INTO site (id, kind, name, region) VALUES (?, 'branch', 'b', 'east')",
+                    vals![site],
+                )
+            })
             .unwrap();
         (dir, store)
     }

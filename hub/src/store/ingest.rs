@@ -7,30 +7,41 @@
 //! authorization is quarantined and the hwm moves past it, so one bad record
 //! never blocks the queue behind it. All of a batch commits in one transaction.
 
+use super::db::{Sql, Value, vals};
 use super::{Store, now_text};
-use crate::error::Result;
+use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
+use jxc_shared::docs::SharePolicy;
 use jxc_shared::protocol::{
     IncomingTransfer, Quarantined, SyncRequest, SyncResponse, WireMovement,
 };
 use jxc_shared::share::{check_shared, withheld};
 use jxc_shared::time::format_time;
 use jxc_shared::{GlobalLocation, Money, Movement, MovementKind, Quantity, SiteId};
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-/// Movements written per INSERT statement: one statement per row spends
-/// most of its time in statement overhead rather than in the B-tree.
-const INSERT_CHUNK: usize = 64;
-const MOVEMENT_COLUMNS: usize = 16;
+/// Values bound per `IN (…)` list when the batch's rows are read.
+const IN_CHUNK: usize = 500;
 
-/// What a batch accumulates before it is written back.
-struct Batch {
-    caches: Caches,
-    next_cursor: i64,
-    pending: Vec<MovementRow>,
-}
+const MOVEMENT_COLUMNS: [&str; 16] = [
+    "site",
+    "seq",
+    "kind",
+    "location",
+    "sku",
+    "lot",
+    "qty",
+    "unit_cost",
+    "unit_price",
+    "counterparty",
+    "ref",
+    "reason",
+    "transfer_id",
+    "occurred_at",
+    "recorded_at",
+    "digest",
+];
 
 /// One movement row waiting to be written with others.
 struct MovementRow {
@@ -54,52 +65,27 @@ struct MovementRow {
     value_micro: i64,
 }
 
-fn insert_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; MOVEMENT_COLUMNS].join(", "));
-    format!(
-        "INSERT INTO movement (site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty,
-         ref, reason, transfer_id, occurred_at, recorded_at, digest) VALUES {}",
-        vec![one; rows].join(", ")
-    )
-}
-
-/// Writes and empties `rows`, many per statement.
-fn insert_movements(tx: &Transaction<'_>, site: &str, rows: &mut Vec<MovementRow>) -> Result<()> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        // Full chunks, the common case, reuse one statement text built once.
-        let mut stmt = if chunk.len() == INSERT_CHUNK {
-            static FULL: std::sync::LazyLock<String> =
-                std::sync::LazyLock::new(|| insert_sql(INSERT_CHUNK));
-            tx.prepare_cached(&FULL)?
-        } else {
-            tx.prepare_cached(&insert_sql(chunk.len()))?
-        };
-        let mut values: Vec<&dyn rusqlite::ToSql> =
-            Vec::with_capacity(chunk.len() * MOVEMENT_COLUMNS);
-        for r in chunk {
-            values.extend_from_slice(&[
-                &site as &dyn rusqlite::ToSql,
-                &r.seq,
-                &r.kind,
-                &r.location,
-                &r.sku,
-                &r.lot,
-                &r.qty,
-                &r.unit_cost,
-                &r.unit_price,
-                &r.counterparty,
-                &r.reference,
-                &r.reason,
-                &r.transfer_id,
-                &r.occurred_at,
-                &r.recorded_at,
-                &r.digest,
-            ]);
-        }
-        stmt.execute(rusqlite::params_from_iter(values))?;
+impl MovementRow {
+    fn values(self, site: &str) -> Vec<Value> {
+        vec![
+            Value::Text(site.to_owned()),
+            Value::Int(self.seq),
+            Value::Text(self.kind.to_owned()),
+            Value::Text(self.location),
+            Value::Text(self.sku),
+            Value::Text(self.lot),
+            Value::Int(self.qty),
+            Value::Text(self.unit_cost),
+            self.unit_price.map_or(Value::Null, Value::Text),
+            self.counterparty.map_or(Value::Null, Value::Text),
+            self.reference.map_or(Value::Null, Value::Text),
+            self.reason.map_or(Value::Null, Value::Text),
+            self.transfer_id.map_or(Value::Null, Value::Text),
+            Value::Text(self.occurred_at),
+            Value::Text(self.recorded_at),
+            Value::Blob(self.digest),
+        ]
     }
-    rows.clear();
-    Ok(())
 }
 
 /// Most incoming transfers returned in one response.
@@ -122,47 +108,11 @@ fn digest(m: &WireMovement) -> Vec<u8> {
 type BalKey = (String, String, String);
 
 /// On hand and its value at one (location, sku, lot).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Holding {
     qty: i64,
     /// Σ qty × unit cost, in millionths of the currency.
     value: i64,
-}
-
-/// The batch's view of the balances it touches, written back once at the end.
-#[derive(Default)]
-struct Caches {
-    balances: HashMap<BalKey, Holding>,
-}
-
-impl Caches {
-    fn balance(&mut self, tx: &Transaction<'_>, site: &str, key: &BalKey) -> Result<Holding> {
-        if let Some(v) = self.balances.get(key) {
-            return Ok(*v);
-        }
-        let v = tx
-            .prepare_cached(
-                "SELECT qty, value FROM balance WHERE site = ? AND location = ? AND sku = ? AND lot = ?",
-            )?
-            .query_row(params![site, key.0, key.1, key.2], |r| {
-                Ok(Holding { qty: r.get(0)?, value: r.get(1)? })
-            })
-            .optional()?
-            .unwrap_or_default();
-        self.balances.insert(key.clone(), v);
-        Ok(v)
-    }
-
-    fn flush(self, tx: &Transaction<'_>, site: &str) -> Result<()> {
-        let mut bal = tx.prepare_cached(
-            "INSERT INTO balance (site, location, sku, lot, qty, value) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (site, location, sku, lot) DO UPDATE SET qty = excluded.qty, value = excluded.value",
-        )?;
-        for ((loc, sku, lot), h) in &self.balances {
-            bal.execute(params![site, loc, sku, lot, h.qty, h.value])?;
-        }
-        Ok(())
-    }
 }
 
 /// One record checked before the writer is taken: its digest, and either the
@@ -174,7 +124,7 @@ struct PreparedRecord {
 
 /// A sync request with all the work that needs no database already done
 /// (decoding fields, validation, digests, row text), so it can run on another
-/// core while the single writer applies the previous batch.
+/// core while the writer applies the previous batch.
 pub struct PreparedBatch {
     req: SyncRequest,
     records: Vec<PreparedRecord>,
@@ -195,14 +145,6 @@ pub fn prepare(site: &SiteId, req: SyncRequest) -> PreparedBatch {
         })
         .collect();
     PreparedBatch { req, records }
-}
-
-/// The catalog category of an SKU, `None` if HQ's catalog lacks it.
-fn catalog_category(tx: &Transaction<'_>, sku: &str) -> Result<Option<String>> {
-    Ok(tx
-        .prepare_cached("SELECT category FROM product WHERE sku = ?")?
-        .query_row([sku], |r| r.get(0))
-        .optional()?)
 }
 
 fn movement_row(
@@ -245,156 +187,175 @@ fn value_micro(m: &Movement) -> Option<i64> {
     i64::try_from(v.trunc()).ok()
 }
 
-impl Store {
-    /// Applies one sync request from `site` (already authenticated).
-    pub fn ingest(
-        &mut self,
-        site: &SiteId,
-        req: &SyncRequest,
-        now: DateTime<Utc>,
-    ) -> Result<(SyncResponse, IngestStats)> {
-        self.ingest_prepared(site, prepare(site, req.clone()), now)
-    }
-
-    /// Applies a request already checked by [`prepare`], in one transaction.
-    pub fn ingest_prepared(
-        &mut self,
-        site: &SiteId,
-        batch: PreparedBatch,
-        now: DateTime<Utc>,
-    ) -> Result<(SyncResponse, IngestStats)> {
-        let PreparedBatch { req, records } = batch;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let s = site.as_str();
-        let mut hwm = tx.query_row("SELECT hwm FROM site WHERE id = ?", [s], |r| {
-            r.get::<_, i64>(0)
-        })? as u64;
-        for l in &req.locations {
-            tx.prepare_cached(
-                "INSERT INTO site_location (site, id, name) VALUES (?, ?, ?)
-                 ON CONFLICT (site, id) DO UPDATE SET name = excluded.name",
-            )?
-            .execute(params![s, l.id, l.name])?;
-        }
-
-        let mut stats = IngestStats::default();
-        let mut quarantined = Vec::new();
-        let mut state = Batch {
-            caches: Caches::default(),
-            next_cursor: tx.query_row(
-                "SELECT COALESCE(MAX(cursor), 0) + 1 FROM transfer",
-                [],
-                |r| r.get(0),
-            )?,
-            pending: Vec::with_capacity(INSERT_CHUNK),
-        };
-        let mut newest: Option<DateTime<Utc>> = None;
-        // A dealer's records are checked against its sharing policy in force.
-        let policy = super::docs::dealer_policy(&tx, site)?;
-        // A batch that starts beyond hwm + 1 would leave a gap: apply none of
-        // it. The agent resends from the hwm in the answer.
-        if req.from_seq <= hwm + 1 {
-            for (w, rec) in req.movements.iter().zip(records) {
-                let d = rec.digest;
-                if w.seq <= hwm {
-                    if held_digest(&tx, s, w.seq)?.as_deref() == Some(&d[..]) {
-                        stats.duplicates += 1;
-                    } else {
-                        let reason = format!(
-                            "conflict: seq {} was received before with different content; the first version is kept",
-                            w.seq
-                        );
-                        tracing::error!(site = s, seq = w.seq, "{reason}");
-                        quarantine(&tx, s, w, "conflict", &reason, &d, now)?;
-                        quarantined.push(Quarantined { seq: w.seq, reason });
-                        stats.conflicts += 1;
-                    }
-                    continue;
-                }
-                let category = match &policy {
-                    Some(_) => Some(catalog_category(&tx, &w.sku)?),
-                    None => None,
-                };
-                match rec.checked.and_then(|(m, row)| {
-                    let role = check_transfer(&tx, site, &m)?;
-                    if let (Some(p), Some(c)) = (&policy, &category) {
-                        check_shared(p, site, c.as_deref(), w)?;
-                    }
-                    Ok((m, row, role))
-                }) {
-                    Ok((m, row, role)) => {
-                        apply(&tx, site, w, &m, row, role, &mut state)?;
-                        let t = m.draft.occurred_at.with_timezone(&Utc);
-                        newest = Some(newest.map_or(t, |n| n.max(t)));
-                        stats.accepted += 1;
-                    }
-                    Err(reason) => {
-                        // A dealer's record is kept without what its policy withholds.
-                        let kept = policy.as_ref().map(|p| withheld(p, w));
-                        let w = kept.as_ref().unwrap_or(w);
-                        tracing::warn!(site = s, seq = w.seq, %reason, "record quarantined");
-                        quarantine(&tx, s, w, "refused", &reason, &d, now)?;
-                        quarantined.push(Quarantined { seq: w.seq, reason });
-                        stats.refused += 1;
-                    }
-                }
-                hwm = w.seq;
-            }
-        }
-        insert_movements(&tx, s, &mut state.pending)?;
-        state.caches.flush(&tx, s)?;
-        tx.execute(
-            "UPDATE site SET hwm = ?2, agent_last_seq = ?3, last_sync_at = ?4, clock_skew_ms = ?5,
-                 newest_business_at = CASE WHEN ?6 IS NOT NULL AND (newest_business_at IS NULL OR ?6 > newest_business_at)
-                                           THEN ?6 ELSE newest_business_at END
-             WHERE id = ?1",
-            params![
-                s,
-                hwm as i64,
-                req.agent_last_seq as i64,
-                now_text(now),
-                // Saturating: the agent's clock is whatever it sends.
-                req.agent_time_ms.saturating_sub(now.timestamp_millis()),
-                newest.map(now_text)
-            ],
-        )?;
-        let incoming = incoming(&tx, s, req.transfers_cursor)?;
-        tx.commit()?;
-        Ok((
-            SyncResponse {
-                hwm,
-                accepted: stats.accepted as u32,
-                duplicates: stats.duplicates as u32,
-                quarantined,
-                incoming,
-                hub_time_ms: now.timestamp_millis(),
-            },
-            stats,
-        ))
-    }
+/// A transfer as the hub holds it, for the checks of a transfer-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TransferView {
+    from_site: String,
+    from_location: String,
+    to_site: String,
+    to_location: String,
+    qty: i64,
+    received: i64,
+    returned: i64,
 }
 
-fn held_digest(tx: &Transaction<'_>, site: &str, seq: u64) -> Result<Option<Vec<u8>>> {
-    let held: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT digest FROM movement WHERE site = ? AND seq = ?")?
-        .query_row(params![site, seq as i64], |r| r.get(0))
-        .optional()?;
-    if held.is_some() {
-        return Ok(held);
+/// What the store holds that a batch's decisions rest on, read (and on
+/// PostgreSQL locked) before they are made.
+#[derive(Debug, Default)]
+struct BatchView {
+    hwm: u64,
+    /// Digests held for the batch's seqs at or below the hwm: the movement,
+    /// or the first refused record of that seq.
+    held: HashMap<u64, Vec<u8>>,
+    /// The transfers the batch's transfer records name.
+    transfers: HashMap<String, TransferView>,
+    /// The sharing policy in force, for a dealer.
+    policy: Option<SharePolicy>,
+    /// Catalog categories of the batch's SKUs (a dealer's batch only);
+    /// absent: not in HQ's catalog.
+    categories: HashMap<String, String>,
+    balances: HashMap<BalKey, Holding>,
+}
+
+/// A transfer the batch creates.
+#[derive(Debug)]
+struct NewTransfer {
+    id: String,
+    from_location: String,
+    to_site: String,
+    to_location: String,
+    sku: String,
+    lot: String,
+    qty: i64,
+    unit_cost: String,
+    sent_at: String,
+}
+
+/// What a batch changes at a transfer, in the order of its records.
+#[derive(Debug)]
+enum TransferEffect {
+    /// A transfer-out to another site: a new transfer (needs a cursor).
+    Sent(NewTransfer),
+    /// The receiver took this much in.
+    Received { id: String, qty: i64 },
+    /// The sender took this much back: the transfer gets a new cursor, so
+    /// the receiver is told the smaller quantity.
+    Returned { id: String, qty: i64 },
+}
+
+/// A record kept out of the ledger.
+struct QuarantineEntry {
+    record: WireMovement,
+    kind: &'static str,
+    reason: String,
+    digest: Vec<u8>,
+}
+
+/// What a batch does, decided from the request and the [`BatchView`] alone.
+#[derive(Default)]
+struct BatchEffects {
+    hwm: u64,
+    movements: Vec<MovementRow>,
+    quarantine: Vec<QuarantineEntry>,
+    /// The new on hand and value of every (location, sku, lot) touched.
+    balances: HashMap<BalKey, Holding>,
+    transfers: Vec<TransferEffect>,
+    /// The newest business time among the movements applied.
+    newest: Option<DateTime<Utc>>,
+    stats: IngestStats,
+    quarantined: Vec<Quarantined>,
+}
+
+/// Decides every record of a batch: a replay (duplicate), a second version
+/// of a held seq (conflict), refused (quarantined, the hwm moves past it) or
+/// applied. Pure: both engines call it with what they read, so they decide
+/// alike by construction.
+fn decide(
+    site: &SiteId,
+    req: &SyncRequest,
+    records: Vec<PreparedRecord>,
+    mut view: BatchView,
+) -> BatchEffects {
+    let mut fx = BatchEffects {
+        hwm: view.hwm,
+        ..Default::default()
+    };
+    // A batch that starts beyond hwm + 1 would leave a gap: apply none of
+    // it. The agent resends from the hwm in the answer.
+    if req.from_seq > view.hwm + 1 {
+        return fx;
     }
-    // A record quarantined as refused holds its seq too; replaying it is harmless.
-    Ok(tx
-        .prepare_cached("SELECT digest FROM quarantine WHERE site = ? AND seq = ? AND kind = 'refused' ORDER BY id LIMIT 1")?
-        .query_row(params![site, seq as i64], |r| r.get(0))
-        .optional()?)
+    for (w, rec) in req.movements.iter().zip(records) {
+        let d = rec.digest;
+        if w.seq <= fx.hwm {
+            if view.held.get(&w.seq) == Some(&d) {
+                fx.stats.duplicates += 1;
+            } else {
+                let reason = format!(
+                    "conflict: seq {} was received before with different content; the first version is kept",
+                    w.seq
+                );
+                tracing::error!(site = site.as_str(), seq = w.seq, "{reason}");
+                fx.quarantined.push(Quarantined {
+                    seq: w.seq,
+                    reason: reason.clone(),
+                });
+                fx.quarantine.push(QuarantineEntry {
+                    record: w.clone(),
+                    kind: "conflict",
+                    reason,
+                    digest: d,
+                });
+                fx.stats.conflicts += 1;
+            }
+            continue;
+        }
+        let checked = rec.checked.and_then(|(m, row)| {
+            let role = check_transfer(&view.transfers, site, &m)?;
+            if let Some(p) = &view.policy {
+                let category = view.categories.get(&w.sku).map(String::as_str);
+                check_shared(p, site, category, w)?;
+            }
+            Ok((m, row, role))
+        });
+        match checked {
+            Ok((m, row, role)) => {
+                apply(site, w, &m, row, role, &mut view, &mut fx);
+                let t = m.draft.occurred_at.with_timezone(&Utc);
+                fx.newest = Some(fx.newest.map_or(t, |n| n.max(t)));
+                fx.stats.accepted += 1;
+            }
+            Err(reason) => {
+                // A dealer's record is kept without what its policy withholds.
+                let record = match &view.policy {
+                    Some(p) => withheld(p, w),
+                    None => w.clone(),
+                };
+                tracing::warn!(site = site.as_str(), seq = w.seq, %reason, "record quarantined");
+                fx.quarantined.push(Quarantined {
+                    seq: w.seq,
+                    reason: reason.clone(),
+                });
+                // Its seq is held now: a replay of it is a duplicate.
+                view.held.insert(w.seq, d.clone());
+                fx.quarantine.push(QuarantineEntry {
+                    record,
+                    kind: "refused",
+                    reason,
+                    digest: d,
+                });
+                fx.stats.refused += 1;
+            }
+        }
+        fx.hwm = w.seq;
+    }
+    fx
 }
 
 /// Transfers must name a real counterpart: a transfer-out a destination, a
 /// transfer-in one that was addressed to this site.
 fn check_transfer(
-    tx: &Transaction<'_>,
+    transfers: &HashMap<String, TransferView>,
     site: &SiteId,
     m: &Movement,
 ) -> std::result::Result<Option<TransferInRole>, String> {
@@ -413,7 +374,7 @@ fn check_transfer(
         }
         MovementKind::TransferIn => {
             let id = id()?;
-            transfer_in_role(tx, site, m, &id).map(Some)
+            transfer_in_role(transfers.get(&id), site, m, &id).map(Some)
         }
         _ => Ok(None),
     }
@@ -437,52 +398,32 @@ enum TransferInRole {
 /// offline, and each owner's ledger must reach the hub as it is (the transfer
 /// then shows as disputed).
 fn transfer_in_role(
-    tx: &Transaction<'_>,
+    held: Option<&TransferView>,
     site: &SiteId,
     m: &Movement,
     id: &str,
 ) -> std::result::Result<TransferInRole, String> {
     let d = &m.draft;
-    let row: Option<(String, String, String, String, i64, i64, i64)> = tx
-        .prepare_cached(
-            "SELECT from_site, from_location, to_site, to_location, qty, received_qty, returned_qty
-             FROM transfer WHERE id = ?",
-        )
-        .and_then(|mut st| {
-            st.query_row([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(|e| e.to_string())?;
-    let Some((from_site, from_loc, to_site, to_loc, qty, received, returned)) = row else {
+    let Some(t) = held else {
         if id.starts_with(&format!("T-{site}-")) {
             return Ok(TransferInRole::WithinSite);
         }
         return Err(format!("transfer {id} was never sent to this site"));
     };
-    let (role, done) = if to_site == site.as_str() && to_loc == d.location.as_str() {
-        (TransferInRole::Receipt, received)
-    } else if from_site == site.as_str() && from_loc == d.location.as_str() {
-        (TransferInRole::Return, returned)
+    let (role, done) = if t.to_site == site.as_str() && t.to_location == d.location.as_str() {
+        (TransferInRole::Receipt, t.received)
+    } else if t.from_site == site.as_str() && t.from_location == d.location.as_str() {
+        (TransferInRole::Return, t.returned)
     } else {
         return Err(format!(
-            "transfer {id} was sent to {to_site}/{to_loc}, not to {site}/{} (nor is it its sender's {from_site}/{from_loc})",
-            d.location
+            "transfer {id} was sent to {}/{}, not to {site}/{} (nor is it its sender's {}/{})",
+            t.to_site, t.to_location, d.location, t.from_site, t.from_location
         ));
     };
     // Checked: the quantity is whatever the agent sent.
     if done
         .checked_add(d.qty.to_micro())
-        .is_none_or(|total| total > qty)
+        .is_none_or(|total| total > t.qty)
     {
         let what = match role {
             TransferInRole::Return => "takes back",
@@ -491,7 +432,7 @@ fn transfer_in_role(
         return Err(format!(
             "{what} {} of transfer {id}, more than the {} that was sent and not yet {}",
             d.qty,
-            Quantity::from_micro(qty - done),
+            Quantity::from_micro(t.qty - done),
             if role == TransferInRole::Return {
                 "taken back"
             } else {
@@ -502,114 +443,445 @@ fn transfer_in_role(
     Ok(role)
 }
 
+/// Applies one accepted record to the batch's effects and to the view the
+/// records after it are decided on.
 fn apply(
-    tx: &Transaction<'_>,
     site: &SiteId,
     w: &WireMovement,
     m: &Movement,
     row: MovementRow,
     role: Option<TransferInRole>,
-    batch: &mut Batch,
-) -> Result<()> {
-    let Batch {
-        caches,
-        next_cursor,
-        pending,
-    } = batch;
-    let s = site.as_str();
+    view: &mut BatchView,
+    fx: &mut BatchEffects,
+) {
     let d = &m.draft;
+    let bkey = (d.location.to_string(), d.sku.to_string(), row.lot.clone());
+    let held = view.balances.get(&bkey).copied().unwrap_or_default();
+    let now = Holding {
+        qty: held.qty.saturating_add(w.qty_micro),
+        value: held.value.saturating_add(row.value_micro),
+    };
+    view.balances.insert(bkey.clone(), now);
+    fx.balances.insert(bkey, now);
+    view.held.insert(w.seq, row.digest.clone());
     let lot = row.lot.clone();
-    let value_micro = row.value_micro;
-    pending.push(row);
-    if pending.len() == INSERT_CHUNK {
-        insert_movements(tx, s, pending)?;
-    }
-
-    let bkey = (d.location.to_string(), d.sku.to_string(), lot.clone());
-    let held = caches.balance(tx, s, &bkey)?;
-    caches.balances.insert(
-        bkey,
-        Holding {
-            qty: held.qty.saturating_add(w.qty_micro),
-            value: held.value.saturating_add(value_micro),
-        },
-    );
+    fx.movements.push(row);
 
     match d.kind {
         MovementKind::TransferOut => {
-            let to =
-                GlobalLocation::parse("counterparty", d.counterparty.as_deref().unwrap_or(""))?;
-            if &to.site != site {
-                tx.prepare_cached(
-                    "INSERT INTO transfer (id, cursor, from_site, from_location, to_site, to_location, sku, lot, qty,
-                     unit_cost, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                )?
-                .execute(params![
-                    d.transfer_id,
-                    *next_cursor,
-                    s,
-                    d.location.as_str(),
-                    to.site.as_str(),
-                    to.location.as_str(),
-                    d.sku.as_str(),
+            let Ok(to) =
+                GlobalLocation::parse("counterparty", d.counterparty.as_deref().unwrap_or(""))
+            else {
+                return; // check_transfer refused it already
+            };
+            let id = d.transfer_id.clone().unwrap_or_default();
+            // A transfer id the hub holds already is not sent again.
+            if &to.site != site && !view.transfers.contains_key(&id) {
+                view.transfers.insert(
+                    id.clone(),
+                    TransferView {
+                        from_site: site.to_string(),
+                        from_location: d.location.to_string(),
+                        to_site: to.site.to_string(),
+                        to_location: to.location.to_string(),
+                        qty: -w.qty_micro,
+                        received: 0,
+                        returned: 0,
+                    },
+                );
+                fx.transfers.push(TransferEffect::Sent(NewTransfer {
+                    id,
+                    from_location: d.location.to_string(),
+                    to_site: to.site.to_string(),
+                    to_location: to.location.to_string(),
+                    sku: d.sku.to_string(),
                     lot,
-                    -w.qty_micro,
-                    m.unit_cost.to_string(),
-                    format_time(&d.occurred_at),
-                ])?;
-                *next_cursor += 1;
+                    qty: -w.qty_micro,
+                    unit_cost: m.unit_cost.to_string(),
+                    sent_at: format_time(&d.occurred_at),
+                }));
             }
         }
         MovementKind::TransferIn => {
-            let id = d.transfer_id.as_deref().unwrap_or("");
+            let id = d.transfer_id.clone().unwrap_or_default();
+            let qty = w.qty_micro;
             match role.unwrap_or(TransferInRole::WithinSite) {
                 TransferInRole::Receipt => {
-                    tx.prepare_cached(
-                        "UPDATE transfer SET received_qty = received_qty + ? WHERE id = ?",
-                    )?
-                    .execute(params![w.qty_micro, id])?;
+                    if let Some(t) = view.transfers.get_mut(&id) {
+                        t.received += qty;
+                    }
+                    fx.transfers.push(TransferEffect::Received { id, qty });
                 }
-                // A new cursor delivers the smaller quantity to the receiver
-                // again, so its agent stops offering what was taken back.
                 TransferInRole::Return => {
-                    tx.prepare_cached(
-                        "UPDATE transfer SET returned_qty = returned_qty + ?, cursor = ? WHERE id = ?",
-                    )?
-                    .execute(params![w.qty_micro, *next_cursor, id])?;
-                    *next_cursor += 1;
+                    if let Some(t) = view.transfers.get_mut(&id) {
+                        t.returned += qty;
+                    }
+                    fx.transfers.push(TransferEffect::Returned { id, qty });
                 }
                 TransferInRole::WithinSite => {}
             }
         }
         _ => {}
     }
-    Ok(())
 }
 
-fn quarantine(
-    tx: &Transaction<'_>,
-    site: &str,
-    w: &WireMovement,
-    kind: &str,
-    reason: &str,
-    digest: &[u8],
+/// `(?, ?, …)` with `n` placeholders.
+fn in_list(n: usize) -> String {
+    format!("({})", vec!["?"; n].join(", "))
+}
+
+/// Reads what the batch's decisions rest on. On PostgreSQL the site's row
+/// is locked first, so two hub processes take batches of one site in turn
+/// (gapless, exactly once), and the transfers read are locked in id order,
+/// so a receiver and a sender acting on one transfer at once wait for each
+/// other instead of deciding on the same old counts.
+fn read_view(
+    sql: &mut Sql<'_>,
+    site: &SiteId,
+    req: &SyncRequest,
+    records: &[PreparedRecord],
+) -> Result<BatchView> {
+    let s = site.as_str();
+    let lock = sql.for_update();
+    let row = sql.query_one(
+        &format!("SELECT hwm, kind FROM site WHERE id = ?{lock}"),
+        vals![s],
+    )?;
+    let hwm: u64 = row.get(0)?;
+    let kind: String = row.get(1)?;
+    let mut view = BatchView {
+        hwm,
+        ..Default::default()
+    };
+
+    // Held digests of the seqs this batch repeats.
+    let replayed: Vec<u64> = req
+        .movements
+        .iter()
+        .map(|w| w.seq)
+        .filter(|&q| q <= hwm)
+        .collect();
+    if let (Some(lo), Some(hi)) = (replayed.iter().min(), replayed.iter().max()) {
+        // A record quarantined as refused holds its seq too; replaying it is harmless.
+        for r in sql.query(
+            "SELECT seq, digest FROM quarantine WHERE site = ? AND seq BETWEEN ? AND ? AND kind = 'refused'
+             ORDER BY id DESC",
+            vals![s, *lo as i64, *hi as i64],
+        )? {
+            view.held.insert(r.get(0)?, r.get(1)?);
+        }
+        for r in sql.query(
+            "SELECT seq, digest FROM movement WHERE site = ? AND seq BETWEEN ? AND ?",
+            vals![s, *lo as i64, *hi as i64],
+        )? {
+            view.held.insert(r.get(0)?, r.get(1)?);
+        }
+    }
+
+    let valid = || records.iter().filter_map(|r| r.checked.as_ref().ok());
+    let ids: BTreeSet<&str> = valid()
+        .filter(|(m, _)| {
+            matches!(
+                m.draft.kind,
+                MovementKind::TransferIn | MovementKind::TransferOut
+            )
+        })
+        .filter_map(|(m, _)| m.draft.transfer_id.as_deref())
+        .collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let params: Vec<Value> = chunk.iter().map(|i| Value::Text((*i).to_owned())).collect();
+        for r in sql.query(
+            &format!(
+                "SELECT id, from_site, from_location, to_site, to_location, qty, received_qty, returned_qty
+                 FROM transfer WHERE id IN {} ORDER BY id{lock}",
+                in_list(chunk.len())
+            ),
+            &params,
+        )? {
+            view.transfers.insert(
+                r.get(0)?,
+                TransferView {
+                    from_site: r.get(1)?,
+                    from_location: r.get(2)?,
+                    to_site: r.get(3)?,
+                    to_location: r.get(4)?,
+                    qty: r.get(5)?,
+                    received: r.get(6)?,
+                    returned: r.get(7)?,
+                },
+            );
+        }
+    }
+
+    let skus: BTreeSet<&str> = valid().map(|(_, row)| row.sku.as_str()).collect();
+    let skus: Vec<&str> = skus.into_iter().collect();
+    let wanted: std::collections::HashSet<(&str, &str, &str)> = valid()
+        .map(|(_, row)| (row.location.as_str(), row.sku.as_str(), row.lot.as_str()))
+        .collect();
+    for chunk in skus.chunks(IN_CHUNK) {
+        let mut params = vec![Value::Text(s.to_owned())];
+        params.extend(chunk.iter().map(|k| Value::Text((*k).to_owned())));
+        for r in sql.query(
+            &format!(
+                "SELECT location, sku, lot, qty, value FROM balance WHERE site = ? AND sku IN {}",
+                in_list(chunk.len())
+            ),
+            &params,
+        )? {
+            let key: BalKey = (r.get(0)?, r.get(1)?, r.get(2)?);
+            if wanted.contains(&(key.0.as_str(), key.1.as_str(), key.2.as_str())) {
+                let h = Holding {
+                    qty: r.get(3)?,
+                    value: r.get(4)?,
+                };
+                view.balances.insert(key, h);
+            }
+        }
+    }
+
+    // A dealer's records are checked against its sharing policy in force.
+    if kind == "dealer" {
+        view.policy = Some(policy_in_force(sql, site)?);
+        let skus: BTreeSet<&str> = req.movements.iter().map(|w| w.sku.as_str()).collect();
+        let skus: Vec<&str> = skus.into_iter().collect();
+        for chunk in skus.chunks(IN_CHUNK) {
+            let params: Vec<Value> = chunk.iter().map(|k| Value::Text((*k).to_owned())).collect();
+            for r in sql.query(
+                &format!(
+                    "SELECT sku, category FROM product WHERE sku IN {}",
+                    in_list(chunk.len())
+                ),
+                &params,
+            )? {
+                view.categories.insert(r.get(0)?, r.get(1)?);
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// A dealer's sharing policy as the `share_policy` table holds it (rebuilt
+/// from its document on every change): what it set, or nothing shared until
+/// it sets one. No document is loaded.
+pub(super) fn policy_in_force(sql: &mut Sql<'_>, site: &SiteId) -> Result<SharePolicy> {
+    let json: Option<String> = sql.scalar(
+        "SELECT policy FROM share_policy WHERE site = ?",
+        vals![site.as_str()],
+    )?;
+    Ok(match json {
+        None => SharePolicy::default(),
+        // A policy that does not read back shares nothing, never more.
+        Some(j) => serde_json::from_str(&j).unwrap_or_else(|e| {
+            tracing::error!(
+                site = site.as_str(),
+                "stored sharing policy does not read: {e}"
+            );
+            SharePolicy::default()
+        }),
+    })
+}
+
+/// Writes what [`decide`] decided.
+fn write_effects(
+    sql: &mut Sql<'_>,
+    site: &SiteId,
+    req: &SyncRequest,
+    fx: BatchEffects,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let record = serde_json::to_string(w).expect("wire movements always serialize");
-    tx.prepare_cached(
-        "INSERT INTO quarantine (site, seq, kind, reason, record, digest, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![site, w.seq as i64, kind, reason, record, digest, now_text(now)])?;
+    let s = site.as_str();
+    for l in &req.locations {
+        sql.exec(
+            "INSERT INTO site_location (site, id, name) VALUES (?, ?, ?)
+             ON CONFLICT (site, id) DO UPDATE SET name = excluded.name",
+            vals![s, l.id, l.name],
+        )?;
+    }
+    let rows: Vec<Vec<Value>> = fx.movements.into_iter().map(|r| r.values(s)).collect();
+    sql.insert_rows("movement", &MOVEMENT_COLUMNS, &rows)?;
+
+    let received = now_text(now);
+    let rows: Vec<Vec<Value>> = fx
+        .quarantine
+        .into_iter()
+        .map(|q| {
+            vec![
+                Value::Text(s.to_owned()),
+                Value::Int(q.record.seq as i64),
+                Value::Text(q.kind.to_owned()),
+                Value::Text(q.reason),
+                Value::Text(
+                    serde_json::to_string(&q.record).expect("wire movements always serialize"),
+                ),
+                Value::Blob(q.digest),
+                Value::Text(received.clone()),
+            ]
+        })
+        .collect();
+    sql.insert_rows(
+        "quarantine",
+        &[
+            "site",
+            "seq",
+            "kind",
+            "reason",
+            "record",
+            "digest",
+            "received_at",
+        ],
+        &rows,
+    )?;
+
+    let rows: Vec<Vec<Value>> = fx
+        .balances
+        .into_iter()
+        .map(|((loc, sku, lot), h)| {
+            vec![
+                Value::Text(s.to_owned()),
+                Value::Text(loc),
+                Value::Text(sku),
+                Value::Text(lot),
+                Value::Int(h.qty),
+                Value::Int(h.value),
+            ]
+        })
+        .collect();
+    sql.upsert_rows(
+        "balance",
+        &["site", "location", "sku", "lot", "qty", "value"],
+        &["site", "location", "sku", "lot"],
+        &rows,
+    )?;
+
+    write_transfers(sql, site, fx.transfers)?;
+
+    sql.exec(
+        "UPDATE site SET hwm = ?2, agent_last_seq = ?3, last_sync_at = ?4, clock_skew_ms = ?5,
+             newest_business_at = CASE WHEN CAST(?6 AS TEXT) IS NOT NULL AND (newest_business_at IS NULL OR ?6 > newest_business_at)
+                                       THEN ?6 ELSE newest_business_at END
+         WHERE id = ?1",
+        vals![
+            s,
+            fx.hwm as i64,
+            req.agent_last_seq as i64,
+            now_text(now),
+            // Saturating: the agent's clock is whatever it sends.
+            req.agent_time_ms.saturating_sub(now.timestamp_millis()),
+            fx.newest.map(now_text)
+        ],
+    )?;
     Ok(())
 }
 
-fn incoming(tx: &Transaction<'_>, site: &str, after: u64) -> Result<Vec<IncomingTransfer>> {
-    let mut stmt = tx.prepare_cached(
+/// Writes the batch's transfer changes. Cursors are taken last, just before
+/// the commit, from a counter whose row stays locked until then: receivers
+/// read `cursor > theirs`, so a cursor must never become visible after a
+/// higher one has.
+fn write_transfers(sql: &mut Sql<'_>, site: &SiteId, effects: Vec<TransferEffect>) -> Result<()> {
+    let s = site.as_str();
+    for e in &effects {
+        if let TransferEffect::Received { id, qty } = e {
+            sql.exec(
+                "UPDATE transfer SET received_qty = received_qty + ? WHERE id = ?",
+                vals![*qty, id],
+            )?;
+        }
+    }
+    let needing = effects
+        .iter()
+        .filter(|e| !matches!(e, TransferEffect::Received { .. }))
+        .count() as u64;
+    if needing == 0 {
+        return Ok(());
+    }
+    let mut cursor = Store::take_numbers(sql, "transfer_cursor", needing)?;
+    for e in effects {
+        match e {
+            TransferEffect::Received { .. } => continue,
+            TransferEffect::Sent(t) => {
+                sql.exec(
+                    "INSERT INTO transfer (id, cursor, from_site, from_location, to_site, to_location, sku, lot, qty,
+                     unit_cost, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    vals![
+                        t.id,
+                        cursor,
+                        s,
+                        t.from_location,
+                        t.to_site,
+                        t.to_location,
+                        t.sku,
+                        t.lot,
+                        t.qty,
+                        t.unit_cost,
+                        t.sent_at
+                    ],
+                )?;
+            }
+            TransferEffect::Returned { id, qty } => {
+                sql.exec(
+                    "UPDATE transfer SET returned_qty = returned_qty + ?, cursor = ? WHERE id = ?",
+                    vals![qty, cursor, id],
+                )?;
+            }
+        }
+        cursor += 1;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Applies one sync request from `site` (already authenticated).
+    pub fn ingest(
+        &mut self,
+        site: &SiteId,
+        req: &SyncRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(SyncResponse, IngestStats)> {
+        self.ingest_prepared(site, prepare(site, req.clone()), now)
+    }
+
+    /// Applies a request already checked by [`prepare`], in one transaction:
+    /// read what the decisions rest on, decide (pure), write the effects.
+    /// A database error aborts the whole batch; nothing of it is kept.
+    pub fn ingest_prepared(
+        &mut self,
+        site: &SiteId,
+        batch: PreparedBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(SyncResponse, IngestStats)> {
+        let PreparedBatch { req, records } = batch;
+        self.db().write(|sql| {
+            let view = read_view(sql, site, &req, &records)?;
+            let fx = decide(site, &req, records, view);
+            let (hwm, stats) = (fx.hwm, fx.stats);
+            let quarantined = fx.quarantined.clone();
+            write_effects(sql, site, &req, fx, now)?;
+            let incoming = incoming(sql, site.as_str(), req.transfers_cursor)?;
+            Ok((
+                SyncResponse {
+                    hwm,
+                    accepted: stats.accepted as u32,
+                    duplicates: stats.duplicates as u32,
+                    quarantined,
+                    incoming,
+                    hub_time_ms: now.timestamp_millis(),
+                },
+                stats,
+            ))
+        })
+    }
+}
+
+fn incoming(sql: &mut Sql<'_>, site: &str, after: u64) -> Result<Vec<IncomingTransfer>> {
+    sql.query(
         "SELECT cursor, id, from_site || '/' || from_location, to_location, sku, lot, qty - returned_qty,
                 unit_cost, sent_at
          FROM transfer WHERE to_site = ? AND cursor > ? ORDER BY cursor LIMIT ?",
-    )?;
-    let rows = stmt.query_map(params![site, after as i64, INCOMING_LIMIT as i64], |r| {
+        vals![site, after as i64, INCOMING_LIMIT as i64],
+    )?
+    .iter()
+    .map(|r| {
         let sent: String = r.get(8)?;
         let (sent_ms, offset_min) = DateTime::parse_from_rfc3339(&sent)
             .map(|t| {
@@ -620,7 +892,7 @@ fn incoming(tx: &Transaction<'_>, site: &str, after: u64) -> Result<Vec<Incoming
             })
             .unwrap_or((0, 0));
         Ok(IncomingTransfer {
-            cursor: r.get::<_, i64>(0)? as u64,
+            cursor: r.get(0)?,
             id: r.get(1)?,
             from: r.get(2)?,
             to_location: r.get(3)?,
@@ -631,6 +903,7 @@ fn incoming(tx: &Transaction<'_>, site: &str, after: u64) -> Result<Vec<Incoming
             sent_ms,
             offset_min,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
+    .collect::<Result<_>>()
+    .map_err(|e: HubError| e)
 }

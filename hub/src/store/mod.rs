@@ -1,6 +1,7 @@
 //! The hub's one store: it owns the SQLite connection and all the SQL.
 //! Sites, tokens and users here; ingest in `ingest.rs`; reads in `query.rs`.
 
+pub mod db;
 pub mod docs;
 mod ingest;
 mod query;
@@ -13,21 +14,31 @@ pub use query::{
 
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+pub use db::{Backend, Target};
+use db::{Db, Sql, vals};
 use jxc_shared::docs::automerge::ActorId;
 use jxc_shared::{SiteId, SiteKind};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub const DB_FILE: &str = "hub.db";
 
-const MIGRATIONS: [&str; 3] = [
-    include_str!("migrations/0001_hub.sql"),
-    include_str!("migrations/0002_docs.sql"),
-    include_str!("migrations/0003_transfer_returns.sql"),
-];
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+/// Each engine's migrations, in step: version N is the same schema on both.
+const MIGRATIONS: db::Migrations = db::Migrations {
+    sqlite: &[
+        include_str!("migrations/sqlite/0001_hub.sql"),
+        include_str!("migrations/sqlite/0002_docs.sql"),
+        include_str!("migrations/sqlite/0003_transfer_returns.sql"),
+        include_str!("migrations/sqlite/0004_shared_state.sql"),
+    ],
+    postgres: &[
+        include_str!("migrations/postgres/0001_hub.sql"),
+        include_str!("migrations/postgres/0002_docs.sql"),
+        include_str!("migrations/postgres/0003_transfer_returns.sql"),
+        include_str!("migrations/postgres/0004_shared_state.sql"),
+    ],
+};
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;
+const _: () = assert!(MIGRATIONS.sqlite.len() == MIGRATIONS.postgres.len());
 
 /// An HQ user's role: admins change things, viewers read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -79,100 +90,71 @@ pub fn now_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Makes the data directory readable by its owner only (0700) and creates
-/// the database file 0600 before SQLite opens it: it holds customer data and
-/// token hashes. SQLite gives its `-wal` and `-shm` files the same mode.
-fn create_private(dir: &Path, db: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| HubError::io(dir, e))?;
-    // A directory that existed already (`init` makes it first) is narrowed too.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| HubError::io(dir, e))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(db)
-        .map_err(|e| HubError::io(db, e))?;
-    Ok(())
-}
-
+/// The hub's store: one connection to its database, SQLite or PostgreSQL.
 pub struct Store {
-    pub(crate) conn: Connection,
-    path: PathBuf,
+    /// Borrowed for one call at a time; a store is used by one thread.
+    db: std::cell::RefCell<Db>,
+    target: Target,
 }
 
 impl Store {
-    /// Opens (creating if asked) the hub database in `dir`, migrating it.
-    pub fn open(dir: &Path, create: bool) -> Result<Store> {
-        let path = dir.join(DB_FILE);
-        if !create && !path.is_file() {
-            return Err(HubError::DataDir(format!(
-                "no hub at {}: run `jxc-hub init` first (or pass --data DIR)",
-                path.display()
-            )));
-        }
-        if create {
-            create_private(dir, &path)?;
-        }
-        let mut conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(60))?;
-        // Movement rows are wide; larger pages mean fewer B-tree splits on
-        // ingest. Takes effect only when the file is created.
-        conn.pragma_update(None, "page_size", 16384)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::NotADatabase) => {
-                    HubError::DataDir(format!("{} is not a jxc hub database", path.display()))
-                }
-                _ => e.into(),
-            })?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(HubError::DataDir(format!(
-                "{}: could not switch to WAL mode",
-                path.display()
-            )));
-        }
-        // NORMAL in WAL mode keeps every commit atomic and the database
-        // consistent; the newest commits may be lost on power failure, which
-        // sync repairs: agents always resend from the hwm the hub reports.
-        conn.execute_batch(
-            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;",
-        )?;
-        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(HubError::DataDir(format!(
-                "{} was written by a newer jxc-hub (schema {version}; this one knows up to {SCHEMA_VERSION})",
-                path.display()
-            )));
-        }
-        if version < SCHEMA_VERSION {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", i as u32 + 1)?;
-            }
-            tx.commit()?;
-        }
-        Ok(Store { conn, path })
+    /// Opens (creating if asked) the hub database at `target`, migrating it.
+    pub fn open(target: &Target, create: bool) -> Result<Store> {
+        Ok(Store {
+            db: std::cell::RefCell::new(Db::open(target, create, &MIGRATIONS)?),
+            target: target.clone(),
+        })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub(crate) fn db(&self) -> std::cell::RefMut<'_, Db> {
+        self.db.borrow_mut()
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db().backend()
     }
 
     /// Sets how much page cache this connection may use, in KiB.
     pub fn set_cache_kib(&self, kib: u32) -> Result<()> {
-        self.conn
-            .pragma_update(None, "cache_size", -i64::from(kib))?;
-        Ok(())
+        self.db().set_cache_kib(kib)
+    }
+
+    /// Takes the next number of a counter (`transfer_cursor`, `cert_serial`),
+    /// or `n` of them, returning the first. The counter's row stays locked
+    /// until the transaction ends, so numbers are committed in the order
+    /// they were taken, also with several hub processes.
+    pub(crate) fn take_numbers(sql: &mut Sql<'_>, counter: &str, n: u64) -> Result<i64> {
+        let last: i64 = sql
+            .query_one(
+                "UPDATE counter SET value = value + ? WHERE name = ? RETURNING value",
+                vals![n as i64, counter],
+            )?
+            .get(0)?;
+        Ok(last - n as i64 + 1)
+    }
+
+    /// A secret the hub keeps in its database (its CA, its server key).
+    pub fn secret(&self, name: &str) -> Result<Option<String>> {
+        self.db()
+            .read(|sql| sql.scalar("SELECT value FROM hub_secret WHERE name = ?", vals![name]))
+    }
+
+    /// Stores the hub's secrets, all or none.
+    pub fn put_secrets(&mut self, secrets: &[(&str, &str)]) -> Result<()> {
+        self.db().write(|sql| {
+            for (name, value) in secrets {
+                sql.exec(
+                    "INSERT INTO hub_secret (name, value) VALUES (?, ?)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    vals![name, value],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Records a one-time enrollment token for `site`, valid for `ttl`.
@@ -184,21 +166,23 @@ impl Store {
         ttl: ChronoDuration,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO enroll_token (id, secret_sha256, site, kind, name, region, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                id,
-                sha256_hex(secret),
-                site.id.as_str(),
-                site.kind.as_str(),
-                site.name,
-                site.region,
-                now_text(now),
-                now_text(now + ttl)
-            ],
-        )?;
-        Ok(())
+        self.db().write(|sql| {
+            sql.exec(
+                "INSERT INTO enroll_token (id, secret_sha256, site, kind, name, region, created_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                vals![
+                    id,
+                    sha256_hex(secret),
+                    site.id.as_str(),
+                    site.kind.as_str(),
+                    site.name,
+                    site.region,
+                    now_text(now),
+                    now_text(now + ttl)
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     /// Spends a token: refuses one that is unknown, used, expired or whose
@@ -227,93 +211,85 @@ impl Store {
         now: DateTime<Utc>,
         issue: impl FnOnce(&NewSite, u64) -> Result<T>,
     ) -> Result<(EnrollingSite, T)> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<TokenRow> = tx
-            .query_row(
-                "SELECT secret_sha256, site, kind, name, region, expires_at, used_at FROM enroll_token WHERE id = ?",
-                [id],
-                |r| {
-                    Ok(TokenRow {
-                        hash: r.get(0)?,
-                        site: r.get(1)?,
-                        kind: r.get(2)?,
-                        name: r.get(3)?,
-                        region: r.get(4)?,
-                        expires: r.get(5)?,
-                        used: r.get(6)?,
-                    })
+        self.db().write(|sql| {
+            // Locked: two hub processes redeeming one token at once must not
+            // both spend it.
+            let query = format!(
+                "SELECT secret_sha256, site, kind, name, region, expires_at, used_at FROM enroll_token WHERE id = ?{}",
+                sql.for_update()
+            );
+            let row = sql.query_opt(&query, vals![id])?;
+            let refused = || {
+                HubError::Unauthorized(
+                    "the enrollment token is unknown, already used or expired".into(),
+                )
+            };
+            let Some(r) = row else {
+                return Err(refused());
+            };
+            let (hash, site, kind, name, region, expires, used): (
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+            ) = (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            );
+            let expired = DateTime::parse_from_rfc3339(&expires)
+                .map(|e| e < now)
+                .unwrap_or(true);
+            if used.is_some()
+                || expired
+                || !constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes())
+            {
+                return Err(refused());
+            }
+            sql.exec(
+                "UPDATE enroll_token SET used_at = ? WHERE id = ?",
+                vals![now_text(now), id],
+            )?;
+            let serial = Store::take_numbers(sql, "cert_serial", 1)? as u64;
+            sql.exec(
+                "INSERT INTO site (id, kind, name, region, cert_serial, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET kind = ?2, name = ?3, region = ?4, cert_serial = ?5, enrolled_at = ?6, revoked_at = NULL, actor_open = 1",
+                vals![site, kind, name, region, serial as i64, now_text(now)],
+            )?;
+            if let Some(actor) = actor {
+                docs::bind_actor(sql, &SiteId::parse(&site)?, actor, &now_text(now))?;
+            }
+            let enrolling = EnrollingSite {
+                site: NewSite {
+                    id: SiteId::parse(&site)?,
+                    kind: SiteKind::parse(&kind)?,
+                    name,
+                    region,
                 },
-            )
-            .optional()?;
-        let refused = || {
-            HubError::Unauthorized(
-                "the enrollment token is unknown, already used or expired".into(),
-            )
-        };
-        let Some(TokenRow {
-            hash,
-            site,
-            kind,
-            name,
-            region,
-            expires,
-            used,
-        }) = row
-        else {
-            return Err(refused());
-        };
-        let expired = DateTime::parse_from_rfc3339(&expires)
-            .map(|e| e < now)
-            .unwrap_or(true);
-        if used.is_some()
-            || expired
-            || !constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes())
-        {
-            return Err(refused());
-        }
-        tx.execute(
-            "UPDATE enroll_token SET used_at = ? WHERE id = ?",
-            params![now_text(now), id],
-        )?;
-        let serial: u64 = tx.query_row(
-            "SELECT COALESCE(MAX(cert_serial), 0) + 1 FROM site",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
-        tx.execute(
-            "INSERT INTO site (id, kind, name, region, cert_serial, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE SET kind = ?2, name = ?3, region = ?4, cert_serial = ?5, enrolled_at = ?6, revoked_at = NULL, actor_open = 1",
-            params![site, kind, name, region, serial as i64, now_text(now)],
-        )?;
-        if let Some(actor) = actor {
-            docs::bind_actor(&tx, &SiteId::parse(&site)?, actor, &now_text(now))?;
-        }
-        let enrolling = EnrollingSite {
-            site: NewSite {
-                id: SiteId::parse(&site)?,
-                kind: SiteKind::parse(&kind)?,
-                name,
-                region,
-            },
-            serial,
-        };
-        let issued = issue(&enrolling.site, serial)?;
-        tx.commit()?;
-        Ok((enrolling, issued))
+                serial,
+            };
+            let issued = issue(&enrolling.site, serial)?;
+            Ok((enrolling, issued))
+        })
     }
 
     /// Whether a client certificate (site, serial) may sync now.
     pub fn check_client(&self, site: &str, serial: u64) -> Result<()> {
-        let row: Option<(Option<i64>, Option<String>)> = self
-            .conn
-            .query_row(
+        let row = self.db().read(|sql| {
+            sql.query_opt(
                 "SELECT cert_serial, revoked_at FROM site WHERE id = ?",
-                [site],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+                vals![site],
+            )?
+            .map(|r| Ok::<_, HubError>((r.get::<Option<i64>>(0)?, r.get::<Option<String>>(1)?)))
+            .transpose()
+        })?;
         match row {
             None => Err(HubError::Forbidden(format!(
                 "site {site} is not enrolled at this hub"
@@ -331,25 +307,23 @@ impl Store {
     }
 
     pub fn revoke(&mut self, site: &SiteId, now: DateTime<Utc>) -> Result<()> {
-        let n = self.conn.execute(
-            "UPDATE site SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            params![now_text(now), site.as_str()],
-        )?;
-        if n == 0 {
-            let exists: bool = self
-                .conn
-                .query_row("SELECT 1 FROM site WHERE id = ?", [site.as_str()], |_| {
-                    Ok(true)
-                })
-                .optional()?
-                .unwrap_or(false);
-            return Err(if exists {
-                HubError::Conflict(format!("site {site} is already revoked"))
-            } else {
-                HubError::NotFound(format!("site {site:?} is not enrolled at this hub"))
-            });
-        }
-        Ok(())
+        self.db().write(|sql| {
+            let n = sql.exec(
+                "UPDATE site SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                vals![now_text(now), site.as_str()],
+            )?;
+            if n == 0 {
+                let exists = sql
+                    .scalar::<i64>("SELECT 1 FROM site WHERE id = ?", vals![site.as_str()])?
+                    .is_some();
+                return Err(if exists {
+                    HubError::Conflict(format!("site {site} is already revoked"))
+                } else {
+                    HubError::NotFound(format!("site {site:?} is not enrolled at this hub"))
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Adds an HQ user and returns nothing; the caller prints the token once.
@@ -360,10 +334,12 @@ impl Store {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let n = self.conn.execute(
-            "INSERT INTO hq_user (name, role, token_sha256, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            params![name, role.as_str(), sha256_hex(token), now_text(now)],
-        )?;
+        let n = self.db().write(|sql| {
+            sql.exec(
+                "INSERT INTO hq_user (name, role, token_sha256, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                vals![name, role.as_str(), sha256_hex(token), now_text(now)],
+            )
+        })?;
         if n == 0 {
             return Err(HubError::Conflict(format!("user {name:?} already exists")));
         }
@@ -372,25 +348,29 @@ impl Store {
 
     /// HQ users: name, role and when each was added (never their tokens).
     pub fn users(&self) -> Result<Vec<UserRow>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, role, created_at FROM hq_user ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(UserRow {
-                name: r.get(0)?,
-                role: r.get(1)?,
-                created_at: r.get(2)?,
+        self.db().read(|sql| {
+            sql.query(
+                "SELECT name, role, created_at FROM hq_user ORDER BY name",
+                vals![],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(UserRow {
+                    name: r.get(0)?,
+                    role: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
+        })
     }
 
     /// Removes an HQ user. Tokens are looked up on every request, so the
     /// user's token stops working at once, also in a running hub.
     pub fn remove_user(&mut self, name: &str) -> Result<()> {
         let n = self
-            .conn
-            .execute("DELETE FROM hq_user WHERE name = ?", [name])?;
+            .db()
+            .write(|sql| sql.exec("DELETE FROM hq_user WHERE name = ?", vals![name]))?;
         if n == 0 {
             let names: Vec<String> = self.users()?.into_iter().map(|u| u.name).collect();
             return Err(HubError::NotFound(format!(
@@ -403,14 +383,14 @@ impl Store {
 
     /// The user a bearer token belongs to.
     pub fn user_for_token(&self, token: &str) -> Result<Option<(String, Role)>> {
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row(
+        let row = self.db().read(|sql| {
+            sql.query_opt(
                 "SELECT name, role FROM hq_user WHERE token_sha256 = ?",
-                [sha256_hex(token)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+                vals![sha256_hex(token)],
+            )?
+            .map(|r| Ok::<_, HubError>((r.get::<String>(0)?, r.get::<String>(1)?)))
+            .transpose()
+        })?;
         row.map(|(n, r)| Ok((n, Role::parse(&r)?))).transpose()
     }
 }
@@ -421,17 +401,6 @@ pub struct UserRow {
     pub name: String,
     pub role: String,
     pub created_at: String,
-}
-
-/// An enrollment token as stored.
-struct TokenRow {
-    hash: String,
-    site: String,
-    kind: String,
-    name: String,
-    region: String,
-    expires: String,
-    used: Option<String>,
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

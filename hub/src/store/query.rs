@@ -2,11 +2,11 @@
 //! movements (paged), transfers and quarantine.
 
 use super::Store;
+use super::db::{Sql, vals};
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
 use jxc_shared::Quantity;
 use jxc_shared::suggest::did_you_mean;
-use rusqlite::params;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -225,238 +225,117 @@ pub struct QuarantineRow {
     pub received_at: String,
 }
 
-impl Store {
-    /// Refuses a filter value that names nothing the hub knows, with the
-    /// nearest that it does: an empty table would read as zero stock.
-    pub fn check_filter(&self, f: &InventoryFilter) -> Result<()> {
-        let check = |field: &str, value: &Option<String>, sql: &str| -> Result<()> {
-            let Some(v) = value else { return Ok(()) };
-            let known: Vec<String> = {
-                let mut stmt = self.conn.prepare_cached(sql)?;
-                stmt.query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
-            if known.iter().any(|k| k == v) {
-                return Ok(());
-            }
-            Err(HubError::UnknownName(format!(
+/// Refuses a filter value that names nothing the hub knows, with the
+/// nearest that it does: an empty table would read as zero stock.
+fn check_filter(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<()> {
+    // A kind is one of three words: anything else is malformed (400),
+    // not something absent.
+    if let Some(k) = &f.kind
+        && !["hq", "branch", "dealer"].contains(&k.as_str())
+    {
+        return Err(HubError::Invalid(format!(
+            "kind {k:?} is not valid: use hq, branch or dealer{}",
+            did_you_mean(k, ["hq", "branch", "dealer"])
+        )));
+    }
+    for (field, value, query) in [
+        ("site", &f.site, "SELECT id FROM site"),
+        ("region", &f.region, "SELECT DISTINCT region FROM site"),
+    ] {
+        let Some(v) = value else { continue };
+        let known: Vec<String> = sql.column(query, vals![])?;
+        if !known.iter().any(|k| k == v) {
+            return Err(HubError::UnknownName(format!(
                 "{field} {v:?} is not known to the hub{}",
                 did_you_mean(v, known.iter().map(String::as_str))
-            )))
-        };
-        // A kind is one of three words: anything else is malformed (400),
-        // not something absent.
-        if let Some(k) = &f.kind
-            && !["hq", "branch", "dealer"].contains(&k.as_str())
-        {
-            return Err(HubError::Invalid(format!(
-                "kind {k:?} is not valid: use hq, branch or dealer{}",
-                did_you_mean(k, ["hq", "branch", "dealer"])
             )));
         }
-        check("site", &f.site, "SELECT id FROM site")?;
-        check("region", &f.region, "SELECT DISTINCT region FROM site")
     }
+    Ok(())
+}
 
-    /// Refuses an SKU that names nothing: not in the catalog, and no site
-    /// holds or sends it (a branch's own item). Called only when the
-    /// inventory came out empty, since listing every SKU held is a scan.
-    fn check_sku(&self, sku: &str) -> Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT sku FROM product UNION SELECT DISTINCT sku FROM balance
-             UNION SELECT DISTINCT sku FROM transfer",
-        )?;
-        let known: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        if known.iter().any(|k| k == sku) {
-            return Ok(());
-        }
-        Err(HubError::UnknownName(format!(
-            "sku {sku:?} is not known to the hub{}",
-            did_you_mean(sku, known.iter().map(String::as_str))
-        )))
+/// Refuses an SKU that names nothing: not in the catalog, and no site
+/// holds or sends it (a branch's own item). Called only when the
+/// inventory came out empty, since listing every SKU held is a scan.
+fn check_sku(sql: &mut Sql<'_>, sku: &str) -> Result<()> {
+    let known: Vec<String> = sql.column(
+        "SELECT sku FROM product UNION SELECT DISTINCT sku FROM balance
+         UNION SELECT DISTINCT sku FROM transfer",
+        vals![],
+    )?;
+    if known.iter().any(|k| k == sku) {
+        return Ok(());
+    }
+    Err(HubError::UnknownName(format!(
+        "sku {sku:?} is not known to the hub{}",
+        did_you_mean(sku, known.iter().map(String::as_str))
+    )))
+}
+
+impl Store {
+    /// Refuses a filter value that names nothing the hub knows.
+    pub fn check_filter(&self, f: &InventoryFilter) -> Result<()> {
+        self.db().read(|sql| check_filter(sql, f))
     }
 
     pub fn inventory(&self, f: &InventoryFilter) -> Result<Vec<InventoryRow>> {
-        self.check_filter(f)?;
-        let key = |site: &str, loc: &str, sku: &str, kind: &str, region: &str| -> String {
-            match f.by {
-                GroupBy::Sku => sku.to_owned(),
-                GroupBy::Site => site.to_owned(),
-                GroupBy::Location => format!("{site}/{loc}"),
-                GroupBy::Region => region.to_owned(),
-                GroupBy::Kind => kind.to_owned(),
-            }
-        };
-        // (on hand, in transit, value, not updated, unvalued, undeliverable)
-        let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128, i128)> = BTreeMap::new();
-        let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
-            std::collections::HashMap::new();
-        let mut categories: std::collections::HashMap<String, String> =
-            std::collections::HashMap::new();
-        let filter = params![f.sku, f.site, f.region, f.kind];
-
-        let mut stmt = self.conn.prepare(
-            "SELECT b.site, b.location, b.sku, SUM(b.qty), s.kind, s.region, SUM(b.value)
-             FROM balance b JOIN site s ON s.id = b.site
-             WHERE (?1 IS NULL OR b.sku = ?1) AND (?2 IS NULL OR b.site = ?2)
-               AND (?3 IS NULL OR s.region = ?3) AND (?4 IS NULL OR s.kind = ?4)
-             GROUP BY b.site, b.location, b.sku",
-        )?;
-        let mut rows = stmt.query(filter)?;
-        while let Some(r) = rows.next()? {
-            let (site, loc, sku): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let qty: i64 = r.get(3)?;
-            let value: i64 = r.get(6)?;
-            let g = groups
-                .entry(key(
-                    &site,
-                    &loc,
-                    &sku,
-                    &r.get::<_, String>(4)?,
-                    &r.get::<_, String>(5)?,
-                ))
-                .or_default();
-            g.0 += qty as i128;
-            g.2 += Decimal::new(value, 6);
-            let policy = match policies.get(&site) {
-                Some(p) => p,
-                None => {
-                    let p =
-                        super::docs::dealer_policy(&self.conn, &jxc_shared::SiteId::parse(&site)?)?;
-                    policies.entry(site.clone()).or_insert(p)
-                }
-            };
-            if let Some(p) = policy {
-                if !categories.contains_key(&sku) {
-                    let c: Option<String> = self
-                        .conn
-                        .prepare_cached("SELECT category FROM product WHERE sku = ?")?
-                        .query_row([&sku], |r| r.get(0))
-                        .map(Some)
-                        .or_else(|e| match e {
-                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                            e => Err(e),
-                        })?;
-                    categories.insert(sku.clone(), c.unwrap_or_default());
-                }
-                if !p.shares_stock(&sku, &categories[&sku]) {
-                    g.3 += qty as i128;
-                }
-                if !p.costs_and_prices {
-                    g.4 += qty as i128;
-                }
-            }
-        }
-
-        // Goods in transit count at the receiver (a disputed transfer counts
-        // nothing: the side in error adjusts its stock); when the hub knows no such
-        // receiver they still count, at the sender, as undeliverable: the
-        // channel's total is always on hand plus every open transfer.
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT t.to_site, t.to_location, t.from_site, t.from_location, t.sku,
-                    t.qty - t.received_qty - t.returned_qty, d.kind, d.region, f.kind, f.region,
-                    {DELIVERABLE}
-             FROM transfer t JOIN site f ON f.id = t.from_site LEFT JOIN site d ON d.id = t.to_site
-             WHERE t.qty > t.received_qty + t.returned_qty AND (?1 IS NULL OR t.sku = ?1)"
-        ))?;
-        let mut rows = stmt.query([&f.sku])?;
-        while let Some(r) = rows.next()? {
-            let deliverable: bool = r.get(10)?;
-            let (site, loc, kind, region): (String, String, String, String) = if deliverable {
-                (r.get(0)?, r.get(1)?, r.get(6)?, r.get(7)?)
-            } else {
-                (r.get(2)?, r.get(3)?, r.get(8)?, r.get(9)?)
-            };
-            let wanted =
-                |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-            if !(wanted(&f.site, &site) && wanted(&f.region, &region) && wanted(&f.kind, &kind)) {
-                continue;
-            }
-            let sku: String = r.get(4)?;
-            let qty = r.get::<_, i64>(5)? as i128;
-            let g = groups
-                .entry(key(&site, &loc, &sku, &kind, &region))
-                .or_default();
-            g.1 += qty;
-            if !deliverable {
-                g.5 += qty;
-            }
-        }
-        if let (true, Some(sku)) = (groups.is_empty(), &f.sku) {
-            self.check_sku(sku)?;
-        }
-        let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
-        Ok(groups
-            .into_iter()
-            .map(
-                |(key, (on_hand, transit, value, frozen, unvalued, undeliverable))| InventoryRow {
-                    key,
-                    on_hand: micro(on_hand),
-                    in_transit: micro(transit),
-                    value: value.normalize(),
-                    not_updated: micro(frozen),
-                    unvalued: micro(unvalued),
-                    undeliverable: micro(undeliverable),
-                },
-            )
-            .collect())
+        self.db().snapshot(|sql| inventory(sql, f))
     }
 
     /// On hand per (site, location, sku, lot), as the agents' `stock` shows it.
     pub fn balances(&self, site: &str) -> Result<Vec<(String, String, String, Quantity)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT location, sku, lot, qty FROM balance WHERE site = ? AND qty != 0 ORDER BY location, sku, lot",
-        )?;
-        let rows = stmt.query_map([site], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                Quantity::from_micro(r.get(3)?),
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().read(|sql| {
+            sql.query(
+                "SELECT location, sku, lot, qty FROM balance WHERE site = ? AND qty != 0 ORDER BY location, sku, lot",
+                vals![site],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, Quantity::from_micro(r.get(3)?))))
+            .collect()
+        })
     }
 
     pub fn sites(&self, now: DateTime<Utc>, stale_after_secs: i64) -> Result<Vec<SiteRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT s.id, s.kind, s.name, s.region, s.enrolled_at, s.revoked_at, s.hwm, s.agent_last_seq,
-                    s.last_sync_at, s.newest_business_at, s.clock_skew_ms,
-                    (SELECT COUNT(*) FROM site_location l WHERE l.site = s.id)
-             FROM site s ORDER BY s.id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let hwm = r.get::<_, i64>(6)? as u64;
-            let agent_last = r.get::<_, i64>(7)? as u64;
-            let last: Option<String> = r.get(8)?;
-            let age = last
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| (now - t.with_timezone(&Utc)).num_seconds());
-            Ok(SiteRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                name: r.get(2)?,
-                region: r.get(3)?,
-                enrolled_at: r.get(4)?,
-                revoked_at: r.get(5)?,
-                hwm,
-                unsynced_at_agent: agent_last.saturating_sub(hwm),
-                last_sync_at: last,
-                last_sync_age_secs: age,
-                freshness: match age {
-                    None => "never",
-                    Some(a) if a > stale_after_secs => "stale",
-                    Some(_) => "fresh",
-                },
-                newest_business_at: r.get(9)?,
-                clock_skew_ms: r.get(10)?,
-                locations: r.get::<_, i64>(11)? as u64,
-            })
+        let rows = self.db().read(|sql| {
+            sql.query(
+                "SELECT s.id, s.kind, s.name, s.region, s.enrolled_at, s.revoked_at, s.hwm, s.agent_last_seq,
+                        s.last_sync_at, s.newest_business_at, s.clock_skew_ms,
+                        (SELECT COUNT(*) FROM site_location l WHERE l.site = s.id)
+                 FROM site s ORDER BY s.id",
+                vals![],
+            )
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.iter()
+            .map(|r| {
+                let hwm: u64 = r.get(6)?;
+                let agent_last: u64 = r.get(7)?;
+                let last: Option<String> = r.get(8)?;
+                let age = last
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| (now - t.with_timezone(&Utc)).num_seconds());
+                Ok(SiteRow {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    name: r.get(2)?,
+                    region: r.get(3)?,
+                    enrolled_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                    hwm,
+                    unsynced_at_agent: agent_last.saturating_sub(hwm),
+                    last_sync_at: last,
+                    last_sync_age_secs: age,
+                    freshness: match age {
+                        None => "never",
+                        Some(a) if a > stale_after_secs => "stale",
+                        Some(_) => "fresh",
+                    },
+                    newest_business_at: r.get(9)?,
+                    clock_skew_ms: r.get(10)?,
+                    locations: r.get(11)?,
+                })
+            })
+            .collect()
     }
 
     /// Movements after the cursor `(after_site, after_seq)` in (site, seq)
@@ -467,93 +346,112 @@ impl Store {
         after: (&str, u64),
         limit: u32,
     ) -> Result<Vec<MovementRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty, ref, reason,
-                    transfer_id, occurred_at, recorded_at
-             FROM movement WHERE (?1 IS NULL OR site = ?1) AND (site, seq) > (?2, ?3) ORDER BY site, seq LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(params![site, after.0, after.1 as i64, limit], |r| {
-            Ok(MovementRow {
-                site: r.get(0)?,
-                seq: r.get::<_, i64>(1)? as u64,
-                kind: r.get(2)?,
-                location: r.get(3)?,
-                sku: r.get(4)?,
-                lot: r.get(5)?,
-                qty: Quantity::from_micro(r.get(6)?),
-                unit_cost: r.get(7)?,
-                unit_price: r.get(8)?,
-                counterparty: r.get(9)?,
-                reference: r.get(10)?,
-                reason: r.get(11)?,
-                transfer_id: r.get(12)?,
-                occurred_at: r.get(13)?,
-                recorded_at: r.get(14)?,
-            })
+        let rows = self.db().read(|sql| {
+            sql.query(
+                "SELECT site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty, ref, reason,
+                        transfer_id, occurred_at, recorded_at
+                 FROM movement WHERE (CAST(?1 AS TEXT) IS NULL OR site = ?1) AND (site, seq) > (?2, ?3)
+                 ORDER BY site, seq LIMIT ?4",
+                vals![site, after.0, after.1 as i64, limit],
+            )
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.iter()
+            .map(|r| {
+                Ok(MovementRow {
+                    site: r.get(0)?,
+                    seq: r.get(1)?,
+                    kind: r.get(2)?,
+                    location: r.get(3)?,
+                    sku: r.get(4)?,
+                    lot: r.get(5)?,
+                    qty: Quantity::from_micro(r.get(6)?),
+                    unit_cost: r.get(7)?,
+                    unit_price: r.get(8)?,
+                    counterparty: r.get(9)?,
+                    reference: r.get(10)?,
+                    reason: r.get(11)?,
+                    transfer_id: r.get(12)?,
+                    occurred_at: r.get(13)?,
+                    recorded_at: r.get(14)?,
+                })
+            })
+            .collect()
     }
 
     pub fn transfers(&self, open_only: bool) -> Result<Vec<TransferRow>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT t.id, t.from_site || '/' || t.from_location, t.to_site || '/' || t.to_location, t.sku,
-                    t.lot, t.qty, t.received_qty, t.returned_qty, t.unit_cost, t.sent_at,
-                    d.id IS NOT NULL, {DELIVERABLE}
-             FROM transfer t LEFT JOIN site d ON d.id = t.to_site
-             WHERE (?1 = 0 OR t.qty != t.received_qty + t.returned_qty) ORDER BY t.cursor"
-        ))?;
-        let rows = stmt.query_map([open_only], |r| {
-            let to: String = r.get(2)?;
-            let counts = TransferCounts {
-                qty: r.get(5)?,
-                received: r.get(6)?,
-                returned: r.get(7)?,
-            };
-            let (site_known, deliverable): (bool, bool) = (r.get(10)?, r.get(11)?);
-            let state = counts.state(deliverable);
-            Ok(TransferRow {
-                id: r.get(0)?,
-                from: r.get(1)?,
-                undeliverable: (state == TransferState::Undeliverable).then(|| {
-                    if site_known {
-                        format!("the hub knows no location {to}")
-                    } else {
-                        format!(
-                            "the hub knows no site {}",
-                            to.split('/').next().unwrap_or("")
-                        )
-                    }
-                }),
-                to,
-                sku: r.get(3)?,
-                lot: r.get(4)?,
-                qty: Quantity::from_micro(counts.qty),
-                received: Quantity::from_micro(counts.received),
-                returned: Quantity::from_micro(counts.returned),
-                in_transit: Quantity::from_micro(counts.in_transit().max(0)),
-                disputed: Quantity::from_micro((-counts.in_transit()).max(0)),
-                status: state.as_str(),
-                unit_cost: r.get(8)?,
-                sent_at: r.get(9)?,
-            })
+        let rows = self.db().read(|sql| {
+            sql.query(
+                &format!(
+                    "SELECT t.id, t.from_site || '/' || t.from_location, t.to_site || '/' || t.to_location, t.sku,
+                            t.lot, t.qty, t.received_qty, t.returned_qty, t.unit_cost, t.sent_at,
+                            d.id IS NOT NULL, {DELIVERABLE}
+                     FROM transfer t LEFT JOIN site d ON d.id = t.to_site
+                     WHERE (? = 0 OR t.qty != t.received_qty + t.returned_qty) ORDER BY t.cursor"
+                ),
+                vals![open_only],
+            )
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.iter()
+            .map(|r| {
+                let to: String = r.get(2)?;
+                let counts = TransferCounts {
+                    qty: r.get(5)?,
+                    received: r.get(6)?,
+                    returned: r.get(7)?,
+                };
+                let (site_known, deliverable): (bool, bool) = (r.get(10)?, r.get(11)?);
+                let state = counts.state(deliverable);
+                Ok(TransferRow {
+                    id: r.get(0)?,
+                    from: r.get(1)?,
+                    undeliverable: (state == TransferState::Undeliverable).then(|| {
+                        if site_known {
+                            format!("the hub knows no location {to}")
+                        } else {
+                            format!(
+                                "the hub knows no site {}",
+                                to.split('/').next().unwrap_or("")
+                            )
+                        }
+                    }),
+                    to,
+                    sku: r.get(3)?,
+                    lot: r.get(4)?,
+                    qty: Quantity::from_micro(counts.qty),
+                    received: Quantity::from_micro(counts.received),
+                    returned: Quantity::from_micro(counts.returned),
+                    in_transit: Quantity::from_micro(counts.in_transit().max(0)),
+                    disputed: Quantity::from_micro((-counts.in_transit()).max(0)),
+                    status: state.as_str(),
+                    unit_cost: r.get(8)?,
+                    sent_at: r.get(9)?,
+                })
+            })
+            .collect()
     }
 
     /// Every site with its locations, for agents' transfer checks. A site
     /// with an unspent enrollment token is listed before it enrolls.
     pub fn directory(&self) -> Result<jxc_shared::protocol::Directory> {
         use jxc_shared::protocol::{Directory, DirectorySite};
+        let (site_rows, location_rows) = self.db().snapshot(|sql| {
+            Ok((
+                sql.query(
+                    "SELECT s.id, s.kind, s.name, s.region, p.policy FROM site s
+                     LEFT JOIN share_policy p ON p.site = s.id AND s.kind = 'dealer'
+                     UNION ALL
+                     SELECT site, kind, name, region, NULL FROM enroll_token
+                     WHERE used_at IS NULL AND site NOT IN (SELECT id FROM site)",
+                    vals![],
+                )?,
+                sql.query(
+                    "SELECT site, id FROM site_location ORDER BY site, id",
+                    vals![],
+                )?,
+            ))
+        })?;
         let mut sites: BTreeMap<String, DirectorySite> = BTreeMap::new();
-        let mut stmt = self.conn.prepare(
-            "SELECT s.id, s.kind, s.name, s.region, p.policy FROM site s
-             LEFT JOIN share_policy p ON p.site = s.id AND s.kind = 'dealer'
-             UNION ALL
-             SELECT site, kind, name, region, NULL FROM enroll_token
-             WHERE used_at IS NULL AND site NOT IN (SELECT id FROM site)",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
+        for r in &site_rows {
             let kind: String = r.get(1)?;
             let policy: Option<String> = r.get(4)?;
             // A dealer shares costs only if its policy in force says so.
@@ -573,11 +471,7 @@ impl Store {
                 locations: Vec::new(),
             });
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT site, id FROM site_location ORDER BY site, id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
+        for r in &location_rows {
             let site: String = r.get(0)?;
             if let Some(s) = sites.get_mut(&site) {
                 s.locations.push(r.get(1)?);
@@ -589,23 +483,147 @@ impl Store {
     }
 
     pub fn quarantine(&self) -> Result<Vec<QuarantineRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, site, seq, kind, reason, record, received_at FROM quarantine ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let record: String = r.get(5)?;
-            Ok(QuarantineRow {
-                id: r.get(0)?,
-                site: r.get(1)?,
-                seq: r.get::<_, i64>(2)? as u64,
-                kind: r.get(3)?,
-                reason: r.get(4)?,
-                record: serde_json::from_str(&record).unwrap_or(serde_json::Value::String(record)),
-                received_at: r.get(6)?,
-            })
+        let rows = self.db().read(|sql| {
+            sql.query(
+                "SELECT id, site, seq, kind, reason, record, received_at FROM quarantine ORDER BY id",
+                vals![],
+            )
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.iter()
+            .map(|r| {
+                let record: String = r.get(5)?;
+                Ok(QuarantineRow {
+                    id: r.get(0)?,
+                    site: r.get(1)?,
+                    seq: r.get(2)?,
+                    kind: r.get(3)?,
+                    reason: r.get(4)?,
+                    record: serde_json::from_str(&record)
+                        .unwrap_or(serde_json::Value::String(record)),
+                    received_at: r.get(6)?,
+                })
+            })
+            .collect()
     }
+}
+
+/// Consolidated inventory, grouped by `f.by`, read in one snapshot.
+fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>> {
+    check_filter(sql, f)?;
+    let key = |site: &str, loc: &str, sku: &str, kind: &str, region: &str| -> String {
+        match f.by {
+            GroupBy::Sku => sku.to_owned(),
+            GroupBy::Site => site.to_owned(),
+            GroupBy::Location => format!("{site}/{loc}"),
+            GroupBy::Region => region.to_owned(),
+            GroupBy::Kind => kind.to_owned(),
+        }
+    };
+    // (on hand, in transit, value, not updated, unvalued, undeliverable)
+    let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128, i128)> = BTreeMap::new();
+    let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
+        std::collections::HashMap::new();
+    let mut categories: std::collections::HashMap<String, String> =
+        std::collections::HashMap::new();
+
+    let rows = sql.query(
+        "SELECT b.site, b.location, b.sku, CAST(SUM(b.qty) AS BIGINT), s.kind, s.region,
+                CAST(SUM(b.value) AS BIGINT)
+         FROM balance b JOIN site s ON s.id = b.site
+         WHERE (CAST(?1 AS TEXT) IS NULL OR b.sku = ?1) AND (CAST(?2 AS TEXT) IS NULL OR b.site = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR s.region = ?3) AND (CAST(?4 AS TEXT) IS NULL OR s.kind = ?4)
+         GROUP BY b.site, b.location, b.sku, s.kind, s.region",
+        vals![f.sku, f.site, f.region, f.kind],
+    )?;
+    for r in &rows {
+        let (site, loc, sku, kind, region): (String, String, String, String, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
+        let qty: i64 = r.get(3)?;
+        let value: i64 = r.get(6)?;
+        let g = groups
+            .entry(key(&site, &loc, &sku, &kind, &region))
+            .or_default();
+        g.0 += qty as i128;
+        g.2 += Decimal::new(value, 6);
+        if !policies.contains_key(&site) {
+            let p = if kind == "dealer" {
+                Some(super::ingest::policy_in_force(
+                    sql,
+                    &jxc_shared::SiteId::parse(&site)?,
+                )?)
+            } else {
+                None
+            };
+            policies.insert(site.clone(), p);
+        }
+        if let Some(p) = &policies[&site] {
+            if !categories.contains_key(&sku) {
+                let c: Option<String> =
+                    sql.scalar("SELECT category FROM product WHERE sku = ?", vals![sku])?;
+                categories.insert(sku.clone(), c.unwrap_or_default());
+            }
+            if !p.shares_stock(&sku, &categories[&sku]) {
+                g.3 += qty as i128;
+            }
+            if !p.costs_and_prices {
+                g.4 += qty as i128;
+            }
+        }
+    }
+
+    // Goods in transit count at the receiver (a disputed transfer counts
+    // nothing: the side in error adjusts its stock); when the hub knows no such
+    // receiver they still count, at the sender, as undeliverable: the
+    // channel's total is always on hand plus every open transfer.
+    let rows = sql.query(
+        &format!(
+            "SELECT t.to_site, t.to_location, t.from_site, t.from_location, t.sku,
+                    t.qty - t.received_qty - t.returned_qty, d.kind, d.region, f.kind, f.region,
+                    {DELIVERABLE}
+             FROM transfer t JOIN site f ON f.id = t.from_site LEFT JOIN site d ON d.id = t.to_site
+             WHERE t.qty > t.received_qty + t.returned_qty AND (CAST(?1 AS TEXT) IS NULL OR t.sku = ?1)"
+        ),
+        vals![f.sku],
+    )?;
+    for r in &rows {
+        let deliverable: bool = r.get(10)?;
+        let (site, loc, kind, region): (String, String, String, String) = if deliverable {
+            (r.get(0)?, r.get(1)?, r.get(6)?, r.get(7)?)
+        } else {
+            (r.get(2)?, r.get(3)?, r.get(8)?, r.get(9)?)
+        };
+        let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        if !(wanted(&f.site, &site) && wanted(&f.region, &region) && wanted(&f.kind, &kind)) {
+            continue;
+        }
+        let sku: String = r.get(4)?;
+        let qty = r.get::<i64>(5)? as i128;
+        let g = groups
+            .entry(key(&site, &loc, &sku, &kind, &region))
+            .or_default();
+        g.1 += qty;
+        if !deliverable {
+            g.5 += qty;
+        }
+    }
+    if let (true, Some(sku)) = (groups.is_empty(), &f.sku) {
+        check_sku(sql, sku)?;
+    }
+    let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
+    Ok(groups
+        .into_iter()
+        .map(
+            |(key, (on_hand, transit, value, frozen, unvalued, undeliverable))| InventoryRow {
+                key,
+                on_hand: micro(on_hand),
+                in_transit: micro(transit),
+                value: value.normalize(),
+                not_updated: micro(frozen),
+                unvalued: micro(unvalued),
+                undeliverable: micro(undeliverable),
+            },
+        )
+        .collect())
 }
 
 #[cfg(test)]

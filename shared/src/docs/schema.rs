@@ -362,7 +362,7 @@ impl Customer {
 }
 
 /// Which stock a dealer shares.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StockScope {
     Nothing,
@@ -374,7 +374,7 @@ pub enum StockScope {
 }
 
 /// How a dealer shares its sell-through (sales to its customers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SellThrough {
     /// Each sale with the customer as recorded.
@@ -410,7 +410,7 @@ impl SellThrough {
 }
 
 /// A dealer's sharing policy. Until a dealer sets one it shares nothing.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharePolicy {
     pub stock: StockScope,
     pub sell_through: SellThrough,
