@@ -240,6 +240,9 @@ pub struct Hub {
     pub dir: tempfile::TempDir,
     /// The admin's bearer token that `init` printed.
     pub admin: String,
+    /// The hub's PostgreSQL database when the tests run with
+    /// `JXC_TEST_BACKEND=postgres`; `None`: `hub.db` in the data directory.
+    pub database: Option<String>,
     bin: PathBuf,
     starts: std::cell::Cell<u32>,
 }
@@ -263,6 +266,7 @@ impl Hub {
         let mut hub = Hub {
             dir: tempfile::tempdir().expect("tempdir"),
             admin: String::new(),
+            database: jxc_testkit::database_url("hub"),
             bin,
             starts: std::cell::Cell::new(0),
         };
@@ -295,6 +299,10 @@ impl Hub {
             .env("JXC_LOG", "warn")
             .env_remove("JXC_HUB_DATA")
             .env_remove("JXC_HUB_CONFIG");
+        match &self.database {
+            Some(url) => c.env("JXC_HUB_DATABASE", url),
+            None => c.env_remove("JXC_HUB_DATABASE"),
+        };
         c
     }
 

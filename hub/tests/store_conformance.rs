@@ -1,0 +1,506 @@
+//! One suite of store behaviours, run against every engine (Garage's
+//! `db/test.rs` pattern): each behaviour is a function of the database it
+//! runs on, and `conformance!` makes a test of it per engine. SQLite runs in
+//! a temporary directory, PostgreSQL in this test process's throwaway
+//! cluster (`jxc_testkit::PgCluster`). Two connections stand for two hub
+//! processes where a behaviour is about concurrency.
+
+use chrono::{Duration, TimeZone, Utc};
+use jxc_hub::store::{GroupBy, InventoryFilter, NewSite, Role, Store, Target};
+use jxc_shared::protocol::{SyncRequest, WireMovement};
+use jxc_shared::{MovementKind, SiteId, SiteKind};
+
+#[derive(Debug, Clone, Copy)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database of `engine`, and what keeps it alive.
+struct Fresh {
+    _dir: tempfile::TempDir,
+    target: Target,
+}
+
+fn fresh(engine: Engine, label: &str) -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let target = match engine {
+        Engine::Sqlite => Target::Sqlite(dir.path().to_path_buf()),
+        Engine::Postgres => {
+            Target::Postgres(jxc_testkit::PgCluster::shared().create_database(label))
+        }
+    };
+    Store::open(&target, true).unwrap();
+    Fresh { _dir: dir, target }
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap()
+}
+
+fn new_site(id: &str, kind: SiteKind) -> NewSite {
+    NewSite {
+        id: SiteId::parse(id).unwrap(),
+        kind,
+        name: format!("{id} 分公司"),
+        region: "north".into(),
+    }
+}
+
+/// Enrolls `id` through a token, as `POST /v1/enroll` does; its serial.
+fn enroll(store: &mut Store, id: &str, kind: SiteKind) -> u64 {
+    let token = format!("t-{id}");
+    store
+        .add_token(
+            &token,
+            "secret",
+            &new_site(id, kind),
+            Duration::hours(1),
+            now(),
+        )
+        .unwrap();
+    let (site, ()) = store
+        .redeem_token(&token, "secret", now(), |_, _| Ok(()))
+        .unwrap();
+    site.serial
+}
+
+fn movement(site: &str, seq: u64, kind: MovementKind, qty_micro: i64) -> WireMovement {
+    let t = chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+        .unwrap();
+    WireMovement {
+        seq,
+        kind,
+        location: format!("{site}/main"),
+        sku: "茶-1".into(),
+        lot: String::new(),
+        qty_micro,
+        unit_cost: "12.5".into(),
+        unit_price: (kind == MovementKind::Sale).then(|| "19.9".into()),
+        counterparty: Some("张三, \"Ltd\" \\ 北京".into()),
+        reference: None,
+        reason: None,
+        transfer_id: None,
+        occurred_ms: t.timestamp_millis(),
+        offset_min: 480,
+        recorded_ms: t.timestamp_millis() + 1_000,
+    }
+}
+
+fn receipts(site: &str, seqs: std::ops::RangeInclusive<u64>) -> Vec<WireMovement> {
+    seqs.map(|s| movement(site, s, MovementKind::Receipt, 1_000_000))
+        .collect()
+}
+
+fn batch(from_seq: u64, movements: Vec<WireMovement>) -> SyncRequest {
+    let last = movements.last().map_or(from_seq - 1, |m| m.seq);
+    SyncRequest {
+        from_seq,
+        movements,
+        agent_last_seq: last,
+        transfers_cursor: 0,
+        locations: Vec::new(),
+        agent_time_ms: now().timestamp_millis(),
+    }
+}
+
+fn on_hand(store: &Store, site: &str) -> Vec<(String, String)> {
+    store
+        .inventory(&InventoryFilter {
+            site: Some(site.into()),
+            by: GroupBy::Location,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.on_hand.to_string()))
+        .collect()
+}
+
+// ---- behaviours ----
+
+fn schema_is_made_once_and_a_newer_one_is_refused(engine: Engine) {
+    let db = fresh(engine, "schema");
+    // Opening again migrates nothing and keeps what is there.
+    let mut store = Store::open(&db.target, false).unwrap();
+    store.add_user("ops", Role::Viewer, "tok", now()).unwrap();
+    drop(store);
+    let store = Store::open(&db.target, false).unwrap();
+    assert_eq!(store.users().unwrap().len(), 1);
+    drop(store);
+    // A database a newer hub wrote.
+    match &db.target {
+        Target::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.join("hub.db")).unwrap();
+            c.pragma_update(None, "user_version", 999).unwrap();
+        }
+        Target::Postgres(url) => {
+            let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            c.batch_execute("UPDATE jxc_schema SET version = 999")
+                .unwrap();
+        }
+    }
+    let e = Store::open(&db.target, false)
+        .err()
+        .expect("a newer schema is refused");
+    assert!(e.to_string().contains("newer jxc-hub"), "{e}");
+    assert_eq!(e.exit_code(), 5);
+}
+
+fn an_empty_database_is_not_a_hub(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = match engine {
+        Engine::Sqlite => Target::Sqlite(dir.path().to_path_buf()),
+        Engine::Postgres => {
+            Target::Postgres(jxc_testkit::PgCluster::shared().create_database("empty"))
+        }
+    };
+    let e = Store::open(&target, false).err().expect("no hub yet");
+    assert!(e.to_string().contains("init"), "{e}");
+    assert_eq!(e.exit_code(), 5);
+}
+
+fn a_token_is_spent_once_and_serials_come_from_the_database(engine: Engine) {
+    let db = fresh(engine, "tokens");
+    let mut store = Store::open(&db.target, false).unwrap();
+    let first = enroll(&mut store, "BJ01", SiteKind::Branch);
+    let second = enroll(&mut store, "SH01", SiteKind::Dealer);
+    assert_eq!(second, first + 1);
+    let again = store.redeem_token("t-BJ01", "secret", now(), |_, _| Ok(()));
+    assert_eq!(again.err().unwrap().exit_code(), 4);
+    // Wrong secret and expired tokens get the same refusal.
+    store
+        .add_token(
+            "late",
+            "s",
+            &new_site("GZ01", SiteKind::Branch),
+            Duration::minutes(1),
+            now(),
+        )
+        .unwrap();
+    let late = store.redeem_token("late", "s", now() + Duration::hours(1), |_, _| Ok(()));
+    assert!(
+        late.err()
+            .unwrap()
+            .to_string()
+            .contains("unknown, already used or expired")
+    );
+    // A failed certificate issue leaves the token unspent.
+    store
+        .add_token(
+            "keep",
+            "s",
+            &new_site("GZ01", SiteKind::Branch),
+            Duration::hours(1),
+            now(),
+        )
+        .unwrap();
+    let failed: jxc_hub::error::Result<_> = store.redeem_token("keep", "s", now(), |_, _| {
+        Err::<(), _>(jxc_hub::error::HubError::Invalid("bad csr".into()))
+    });
+    assert!(failed.is_err());
+    assert!(
+        store
+            .redeem_token("keep", "s", now(), |_, _| Ok(()))
+            .is_ok()
+    );
+}
+
+fn revocation_and_replaced_certificates_are_refused(engine: Engine) {
+    let db = fresh(engine, "revoke");
+    let mut store = Store::open(&db.target, false).unwrap();
+    let serial = enroll(&mut store, "BJ01", SiteKind::Branch);
+    store.check_client("BJ01", serial).unwrap();
+    assert!(store.check_client("BJ01", serial + 7).is_err());
+    assert!(store.check_client("XX01", 1).is_err());
+    store
+        .revoke(&SiteId::parse("BJ01").unwrap(), now())
+        .unwrap();
+    assert!(store.check_client("BJ01", serial).is_err());
+    let e = store
+        .revoke(&SiteId::parse("BJ01").unwrap(), now())
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 4);
+}
+
+fn users_are_added_once_listed_and_removed(engine: Engine) {
+    let db = fresh(engine, "users");
+    let mut store = Store::open(&db.target, false).unwrap();
+    store.add_user("王芳", Role::Admin, "tok-a", now()).unwrap();
+    store.add_user("li", Role::Viewer, "tok-b", now()).unwrap();
+    assert!(store.add_user("li", Role::Viewer, "tok-c", now()).is_err());
+    let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["li", "王芳"]);
+    assert_eq!(
+        store.user_for_token("tok-a").unwrap(),
+        Some(("王芳".into(), Role::Admin))
+    );
+    store.remove_user("li").unwrap();
+    assert_eq!(store.user_for_token("tok-b").unwrap(), None);
+    let e = store.remove_user("li").unwrap_err();
+    assert!(e.to_string().contains("no HQ user \"li\""), "{e}");
+    assert_eq!(e.exit_code(), 4);
+}
+
+fn ingest_is_gapless_idempotent_and_quarantines_without_blocking(engine: Engine) {
+    let db = fresh(engine, "ingest");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    let site = SiteId::parse("BJ01").unwrap();
+    let (r, _) = store
+        .ingest(&site, &batch(1, receipts("BJ01", 1..=3)), now())
+        .unwrap();
+    assert_eq!((r.hwm, r.accepted), (3, 3), "{:?}", r.quarantined);
+    // A batch beyond hwm + 1 leaves a gap: none of it is applied.
+    let (r, _) = store
+        .ingest(&site, &batch(5, receipts("BJ01", 5..=6)), now())
+        .unwrap();
+    assert_eq!((r.hwm, r.accepted), (3, 0));
+    // Replays are duplicates; a changed replay is a conflict; a bad record is
+    // refused and the hwm moves past it.
+    let mut m = receipts("BJ01", 2..=5);
+    m[1].qty_micro = 9_000_000; // seq 3, changed
+    m[3].location = "OTHER/main".into(); // seq 5, not this site's
+    let (r, stats) = store.ingest(&site, &batch(2, m), now()).unwrap();
+    assert_eq!(r.hwm, 5);
+    assert_eq!(
+        (
+            stats.accepted,
+            stats.duplicates,
+            stats.conflicts,
+            stats.refused
+        ),
+        (1, 1, 1, 1)
+    );
+    let q = store.quarantine().unwrap();
+    assert_eq!(q.len(), 2);
+    assert_eq!((q[0].seq, q[0].kind.as_str()), (3, "conflict"));
+    assert_eq!((q[1].seq, q[1].kind.as_str()), (5, "refused"));
+    // The refused record's replay is harmless.
+    let mut again = receipts("BJ01", 5..=5);
+    again[0].location = "OTHER/main".into();
+    let (_, stats) = store.ingest(&site, &batch(5, again), now()).unwrap();
+    assert_eq!(stats.duplicates, 1);
+    // Text with commas, quotes, tabs and Chinese survives.
+    let rows = store.movements(Some("BJ01"), ("", 0), 10).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows[0].counterparty.as_deref(),
+        Some("张三, \"Ltd\" \\ 北京")
+    );
+    assert_eq!(on_hand(&store, "BJ01"), [("BJ01/main".into(), "4".into())]);
+    let sites = store.sites(now(), 900).unwrap();
+    assert_eq!((sites[0].hwm, sites[0].unsynced_at_agent), (5, 0));
+}
+
+fn transfers_move_between_sites_with_cursors_in_commit_order(engine: Engine) {
+    let db = fresh(engine, "transfers");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "WH01", SiteKind::Hq);
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    let (wh, bj) = (
+        SiteId::parse("WH01").unwrap(),
+        SiteId::parse("BJ01").unwrap(),
+    );
+    let out = |seq: u64, id: &str, qty: i64| WireMovement {
+        kind: MovementKind::TransferOut,
+        counterparty: Some("BJ01/main".into()),
+        transfer_id: Some(id.into()),
+        ..movement("WH01", seq, MovementKind::TransferOut, -qty)
+    };
+    let mut m = receipts("WH01", 1..=1);
+    m[0].qty_micro = 100_000_000;
+    m.push(out(2, "T-WH01-1", 10_000_000));
+    m.push(out(3, "T-WH01-2", 5_000_000));
+    store.ingest(&wh, &batch(1, m), now()).unwrap();
+    // The receiver learns both, in cursor order.
+    let (r, _) = store.ingest(&bj, &batch(1, vec![]), now()).unwrap();
+    let cursors: Vec<u64> = r.incoming.iter().map(|t| t.cursor).collect();
+    assert_eq!(r.incoming.len(), 2);
+    assert!(cursors[0] < cursors[1]);
+    // It receives 4 of the first; the sender takes 6 back: settled.
+    let receive = WireMovement {
+        kind: MovementKind::TransferIn,
+        counterparty: Some("WH01/main".into()),
+        transfer_id: Some("T-WH01-1".into()),
+        ..movement("BJ01", 1, MovementKind::TransferIn, 4_000_000)
+    };
+    store.ingest(&bj, &batch(1, vec![receive]), now()).unwrap();
+    let back = WireMovement {
+        kind: MovementKind::TransferIn,
+        counterparty: Some("BJ01/main".into()),
+        transfer_id: Some("T-WH01-1".into()),
+        ..movement("WH01", 4, MovementKind::TransferIn, 6_000_000)
+    };
+    store.ingest(&wh, &batch(4, vec![back]), now()).unwrap();
+    // The return gave the transfer a new cursor past the receiver's.
+    let (r, _) = store
+        .ingest(&bj, &batch(2, vec![]).with_cursor(cursors[1]), now())
+        .unwrap();
+    assert_eq!(r.incoming.len(), 1);
+    assert_eq!(r.incoming[0].id, "T-WH01-1");
+    assert_eq!(r.incoming[0].qty_micro, 4_000_000);
+    assert!(r.incoming[0].cursor > cursors[1]);
+    let t = store.transfers(false).unwrap();
+    let states: Vec<(&str, &str)> = t.iter().map(|t| (t.id.as_str(), t.status)).collect();
+    assert_eq!(
+        states,
+        [("T-WH01-2", "in_transit"), ("T-WH01-1", "settled")]
+    );
+    // Receiving more than was sent is refused.
+    let over = WireMovement {
+        kind: MovementKind::TransferIn,
+        counterparty: Some("WH01/main".into()),
+        transfer_id: Some("T-WH01-2".into()),
+        ..movement("BJ01", 2, MovementKind::TransferIn, 6_000_000)
+    };
+    let (r, _) = store.ingest(&bj, &batch(2, vec![over]), now()).unwrap();
+    assert!(
+        r.quarantined[0].reason.contains("more than"),
+        "{:?}",
+        r.quarantined
+    );
+    // In transit counts at the receiver.
+    let inv = store
+        .inventory(&InventoryFilter {
+            by: GroupBy::Site,
+            ..Default::default()
+        })
+        .unwrap();
+    let bj_row = inv.iter().find(|r| r.key == "BJ01").unwrap();
+    assert_eq!(
+        (bj_row.on_hand.to_string(), bj_row.in_transit.to_string()),
+        ("4".into(), "5".into())
+    );
+}
+
+fn secrets_are_kept_in_the_database(engine: Engine) {
+    let db = fresh(engine, "secrets");
+    let mut store = Store::open(&db.target, false).unwrap();
+    assert_eq!(store.secret("ca.key").unwrap(), None);
+    store
+        .put_secrets(&[("ca.key", "-----BEGIN 1"), ("ca.pem", "-----BEGIN 2")])
+        .unwrap();
+    store.put_secrets(&[("ca.key", "-----BEGIN 3")]).unwrap();
+    let other = Store::open(&db.target, false).unwrap();
+    assert_eq!(
+        other.secret("ca.key").unwrap().as_deref(),
+        Some("-----BEGIN 3")
+    );
+    assert_eq!(
+        other.secret("ca.pem").unwrap().as_deref(),
+        Some("-----BEGIN 2")
+    );
+}
+
+/// Two connections (two hub processes) take batches of one site at once,
+/// the agent resending whatever it was not told was taken: every seq lands
+/// exactly once, with no gap, and the balance is their sum.
+fn two_writers_on_one_site_stay_gapless_and_exactly_once(engine: Engine) {
+    let db = fresh(engine, "two_writers");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    drop(store);
+    const TOTAL: u64 = 600;
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let target = db.target.clone();
+            std::thread::spawn(move || {
+                let mut store = Store::open(&target, false).unwrap();
+                let site = SiteId::parse("BJ01").unwrap();
+                let mut from = 1;
+                while from <= TOTAL {
+                    let to = (from + 49).min(TOTAL);
+                    let (r, _) = store
+                        .ingest(&site, &batch(from, receipts("BJ01", from..=to)), now())
+                        .unwrap();
+                    // Resend from what the hub holds, as an agent does.
+                    from = r.hwm + 1;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let store = Store::open(&db.target, false).unwrap();
+    let rows = store.movements(Some("BJ01"), ("", 0), 10_000).unwrap();
+    let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=TOTAL).collect::<Vec<_>>());
+    assert!(store.quarantine().unwrap().is_empty());
+    assert_eq!(
+        on_hand(&store, "BJ01"),
+        [("BJ01/main".into(), TOTAL.to_string())]
+    );
+}
+
+/// Two connections redeem one token at once: exactly one enrolls.
+fn a_token_redeemed_twice_at_once_enrolls_once(engine: Engine) {
+    let db = fresh(engine, "redeem_race");
+    let mut store = Store::open(&db.target, false).unwrap();
+    store
+        .add_token(
+            "race",
+            "s",
+            &new_site("BJ01", SiteKind::Branch),
+            Duration::hours(1),
+            now(),
+        )
+        .unwrap();
+    drop(store);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (target, barrier) = (db.target.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut store = Store::open(&target, false).unwrap();
+                barrier.wait();
+                store
+                    .redeem_token("race", "s", now(), |_, _| Ok(()))
+                    .is_ok()
+            })
+        })
+        .collect();
+    let won: usize = workers
+        .into_iter()
+        .map(|w| usize::from(w.join().unwrap()))
+        .sum();
+    assert_eq!(won, 1);
+}
+
+trait WithCursor {
+    fn with_cursor(self, cursor: u64) -> Self;
+}
+
+impl WithCursor for SyncRequest {
+    fn with_cursor(mut self, cursor: u64) -> Self {
+        self.transfers_cursor = cursor;
+        self
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Engine::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Engine::Postgres) } )*
+        }
+    };
+}
+
+conformance!(
+    schema_is_made_once_and_a_newer_one_is_refused,
+    an_empty_database_is_not_a_hub,
+    a_token_is_spent_once_and_serials_come_from_the_database,
+    revocation_and_replaced_certificates_are_refused,
+    users_are_added_once_listed_and_removed,
+    ingest_is_gapless_idempotent_and_quarantines_without_blocking,
+    transfers_move_between_sites_with_cursors_in_commit_order,
+    secrets_are_kept_in_the_database,
+    two_writers_on_one_site_stay_gapless_and_exactly_once,
+    a_token_redeemed_twice_at_once_enrolls_once,
+);
