@@ -6,7 +6,8 @@ use crate::config::{HubConfig, Limits};
 use crate::error::{HubError, Result};
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca};
-use crate::store::{GroupBy, InventoryFilter, Role, Store, prepare};
+use crate::pool::{PooledStore, StorePool};
+use crate::store::{GroupBy, InventoryFilter, Role, prepare};
 use crate::tls::{PeerAddr, PeerCert};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, FromRequestParts, Query, State};
@@ -39,10 +40,11 @@ const ENROLL_FAILURES_LOGGED_PER_MINUTE: u32 = 10;
 
 /// Everything a request handler may touch.
 pub struct Hub {
-    /// The writer: enrollment and ingest. SQLite has one writer at a time.
-    pub store: Mutex<Store>,
-    /// A second connection for reads, so queries do not wait behind ingest.
-    pub reads: Mutex<Store>,
+    /// Writers: enrollment, ingest, document changes. One on SQLite (one
+    /// writer at a time), `pool_size` on PostgreSQL.
+    pub store: StorePool,
+    /// Connections for reads, so queries do not wait behind ingest.
+    pub reads: StorePool,
     pub ca: Ca,
     /// HQ's Automerge actor, derived from the CA.
     pub actor: ActorId,
@@ -60,15 +62,16 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub on the database at `target`: a writer connection and a reader.
+    /// A hub on the database at `target`: its writer and reader pools.
     pub fn open(target: &crate::store::Target, ca: Ca, config: &HubConfig) -> Result<Hub> {
-        let reads = Store::open(target, false)?;
-        reads.set_cache_kib(16 * 1024)?;
+        let (writers, readers) = StorePool::sizes(target.backend(), config.pool_size);
+        let reads = StorePool::open(target, readers)?;
+        reads.each(|s| s.set_cache_kib(16 * 1024))?;
         let (stale_after_secs, client_cert_days) =
             (config.stale_after_secs, config.client_cert_days);
         Ok(Hub {
-            store: Mutex::new(Store::open(target, false)?),
-            reads: Mutex::new(reads),
+            store: StorePool::open(target, writers)?,
+            reads,
             actor: jxc_shared::docs::hub_actor(ca.cert_der()),
             ca,
             metrics: Metrics::default(),
@@ -139,10 +142,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| HubError::Internal(format!("store task failed: {e}")))?
 }
 
-pub(crate) fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    // A panic while holding the lock cannot leave SQLite half-written (the
-    // transaction rolls back), so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// A store from `pool`, waiting for one if all are in use.
+pub(crate) fn lock(pool: &StorePool) -> PooledStore<'_> {
+    pool.get()
 }
 
 pub fn router(hub: AppState) -> Router {

@@ -52,7 +52,7 @@ pub async fn docs(
         let mut budget = DOCS_RESPONSE_BUDGET;
         let mut more = false;
         let mut replies = Vec::with_capacity(writes.len() + reads.len());
-        let mut answer = |store: &std::sync::Mutex<crate::store::Store>,
+        let mut answer = |store: &crate::pool::StorePool,
                           part: Vec<(usize, jxc_shared::protocol::DocOffer)>|
          -> Result<()> {
             if part.is_empty() {

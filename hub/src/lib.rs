@@ -13,5 +13,6 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod pki;
+pub mod pool;
 pub mod store;
 pub mod tls;
