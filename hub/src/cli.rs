@@ -148,6 +148,13 @@ pub enum Command {
         #[command(flatten)]
         format: ListFormat,
     },
+    /// Write the hub's CA certificate and key and its server certificate and
+    /// key (keys 0600) from its database into DIR, for a backup or a tool
+    /// that must present the hub's certificate.
+    ExportCerts {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +313,35 @@ fn load_ca_from(store: &mut Store, home: &HubHome) -> Result<Ca> {
         &secret(store, home, CA_KEY)?,
     )
     .map_err(|e| HubError::DataDir(format!("{}: {e}", home.db.display())))
+}
+
+/// Writes the hub's certificates and keys into `to` (created 0700 if
+/// missing); an existing file is replaced.
+pub fn export_certs(home: &HubHome, to: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let mut store = Store::open(&home.db, false)?;
+    let files: Vec<(&str, String)> = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY]
+        .into_iter()
+        .map(|name| Ok((name, secret(&mut store, home, name)?)))
+        .collect::<Result<_>>()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(to)
+        .map_err(|e| HubError::io(to, e))?;
+    for (name, pem) in files {
+        let path = to.join(name);
+        let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .and_then(|mut f| f.write_all(pem.as_bytes()))
+            .map_err(|e| HubError::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Makes a one-time enrollment token for a site.
@@ -642,6 +678,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Product(cmd) => crate::cli_docs::product(&home, cmd, out),
         Command::Customer(cmd) => crate::cli_docs::customer(&home, cmd, out),
         Command::Share { format } => crate::cli_docs::share_list(&home, format, out),
+        Command::ExportCerts { dir: to } => {
+            export_certs(&home, &to)?;
+            writeln!(
+                out,
+                "wrote {CA_CERT}, {CA_KEY}, {SERVER_CERT} and {SERVER_KEY} to {}",
+                to.display()
+            )
+            .map_err(io_err)
+        }
         Command::Quarantine { format, .. } => {
             let rows = Store::open(db, false)?.quarantine()?;
             if format.json {

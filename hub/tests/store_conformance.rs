@@ -26,9 +26,9 @@ fn fresh(engine: Engine, label: &str) -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let target = match engine {
         Engine::Sqlite => Target::Sqlite(dir.path().to_path_buf()),
-        Engine::Postgres => {
-            Target::Postgres(jxc_testkit::PgCluster::shared().create_database(label))
-        }
+        Engine::Postgres => Target::Postgres(
+            jxc_testkit::PgCluster::shared().create_database(&jxc_testkit::unique_name(label)),
+        ),
     };
     Store::open(&target, true).unwrap();
     Fresh { _dir: dir, target }
@@ -153,9 +153,9 @@ fn an_empty_database_is_not_a_hub(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let target = match engine {
         Engine::Sqlite => Target::Sqlite(dir.path().to_path_buf()),
-        Engine::Postgres => {
-            Target::Postgres(jxc_testkit::PgCluster::shared().create_database("empty"))
-        }
+        Engine::Postgres => Target::Postgres(
+            jxc_testkit::PgCluster::shared().create_database(&jxc_testkit::unique_name("empty")),
+        ),
     };
     let e = Store::open(&target, false).err().expect("no hub yet");
     assert!(e.to_string().contains("init"), "{e}");
