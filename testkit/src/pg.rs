@@ -172,6 +172,31 @@ impl PgCluster {
         &self.dir
     }
 
+    /// A PostgreSQL program of the cluster's installation (`pg_dump`,
+    /// `pg_restore`, `psql`, …).
+    pub fn tool(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
+    /// Runs one of the cluster's programs as this process's user; its
+    /// stdout, or its stderr as the error.
+    pub fn run_tool(&self, name: &str, args: &[&str]) -> Result<Vec<u8>> {
+        let exe = self.tool(name);
+        let out = RunAs::Me
+            .command(&exe, args.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::new(format!("cannot run {}: {e}", exe.display())))?;
+        if !out.status.success() {
+            return Err(Error::new(format!(
+                "{name} {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(out.stdout)
+    }
+
     /// The server's log so far, for a failing test's message.
     pub fn log(&self) -> String {
         log_tail(&self.dir.join("postgres.log"), 64 * 1024)

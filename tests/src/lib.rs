@@ -291,6 +291,71 @@ impl Hub {
         self.dir.path().join("data")
     }
 
+    /// Saves the hub's database to `to` (a directory), as an operator's
+    /// backup would: the SQLite files copied, or `pg_dump` of the
+    /// PostgreSQL database. The hub should be stopped (SQLite).
+    pub fn backup(&self, to: &Path) {
+        std::fs::create_dir_all(to).expect("backup directory");
+        match &self.database {
+            None => copy_sqlite(&self.data(), to),
+            Some(url) => {
+                let file = to.join("hub.dump").display().to_string();
+                jxc_testkit::PgCluster::shared()
+                    .run_tool("pg_dump", &["--format=custom", "--file", &file, url])
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// Puts back a [`Hub::backup`]: the database is as it was then.
+    pub fn restore(&self, from: &Path) {
+        match &self.database {
+            None => copy_sqlite(from, &self.data()),
+            Some(url) => {
+                let file = from.join("hub.dump").display().to_string();
+                jxc_testkit::PgCluster::shared()
+                    .run_tool(
+                        "pg_restore",
+                        &[
+                            "--clean",
+                            "--if-exists",
+                            "--single-transaction",
+                            "--dbname",
+                            url,
+                            &file,
+                        ],
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// Everything the hub has stored, as bytes, each with where it is: every
+    /// file under its data directory (hub.db, its -wal and -shm, keys, …)
+    /// and, on PostgreSQL, a plain dump of its database.
+    pub fn stored(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![self.data()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).expect("read the hub's data directory") {
+                let p = e.expect("a directory entry").path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).expect("read a hub file");
+                    out.push((p.display().to_string(), bytes));
+                }
+            }
+        }
+        if let Some(url) = &self.database {
+            let dump = jxc_testkit::PgCluster::shared()
+                .run_tool("pg_dump", &["--data-only", url])
+                .unwrap_or_else(|e| panic!("{e}"));
+            out.push((format!("database {url}"), dump));
+        }
+        out
+    }
+
     /// The hub's CA certificate, the only root its clients should trust.
     pub fn ca_pem(&self) -> String {
         std::fs::read_to_string(self.data().join("ca.pem")).expect("read ca.pem")
@@ -530,4 +595,18 @@ pub fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .map_err(|e| format!("not PEM: {e}"))
+}
+
+/// Copies a SQLite hub's database files from `from` to `to`, removing
+/// those `from` lacks.
+fn copy_sqlite(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the directory");
+    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
+        let (src, dst) = (from.join(name), to.join(name));
+        if src.exists() {
+            std::fs::copy(&src, &dst).expect("copy a database file");
+        } else if dst.exists() {
+            std::fs::remove_file(&dst).expect("remove a database file");
+        }
+    }
 }

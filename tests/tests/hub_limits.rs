@@ -394,6 +394,9 @@ fn serve_custom(hub: &Hub, level: &str, open_files: Option<u64>) -> (Reaped, u16
                 .current_dir(hub.dir.path())
                 .env_remove("JXC_HUB_DATA")
                 .env_remove("JXC_HUB_CONFIG");
+            if let Some(url) = &hub.database {
+                c.env("JXC_HUB_DATABASE", url);
+            }
             c
         }
     };

@@ -4,26 +4,12 @@
 use jxc_e2e::{Hub, Served, Site, free_port};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::path::Path;
 
 /// Stops a hub with SIGTERM (a clean shutdown) and waits for it.
 fn stop(served: Served) {
     kill(Pid::from_raw(served.process.pid() as i32), Signal::SIGTERM).unwrap();
     let out = served.process.wait();
     assert!(out.status.success(), "hub did not stop cleanly: {out:?}");
-}
-
-fn copy_db(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
-        let src = from.join(name);
-        let dst = to.join(name);
-        if src.exists() {
-            std::fs::copy(&src, &dst).unwrap();
-        } else if dst.exists() {
-            std::fs::remove_file(&dst).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -57,7 +43,7 @@ fn a_hub_restored_from_an_older_backup_is_refilled_by_the_agent() {
     site.ok(&["sync"]);
     stop(served);
     let backup = hub.dir.path().join("backup");
-    copy_db(&hub.data(), &backup);
+    hub.backup(&backup);
 
     // Life goes on after the backup.
     let served = hub.start(Some(port));
@@ -68,7 +54,7 @@ fn a_hub_restored_from_an_older_backup_is_refilled_by_the_agent() {
     stop(served);
 
     // The hub's disk is lost; the backup (5 movements of BJ01) is restored.
-    copy_db(&backup, &hub.data());
+    hub.restore(&backup);
     let _served = hub.start(Some(port));
     let restored = hub.json(&["sites"]);
     assert_eq!(restored[0]["hwm"], 5, "{restored}");
