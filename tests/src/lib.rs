@@ -263,10 +263,22 @@ impl Hub {
 
     /// As [`Hub::new`], running the hub binary at `bin`.
     pub fn with_binary(bin: PathBuf) -> Hub {
+        Hub::create(bin, jxc_testkit::database_url("hub"))
+    }
+
+    /// A hub on a PostgreSQL database of its own whatever the backend
+    /// switch says: for the tests of several hub processes on one database.
+    pub fn on_postgres() -> Hub {
+        let cluster = jxc_testkit::PgCluster::shared();
+        let url = cluster.create_database(&jxc_testkit::unique_name("hub"));
+        Hub::create(binary("jxc-hub"), Some(url))
+    }
+
+    fn create(bin: PathBuf, database: Option<String>) -> Hub {
         let mut hub = Hub {
             dir: tempfile::tempdir().expect("tempdir"),
             admin: String::new(),
-            database: jxc_testkit::database_url("hub"),
+            database,
             bin,
             starts: std::cell::Cell::new(0),
         };
