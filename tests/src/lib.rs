@@ -269,9 +269,14 @@ impl Hub {
     /// A hub on a PostgreSQL database of its own whatever the backend
     /// switch says: for the tests of several hub processes on one database.
     pub fn on_postgres() -> Hub {
+        Hub::on_postgres_with_binary(binary("jxc-hub"))
+    }
+
+    /// As [`Hub::on_postgres`], running the hub binary at `bin`.
+    pub fn on_postgres_with_binary(bin: PathBuf) -> Hub {
         let cluster = jxc_testkit::PgCluster::shared();
         let url = cluster.create_database(&jxc_testkit::unique_name("hub"));
-        Hub::create(binary("jxc-hub"), Some(url))
+        Hub::create(bin, Some(url))
     }
 
     fn create(bin: PathBuf, database: Option<String>) -> Hub {

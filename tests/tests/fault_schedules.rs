@@ -8,11 +8,48 @@
 
 use jxc_e2e::faults::{
     Counts, Size, binaries, replay_command, run_sabotaged, run_sabotaged_dealer,
-    run_sabotaged_docs, run_seed,
+    run_sabotaged_docs, run_seed, run_seed_on,
 };
 
 /// Seeds run on every `cargo test`: together they apply every fault kind.
 const SEEDS: [u64; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+
+/// Seeds run with two hub processes on one PostgreSQL behind HAProxy, each
+/// hub kill taking one of them down while the other serves.
+const SCALE_OUT_SEEDS: [u64; 4] = [1, 4, 7, 10];
+
+#[test]
+fn fault_schedules_keep_the_invariants_with_two_hubs_behind_a_balancer() {
+    binaries();
+    let mut failures = Vec::new();
+    let mut total = Counts::default();
+    for seed in SCALE_OUT_SEEDS {
+        let o = run_seed_on(seed, Size::default(), 2);
+        eprintln!(
+            "seed {seed} (two hubs): {} in {:.1} s",
+            match &o.result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("FAILED: {e}"),
+            },
+            o.elapsed.as_secs_f64()
+        );
+        if let Err(e) = &o.result {
+            failures.push(format!(
+                "seed {seed}: {e}\n  replay: {} --hubs 2",
+                replay_command(seed)
+            ));
+        }
+        total.add(&o.counts);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Hubs were killed and the checker had data to check.
+    assert!(total.movements_checked > 0, "{:?}", total.rows());
+    assert!(
+        total.hub_kills + total.hub_kills_mid_sync > 0,
+        "{:?}",
+        total.rows()
+    );
+}
 
 #[test]
 fn fault_schedules_keep_the_invariants() {

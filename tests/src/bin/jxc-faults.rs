@@ -2,17 +2,21 @@
 //!
 //! `jxc-faults --seed N` replays one schedule (and prints its steps if it
 //! fails); `jxc-faults --schedules N [--from S]` runs seeds S..S+N and prints
-//! a summary table. Exit 1 when any schedule failed, 2 on a usage error.
+//! a summary table. `--hubs N` runs N hub processes on one PostgreSQL
+//! database behind HAProxy, each hub kill taking down one of them. Exit 1
+//! when any schedule failed, 2 on a usage error.
 
-use jxc_e2e::faults::{Counts, Outcome, Size, binaries, replay_command, run_seed};
+use jxc_e2e::faults::{Counts, Outcome, Size, binaries, replay_command, run_seed_on};
 use std::time::Instant;
 
-const USAGE: &str = "usage: jxc-faults [--seed N | --schedules N [--from S]] [--steps MIN-MAX]";
+const USAGE: &str =
+    "usage: jxc-faults [--seed N | --schedules N [--from S]] [--steps MIN-MAX] [--hubs N]";
 
 struct Args {
     seeds: Vec<u64>,
     size: Size,
     single: bool,
+    hubs: usize,
 }
 
 fn number(flag: &str, v: Option<String>) -> Result<u64, String> {
@@ -25,8 +29,15 @@ fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut seed, mut schedules, mut from) = (None, None, 1);
     let mut size = Size::default();
+    let mut hubs = 1;
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--hubs" => {
+                hubs = number("--hubs", it.next())? as usize;
+                if !(1..=8).contains(&hubs) {
+                    return Err(format!("--hubs {hubs} is not valid: use 1 to 8\n{USAGE}"));
+                }
+            }
             "--seed" => seed = Some(number("--seed", it.next())?),
             "--schedules" => schedules = Some(number("--schedules", it.next())?),
             "--from" => from = number("--from", it.next())?,
@@ -51,11 +62,13 @@ fn parse() -> Result<Args, String> {
             seeds: vec![s],
             size,
             single: true,
+            hubs,
         },
         (None, n) => Args {
             seeds: (from..from + n.unwrap_or(10)).collect(),
             size,
             single: false,
+            hubs,
         },
         (Some(_), Some(_)) => return Err(format!("give --seed or --schedules, not both\n{USAGE}")),
     })
@@ -130,7 +143,7 @@ fn main() {
     let mut total = Counts::default();
     let mut failed = Vec::new();
     for &seed in &args.seeds {
-        let o = run_seed(seed, args.size);
+        let o = run_seed_on(seed, args.size, args.hubs);
         report(&o, args.single);
         total.add(&o.counts);
         if o.result.is_err() {

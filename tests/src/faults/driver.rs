@@ -58,8 +58,16 @@ pub struct Driver {
     pub schedule: Schedule,
     pub rt: tokio::runtime::Runtime,
     pub hub: Hub,
-    served: Option<Served>,
+    /// The hub processes, each on its port (`None` while killed): one, or
+    /// several on one PostgreSQL database behind HAProxy.
+    served: Vec<Option<Served>>,
+    hub_ports: Vec<u16>,
+    /// HAProxy in TCP pass-through in front of several hubs.
+    balancer: Option<jxc_testkit::Haproxy>,
+    /// Where agents and the checker reach the hub: the balancer, or the one hub.
     pub hub_port: u16,
+    /// Hub kills so far, to take turns among several hubs.
+    kills: usize,
     pub agents: Vec<Agent>,
     pub rogue: Rogue,
     /// What HQ's catalog must hold.
@@ -333,13 +341,42 @@ fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 impl Driver {
     /// Sets up the hub, the agents behind their proxies and the rogue site.
     pub fn new(schedule: Schedule) -> Result<Driver, String> {
+        Driver::with_hubs(schedule, 1)
+    }
+
+    /// As [`Driver::new`] with `hubs` hub processes: more than one run on
+    /// one PostgreSQL database behind HAProxy, and a hub kill takes down one
+    /// of them while the others go on serving.
+    pub fn with_hubs(schedule: Schedule, hubs: usize) -> Result<Driver, String> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let hub = Hub::with_binary(binaries().hub.clone());
-        let (served, hub_port) = start_hub(&hub, None)?;
+        let hubs = hubs.max(1);
+        let hub = if hubs > 1 {
+            Hub::on_postgres_with_binary(binaries().hub.clone())
+        } else {
+            Hub::with_binary(binaries().hub.clone())
+        };
+        let mut served = Vec::new();
+        let mut hub_ports = Vec::new();
+        for _ in 0..hubs {
+            let (s, port) = start_hub(&hub, None)?;
+            served.push(Some(s));
+            hub_ports.push(port);
+        }
+        let balancer = if hubs > 1 {
+            let backends: Vec<std::net::SocketAddr> = hub_ports
+                .iter()
+                .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], *p)))
+                .collect();
+            Some(jxc_testkit::Haproxy::start(&backends).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let hub_port = balancer.as_ref().map_or(hub_ports[0], |b| b.addr().port());
+        let hub_url = format!("https://127.0.0.1:{hub_port}");
         let ca = hub.ca_pem();
         let http = reqwest::Client::builder()
             .tls_certs_only([
@@ -376,7 +413,7 @@ impl Driver {
             let proxy = Proxy::start(
                 rt.handle(),
                 &ProxyConfig {
-                    upstream: &served.url,
+                    upstream: &hub_url,
                     hub_dir: &hub.data(),
                     agent_dir: &site.data(),
                     seed: schedule.seed ^ (i as u64 + 1),
@@ -408,7 +445,7 @@ impl Driver {
         rogue_site.ok(&[
             "enroll",
             "--hub",
-            &served.url,
+            &hub_url,
             "--token",
             &hub.token(ROGUE, "branch"),
         ]);
@@ -419,7 +456,7 @@ impl Driver {
             .and_then(|h| jxc_shared::docs::automerge::ActorId::try_from(h).ok())
             .ok_or("the rogue agent's status shows no doc_actor")?;
         let rogue = Rogue::new(
-            &served.url,
+            &hub_url,
             &ca,
             &rogue_site.file("agent.pem"),
             &rogue_site.file("agent.key"),
@@ -436,8 +473,11 @@ impl Driver {
             schedule,
             rt,
             hub,
-            served: Some(served),
+            served,
+            hub_ports,
+            balancer,
             hub_port,
+            kills: 0,
             agents,
             rogue,
             catalog: CatalogModel::new(),
@@ -514,7 +554,7 @@ impl Driver {
                 Ok(())
             }
             Step::KillHub => {
-                if let Some(s) = self.served.take() {
+                if let Some(s) = self.take_a_hub() {
                     s.process.kill9();
                     self.counts.hub_kills += 1;
                 }
@@ -542,7 +582,7 @@ impl Driver {
             }
             Step::Crafted { bad, salt } => {
                 self.rogue.queue.push((bad, salt));
-                if self.served.is_some() {
+                if self.hub_up() {
                     self.flush_crafted()?;
                 }
                 Ok(())
@@ -555,11 +595,40 @@ impl Driver {
         }
     }
 
+    /// Whether any hub process is serving.
+    fn hub_up(&self) -> bool {
+        self.served.iter().any(Option::is_some)
+    }
+
+    /// Takes one serving hub out of the set, taking turns when there are
+    /// several (the others go on serving behind the balancer).
+    fn take_a_hub(&mut self) -> Option<Served> {
+        let n = self.served.len();
+        let i = (0..n)
+            .map(|k| (self.kills + k) % n)
+            .find(|&i| self.served[i].is_some())?;
+        self.kills += 1;
+        self.served[i].take()
+    }
+
+    /// Starts every killed hub again on its port.
     fn restart_hub(&mut self) -> Result<(), String> {
-        if self.served.is_none() {
-            let (served, _) = start_hub(&self.hub, Some(self.hub_port))?;
-            self.served = Some(served);
+        let mut restarted = false;
+        for i in 0..self.served.len() {
+            if self.served[i].is_none() {
+                let (served, _) = start_hub(&self.hub, Some(self.hub_ports[i]))?;
+                self.served[i] = Some(served);
+                restarted = true;
+            }
+        }
+        if restarted {
             self.counts.hub_restarts += 1;
+            if self.balancer.is_some() {
+                // The balancer takes a hub back after one passed health
+                // check (every 500 ms): until then, with every hub just
+                // down, it has nowhere to send a connection.
+                std::thread::sleep(Duration::from_millis(600));
+            }
             self.flush_crafted()?;
         }
         Ok(())
@@ -665,7 +734,7 @@ impl Driver {
     }
 
     fn kill_hub_mid_sync(&mut self, agent: usize, nth: u32, delay_ms: u64) -> Result<(), String> {
-        let Some(served) = self.served.take() else {
+        let Some(served) = self.take_a_hub() else {
             return Ok(());
         };
         let forwarded = self.agents[agent].proxy.stats().forwarded_count();

@@ -148,8 +148,15 @@ pub fn replay_command(seed: u64) -> String {
 /// Runs the schedule of `seed` and checks the invariants. A panic in the
 /// harness (a helper's assertion) is a failure of the seed, not of the run.
 pub fn run_seed(seed: u64, size: Size) -> Outcome {
+    run_seed_on(seed, size, 1)
+}
+
+/// [`run_seed`] with `hubs` hub processes: more than one share a
+/// PostgreSQL database behind HAProxy, and each hub kill of the schedule
+/// takes down one of them (in turn) while the others serve.
+pub fn run_seed_on(seed: u64, size: Size, hubs: usize) -> Outcome {
     let start = Instant::now();
-    match std::panic::catch_unwind(|| run_seed_inner(seed, size)) {
+    match std::panic::catch_unwind(|| run_seed_inner(seed, size, hubs)) {
         Ok(o) => o,
         Err(panic) => {
             let msg = panic
@@ -198,11 +205,11 @@ pub fn run_sabotaged_docs(seed: u64, size: Size) -> Result<(), String> {
     checker::check(&driver).map(|_| ())
 }
 
-fn run_seed_inner(seed: u64, size: Size) -> Outcome {
+fn run_seed_inner(seed: u64, size: Size, hubs: usize) -> Outcome {
     let start = Instant::now();
     let schedule = schedule::generate(seed, size);
     let steps = schedule.steps.len();
-    let mut driver = match driver::Driver::new(schedule) {
+    let mut driver = match driver::Driver::with_hubs(schedule, hubs) {
         Ok(d) => d,
         Err(e) => {
             return Outcome {
