@@ -7,7 +7,7 @@
 use super::{Row, Value, numbered_placeholders};
 use crate::error::{HubError, Result};
 use bytes::{Bytes, BytesMut};
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::future::Future;
@@ -53,16 +53,140 @@ pub(crate) struct PgClient {
     client: Arc<Client>,
 }
 
+/// How a connection is secured, from the URL's `sslmode` and `sslrootcert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tls {
+    /// `sslmode` absent, `disable` or `prefer`: plain TCP (a loopback or
+    /// private network).
+    Off,
+    /// `require`, `verify-ca` or `verify-full`: TLS, the server's
+    /// certificate verified against `sslrootcert` (else the system's roots)
+    /// and its name checked, whichever of the three is given.
+    Verified { root: Option<String> },
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a URL's query: what
+/// tokio-postgres does not read itself. Returns the URL to connect with.
+fn tls_settings(url: &str) -> Result<(String, Tls)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), Tls::Off));
+    };
+    let (mut mode, mut root, mut rest) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", v)) => mode = Some(v.to_owned()),
+            Some(("sslrootcert", v)) => root = Some(percent_decode(v)),
+            _ => rest.push(pair),
+        }
+    }
+    let tls = match mode.as_deref() {
+        None | Some("disable") | Some("prefer") => Tls::Off,
+        Some("require") | Some("verify-ca") | Some("verify-full") => Tls::Verified { root },
+        Some(other) => {
+            return Err(HubError::Invalid(format!(
+                "database sslmode {other:?} is not valid: use disable, require, verify-ca or verify-full"
+            )));
+        }
+    };
+    if tls != Tls::Off {
+        rest.push("sslmode=require");
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, tls))
+}
+
+/// `%2F` and the like in a URL parameter.
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A rustls client configuration trusting `root` (a PEM file), else the
+/// system's certificate store.
+fn tls_config(root: Option<&str>) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match root {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect())
+                .map_err(|e| {
+                    HubError::DataDir(format!("database sslrootcert {path:?} does not read: {e}"))
+                })?;
+            if certs.is_empty() {
+                return Err(HubError::DataDir(format!(
+                    "database sslrootcert {path:?} holds no certificate"
+                )));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| {
+                    HubError::DataDir(format!("database sslrootcert {path:?}: {e}"))
+                })?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HubError::Internal(format!("TLS to PostgreSQL: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl PgClient {
     fn connect(url: &str) -> Result<PgClient> {
-        let url_ = url.to_owned();
-        let (client, connection) = run(async move { tokio_postgres::connect(&url_, NoTls).await })?
-            .map_err(|e| {
-                HubError::DataDir(format!(
-                    "cannot connect to the hub database {}: {e}",
-                    redact(url)
-                ))
-            })?;
+        let (plain, tls) = tls_settings(url)?;
+        let config = match &tls {
+            Tls::Off => None,
+            Tls::Verified { root } => Some(tls_config(root.as_deref())?),
+        };
+        let connected = run(async move {
+            match config {
+                None => tokio_postgres::connect(&plain, NoTls)
+                    .await
+                    .map(|(c, conn)| (c, conn.boxed())),
+                Some(cfg) => tokio_postgres::connect(
+                    &plain,
+                    tokio_postgres_rustls::MakeRustlsConnect::new(cfg),
+                )
+                .await
+                .map(|(c, conn)| (c, conn.boxed())),
+            }
+        })?;
+        let (client, connection) = connected.map_err(|e| {
+            HubError::DataDir(format!(
+                "cannot connect to the hub database {}: {e}",
+                redact(url)
+            ))
+        })?;
         runtime()?.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!("PostgreSQL connection ended: {e}");
@@ -400,7 +524,33 @@ pub(super) fn copy_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{Value, copy_field, redact};
+    use super::{Tls, Value, copy_field, redact, tls_settings};
+
+    #[test]
+    fn sslmode_and_sslrootcert_are_read_and_taken_out() {
+        assert_eq!(
+            tls_settings("postgres://h/db").unwrap(),
+            ("postgres://h/db".into(), Tls::Off)
+        );
+        assert_eq!(
+            tls_settings(
+                "postgres://h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=5"
+            )
+            .unwrap(),
+            (
+                "postgres://h/db?connect_timeout=5&sslmode=require".into(),
+                Tls::Verified {
+                    root: Some("/etc/ca.pem".into())
+                }
+            )
+        );
+        assert_eq!(
+            tls_settings("postgres://h/db?sslmode=disable").unwrap().1,
+            Tls::Off
+        );
+        let e = tls_settings("postgres://h/db?sslmode=sometimes").unwrap_err();
+        assert!(e.to_string().contains("sslmode \"sometimes\""), "{e}");
+    }
 
     #[test]
     fn passwords_are_hidden() {
