@@ -214,7 +214,7 @@ fn enroll(store: &mut Store, site: &str, kind: SiteKind, actor: Option<&ActorId>
         .unwrap();
 }
 
-/// What `docs_api::docs` does with a decoded request once it knows the
+/// What `http::replicated::docs` does with a decoded request once it knows the
 /// client: offers with changes first, then the rest, under one budget, the
 /// replies put back in offer order. Also says whether the budget lasted, so
 /// that every reply carries all the data it would. (The handler refuses

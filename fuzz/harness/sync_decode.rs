@@ -66,7 +66,7 @@ fn hub_handles(req: SyncRequest) {
             assert_eq!(WireMovement::from_movement(&site, &back), again);
         }
     }
-    if jxc_hub::api::check_batch(&req).is_err() {
+    if jxc_hub::http::api::check_batch(&req).is_err() {
         return; // refused at the door with 400, before any store work
     }
     let dir = scratch_dir();

@@ -1,9 +1,10 @@
 //! The `jxc-hub` command line: set-up (init, tokens, users, revocation), the
 //! server, and reads of the hub store for operators.
 
-use crate::api::{self, Hub};
 use crate::config::{HubConfig, HubHome};
 use crate::error::{HubError, Result};
+use crate::http::api::{self, Hub};
+use crate::http::views;
 use crate::pki::Ca;
 use crate::store::{Backend, GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
@@ -499,7 +500,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::User(UserCmd::List { format }) => {
             let users = Store::open(db, false)?.users()?;
             if format.json {
-                return json(out, &users);
+                return json(out, &views::all::<_, views::UserView>(users));
             }
             let rows: Vec<Vec<String>> = users
                 .iter()
@@ -514,7 +515,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Sites { format } => {
             let rows = Store::open(db, false)?.sites(Utc::now(), config.stale_after_secs)?;
             if format.json {
-                return json(out, &rows);
+                return json(out, &views::all::<_, views::SiteView>(rows));
             }
             let rows: Vec<Vec<String>> = rows
                 .iter()
@@ -569,7 +570,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             };
             let rows = Store::open(db, false)?.inventory(&filter)?;
             if format.json {
-                return json(out, &rows);
+                return json(out, &views::all::<_, views::InventoryView>(rows));
             }
             let rows: Vec<Vec<String>> = rows
                 .iter()
@@ -603,7 +604,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Transfers { open, format } => {
             let rows = Store::open(db, false)?.transfers(open)?;
             if format.json {
-                return json(out, &rows);
+                return json(out, &views::all::<_, views::TransferView>(rows));
             }
             let rows: Vec<Vec<String>> = rows
                 .iter()
@@ -690,7 +691,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Quarantine { format, .. } => {
             let rows = Store::open(db, false)?.quarantine()?;
             if format.json {
-                return json(out, &rows);
+                return json(out, &views::all::<_, views::QuarantineView>(rows));
             }
             let rows: Vec<Vec<String>> = rows
                 .iter()

@@ -6,6 +6,7 @@
 use crate::cli::{ListFormat, json, load_ca, print_table};
 use crate::config::HubHome;
 use crate::error::{HubError, Result};
+use crate::http::views;
 use crate::store::Store;
 use chrono::Utc;
 use clap::{Args, Subcommand};
@@ -281,7 +282,7 @@ pub fn customer(home: &HubHome, cmd: CustomerCmd, out: &mut dyn Write) -> Result
         CustomerCmd::List { site, format } => {
             let rows = Store::open(&home.db, false)?.customers(site.as_deref())?;
             if format.json {
-                return json(out, &rows);
+                return json(out, &views::all::<_, views::CustomerView>(rows));
             }
             let rows: Vec<Vec<String>> = rows
                 .iter()
@@ -322,7 +323,7 @@ pub fn customer(home: &HubHome, cmd: CustomerCmd, out: &mut dyn Write) -> Result
 pub fn share_list(home: &HubHome, format: ListFormat, out: &mut dyn Write) -> Result<()> {
     let rows = Store::open(&home.db, false)?.share_policies()?;
     if format.json {
-        return json(out, &rows);
+        return json(out, &views::all::<_, views::PolicyView>(rows));
     }
     let rows: Vec<Vec<String>> = rows
         .iter()
@@ -335,7 +336,7 @@ pub fn share_list(home: &HubHome, format: ListFormat, out: &mut dyn Write) -> Re
 pub fn doc_refusals(home: &HubHome, format: ListFormat, out: &mut dyn Write) -> Result<()> {
     let rows = Store::open(&home.db, false)?.doc_refusals()?;
     if format.json {
-        return json(out, &rows);
+        return json(out, &views::all::<_, views::RefusalView>(rows));
     }
     let rows: Vec<Vec<String>> = rows
         .iter()

@@ -2,16 +2,13 @@
 //! client certificates), takes their movements over mutually authenticated
 //! TLS, and serves consolidated channel inventory to HQ.
 
-pub mod api;
 pub mod cli;
 pub mod cli_docs;
 pub mod config;
 pub mod demo;
-pub mod directory_api;
-pub mod docs_api;
 pub mod error;
+pub mod http;
 pub mod metrics;
-pub mod openapi;
 pub mod pki;
 pub mod pool;
 pub mod store;

@@ -7,9 +7,9 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
 use chrono::{TimeZone, Utc};
-use jxc_hub::api::{self, Hub};
 use jxc_hub::cli;
 use jxc_hub::config::{HubConfig, HubHome};
+use jxc_hub::http::api::{self, Hub};
 use jxc_hub::store::{NewSite, Store};
 use jxc_hub::tls::PeerCert;
 use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
@@ -206,7 +206,7 @@ async fn health_and_openapi_need_no_credentials_and_openapi_lists_every_route() 
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"ok\n"[..]));
     let (status, doc) = h.get("/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
-    let src = include_str!("../src/api.rs");
+    let src = include_str!("../src/http/api.rs");
     let mut routes = 0;
     for chunk in src.split(".route(").skip(1) {
         let path = chunk.split('"').nth(1).unwrap();

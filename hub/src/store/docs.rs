@@ -690,10 +690,9 @@ fn check_catalog_change(doc: &AutoCommit, new: &CatalogItem) -> Result<()> {
 }
 
 /// A customer as the hub holds it, with its site.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct SiteCustomer {
     pub site: String,
-    #[serde(flatten)]
     pub customer: Customer,
     /// A dealer's customer kept from before it narrowed its policy away
     /// from sharing identities: HQ keeps it, and it is no longer updated.
@@ -701,7 +700,7 @@ pub struct SiteCustomer {
 }
 
 /// A refused document change.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct DocRefusalRow {
     pub hash: String,
     pub doc: String,
@@ -712,7 +711,7 @@ pub struct DocRefusalRow {
 }
 
 /// A site's sharing policy as the hub enforces it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct PolicyRow {
     pub site: String,
     pub policy: serde_json::Value,

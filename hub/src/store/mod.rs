@@ -396,7 +396,7 @@ impl Store {
 }
 
 /// An HQ user as `jxc-hub user list` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct UserRow {
     pub name: String,
     pub role: String,

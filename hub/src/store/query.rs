@@ -124,7 +124,7 @@ pub struct InventoryFilter {
     pub by: GroupBy,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InventoryRow {
     /// The group: a SKU, a site id, `SITE/LOC`, a region or a site kind.
     pub key: String,
@@ -132,7 +132,6 @@ pub struct InventoryRow {
     /// Sent to this group by another site and not yet received.
     pub in_transit: Quantity,
     /// On hand at moving-average cost.
-    #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
     /// The part of `on_hand` held by dealers whose sharing policy no longer
     /// covers it: what HQ last received, no longer updated.
@@ -146,7 +145,7 @@ pub struct InventoryRow {
     pub undeliverable: Quantity,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SiteRow {
     pub id: String,
     pub kind: String,
@@ -167,11 +166,10 @@ pub struct SiteRow {
     pub locations: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct MovementRow {
     pub site: String,
     pub seq: u64,
-    #[serde(rename = "type")]
     pub kind: String,
     pub location: String,
     pub sku: String,
@@ -180,7 +178,6 @@ pub struct MovementRow {
     pub unit_cost: String,
     pub unit_price: Option<String>,
     pub counterparty: Option<String>,
-    #[serde(rename = "ref")]
     pub reference: Option<String>,
     pub reason: Option<String>,
     pub transfer_id: Option<String>,
@@ -188,7 +185,7 @@ pub struct MovementRow {
     pub recorded_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TransferRow {
     pub id: String,
     pub from: String,
@@ -214,7 +211,7 @@ pub struct TransferRow {
     pub sent_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct QuarantineRow {
     pub id: i64,
     pub site: String,

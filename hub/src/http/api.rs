@@ -4,6 +4,7 @@
 
 use crate::config::{HubConfig, Limits};
 use crate::error::{HubError, Result};
+use crate::http::views;
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca};
 use crate::pool::{PooledStore, StorePool};
@@ -152,19 +153,25 @@ pub fn router(hub: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
+            get(|| async { Json(crate::http::openapi::document()) }),
         )
         .route("/v1/ca", get(ca_cert))
         // These three read their bodies themselves, after authenticating,
         // within the body timeout and their size limit.
         .route("/v1/enroll", post(enroll))
         .route("/v1/sync", post(sync))
-        .route("/v1/docs", post(crate::docs_api::docs))
-        .route("/v1/directory", get(crate::directory_api::directory))
-        .route("/v1/products", get(crate::docs_api::products))
-        .route("/v1/customers", get(crate::docs_api::customers))
-        .route("/v1/share-policies", get(crate::docs_api::share_policies))
-        .route("/v1/document-refusals", get(crate::docs_api::refusals))
+        .route("/v1/docs", post(crate::http::replicated::docs))
+        .route("/v1/directory", get(crate::http::directory::directory))
+        .route("/v1/products", get(crate::http::replicated::products))
+        .route("/v1/customers", get(crate::http::replicated::customers))
+        .route(
+            "/v1/share-policies",
+            get(crate::http::replicated::share_policies),
+        )
+        .route(
+            "/v1/document-refusals",
+            get(crate::http::replicated::refusals),
+        )
         .route("/v1/inventory", get(inventory))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))
@@ -624,13 +631,13 @@ async fn inventory(
         kind: q.kind.map(|k| SiteKind::parse(&k).map(|_| k)).transpose()?,
     };
     let rows = blocking(move || lock(&hub.reads).inventory(&filter)).await?;
-    Ok(Json(rows).into_response())
+    Ok(Json(views::all::<_, views::InventoryView>(rows)).into_response())
 }
 
 async fn sites(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {
     let stale = hub.stale_after_secs;
     let rows = blocking(move || lock(&hub.reads).sites(Utc::now(), stale)).await?;
-    Ok(Json(rows).into_response())
+    Ok(Json(views::all::<_, views::SiteView>(rows)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -676,7 +683,8 @@ async fn movements(
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| format!("{}:{}", r.site, r.seq)))
         .flatten();
-    Ok(Json(serde_json::json!({ "movements": rows, "next": next })).into_response())
+    let movements = views::all::<_, views::MovementView>(rows);
+    Ok(Json(serde_json::json!({ "movements": movements, "next": next })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -691,12 +699,12 @@ async fn transfers(
 ) -> Result<Response> {
     let open = q.open.unwrap_or(false);
     let rows = blocking(move || lock(&hub.reads).transfers(open)).await?;
-    Ok(Json(rows).into_response())
+    Ok(Json(views::all::<_, views::TransferView>(rows)).into_response())
 }
 
 async fn quarantine(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {
     let rows = blocking(move || lock(&hub.reads).quarantine()).await?;
-    Ok(Json(rows).into_response())
+    Ok(Json(views::all::<_, views::QuarantineView>(rows)).into_response())
 }
 
 async fn metrics(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {

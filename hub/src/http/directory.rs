@@ -3,8 +3,8 @@
 //! site or location that does not exist while it is offline. Answers
 //! `If-None-Match` with 304 when nothing changed since the agent's copy.
 
-use crate::api::{AppState, blocking, client_site, lock};
 use crate::error::Result;
+use crate::http::api::{AppState, blocking, client_site, lock};
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -2,8 +2,9 @@
 //! hub applies what it may write, change by change, and answers with what
 //! the agent lacks of what it may read.
 
-use crate::api::{AppState, authorize_upload, blocking, lock, read_upload};
 use crate::error::{HubError, Result};
+use crate::http::api::{AppState, authorize_upload, blocking, lock, read_upload};
+use crate::http::views;
 use crate::metrics::Metrics;
 use crate::store::docs::apply_offers;
 use axum::body::Body;
@@ -127,8 +128,8 @@ fn product_json(i: &jxc_shared::docs::CatalogItem) -> serde_json::Value {
 /// `GET /v1/products`: the HQ catalog, optionally one category.
 pub async fn products(
     State(hub): State<AppState>,
-    _user: crate::api::HqUser,
-    crate::api::Params(q): crate::api::Params<CategoryQuery>,
+    _user: crate::http::api::HqUser,
+    crate::http::api::Params(q): crate::http::api::Params<CategoryQuery>,
 ) -> Result<Response> {
     let items = blocking(move || lock(&hub.reads).catalog(q.category.as_deref())).await?;
     let rows: Vec<serde_json::Value> = items.iter().map(product_json).collect();
@@ -143,27 +144,30 @@ pub struct SiteQuery {
 /// `GET /v1/customers`: customers the sites share, optionally one site's.
 pub async fn customers(
     State(hub): State<AppState>,
-    _user: crate::api::HqUser,
-    crate::api::Params(q): crate::api::Params<SiteQuery>,
+    _user: crate::http::api::HqUser,
+    crate::http::api::Params(q): crate::http::api::Params<SiteQuery>,
 ) -> Result<Response> {
     if let Some(s) = &q.site {
         jxc_shared::SiteId::parse(s)?;
     }
     let rows = blocking(move || lock(&hub.reads).customers(q.site.as_deref())).await?;
-    Ok(axum::Json(rows).into_response())
+    Ok(axum::Json(views::all::<_, views::CustomerView>(rows)).into_response())
 }
 
 /// `GET /v1/share-policies`: each dealer's sharing policy as enforced.
 pub async fn share_policies(
     State(hub): State<AppState>,
-    _user: crate::api::HqUser,
+    _user: crate::http::api::HqUser,
 ) -> Result<Response> {
     let rows = blocking(move || lock(&hub.reads).share_policies()).await?;
-    Ok(axum::Json(rows).into_response())
+    Ok(axum::Json(views::all::<_, views::PolicyView>(rows)).into_response())
 }
 
 /// `GET /v1/document-refusals`: document changes the hub refused, and why.
-pub async fn refusals(State(hub): State<AppState>, _user: crate::api::HqUser) -> Result<Response> {
+pub async fn refusals(
+    State(hub): State<AppState>,
+    _user: crate::http::api::HqUser,
+) -> Result<Response> {
     let rows = blocking(move || lock(&hub.reads).doc_refusals()).await?;
-    Ok(axum::Json(rows).into_response())
+    Ok(axum::Json(views::all::<_, views::RefusalView>(rows)).into_response())
 }

@@ -1,0 +1,281 @@
+//! What the hub answers, over HTTP and in `--json`: its own types, built
+//! from the store's rows, so the store can change its tables without
+//! changing the API and the API can grow without touching the store. Field
+//! names are the API's contract (see `/openapi.json`).
+
+use crate::store::docs::{DocRefusalRow, PolicyRow, SiteCustomer};
+use crate::store::{InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferRow, UserRow};
+use jxc_shared::Quantity;
+use jxc_shared::docs::Customer;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// Builds a list of views from store rows.
+pub fn all<R, V: From<R>>(rows: Vec<R>) -> Vec<V> {
+    rows.into_iter().map(V::from).collect()
+}
+
+/// One group of consolidated inventory (`/v1/inventory`).
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryView {
+    /// The group: a SKU, a site id, `SITE/LOC`, a region or a site kind.
+    pub key: String,
+    pub on_hand: Quantity,
+    /// Sent to this group by another site and not yet received.
+    pub in_transit: Quantity,
+    /// On hand at moving-average cost.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub value: Decimal,
+    /// Held by dealers whose sharing policy no longer covers it.
+    pub not_updated: Quantity,
+    /// Held by dealers that do not share costs: counted, valued at nothing.
+    pub unvalued: Quantity,
+    /// In transit to a site or location the hub does not know.
+    pub undeliverable: Quantity,
+}
+
+impl From<InventoryRow> for InventoryView {
+    fn from(r: InventoryRow) -> Self {
+        InventoryView {
+            key: r.key,
+            on_hand: r.on_hand,
+            in_transit: r.in_transit,
+            value: r.value,
+            not_updated: r.not_updated,
+            unvalued: r.unvalued,
+            undeliverable: r.undeliverable,
+        }
+    }
+}
+
+/// An enrolled site and how fresh its data is (`/v1/sites`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteView {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub region: String,
+    pub enrolled_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub hwm: u64,
+    /// Movements the agent has that the hub does not, as of its last sync.
+    pub unsynced_at_agent: u64,
+    pub last_sync_at: Option<String>,
+    pub last_sync_age_secs: Option<i64>,
+    /// "fresh", "stale" or "never".
+    pub freshness: &'static str,
+    pub newest_business_at: Option<String>,
+    pub clock_skew_ms: Option<i64>,
+    pub locations: u64,
+}
+
+impl From<SiteRow> for SiteView {
+    fn from(r: SiteRow) -> Self {
+        SiteView {
+            id: r.id,
+            kind: r.kind,
+            name: r.name,
+            region: r.region,
+            enrolled_at: r.enrolled_at,
+            revoked_at: r.revoked_at,
+            hwm: r.hwm,
+            unsynced_at_agent: r.unsynced_at_agent,
+            last_sync_at: r.last_sync_at,
+            last_sync_age_secs: r.last_sync_age_secs,
+            freshness: r.freshness,
+            newest_business_at: r.newest_business_at,
+            clock_skew_ms: r.clock_skew_ms,
+            locations: r.locations,
+        }
+    }
+}
+
+/// One movement as the hub holds it (`/v1/movements`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MovementView {
+    pub site: String,
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub location: String,
+    pub sku: String,
+    pub lot: String,
+    pub qty: Quantity,
+    pub unit_cost: String,
+    pub unit_price: Option<String>,
+    pub counterparty: Option<String>,
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub transfer_id: Option<String>,
+    pub occurred_at: String,
+    pub recorded_at: String,
+}
+
+impl From<MovementRow> for MovementView {
+    fn from(r: MovementRow) -> Self {
+        MovementView {
+            site: r.site,
+            seq: r.seq,
+            kind: r.kind,
+            location: r.location,
+            sku: r.sku,
+            lot: r.lot,
+            qty: r.qty,
+            unit_cost: r.unit_cost,
+            unit_price: r.unit_price,
+            counterparty: r.counterparty,
+            reference: r.reference,
+            reason: r.reason,
+            transfer_id: r.transfer_id,
+            occurred_at: r.occurred_at,
+            recorded_at: r.recorded_at,
+        }
+    }
+}
+
+/// A transfer between sites (`/v1/transfers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferView {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub sku: String,
+    pub lot: String,
+    pub qty: Quantity,
+    pub received: Quantity,
+    pub returned: Quantity,
+    pub in_transit: Quantity,
+    pub disputed: Quantity,
+    pub status: &'static str,
+    pub undeliverable: Option<String>,
+    pub unit_cost: String,
+    pub sent_at: String,
+}
+
+impl From<TransferRow> for TransferView {
+    fn from(r: TransferRow) -> Self {
+        TransferView {
+            id: r.id,
+            from: r.from,
+            to: r.to,
+            sku: r.sku,
+            lot: r.lot,
+            qty: r.qty,
+            received: r.received,
+            returned: r.returned,
+            in_transit: r.in_transit,
+            disputed: r.disputed,
+            status: r.status,
+            undeliverable: r.undeliverable,
+            unit_cost: r.unit_cost,
+            sent_at: r.sent_at,
+        }
+    }
+}
+
+/// A record the hub did not apply (`/v1/quarantine`).
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineView {
+    pub id: i64,
+    pub site: String,
+    pub seq: u64,
+    pub kind: String,
+    pub reason: String,
+    pub record: serde_json::Value,
+    pub received_at: String,
+}
+
+impl From<QuarantineRow> for QuarantineView {
+    fn from(r: QuarantineRow) -> Self {
+        QuarantineView {
+            id: r.id,
+            site: r.site,
+            seq: r.seq,
+            kind: r.kind,
+            reason: r.reason,
+            record: r.record,
+            received_at: r.received_at,
+        }
+    }
+}
+
+/// A customer a site shares, with its site (`/v1/customers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub site: String,
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// Kept from before its dealer stopped sharing identities; no longer updated.
+    pub not_updated: bool,
+}
+
+impl From<SiteCustomer> for CustomerView {
+    fn from(r: SiteCustomer) -> Self {
+        CustomerView {
+            site: r.site,
+            customer: r.customer,
+            not_updated: r.not_updated,
+        }
+    }
+}
+
+/// A dealer's sharing policy in force (`/v1/share-policies`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyView {
+    pub site: String,
+    pub policy: serde_json::Value,
+    pub updated_at: String,
+}
+
+impl From<PolicyRow> for PolicyView {
+    fn from(r: PolicyRow) -> Self {
+        PolicyView {
+            site: r.site,
+            policy: r.policy,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A document change the hub refused (`/v1/document-refusals`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusalView {
+    pub hash: String,
+    pub doc: String,
+    pub site: String,
+    pub actor: String,
+    pub reason: String,
+    pub received_at: String,
+}
+
+impl From<DocRefusalRow> for RefusalView {
+    fn from(r: DocRefusalRow) -> Self {
+        RefusalView {
+            hash: r.hash,
+            doc: r.doc,
+            site: r.site,
+            actor: r.actor,
+            reason: r.reason,
+            received_at: r.received_at,
+        }
+    }
+}
+
+/// An HQ user, without their token (`jxc-hub user list --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+impl From<UserRow> for UserView {
+    fn from(r: UserRow) -> Self {
+        UserView {
+            name: r.name,
+            role: r.role,
+            created_at: r.created_at,
+        }
+    }
+}
