@@ -470,6 +470,91 @@ fn a_token_redeemed_twice_at_once_enrolls_once(engine: Engine) {
     assert_eq!(won, 1);
 }
 
+/// HQ's catalog edits are stored, materialized into `product` and offered
+/// to a new agent as the stored bytes; a later edit reaches an agent that
+/// holds the first as only what it lacks.
+fn documents_are_stored_materialized_and_offered_alike(engine: Engine) {
+    use jxc_shared::docs::{self, CatalogItem};
+    use jxc_shared::protocol::DocOffer;
+    let db = fresh(engine, "documents");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    let hq = docs::hub_actor(b"a CA certificate");
+    let item = |sku: &str, name: &str| {
+        CatalogItem::from_text(|c| {
+            match c {
+                "sku" => sku,
+                "name" => name,
+                "unit" => "盒",
+                "decimals" => "2",
+                "category" => "tea",
+                "brand" => "西湖",
+                "list_price" => "198.00",
+                _ => "",
+            }
+            .to_owned()
+        })
+        .unwrap()
+    };
+    let n = store
+        .write_catalog(
+            &[item("TEA-1", "龙井, 特级"), item("TEA-2", "碧螺春")],
+            &hq,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    let names: Vec<String> = store
+        .catalog(Some("tea"))
+        .unwrap()
+        .into_iter()
+        .map(|i| i.product.name)
+        .collect();
+    assert_eq!(names, ["龙井, 特级", "碧螺春"]);
+    assert_eq!(
+        store.catalog_item("TEA-1").unwrap().unwrap().product.name,
+        "龙井, 特级"
+    );
+    // A new agent asks for the shard holding TEA-1 and gets its bytes.
+    let shard = docs::catalog_shard("TEA-1").to_string();
+    let site = SiteId::parse("BJ01").unwrap();
+    let ask = |heads: Vec<[u8; 32]>| DocOffer {
+        doc: shard.clone(),
+        heads,
+        changes: Vec::new(),
+    };
+    let mut budget = 1 << 20;
+    let reply = store
+        .apply_offer(&site, &hq, &ask(vec![]), &mut budget, now())
+        .unwrap();
+    assert!(reply.error.is_none(), "{reply:?}");
+    assert!(!reply.data.is_empty());
+    let mut agent = jxc_shared::docs::automerge::AutoCommit::new();
+    for d in &reply.data {
+        agent.load_incremental(d).unwrap();
+    }
+    let held: Vec<[u8; 32]> = agent.get_heads().iter().map(docs::hash_bytes).collect();
+    assert_eq!(held, reply.heads);
+    // Up to date: nothing to send.
+    let reply = store
+        .apply_offer(&site, &hq, &ask(held.clone()), &mut budget, now())
+        .unwrap();
+    assert!(reply.data.is_empty(), "{reply:?}");
+    // A later edit: only the change.
+    store
+        .write_catalog(&[item("TEA-1", "龙井 明前")], &hq, now())
+        .unwrap();
+    let reply = store
+        .apply_offer(&site, &hq, &ask(held), &mut budget, now())
+        .unwrap();
+    assert_eq!(reply.data.len(), 1);
+    assert!(store.doc_refusals().unwrap().is_empty());
+    assert_eq!(
+        store.catalog_item("TEA-1").unwrap().unwrap().product.name,
+        "龙井 明前"
+    );
+}
+
 trait WithCursor {
     fn with_cursor(self, cursor: u64) -> Self;
 }
@@ -503,4 +588,5 @@ conformance!(
     secrets_are_kept_in_the_database,
     two_writers_on_one_site_stay_gapless_and_exactly_once,
     a_token_redeemed_twice_at_once_enrolls_once,
+    documents_are_stored_materialized_and_offered_alike,
 );
