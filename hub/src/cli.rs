@@ -270,17 +270,7 @@ pub fn init(home: &HubHome, hostnames: &[String]) -> Result<(Ca, String)> {
         (SERVER_CERT, &cert),
         (SERVER_KEY, &key),
     ])?;
-    {
-        // The owner's alone, also when it existed already.
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| HubError::io(dir, e))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| HubError::io(dir, e))?;
-    }
+    crate::store::db::private_dir(dir)?;
     std::fs::write(dir.join(CA_CERT), ca.cert_pem())
         .map_err(|e| HubError::io(dir.join(CA_CERT), e))?;
     if sqlite {
@@ -319,17 +309,13 @@ fn load_ca_from(store: &mut Store, home: &HubHome) -> Result<Ca> {
 /// Writes the hub's certificates and keys into `to` (created 0700 if
 /// missing); an existing file is replaced.
 pub fn export_certs(home: &HubHome, to: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let mut store = Store::open(&home.db, false)?;
     let files: Vec<(&str, String)> = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY]
         .into_iter()
         .map(|name| Ok((name, secret(&mut store, home, name)?)))
         .collect::<Result<_>>()?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(to)
-        .map_err(|e| HubError::io(to, e))?;
+    crate::store::db::private_dir(to)?;
     for (name, pem) in files {
         let path = to.join(name);
         let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };

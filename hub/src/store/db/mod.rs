@@ -11,6 +11,8 @@
 mod pg;
 mod sqlite;
 
+pub(crate) use sqlite::private_dir;
+
 use crate::error::{HubError, Result};
 
 /// Which engine a session runs on.

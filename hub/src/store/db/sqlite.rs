@@ -29,19 +29,25 @@ fn value(v: ValueRef<'_>) -> Value {
     }
 }
 
-/// Makes the data directory readable by its owner only (0700) and creates
-/// the database file 0600 before SQLite opens it: it holds customer data and
-/// token hashes. SQLite gives its `-wal` and `-shm` files the same mode.
-fn create_private(dir: &Path, db: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+/// Creates `dir` (and its parents) readable by its owner only (0700); a
+/// directory that existed already is narrowed too.
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| HubError::io(dir, e))?;
-    // A directory that existed already (`init` makes it first) is narrowed too.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| HubError::io(dir, e))?;
+        .map_err(|e| HubError::io(dir, e))
+}
+
+/// Makes the data directory readable by its owner only (0700) and creates
+/// the database file 0600 before SQLite opens it: it holds customer data and
+/// token hashes. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(dir: &Path, db: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    private_dir(dir)?;
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
