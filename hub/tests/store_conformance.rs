@@ -8,7 +8,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use jxc_hub::store::{GroupBy, InventoryFilter, InventoryRow, NewSite, Role, Store, Target};
 use jxc_shared::docs::{CatalogItem, DocId, SellThrough, SharePolicy, StockScope, hub_actor};
-use jxc_shared::protocol::{SyncRequest, WireMovement};
+use jxc_shared::protocol::{SyncRequest, WireLocation, WireMovement};
 use jxc_shared::{MovementKind, Quantity, SiteId, SiteKind};
 
 #[derive(Debug, Clone, Copy)]
@@ -634,7 +634,7 @@ fn world() -> World {
         held: vec![
             ("WH01", "main", "茶-1", "L1", 95),
             ("WH01", "main", "茶-1", "L2", 50),
-            ("WH01", "main", "MUG-1", "", 20),
+            ("WH01", "main", "MUG-1", "", 19),
             ("WH01", "back", "RICE-1", "", 18),
             ("WH01", "back", "OWN-1", "", 5),
             ("BJ01", "main", "茶-2", "", 10),
@@ -663,6 +663,8 @@ fn world() -> World {
             ("WH01", "main", "DS01", "main", "MUG-1", "", 10, true),
             ("WH01", "main", "ZZ01", "main", "茶-1", "L1", 5, false),
             ("WH01", "back", "BJ01", "main", "RICE-1", "", 2, true),
+            // BJ01 reports its locations, and this is not one of them.
+            ("WH01", "main", "BJ01", "nowhere", "MUG-1", "", 1, false),
         ],
         policies: [
             ("DA01", policy(StockScope::All, true)),
@@ -752,10 +754,24 @@ fn build(store: &mut Store, w: &World) {
                 )
             });
         }
-        let (r, _) = store
-            .ingest(&SiteId::parse(id).unwrap(), &batch(1, m), now())
-            .unwrap();
-        assert!(r.quarantined.is_empty(), "{id}: {:?}", r.quarantined);
+        // Two syncs: the second adds balances and changes some of the
+        // first's (the transfers out), as the balance totals must follow.
+        let later = m.split_off(m.len() - w.open.iter().filter(|t| t.0 == id).count() - 1);
+        let site = SiteId::parse(id).unwrap();
+        let next = m.len() as u64 + 1;
+        let mut first = batch(1, m);
+        if id == "BJ01" {
+            first.locations = ["main", "back"]
+                .map(|l| WireLocation {
+                    id: l.into(),
+                    name: l.into(),
+                })
+                .to_vec();
+        }
+        for b in [first, batch(next, later)] {
+            let (r, _) = store.ingest(&site, &b, now()).unwrap();
+            assert!(r.quarantined.is_empty(), "{id}: {:?}", r.quarantined);
+        }
     }
     enroll_in(store, "DX01", SiteKind::Dealer, "south");
     for (site, p) in &w.policies {
@@ -823,6 +839,14 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
         }
     };
     check(&store);
+    // The transfer list tells the same receivers apart as the inventory.
+    let listed = store.transfers(true).unwrap();
+    for t in &w.open {
+        let to = format!("{}/{}", t.2, t.3);
+        let row = listed.iter().find(|r| r.to == to && r.sku == t.4).unwrap();
+        let want = if t.7 { "in_transit" } else { "undeliverable" };
+        assert_eq!(row.status, want, "{to}");
+    }
 
     // A few figures by hand, so the model is not only checked against itself.
     let by_kind = store
@@ -838,6 +862,7 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
     // Unvalued: DN01 10, DS01 57, DX01 13.
     assert_eq!(dealer.unvalued.to_string(), "80");
     assert_eq!(dealer.value.to_string(), "1275");
+    // HQ holds 187 and counts the 6 it sent to ZZ01 and to BJ01/nowhere.
     let hq = by_kind.iter().find(|r| r.key == "hq").unwrap();
     assert_eq!(
         (
@@ -845,7 +870,7 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
             hq.in_transit.to_string(),
             hq.undeliverable.to_string()
         ),
-        ("188".into(), "5".into(), "5".into())
+        ("187".into(), "6".into(), "6".into())
     );
 
     // The policy rows rebuilt from share_policy's JSON, as migration 5 does
