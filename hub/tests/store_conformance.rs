@@ -873,11 +873,26 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
         ("187".into(), "6".into(), "6".into())
     );
 
-    // The policy rows rebuilt from share_policy's JSON, as migration 5 does
-    // for a hub that had policies before it.
+    // The policy rows rebuilt from share_policy's JSON and the balance
+    // totals from the balances, as migrations 5 and 6 do for a hub that had
+    // both before them.
     drop(store);
-    let undo = "DROP TABLE share_scope; DROP TABLE share_scope_item;
-                DROP INDEX balance_by_sku; DROP INDEX transfer_open;";
+    let undo = match engine {
+        Engine::Sqlite => {
+            "DROP TRIGGER balance_total_insert; DROP TRIGGER balance_total_update;
+                           DROP TRIGGER balance_total_delete;"
+        }
+        Engine::Postgres => {
+            "DROP TRIGGER balance_total_insert ON balance;
+                             DROP TRIGGER balance_total_update ON balance;
+                             DROP TRIGGER balance_total_delete ON balance;
+                             DROP FUNCTION balance_total_apply;"
+        }
+    }
+    .to_owned()
+        + "DROP TABLE balance_total; DROP TABLE share_scope; DROP TABLE share_scope_item;
+           DROP INDEX balance_by_sku; DROP INDEX transfer_open;";
+    let undo = undo.as_str();
     match &db.target {
         Target::Sqlite(dir) => {
             let c = rusqlite::Connection::open(dir.join("hub.db")).unwrap();

@@ -605,17 +605,23 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
-    // Balances, summed per (site, location) first unless grouped by SKU:
-    // the policy effects are per site, so the big scan needs no join. A
-    // selective dealer's shared quantity is then taken back out of
-    // `not_updated` by a second branch over just its shared SKUs.
-    let rows = if f.by == GroupBy::Sku {
-        format!("SELECT b.site, b.location, b.sku, b.qty, b.value FROM balance b{where_conds}")
-    } else {
-        format!(
+    // Balances per (site, location) unless grouped by SKU: the policy
+    // effects are per site, so the big part needs no join, and without a SKU
+    // filter it is `balance_total`, the sums its triggers keep. A selective
+    // dealer's shared quantity is then taken back out of `not_updated` by a
+    // second branch over just its shared SKUs.
+    let rows = match (f.by, &f.sku) {
+        (GroupBy::Sku, _) => {
+            format!("SELECT b.site, b.location, b.sku, b.qty, b.value FROM balance b{where_conds}")
+        }
+        (_, None) => format!(
+            "SELECT b.site, b.location, '' AS sku, b.qty, b.value
+             FROM balance_total b WHERE b.balances > 0{and_conds}"
+        ),
+        (_, Some(_)) => format!(
             "SELECT b.site, b.location, '' AS sku, SUM(b.qty) AS qty, SUM(b.value) AS value
              FROM balance b{where_conds} GROUP BY b.site, b.location"
-        )
+        ),
     };
     let statement = format!(
         "SELECT x.k, CAST(SUM(x.qty) AS BIGINT), CAST(SUM(x.value) AS BIGINT),
