@@ -6,7 +6,8 @@
 #   scripts/bench.sh            the figures in BENCHMARKS.md (about 10 minutes on 2 cores)
 #   scripts/bench.sh --quick    CI-sized runs of the same code (small sizes, under a minute
 #                               once built); the numbers prove the code runs, not the targets
-#   scripts/bench.sh [--quick] NAME...   only the named benchmarks (ledger, sync_load, catalog_load)
+#   scripts/bench.sh [--quick] NAME...   only the named benchmarks (ledger, sync_load, catalog_load,
+#                                        inventory_scale)
 #
 # A benchmark is one line of BENCHES below: a name, and the command that
 # prints its figures. QUICK_ENV holds the sizes --quick sets for it.
@@ -19,7 +20,7 @@ for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
         -h | --help)
-            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         -*)
@@ -35,12 +36,14 @@ BENCHES=(
     "ledger|cargo bench -p jxc-agent --bench ledger"
     "sync_load|cargo build --release -p jxc-agent && cargo bench -p jxc-hub --bench sync_load"
     "catalog_load|cargo build --release -p jxc-agent && cargo bench -p jxc-hub --bench catalog_load"
+    "inventory_scale|cargo bench -p jxc-hub --bench inventory_scale"
 )
 # name | environment for --quick (the benches read their sizes from it)
 QUICK_ENV=(
     "ledger|JXC_BENCH_SALES=300 JXC_BENCH_ROWS=20000"
     "sync_load|JXC_LOAD_AGENTS=10 JXC_LOAD_BATCHES=1 JXC_LOAD_BATCH_SIZE=1000 JXC_LOAD_CATCHUP=10000 JXC_LOAD_SALES=5 JXC_LOAD_SITES=20"
     "catalog_load|JXC_CATALOG_SKUS=2000 JXC_CATALOG_AGENTS=10 JXC_CATALOG_STARTS=5"
+    "inventory_scale|JXC_INV_SITES=50 JXC_INV_SKUS=1000 JXC_INV_SQLITE_SITES=20 JXC_INV_RUNS=3"
 )
 
 known=()

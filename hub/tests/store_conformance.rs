@@ -6,9 +6,10 @@
 //! processes where a behaviour is about concurrency.
 
 use chrono::{Duration, TimeZone, Utc};
-use jxc_hub::store::{GroupBy, InventoryFilter, NewSite, Role, Store, Target};
-use jxc_shared::protocol::{SyncRequest, WireMovement};
-use jxc_shared::{MovementKind, SiteId, SiteKind};
+use jxc_hub::store::{GroupBy, InventoryFilter, InventoryRow, NewSite, Role, Store, Target};
+use jxc_shared::docs::{CatalogItem, DocId, SellThrough, SharePolicy, StockScope, hub_actor};
+use jxc_shared::protocol::{SyncRequest, WireLocation, WireMovement};
+use jxc_shared::{MovementKind, Quantity, SiteId, SiteKind};
 
 #[derive(Debug, Clone, Copy)]
 enum Engine {
@@ -555,6 +556,449 @@ fn documents_are_stored_materialized_and_offered_alike(engine: Engine) {
     );
 }
 
+/// Enrolls `id` as `kind` in `region` (again, if it was enrolled before).
+fn enroll_in(store: &mut Store, id: &str, kind: SiteKind, region: &str) {
+    let token = format!("t-{id}-{}", kind.as_str());
+    let site = NewSite {
+        region: region.into(),
+        ..new_site(id, kind)
+    };
+    store
+        .add_token(&token, "secret", &site, Duration::hours(1), now())
+        .unwrap();
+    store
+        .redeem_token(&token, "secret", now(), |_, _| Ok(()))
+        .unwrap();
+}
+
+/// Sets a site's sharing policy document as HQ would edit it.
+fn set_policy(store: &mut Store, site: &str, policy: &SharePolicy) {
+    let id = DocId::Policy(SiteId::parse(site).unwrap());
+    store
+        .hq_edit(&id, &hub_actor(b"conformance"), now(), |doc| {
+            policy
+                .write(doc)
+                .map_err(|e| jxc_hub::error::HubError::Internal(e.to_string()))
+        })
+        .unwrap();
+}
+
+fn policy(stock: StockScope, costs: bool) -> SharePolicy {
+    SharePolicy {
+        stock,
+        sell_through: SellThrough::DailyTotals,
+        costs_and_prices: costs,
+        from: None,
+    }
+}
+
+fn selected(categories: &[&str], skus: &[&str]) -> StockScope {
+    StockScope::Selected {
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        skus: skus.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// An open transfer: (from site, from location, to site, to location, sku,
+/// lot, units, whether the hub knows the receiver).
+type Open = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    bool,
+);
+
+/// The inventory's test world: who holds what, what is on the way, each
+/// dealer's final policy and the catalog's categories. Every movement is at
+/// unit cost 12.5, so a holding's value is 12.5 × its quantity.
+struct World {
+    /// (site, kind, region)
+    sites: Vec<(&'static str, &'static str, &'static str)>,
+    /// (site, location, sku, lot, units)
+    held: Vec<(&'static str, &'static str, &'static str, &'static str, i64)>,
+    open: Vec<Open>,
+    policies: std::collections::HashMap<&'static str, SharePolicy>,
+    categories: std::collections::HashMap<&'static str, &'static str>,
+}
+
+impl World {
+    fn site(&self, id: &str) -> (&'static str, &'static str) {
+        let s = self.sites.iter().find(|s| s.0 == id).unwrap();
+        (s.1, s.2)
+    }
+
+    /// The inventory as the hub must report it, computed row by row in
+    /// Rust (what `inventory` did before it was one SQL statement).
+    fn inventory(&self, f: &InventoryFilter) -> Vec<InventoryRow> {
+        use rust_decimal::Decimal;
+        use std::collections::BTreeMap;
+        let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let key = |site: &str, loc: &str, sku: &str, kind: &str, region: &str| match f.by {
+            GroupBy::Sku => sku.to_owned(),
+            GroupBy::Site => site.to_owned(),
+            GroupBy::Location => format!("{site}/{loc}"),
+            GroupBy::Region => region.to_owned(),
+            GroupBy::Kind => kind.to_owned(),
+        };
+        // (on hand, in transit, not updated, unvalued, undeliverable), units
+        let mut groups: BTreeMap<String, [i64; 5]> = BTreeMap::new();
+        for &(site, loc, sku, _, units) in &self.held {
+            let (kind, region) = self.site(site);
+            if !(wanted(&f.sku, sku)
+                && wanted(&f.site, site)
+                && wanted(&f.region, region)
+                && wanted(&f.kind, kind))
+            {
+                continue;
+            }
+            let g = groups.entry(key(site, loc, sku, kind, region)).or_default();
+            g[0] += units;
+            if kind == "dealer" {
+                let p = self.policies.get(site).cloned().unwrap_or_default();
+                let category = self.categories.get(sku).copied().unwrap_or("");
+                if !p.shares_stock(sku, category) {
+                    g[2] += units;
+                }
+                if !p.costs_and_prices {
+                    g[3] += units;
+                }
+            }
+        }
+        for &(from, from_loc, to, to_loc, sku, _, units, deliverable) in &self.open {
+            let (site, loc) = if deliverable {
+                (to, to_loc)
+            } else {
+                (from, from_loc)
+            };
+            let (kind, region) = self.site(site);
+            if !(wanted(&f.sku, sku)
+                && wanted(&f.site, site)
+                && wanted(&f.region, region)
+                && wanted(&f.kind, kind))
+            {
+                continue;
+            }
+            let g = groups.entry(key(site, loc, sku, kind, region)).or_default();
+            g[1] += units;
+            if !deliverable {
+                g[4] += units;
+            }
+        }
+        let q = |units: i64| Quantity::from_decimal(Decimal::from(units));
+        groups
+            .into_iter()
+            .map(|(key, g)| InventoryRow {
+                key,
+                on_hand: q(g[0]),
+                in_transit: q(g[1]),
+                value: (Decimal::from(g[0]) * Decimal::new(125, 1)).normalize(),
+                not_updated: q(g[2]),
+                unvalued: q(g[3]),
+                undeliverable: q(g[4]),
+            })
+            .collect()
+    }
+}
+
+fn world() -> World {
+    World {
+        sites: vec![
+            ("WH01", "hq", "north"),
+            ("BJ01", "branch", "north"),
+            ("SH01", "branch", "east"),
+            ("DA01", "dealer", "south"),
+            ("DN01", "dealer", "east"),
+            ("DS01", "dealer", "north"),
+            ("DC01", "dealer", "south"),
+            ("DX01", "dealer", "south"),
+        ],
+        held: vec![
+            ("WH01", "main", "茶-1", "L1", 95),
+            ("WH01", "main", "茶-1", "L2", 50),
+            ("WH01", "main", "MUG-1", "", 19),
+            ("WH01", "back", "RICE-1", "", 18),
+            ("WH01", "back", "OWN-1", "", 5),
+            ("BJ01", "main", "茶-2", "", 10),
+            ("BJ01", "main", "NOCAT-1", "", 7),
+            ("SH01", "main", "MUG-2", "", 9),
+            ("SH01", "back", "茶-1", "L1", 3),
+            ("DA01", "main", "茶-1", "L1", 4),
+            ("DA01", "main", "MUG-2", "", 6),
+            ("DN01", "main", "茶-2", "", 8),
+            ("DN01", "back", "MUG-1", "", 2),
+            ("DS01", "main", "茶-1", "L1", 5),
+            ("DS01", "main", "茶-1", "L2", 1),
+            ("DS01", "main", "茶-2", "", 6),
+            ("DS01", "main", "MUG-1", "", 7),
+            ("DS01", "main", "MUG-2", "", 8),
+            ("DS01", "main", "RICE-1", "", 9),
+            ("DS01", "back", "NOCAT-1", "", 10),
+            ("DS01", "back", "茶-2", "", 11),
+            ("DC01", "main", "MUG-2", "", 3),
+            ("DC01", "main", "RICE-1", "", 4),
+            ("DC01", "main", "茶-2", "", 5),
+            ("DX01", "main", "茶-2", "", 12),
+            ("DX01", "back", "MUG-1", "", 1),
+        ],
+        open: vec![
+            ("WH01", "main", "DS01", "main", "MUG-1", "", 10, true),
+            ("WH01", "main", "ZZ01", "main", "茶-1", "L1", 5, false),
+            ("WH01", "back", "BJ01", "main", "RICE-1", "", 2, true),
+            // BJ01 reports its locations, and this is not one of them.
+            ("WH01", "main", "BJ01", "nowhere", "MUG-1", "", 1, false),
+        ],
+        policies: [
+            ("DA01", policy(StockScope::All, true)),
+            ("DN01", policy(StockScope::Nothing, false)),
+            ("DS01", policy(selected(&["tea"], &["MUG-1"]), false)),
+            ("DC01", policy(selected(&["cup", "oil"], &["RICE-1"]), true)),
+        ]
+        .into(),
+        categories: [
+            ("茶-1", "tea"),
+            ("茶-2", "tea"),
+            ("MUG-1", "cup"),
+            ("MUG-2", "cup"),
+            ("RICE-1", "rice"),
+            ("NOCAT-1", ""),
+        ]
+        .into(),
+    }
+}
+
+/// Builds `world()` in the store through enrollment, HQ's catalog and
+/// policy edits and ingest, ending with each dealer's final policy.
+fn build(store: &mut Store, w: &World) {
+    let mut items = Vec::new();
+    for (sku, category) in &w.categories {
+        let item = CatalogItem::from_text(|c| match c {
+            "sku" => sku.to_string(),
+            "name" => format!("{sku} 品名"),
+            "category" => category.to_string(),
+            "lot_tracked" => (*sku == "茶-1").to_string(),
+            _ => String::new(),
+        })
+        .unwrap();
+        items.push(item);
+    }
+    store
+        .write_catalog(&items, &hub_actor(b"conformance"), now())
+        .unwrap();
+    for &(id, kind, region) in &w.sites {
+        // DX01 reports as a branch first, then becomes a dealer that has
+        // set no policy.
+        let first = if id == "DX01" { "branch" } else { kind };
+        enroll_in(store, id, SiteKind::parse(first).unwrap(), region);
+        if first == "dealer" {
+            // Everything shared while the dealer reports its stock.
+            set_policy(store, id, &policy(StockScope::All, true));
+        }
+    }
+    for &(id, ..) in &w.sites {
+        let mut m: Vec<WireMovement> = Vec::new();
+        for &(site, loc, sku, lot, units) in &w.held {
+            if site != id {
+                continue;
+            }
+            // What left by transfer was received first.
+            let sent: i64 = w
+                .open
+                .iter()
+                .filter(|t| (t.0, t.1, t.4, t.5) == (site, loc, sku, lot))
+                .map(|t| t.6)
+                .sum();
+            m.push(WireMovement {
+                location: format!("{site}/{loc}"),
+                sku: sku.into(),
+                lot: lot.into(),
+                counterparty: None,
+                ..movement(
+                    site,
+                    m.len() as u64 + 1,
+                    MovementKind::Receipt,
+                    (units + sent) * 1_000_000,
+                )
+            });
+        }
+        for (n, t) in w.open.iter().filter(|t| t.0 == id).enumerate() {
+            m.push(WireMovement {
+                location: format!("{}/{}", t.0, t.1),
+                sku: t.4.into(),
+                lot: t.5.into(),
+                counterparty: Some(format!("{}/{}", t.2, t.3)),
+                transfer_id: Some(format!("T-{id}-{}", n + 1)),
+                ..movement(
+                    id,
+                    m.len() as u64 + 1,
+                    MovementKind::TransferOut,
+                    -t.6 * 1_000_000,
+                )
+            });
+        }
+        // Two syncs: the second adds balances and changes some of the
+        // first's (the transfers out), as the balance totals must follow.
+        let later = m.split_off(m.len() - w.open.iter().filter(|t| t.0 == id).count() - 1);
+        let site = SiteId::parse(id).unwrap();
+        let next = m.len() as u64 + 1;
+        let mut first = batch(1, m);
+        if id == "BJ01" {
+            first.locations = ["main", "back"]
+                .map(|l| WireLocation {
+                    id: l.into(),
+                    name: l.into(),
+                })
+                .to_vec();
+        }
+        for b in [first, batch(next, later)] {
+            let (r, _) = store.ingest(&site, &b, now()).unwrap();
+            assert!(r.quarantined.is_empty(), "{id}: {:?}", r.quarantined);
+        }
+    }
+    enroll_in(store, "DX01", SiteKind::Dealer, "south");
+    for (site, p) in &w.policies {
+        set_policy(store, site, p);
+    }
+}
+
+/// Every grouping with every kind of filter: the store's inventory (grouped
+/// and summed in SQL, dealer policies too) is the row-by-row model's, on
+/// both engines; and so it stays after the policy rows are rebuilt from the
+/// policies' JSON, as the migration that made them does.
+fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
+    let db = fresh(engine, "inventory");
+    let mut store = Store::open(&db.target, false).unwrap();
+    let w = world();
+    build(&mut store, &w);
+
+    let f = |by: GroupBy,
+             sku: Option<&str>,
+             site: Option<&str>,
+             region: Option<&str>,
+             kind: Option<&str>| InventoryFilter {
+        sku: sku.map(str::to_owned),
+        site: site.map(str::to_owned),
+        region: region.map(str::to_owned),
+        kind: kind.map(str::to_owned),
+        by,
+    };
+    let mut filters = Vec::new();
+    for by in [
+        GroupBy::Sku,
+        GroupBy::Site,
+        GroupBy::Location,
+        GroupBy::Region,
+        GroupBy::Kind,
+    ] {
+        filters.extend([
+            f(by, None, None, None, None),
+            f(by, Some("茶-1"), None, None, None),
+            f(by, Some("MUG-1"), None, None, None),
+            f(by, None, Some("DS01"), None, None),
+            f(by, None, Some("DX01"), None, None),
+            f(by, None, None, Some("north"), None),
+            f(by, None, None, None, Some("dealer")),
+            f(by, None, None, Some("south"), Some("dealer")),
+            f(by, Some("茶-2"), None, None, Some("dealer")),
+            f(
+                by,
+                Some("RICE-1"),
+                Some("BJ01"),
+                Some("north"),
+                Some("branch"),
+            ),
+        ]);
+    }
+    let check = |store: &Store| {
+        for f in &filters {
+            let got = store.inventory(f).unwrap();
+            let want = w.inventory(f);
+            // As the API shows them: decimals compared as text.
+            let shown = |rows| {
+                serde_json::to_value(jxc_hub::http::views::all::<
+                    _,
+                    jxc_hub::http::views::InventoryView,
+                >(rows))
+                .unwrap()
+            };
+            assert_eq!(shown(got), shown(want), "{f:?}");
+        }
+    };
+    check(&store);
+    // The transfer list tells the same receivers apart as the inventory.
+    let listed = store.transfers(true).unwrap();
+    for t in &w.open {
+        let to = format!("{}/{}", t.2, t.3);
+        let row = listed.iter().find(|r| r.to == to && r.sku == t.4).unwrap();
+        let want = if t.7 { "in_transit" } else { "undeliverable" };
+        assert_eq!(row.status, want, "{to}");
+    }
+
+    // A few figures by hand, so the model is not only checked against itself.
+    let by_kind = store
+        .inventory(&f(GroupBy::Kind, None, None, None, None))
+        .unwrap();
+    let dealer = by_kind.iter().find(|r| r.key == "dealer").unwrap();
+    // Held by dealers: DA01 10, DN01 10, DS01 57 (+10 on the way), DC01 12, DX01 13.
+    assert_eq!(dealer.on_hand.to_string(), "102");
+    assert_eq!(dealer.in_transit.to_string(), "10");
+    // Not updated: DN01 all 10; DS01 its MUG-2 8, RICE-1 9 and NOCAT-1 10;
+    // DC01 its 茶-2 5; DX01 (no policy) all 13.
+    assert_eq!(dealer.not_updated.to_string(), "55");
+    // Unvalued: DN01 10, DS01 57, DX01 13.
+    assert_eq!(dealer.unvalued.to_string(), "80");
+    assert_eq!(dealer.value.to_string(), "1275");
+    // HQ holds 187 and counts the 6 it sent to ZZ01 and to BJ01/nowhere.
+    let hq = by_kind.iter().find(|r| r.key == "hq").unwrap();
+    assert_eq!(
+        (
+            hq.on_hand.to_string(),
+            hq.in_transit.to_string(),
+            hq.undeliverable.to_string()
+        ),
+        ("187".into(), "6".into(), "6".into())
+    );
+
+    // The policy rows rebuilt from share_policy's JSON and the balance
+    // totals from the balances, as migrations 5 and 6 do for a hub that had
+    // both before them.
+    drop(store);
+    let undo = match engine {
+        Engine::Sqlite => {
+            "DROP TRIGGER balance_total_insert; DROP TRIGGER balance_total_update;
+                           DROP TRIGGER balance_total_delete;"
+        }
+        Engine::Postgres => {
+            "DROP TRIGGER balance_total_insert ON balance;
+                             DROP TRIGGER balance_total_update ON balance;
+                             DROP TRIGGER balance_total_delete ON balance;
+                             DROP FUNCTION balance_total_apply;"
+        }
+    }
+    .to_owned()
+        + "DROP TABLE balance_total; DROP TABLE share_scope; DROP TABLE share_scope_item;
+           DROP INDEX balance_by_sku; DROP INDEX transfer_open;";
+    let undo = undo.as_str();
+    match &db.target {
+        Target::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.join("hub.db")).unwrap();
+            c.execute_batch(undo).unwrap();
+            c.pragma_update(None, "user_version", 4).unwrap();
+        }
+        Target::Postgres(url) => {
+            let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            c.batch_execute(undo).unwrap();
+            c.batch_execute("UPDATE jxc_schema SET version = 4")
+                .unwrap();
+        }
+    }
+    let store = Store::open(&db.target, false).unwrap();
+    check(&store);
+}
+
 trait WithCursor {
     fn with_cursor(self, cursor: u64) -> Self;
 }
@@ -589,4 +1033,5 @@ conformance!(
     two_writers_on_one_site_stay_gapless_and_exactly_once,
     a_token_redeemed_twice_at_once_enrolls_once,
     documents_are_stored_materialized_and_offered_alike,
+    inventory_is_grouped_in_sql_with_each_dealer_policy,
 );

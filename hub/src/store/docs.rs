@@ -1,8 +1,8 @@
 //! The hub's copy of the shared documents: storage (a snapshot plus the
 //! incremental chunks saved since), HQ's own edits, and the per-change
 //! authorization of what agents offer. Each applied change is followed by
-//! rebuilding the document's table (`product`, `customer`, `share_policy`,
-//! `sku_map`), in the same transaction.
+//! rebuilding the document's table (`product`, `customer`, `share_policy`
+//! with `share_scope`, `sku_map`), in the same transaction.
 
 use super::db::{Sql, Value, vals};
 use super::{Store, now_text};
@@ -10,7 +10,8 @@ use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
 use jxc_shared::docs::automerge::{ActorId, AutoCommit, Change, ChangeHash, ExpandedChange};
 use jxc_shared::docs::{
-    self, CatalogItem, Customer, DocId, SellThrough, SharePolicy, Writer, pack_heads, unpack_heads,
+    self, CatalogItem, Customer, DocId, SellThrough, SharePolicy, StockScope, Writer, pack_heads,
+    unpack_heads,
 };
 use jxc_shared::protocol::{DocOffer, DocRefusal, DocReply};
 use jxc_shared::{SiteId, SiteKind};
@@ -199,6 +200,7 @@ fn materialize(sql: &mut Sql<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Re
                     now
                 ],
             )?;
+            write_share_scope(sql, site, &policy)?;
         }
         DocId::SkuMap(site) => {
             sql.exec("DELETE FROM sku_map WHERE site = ?", vals![site.as_str()])?;
@@ -210,6 +212,38 @@ fn materialize(sql: &mut Sql<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Re
         }
     }
     Ok(())
+}
+
+/// The policy's stock scope and cost sharing as `share_scope` rows, which
+/// the inventory aggregates over in SQL (`share_policy` keeps the whole
+/// policy for ingest). Written with it, so the two always agree.
+fn write_share_scope(sql: &mut Sql<'_>, site: &SiteId, policy: &SharePolicy) -> Result<()> {
+    let (stock, items): (&str, Vec<(&str, &String)>) = match &policy.stock {
+        StockScope::Nothing => ("nothing", Vec::new()),
+        StockScope::All => ("all", Vec::new()),
+        StockScope::Selected { categories, skus } => (
+            "selected",
+            categories
+                .iter()
+                .map(|c| ("category", c))
+                .chain(skus.iter().map(|s| ("sku", s)))
+                .collect(),
+        ),
+    };
+    sql.exec(
+        "INSERT INTO share_scope (site, stock, costs) VALUES (?1, ?2, ?3)
+         ON CONFLICT (site) DO UPDATE SET stock = ?2, costs = ?3",
+        vals![site.as_str(), stock, policy.costs_and_prices],
+    )?;
+    sql.exec(
+        "DELETE FROM share_scope_item WHERE site = ?",
+        vals![site.as_str()],
+    )?;
+    let rows: Vec<Vec<Value>> = items
+        .into_iter()
+        .map(|(kind, value)| vals![site.as_str(), kind, value].to_vec())
+        .collect();
+    sql.insert_rows("share_scope_item", &["site", "kind", "value"], &rows)
 }
 
 fn site_kind(sql: &mut Sql<'_>, site: &SiteId) -> Result<Option<SiteKind>> {

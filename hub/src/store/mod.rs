@@ -29,12 +29,16 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0002_docs.sql"),
         include_str!("migrations/sqlite/0003_transfer_returns.sql"),
         include_str!("migrations/sqlite/0004_shared_state.sql"),
+        include_str!("migrations/sqlite/0005_share_scope.sql"),
+        include_str!("migrations/sqlite/0006_balance_total.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
         include_str!("migrations/postgres/0002_docs.sql"),
         include_str!("migrations/postgres/0003_transfer_returns.sql"),
         include_str!("migrations/postgres/0004_shared_state.sql"),
+        include_str!("migrations/postgres/0005_share_scope.sql"),
+        include_str!("migrations/postgres/0006_balance_total.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;

@@ -2,7 +2,7 @@
 //! movements (paged), transfers and quarantine.
 
 use super::Store;
-use super::db::{Sql, vals};
+use super::db::{Sql, Value, vals};
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
 use jxc_shared::Quantity;
@@ -12,7 +12,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// SQL over `transfer t`: whether the hub knows the receiving site and, once
-/// that site has reported its locations, the receiving location.
+/// that site has reported its locations, the receiving location. The
+/// inventory's in-transit statement holds the same rule as joins.
 const DELIVERABLE: &str = "(EXISTS (SELECT 1 FROM site s WHERE s.id = t.to_site)
      AND (NOT EXISTS (SELECT 1 FROM site_location l WHERE l.site = t.to_site)
           OR EXISTS (SELECT 1 FROM site_location l WHERE l.site = t.to_site AND l.id = t.to_location)))";
@@ -504,122 +505,217 @@ impl Store {
     }
 }
 
-/// Consolidated inventory, grouped by `f.by`, read in one snapshot.
+/// Every site with what its sharing policy hides from HQ: `hidden` is 0 for
+/// a site that shares all its stock (not a dealer, or a dealer sharing
+/// all), 1 for a dealer sharing none (also one without a policy: nothing
+/// is shared until it sets one), 2 for a dealer sharing a selection;
+/// `unvalued` is 1 for a dealer that does not share its costs.
+const SITE_POLICY: &str = "(SELECT s.id, s.kind, s.region,
+        CASE WHEN s.kind <> 'dealer' OR p.stock = 'all' THEN 0
+             WHEN p.stock = 'selected' THEN 2 ELSE 1 END AS hidden,
+        CASE WHEN s.kind = 'dealer' AND COALESCE(p.costs, 0) = 0 THEN 1 ELSE 0 END AS unvalued
+     FROM site s LEFT JOIN share_scope p ON p.site = s.id)";
+
+/// The (site, sku) pairs a selective policy shares: its SKUs, and the
+/// products of its categories (a product without a category is in none).
+const SELECTED: &str = "(SELECT i.site, i.value AS sku FROM share_scope_item i
+        JOIN share_scope p ON p.site = i.site AND p.stock = 'selected'
+     WHERE i.kind = 'sku'
+     UNION
+     SELECT i.site, c.sku FROM share_scope_item i
+        JOIN share_scope p ON p.site = i.site AND p.stock = 'selected'
+        JOIN product c ON c.category = i.value
+     WHERE i.kind = 'category' AND i.value <> '')";
+
+/// The group key of `by` over a row with `site`, `location` and `sku`
+/// columns (alias `row`) and `kind` and `region` columns (alias `site`).
+fn group_key(by: GroupBy, row: &str, site: &str) -> String {
+    match by {
+        GroupBy::Sku => format!("{row}.sku"),
+        GroupBy::Site => format!("{row}.site"),
+        GroupBy::Location => format!("{row}.site || '/' || {row}.location"),
+        GroupBy::Region => format!("{site}.region"),
+        GroupBy::Kind => format!("{site}.kind"),
+    }
+}
+
+/// A statement's filter values as numbered placeholders: only the filters
+/// given appear in the SQL, so each combination is its own prepared
+/// statement with a plan that fits it (an index for a SKU, a scan for all).
+#[derive(Default)]
+struct Bound {
+    params: Vec<Value>,
+}
+
+impl Bound {
+    fn bind(&mut self, v: &Option<String>) -> Option<String> {
+        v.as_ref().map(|v| {
+            self.params.push(Value::Text(v.clone()));
+            format!("?{}", self.params.len())
+        })
+    }
+}
+
+/// Sums of one group, in micro-units.
+#[derive(Default)]
+struct Sums {
+    on_hand: i128,
+    in_transit: i128,
+    value: i128,
+    not_updated: i128,
+    unvalued: i128,
+    undeliverable: i128,
+}
+
+/// Consolidated inventory, grouped by `f.by`, read in one snapshot. Each
+/// part (balances; transfers in transit) is one statement that groups and
+/// sums in the database, dealer policies included; Rust only merges the two
+/// parts' groups.
 fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>> {
     check_filter(sql, f)?;
-    let key = |site: &str, loc: &str, sku: &str, kind: &str, region: &str| -> String {
-        match f.by {
-            GroupBy::Sku => sku.to_owned(),
-            GroupBy::Site => site.to_owned(),
-            GroupBy::Location => format!("{site}/{loc}"),
-            GroupBy::Region => region.to_owned(),
-            GroupBy::Kind => kind.to_owned(),
-        }
-    };
-    // (on hand, in transit, value, not updated, unvalued, undeliverable)
-    let mut groups: BTreeMap<String, (i128, i128, Decimal, i128, i128, i128)> = BTreeMap::new();
-    let mut policies: std::collections::HashMap<String, Option<jxc_shared::docs::SharePolicy>> =
-        std::collections::HashMap::new();
-    let mut categories: std::collections::HashMap<String, String> =
-        std::collections::HashMap::new();
+    let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
 
-    let rows = sql.query(
-        "SELECT b.site, b.location, b.sku, CAST(SUM(b.qty) AS BIGINT), s.kind, s.region,
-                CAST(SUM(b.value) AS BIGINT)
-         FROM balance b JOIN site s ON s.id = b.site
-         WHERE (CAST(?1 AS TEXT) IS NULL OR b.sku = ?1) AND (CAST(?2 AS TEXT) IS NULL OR b.site = ?2)
-           AND (CAST(?3 AS TEXT) IS NULL OR s.region = ?3) AND (CAST(?4 AS TEXT) IS NULL OR s.kind = ?4)
-         GROUP BY b.site, b.location, b.sku, s.kind, s.region",
-        vals![f.sku, f.site, f.region, f.kind],
-    )?;
-    for r in &rows {
-        let (site, loc, sku, kind, region): (String, String, String, String, String) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(5)?);
-        let qty: i64 = r.get(3)?;
-        let value: i64 = r.get(6)?;
-        let g = groups
-            .entry(key(&site, &loc, &sku, &kind, &region))
-            .or_default();
-        g.0 += qty as i128;
-        g.2 += Decimal::new(value, 6);
-        if !policies.contains_key(&site) {
-            let p = if kind == "dealer" {
-                Some(super::ingest::policy_in_force(
-                    sql,
-                    &jxc_shared::SiteId::parse(&site)?,
-                )?)
-            } else {
-                None
-            };
-            policies.insert(site.clone(), p);
+    let mut bound = Bound::default();
+    let mut conds = Vec::new();
+    if let Some(p) = bound.bind(&f.sku) {
+        conds.push(format!("b.sku = {p}"));
+    }
+    if let Some(p) = bound.bind(&f.site) {
+        conds.push(format!("b.site = {p}"));
+    }
+    let mut of_site = Vec::new();
+    if let Some(p) = bound.bind(&f.region) {
+        of_site.push(format!("region = {p}"));
+    }
+    if let Some(p) = bound.bind(&f.kind) {
+        of_site.push(format!("kind = {p}"));
+    }
+    if !of_site.is_empty() {
+        conds.push(format!(
+            "b.site IN (SELECT id FROM site WHERE {})",
+            of_site.join(" AND ")
+        ));
+    }
+    let and_conds: String = conds.iter().map(|c| format!(" AND {c}")).collect();
+    let where_conds = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    // Balances per (site, location) unless grouped by SKU: the policy
+    // effects are per site, so the big part needs no join, and without a SKU
+    // filter it is `balance_total`, the sums its triggers keep. A selective
+    // dealer's shared quantity is then taken back out of `not_updated` by a
+    // second branch over just its shared SKUs.
+    let rows = match (f.by, &f.sku) {
+        (GroupBy::Sku, _) => {
+            format!("SELECT b.site, b.location, b.sku, b.qty, b.value FROM balance b{where_conds}")
         }
-        if let Some(p) = &policies[&site] {
-            if !categories.contains_key(&sku) {
-                let c: Option<String> =
-                    sql.scalar("SELECT category FROM product WHERE sku = ?", vals![sku])?;
-                categories.insert(sku.clone(), c.unwrap_or_default());
-            }
-            if !p.shares_stock(&sku, &categories[&sku]) {
-                g.3 += qty as i128;
-            }
-            if !p.costs_and_prices {
-                g.4 += qty as i128;
-            }
-        }
+        (_, None) => format!(
+            "SELECT b.site, b.location, '' AS sku, b.qty, b.value
+             FROM balance_total b WHERE b.balances > 0{and_conds}"
+        ),
+        (_, Some(_)) => format!(
+            "SELECT b.site, b.location, '' AS sku, SUM(b.qty) AS qty, SUM(b.value) AS value
+             FROM balance b{where_conds} GROUP BY b.site, b.location"
+        ),
+    };
+    let statement = format!(
+        "SELECT x.k, CAST(SUM(x.qty) AS BIGINT), CAST(SUM(x.value) AS BIGINT),
+                CAST(SUM(x.hidden) AS BIGINT), CAST(SUM(x.unvalued) AS BIGINT)
+         FROM (
+             SELECT {key_r} AS k, r.qty, r.value,
+                    CASE WHEN m.hidden = 0 THEN 0 ELSE r.qty END AS hidden,
+                    CASE WHEN m.unvalued = 1 THEN r.qty ELSE 0 END AS unvalued
+             FROM ({rows}) r JOIN {SITE_POLICY} m ON m.id = r.site
+             UNION ALL
+             SELECT {key_b}, 0, 0, -b.qty, 0
+             FROM balance b JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
+                  JOIN {SITE_POLICY} m ON m.id = b.site
+             WHERE m.hidden = 2{and_conds}
+         ) x GROUP BY x.k",
+        key_r = group_key(f.by, "r", "m"),
+        key_b = group_key(f.by, "b", "m"),
+    );
+    for r in sql.query(&statement, &bound.params)? {
+        let g = groups.entry(r.get(0)?).or_default();
+        g.on_hand += i128::from(r.get::<i64>(1)?);
+        g.value += i128::from(r.get::<i64>(2)?);
+        g.not_updated += i128::from(r.get::<i64>(3)?);
+        g.unvalued += i128::from(r.get::<i64>(4)?);
     }
 
     // Goods in transit count at the receiver (a disputed transfer counts
-    // nothing: the side in error adjusts its stock); when the hub knows no such
-    // receiver they still count, at the sender, as undeliverable: the
+    // nothing: the side in error adjusts its stock); when the hub knows no
+    // such receiver they still count, at the sender, as undeliverable: the
     // channel's total is always on hand plus every open transfer.
-    let rows = sql.query(
-        &format!(
-            "SELECT t.to_site, t.to_location, t.from_site, t.from_location, t.sku,
-                    t.qty - t.received_qty - t.returned_qty, d.kind, d.region, f.kind, f.region,
-                    {DELIVERABLE}
-             FROM transfer t JOIN site f ON f.id = t.from_site LEFT JOIN site d ON d.id = t.to_site
-             WHERE t.qty > t.received_qty + t.returned_qty AND (CAST(?1 AS TEXT) IS NULL OR t.sku = ?1)"
-        ),
-        vals![f.sku],
-    )?;
-    for r in &rows {
-        let deliverable: bool = r.get(10)?;
-        let (site, loc, kind, region): (String, String, String, String) = if deliverable {
-            (r.get(0)?, r.get(1)?, r.get(6)?, r.get(7)?)
-        } else {
-            (r.get(2)?, r.get(3)?, r.get(8)?, r.get(9)?)
-        };
-        let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        if !(wanted(&f.site, &site) && wanted(&f.region, &region) && wanted(&f.kind, &kind)) {
-            continue;
-        }
-        let sku: String = r.get(4)?;
-        let qty = r.get::<i64>(5)? as i128;
-        let g = groups
-            .entry(key(&site, &loc, &sku, &kind, &region))
-            .or_default();
-        g.1 += qty;
-        if !deliverable {
-            g.5 += qty;
+    let mut bound = Bound::default();
+    let sku = bound
+        .bind(&f.sku)
+        .map(|p| format!(" AND t.sku = {p}"))
+        .unwrap_or_default();
+    let mut conds = Vec::new();
+    for (column, value) in [("site", &f.site), ("region", &f.region), ("kind", &f.kind)] {
+        if let Some(p) = bound.bind(value) {
+            conds.push(format!("y.{column} = {p}"));
         }
     }
+    let where_conds = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    // Whether the receiver is known is [`DELIVERABLE`] written as joins:
+    // as subqueries in a CASE, PostgreSQL costs the statement so high that
+    // it JIT-compiles it, which takes ten times as long as running it.
+    let statement = format!(
+        "SELECT {key}, CAST(SUM(y.open) AS BIGINT),
+                CAST(SUM(CASE WHEN y.deliverable = 1 THEN 0 ELSE y.open END) AS BIGINT)
+         FROM (
+             SELECT CASE WHEN x.deliverable = 1 THEN x.to_site ELSE x.from_site END AS site,
+                    CASE WHEN x.deliverable = 1 THEN x.to_location ELSE x.from_location END AS location,
+                    x.sku,
+                    CASE WHEN x.deliverable = 1 THEN x.to_kind ELSE x.from_kind END AS kind,
+                    CASE WHEN x.deliverable = 1 THEN x.to_region ELSE x.from_region END AS region,
+                    x.open, x.deliverable
+             FROM (SELECT t.from_site, t.from_location, t.to_site, t.to_location, t.sku,
+                          t.qty - t.received_qty - t.returned_qty AS open,
+                          f.kind AS from_kind, f.region AS from_region,
+                          d.kind AS to_kind, d.region AS to_region,
+                          CASE WHEN d.id IS NOT NULL AND (reported.site IS NULL OR dl.id IS NOT NULL)
+                               THEN 1 ELSE 0 END AS deliverable
+                   FROM transfer t JOIN site f ON f.id = t.from_site
+                        LEFT JOIN site d ON d.id = t.to_site
+                        LEFT JOIN (SELECT DISTINCT site FROM site_location) reported
+                               ON reported.site = t.to_site
+                        LEFT JOIN site_location dl ON dl.site = t.to_site AND dl.id = t.to_location
+                   WHERE t.qty > t.received_qty + t.returned_qty{sku}) x
+         ) y{where_conds}
+         GROUP BY {key}",
+        key = group_key(f.by, "y", "y"),
+    );
+    for r in sql.query(&statement, &bound.params)? {
+        let g = groups.entry(r.get(0)?).or_default();
+        g.in_transit += i128::from(r.get::<i64>(1)?);
+        g.undeliverable += i128::from(r.get::<i64>(2)?);
+    }
+
     if let (true, Some(sku)) = (groups.is_empty(), &f.sku) {
         check_sku(sql, sku)?;
     }
-    let micro = |v: i128| Quantity::from_decimal(Decimal::from_i128_with_scale(v, 6));
+    let micro = |v: i128| Decimal::from_i128_with_scale(v, 6);
+    let qty = |v: i128| Quantity::from_decimal(micro(v));
     Ok(groups
         .into_iter()
-        .map(
-            |(key, (on_hand, transit, value, frozen, unvalued, undeliverable))| InventoryRow {
-                key,
-                on_hand: micro(on_hand),
-                in_transit: micro(transit),
-                value: value.normalize(),
-                not_updated: micro(frozen),
-                unvalued: micro(unvalued),
-                undeliverable: micro(undeliverable),
-            },
-        )
+        .map(|(key, g)| InventoryRow {
+            key,
+            on_hand: qty(g.on_hand),
+            in_transit: qty(g.in_transit),
+            value: micro(g.value).normalize(),
+            not_updated: qty(g.not_updated),
+            unvalued: qty(g.unvalued),
+            undeliverable: qty(g.undeliverable),
+        })
         .collect())
 }
 
