@@ -58,9 +58,9 @@ impl StorePool {
     }
 
     /// Runs `f` on each connection in turn (settings such as cache size).
-    pub fn each(&self, mut f: impl FnMut(&Store) -> Result<()>) -> Result<()> {
+    pub fn each(&self, f: impl FnMut(&Store) -> Result<()>) -> Result<()> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.iter().try_for_each(|s| f(s))
+        idle.iter().try_for_each(f)
     }
 }
 
