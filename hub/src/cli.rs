@@ -8,7 +8,8 @@ use crate::pki::Ca;
 use crate::store::{Backend, GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::{Parser, Subcommand};
-pub use jxc_agent::cli::ListFormat;
+pub use jxc_runtime::cli::ListFormat;
+use jxc_runtime::shutdown::shutdown_signal;
 use jxc_shared::Quantity;
 use jxc_shared::product::check_text;
 use jxc_shared::protocol::EnrollToken;
@@ -392,18 +393,6 @@ pub async fn serve(
     crate::tls::serve(listener, tls, api::router(hub), &config.limits, shutdown)
         .await
         .map_err(|e| HubError::io(addr.to_string(), e))
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
 }
 
 pub(crate) fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
