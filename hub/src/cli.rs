@@ -117,6 +117,7 @@ pub enum Command {
         format: ListFormat,
     },
     /// Run a hub and sites on this machine with a month of realistic activity.
+    #[cfg(feature = "demo")]
     Demo {
         /// How many sites: an HQ warehouse, then branches and dealers.
         #[arg(long, default_value_t = 5)]
@@ -634,6 +635,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 &rows,
             )
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             agents,
             days,

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod cli_docs;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod directory_api;
 pub mod docs_api;
