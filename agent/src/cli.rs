@@ -8,6 +8,8 @@ use crate::store::{CountReport, Location, MoveFilter, SendRequest, SiteInfo, Sto
 use crate::sync;
 use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand};
+pub use jxc_runtime::cli::ListFormat;
+use jxc_runtime::shutdown::shutdown_signal;
 use jxc_shared::ids::GlobalLocation;
 use jxc_shared::movement::DraftInput;
 use jxc_shared::product::check_text;
@@ -364,17 +366,6 @@ pub enum CountCmd {
         #[command(flatten)]
         format: ListFormat,
     },
-}
-
-/// How a listing is printed: an aligned table by default, `--json`, or
-/// `--csv` (for Excel: UTF-8 with a BOM).
-#[derive(Debug, Clone, Copy, Args)]
-pub struct ListFormat {
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-    /// CSV for Excel: UTF-8 with a byte-order mark, quoted where needed.
-    #[arg(long)]
-    pub csv: bool,
 }
 
 /// Column names of `moves --csv`, in the order of [`MoveOut`]'s fields.
@@ -907,21 +898,6 @@ fn hub_url(store: &Store) -> Result<String> {
                 .into(),
         )
     })
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 fn location(store: &mut Store, cmd: LocationCmd, out: &mut dyn Write) -> Result<()> {

@@ -630,11 +630,11 @@ fn read_mapping_file(
     file: &Path,
     report: &mut dyn Write,
 ) -> Result<Vec<(Sku, Sku)>> {
-    let columns = crate::import::Columns {
+    let columns = jxc_runtime::csv_file::Columns {
         required: &["code", "hq_sku"],
         known: None,
     };
-    let (pairs, _) = crate::import::read_rows(file, columns, report, |row| {
+    let (pairs, _) = jxc_runtime::csv_file::read_rows(file, columns, report, |row| -> Result<_> {
         checked_mapping(store, row.get("code"), row.get("hq_sku"))
     })?;
     Ok(pairs)

@@ -1,5 +1,6 @@
 //! The agent library's error type and the process exit code each maps to.
 
+use jxc_runtime::csv_file::{CsvError, RowError};
 use jxc_shared::DomainError;
 use std::path::PathBuf;
 
@@ -60,6 +61,25 @@ impl From<rusqlite::Error> for AgentError {
             }
             _ => AgentError::Db(e),
         }
+    }
+}
+
+impl From<CsvError> for AgentError {
+    fn from(e: CsvError) -> Self {
+        match e {
+            CsvError::Invalid(e) => AgentError::Invalid(e),
+            CsvError::BadFile(m) => AgentError::BadFile(m),
+            CsvError::Io { path, source } => AgentError::Io { path, source },
+        }
+    }
+}
+
+/// A row of a small import file refused as invalid, by a ledger rule or as
+/// conflicting with what exists is reported with its line, and the file
+/// refused once every row was read.
+impl RowError for AgentError {
+    fn is_bad_row(&self) -> bool {
+        self.is_row_error() || matches!(self, AgentError::Conflict(_))
     }
 }
 

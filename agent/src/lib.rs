@@ -9,7 +9,6 @@ pub mod error;
 pub mod import;
 pub mod store;
 pub mod sync;
-pub mod telemetry;
 pub mod tls;
 
 pub use error::{AgentError, Result};

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    jxc_agent::telemetry::init("warn");
+    jxc_runtime::telemetry::init("warn");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

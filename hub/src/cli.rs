@@ -9,7 +9,8 @@ use crate::pki::Ca;
 use crate::store::{Backend, GroupBy, InventoryFilter, NewSite, Role, Store};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::{Parser, Subcommand};
-pub use jxc_agent::cli::ListFormat;
+pub use jxc_runtime::cli::ListFormat;
+use jxc_runtime::shutdown::shutdown_signal;
 use jxc_shared::Quantity;
 use jxc_shared::product::check_text;
 use jxc_shared::protocol::EnrollToken;
@@ -117,6 +118,7 @@ pub enum Command {
         format: ListFormat,
     },
     /// Run a hub and sites on this machine with a month of realistic activity.
+    #[cfg(feature = "demo")]
     Demo {
         /// How many sites: an HQ warehouse, then branches and dealers.
         #[arg(long, default_value_t = 5)]
@@ -381,18 +383,6 @@ pub async fn serve(
         .map_err(|e| HubError::io(addr.to_string(), e))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
-}
-
 pub(crate) fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, v).map_err(|e| io_err(e.into()))?;
     writeln!(out).map_err(io_err)
@@ -632,6 +622,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 &rows,
             )
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             agents,
             days,

@@ -10,6 +10,7 @@ use crate::http::views;
 use crate::store::Store;
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use jxc_runtime::csv_file::{Columns, CsvError, read_rows};
 use jxc_shared::docs::{
     CATALOG_COLUMNS, CatalogItem, Customer, CustomerField, DocId, customer_id, hub_actor,
 };
@@ -192,16 +193,16 @@ fn write(home: &HubHome, store: &mut Store, items: &[CatalogItem]) -> Result<usi
     store.write_catalog(items, &actor, Utc::now())
 }
 
-/// Reads a whole catalog file in any encoding the agent's importer reads
-/// (UTF-8, GB18030/GBK, a BOM's), checking every row: each bad one is
+/// Reads a whole catalog file in any encoding the agent's importers read
+/// too (UTF-8, GB18030/GBK, a BOM's), checking every row: each bad one is
 /// reported to `report` as `line N: …`, and one bad row refuses the file.
 fn read_catalog_file(file: &Path, report: &mut dyn Write) -> Result<Vec<CatalogItem>> {
-    let columns = jxc_agent::import::Columns {
+    let columns = Columns {
         required: &["sku", "name"],
         known: Some(CATALOG_COLUMNS),
     };
     let mut seen = std::collections::HashSet::new();
-    let read = jxc_agent::import::read_rows(file, columns, report, |row| {
+    let read = read_rows(file, columns, report, |row| -> Result<_, CsvError> {
         let item = CatalogItem::from_text(|c| row.get(c).to_owned())?;
         if !seen.insert(item.product.sku.clone()) {
             return Err(DomainError::new(
@@ -215,7 +216,7 @@ fn read_catalog_file(file: &Path, report: &mut dyn Write) -> Result<Vec<CatalogI
     });
     match read {
         Ok((items, _)) => Ok(items),
-        Err(jxc_agent::AgentError::Invalid(e)) => Err(HubError::Domain(e)),
+        Err(CsvError::Invalid(e)) => Err(HubError::Domain(e)),
         // A bad file, or one that cannot be read: exit 3 either way.
         Err(e) => Err(HubError::Invalid(e.to_string())),
     }

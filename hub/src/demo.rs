@@ -648,7 +648,7 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
             ),
         )?;
         out.flush().map_err(|e| HubError::io("<stdout>", e))?;
-        cli::shutdown_signal().await;
+        jxc_runtime::shutdown::shutdown_signal().await;
     }
     let _ = stop_tx.send(());
     server

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cli_docs;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
 pub mod http;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // rustls warns per connection about what a client sent; see init_quieting.
-    jxc_agent::telemetry::init_quieting("info", &["rustls"]);
+    jxc_runtime::telemetry::init_quieting("info", &["rustls"]);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

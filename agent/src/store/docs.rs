@@ -566,40 +566,46 @@ impl Store {
 
     /// Catalog details (prices, reorder fields) of an HQ product.
     pub fn catalog_item(&self, sku: &Sku) -> Result<Option<CatalogItem>> {
-        let Some(product) = self.product(sku)? else {
-            return Ok(None);
-        };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT gtin, list_price, dealer_price, lead_time_days, min_order_qty, pack_size
-             FROM catalog_item WHERE sku = ?",
-        )?;
-        let row: Option<[Option<String>; 6]> = stmt
-            .query_row([sku.as_str()], |r| {
-                Ok([
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get::<_, Option<i64>>(3)?.map(|d| d.to_string()),
-                    r.get(4)?,
-                    r.get(5)?,
-                ])
-            })
-            .optional()?;
-        let Some(row) = row else { return Ok(None) };
-        let get = |c: &str| -> String {
-            let i = match c {
-                "gtin" => 0,
-                "list_price" => 1,
-                "dealer_price" => 2,
-                "lead_time_days" => 3,
-                "min_order_qty" => 4,
-                "pack_size" => 5,
-                _ => return product_column(&product, c),
-            };
-            row[i].clone().unwrap_or_default()
-        };
-        Ok(CatalogItem::from_text(get).ok())
+        catalog_item(&self.conn, sku)
     }
+}
+
+/// Catalog details of an HQ product, read on `conn` (a write transaction's,
+/// say).
+pub(super) fn catalog_item(conn: &Connection, sku: &Sku) -> Result<Option<CatalogItem>> {
+    let Some(product) = super::product(conn, sku)? else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT gtin, list_price, dealer_price, lead_time_days, min_order_qty, pack_size
+         FROM catalog_item WHERE sku = ?",
+    )?;
+    let row: Option<[Option<String>; 6]> = stmt
+        .query_row([sku.as_str()], |r| {
+            Ok([
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, Option<i64>>(3)?.map(|d| d.to_string()),
+                r.get(4)?,
+                r.get(5)?,
+            ])
+        })
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let get = |c: &str| -> String {
+        let i = match c {
+            "gtin" => 0,
+            "list_price" => 1,
+            "dealer_price" => 2,
+            "lead_time_days" => 3,
+            "min_order_qty" => 4,
+            "pack_size" => 5,
+            _ => return product_column(&product, c),
+        };
+        row[i].clone().unwrap_or_default()
+    };
+    Ok(CatalogItem::from_text(get).ok())
 }
 
 fn product_column(p: &jxc_shared::Product, c: &str) -> String {

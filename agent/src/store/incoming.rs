@@ -163,14 +163,8 @@ impl Store {
         qty: Option<&str>,
         now: DateTime<FixedOffset>,
     ) -> Result<Movement> {
-        let t = load(&self.conn, id)?;
-        self.require_location(&t.to_location)?;
-        let product = self.require_product(&t.sku)?;
-        let catalog = self.catalog_item(&t.sku)?;
         let mut ledger = self.ledger(now)?;
-        // Again inside the write transaction: another process may have
-        // received part of it since.
-        let t = load(ledger.conn(), id)?;
+        let (t, product, catalog) = load_for_write(&ledger, id)?;
         let unit_cost = receipt_cost(&mut ledger, &t, catalog.as_ref())?;
         let qty_text = qty
             .map(str::to_owned)
@@ -203,12 +197,8 @@ impl Store {
         id: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<(Movement, Movement)> {
-        let t = load(&self.conn, id)?;
-        self.require_location(&t.to_location)?;
-        let product = self.require_product(&t.sku)?;
-        let catalog = self.catalog_item(&t.sku)?;
         let mut ledger = self.ledger(now)?;
-        let t = load(ledger.conn(), id)?;
+        let (t, product, catalog) = load_for_write(&ledger, id)?;
         let state = ledger.cost_state(&t.to_location, &t.sku)?;
         let unit_cost = if state.qty.is_zero() || state.qty.is_negative() {
             receipt_cost(&mut ledger, &t, catalog.as_ref())?
@@ -238,6 +228,30 @@ impl Store {
         ledger.commit()?;
         Ok((arrived, lost))
     }
+}
+
+/// An incoming transfer that may still be received, its product and its
+/// catalog details, all read in `ledger`'s write transaction (BEGIN
+/// IMMEDIATE). So what remains is read and decided under the write lock: a
+/// receipt by another process on the same ledger either committed before,
+/// and is seen here, or waits until this one commits, and then sees it.
+fn load_for_write(
+    ledger: &super::LedgerTx<'_>,
+    id: &str,
+) -> Result<(
+    Incoming,
+    jxc_shared::Product,
+    Option<jxc_shared::docs::CatalogItem>,
+)> {
+    let t = load(ledger.conn(), id)?;
+    if !ledger.has_location(&t.to_location) {
+        return Err(AgentError::Invalid(jxc_shared::row::unknown_location(
+            &t.to_location,
+        )));
+    }
+    let product = super::require_product(ledger.conn(), &t.sku)?;
+    let catalog = super::docs::catalog_item(ledger.conn(), &t.sku)?;
+    Ok((t, product, catalog))
 }
 
 /// The transfer-in of `qty` of transfer `id` at `unit_cost`.
@@ -282,4 +296,156 @@ fn receipt_cost(
     }
     let known = catalog.and_then(|c| c.dealer_price.or(c.list_price));
     Ok(known.map_or_else(|| t.unit_cost.clone(), |p| p.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Location, SiteInfo};
+    use chrono::Utc;
+    use jxc_shared::protocol::IncomingTransfer;
+    use jxc_shared::{Product, SiteId, SiteKind};
+    use std::path::Path;
+    use std::sync::{Arc, Barrier, mpsc};
+    use std::time::Duration;
+
+    const BUSY: Duration = Duration::from_secs(30);
+
+    /// A branch ledger in `dir` holding transfer T1: 10 of A sent by SH01.
+    fn ledger_with_transfer(dir: &Path) {
+        let now = Utc::now().fixed_offset();
+        let site = SiteInfo {
+            id: SiteId::parse("BJ01").unwrap(),
+            kind: SiteKind::Branch,
+            name: "北京分公司".into(),
+            region: "north".into(),
+        };
+        let mut store = Store::init(dir, site, BUSY, now).unwrap();
+        store
+            .add_location(&Location {
+                id: LocationId::parse("main").unwrap(),
+                name: "Main".into(),
+                allow_negative: false,
+            })
+            .unwrap();
+        let p = Product::new("A", "龙井", None, None, None, 0, false).unwrap();
+        store.add_product(&p).unwrap();
+        let t = IncomingTransfer {
+            cursor: 1,
+            id: "T1".into(),
+            from: "SH01/wh".into(),
+            to_location: "main".into(),
+            sku: "A".into(),
+            lot: String::new(),
+            qty_micro: 10_000_000,
+            unit_cost: "2".into(),
+            sent_ms: now.timestamp_millis(),
+            offset_min: 0,
+        };
+        store.record_sync(0, &[t], now).unwrap();
+    }
+
+    fn received(store: &Store) -> (Quantity, u64) {
+        let row = store
+            .incoming_transfers(false)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == "T1")
+            .unwrap();
+        let arrivals: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM movement WHERE transfer_id = 'T1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (row.received, arrivals as u64)
+    }
+
+    /// Two processes' worth of handles on one ledger, each receiving the
+    /// same quantity at once: exactly one receipt is written, and the other
+    /// is refused with what remains.
+    #[test]
+    fn concurrent_receipts_of_one_transfer_never_take_more_than_was_sent() {
+        for (each, refusal) in [
+            ("10", "transfer T1 has been received in full"),
+            ("6", "only 4 of transfer T1 remains in transit"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            ledger_with_transfer(dir.path());
+            let start = Arc::new(Barrier::new(2));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let mut store = Store::open(dir.path(), BUSY).unwrap();
+                    let start = Arc::clone(&start);
+                    std::thread::spawn(move || {
+                        start.wait();
+                        store
+                            .transfer_receive("T1", Some(each), Utc::now().fixed_offset())
+                            .map(|m| m.draft.qty)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let (ok, refused): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
+            assert_eq!(ok.len(), 1, "exactly one receipt of {each}: {refused:?}");
+            let err = refused.into_iter().next().unwrap().unwrap_err();
+            assert!(err.to_string().contains(refusal), "{err}");
+            let store = Store::open(dir.path(), BUSY).unwrap();
+            let want = Quantity::from_micro(each.parse::<i64>().unwrap() * 1_000_000);
+            assert_eq!(received(&store), (want, 1));
+            assert!(store.verify().unwrap().differences.is_empty());
+        }
+    }
+
+    /// The remaining quantity is read once the write lock is held: a receipt
+    /// that another handle commits while this one waits for the lock is
+    /// seen, though it was not committed when this one started.
+    #[test]
+    fn a_receipt_decides_on_what_remains_once_it_holds_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        ledger_with_transfer(dir.path());
+        let mut other = Store::open(dir.path(), BUSY).unwrap();
+        let mut store = Store::open(dir.path(), BUSY).unwrap();
+        let (waiting, blocked) = mpsc::channel();
+        store
+            .conn
+            .busy_handler(Some(move |tries: i32| {
+                if tries == 0 {
+                    let _ = waiting.send(());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                tries < 30_000
+            }))
+            .unwrap();
+
+        // The other handle takes the write lock and receives all 10, but
+        // has not committed yet.
+        let now = Utc::now().fixed_offset();
+        let mut tx = other.ledger(now).unwrap();
+        let (t, product, _) = load_for_write(&tx, "T1").unwrap();
+        let m = tx
+            .apply(arrival(&t, "T1", &product, "10", "2", now).unwrap())
+            .unwrap();
+        tx.conn()
+            .execute(
+                "UPDATE incoming_transfer SET received_qty = received_qty + ? WHERE id = 'T1'",
+                [m.draft.qty.to_micro()],
+            )
+            .unwrap();
+
+        let receipt = std::thread::spawn(move || {
+            let result = store.transfer_receive("T1", Some("10"), Utc::now().fixed_offset());
+            (store, result)
+        });
+        // Committed only once the receipt is waiting for the lock.
+        blocked.recv().unwrap();
+        tx.commit().unwrap();
+        let (store, result) = receipt.join().unwrap();
+        let err = result.unwrap_err();
+        assert!(matches!(err, AgentError::Conflict(_)), "{err}");
+        assert!(err.to_string().contains("received in full"), "{err}");
+        assert_eq!(received(&store), (Quantity::from_micro(10_000_000), 1));
+    }
 }

@@ -362,29 +362,12 @@ impl Store {
     }
 
     pub fn product(&self, sku: &Sku) -> Result<Option<Product>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT sku, name, unit, category, brand, decimals, lot_tracked FROM product WHERE sku = ?",
-        )?;
-        Ok(stmt
-            .query_row([sku.as_str()], product_from_row)
-            .optional()?)
+        product(&self.conn, sku)
     }
 
     /// Looks a product up, or says which SKU is unknown.
     pub fn require_product(&self, sku: &Sku) -> Result<Product> {
-        if let Some(p) = self.product(sku)? {
-            return Ok(p);
-        }
-        let mut stmt = self.conn.prepare_cached("SELECT sku FROM product")?;
-        let known: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut e = jxc_shared::row::unknown_sku(sku);
-        e.reason.push_str(&jxc_shared::suggest::did_you_mean(
-            sku.as_str(),
-            known.iter().map(String::as_str),
-        ));
-        Err(AgentError::Invalid(e))
+        require_product(&self.conn, sku)
     }
 
     /// Looks a location up, or says which location is unknown.
@@ -392,6 +375,33 @@ impl Store {
         self.location(id)?
             .ok_or_else(|| AgentError::Invalid(jxc_shared::row::unknown_location(id)))
     }
+}
+
+/// A product as stored, read on `conn` (a write transaction's, say).
+fn product(conn: &Connection, sku: &Sku) -> Result<Option<Product>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sku, name, unit, category, brand, decimals, lot_tracked FROM product WHERE sku = ?",
+    )?;
+    Ok(stmt
+        .query_row([sku.as_str()], product_from_row)
+        .optional()?)
+}
+
+/// Looks a product up on `conn`, or says which SKU is unknown.
+fn require_product(conn: &Connection, sku: &Sku) -> Result<Product> {
+    if let Some(p) = product(conn, sku)? {
+        return Ok(p);
+    }
+    let mut stmt = conn.prepare_cached("SELECT sku FROM product")?;
+    let known: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut e = jxc_shared::row::unknown_sku(sku);
+    e.reason.push_str(&jxc_shared::suggest::did_you_mean(
+        sku.as_str(),
+        known.iter().map(String::as_str),
+    ));
+    Err(AgentError::Invalid(e))
 }
 
 /// Refuses a write of `p` by this site: an HQ catalog product is read-only
