@@ -242,10 +242,17 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     // The simulated month ends with yesterday, the last full business day,
     // so "last week" has activity; a dealer that shares daily totals sends
     // a day only once it is over, so ending today would leave its last
-    // sales unshared and the convergence check could not hold. Nothing is
-    // recorded later than now.
+    // sales unshared and the convergence check could not hold. The agents
+    // close a day in their own time zone (`jxc_agent::clock::zone`, UTC on a
+    // server without one), which may still be on the day before +08:00's:
+    // the month ends with yesterday in whichever of the two is behind.
+    // Nothing is recorded later than now.
     let now = Utc::now().with_timezone(&offset);
-    let first_day = now.date_naive() - ChronoDuration::days(i64::from(opts.days));
+    let agents_today = Utc::now()
+        .with_timezone(&jxc_agent::clock::zone())
+        .date_naive();
+    let today = now.date_naive().min(agents_today);
+    let first_day = today - ChronoDuration::days(i64::from(opts.days));
     let start = offset
         .from_local_datetime(&first_day.and_hms_opt(9, 0, 0).expect("valid time"))
         .single()
@@ -555,6 +562,16 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
             .collect();
         if mine != theirs {
             mismatches += 1;
+            let keys: std::collections::BTreeSet<_> = mine.keys().chain(theirs.keys()).collect();
+            for k in keys
+                .into_iter()
+                .filter(|k| mine.get(*k) != theirs.get(*k))
+                .take(5)
+            {
+                tracing::warn!(site = %id, location = %k.0, sku = %k.1, lot = %k.2,
+                    agent = ?mine.get(k).map(|q| q.to_string()), hub = ?theirs.get(k).map(|q| q.to_string()),
+                    "the hub differs from the site");
+            }
         }
     }
     let sites_rows = hub_store.sites(Utc::now(), 900)?;
