@@ -1693,6 +1693,17 @@ fn main() {
         eprintln!("JXC_LOAD_ONLY={bad:?} is not valid: use ingest, catchup, visibility or rss");
         std::process::exit(2);
     }
+    let backend = LoadBackend::from_env().unwrap_or_else(|bad| {
+        eprintln!("JXC_LOAD_BACKEND={bad:?} is not valid: use sqlite or postgres");
+        std::process::exit(2);
+    });
+    let processes = env_usize("JXC_LOAD_HUBS", 1).max(1);
+    if processes > 1 && backend != Some(LoadBackend::Postgres) {
+        eprintln!(
+            "JXC_LOAD_HUBS={processes}: several hub processes share one PostgreSQL database; set JXC_LOAD_BACKEND=postgres"
+        );
+        std::process::exit(2);
+    }
     println!(
         "sync_load{}: hub {HUB_BIN}; hub and generator share {} cores; load average at start {}",
         if quick {
@@ -1708,17 +1719,6 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let backend = LoadBackend::from_env().unwrap_or_else(|bad| {
-        eprintln!("JXC_LOAD_BACKEND={bad:?} is not valid: use sqlite or postgres");
-        std::process::exit(2);
-    });
-    let processes = env_usize("JXC_LOAD_HUBS", 1).max(1);
-    if processes > 1 && backend != Some(LoadBackend::Postgres) {
-        eprintln!(
-            "JXC_LOAD_HUBS={processes}: several hub processes share one PostgreSQL database; set JXC_LOAD_BACKEND=postgres"
-        );
-        std::process::exit(2);
-    }
     let mut skipped = false;
     if wanted("ingest") {
         match backend {
