@@ -5,7 +5,8 @@
 //! Run: `cargo bench -p jxc-hub --bench sync_load` (build the agent first:
 //! `cargo build --release -p jxc-agent`). Figures, one line each:
 //!   1. sustained ingest of 100 agents pushing 5,000-movement batches, with the
-//!      raw SQLite insert baseline of this machine measured in the same run;
+//!      raw SQLite insert (or PostgreSQL COPY) baseline of this machine
+//!      measured in the same run;
 //!   2. catch-up of one site that worked offline (100,000 movements);
 //!   3. request bytes per movement on the wire (figure 1's bodies);
 //!   4. sale visibility: `jxc-agent sell` exit → the hub serves the movement;
@@ -15,8 +16,20 @@
 //! allowed) runs a subset; `JXC_LOAD_AGENTS`, `JXC_LOAD_BATCHES` and
 //! `JXC_LOAD_BATCH_SIZE` size figure 1, `JXC_LOAD_CATCHUP` figure 2,
 //! `JXC_LOAD_SALES` figure 4 and `JXC_LOAD_SITES` figure 5.
+//!
+//! Figure 1 on PostgreSQL (issue 10): `JXC_LOAD_BACKEND=postgres` (default
+//! `sqlite`) stores in a throwaway PostgreSQL cluster of jxc-testkit
+//! (fsync, synchronous_commit and full_page_writes off), or in the server
+//! `JXC_LOAD_PG_URL` names; `JXC_LOAD_HUBS=N` (default 1, more only on
+//! PostgreSQL) runs N `jxc-hub serve` processes on that one database with
+//! HAProxy in front, and the agents enroll and sync through it;
+//! `JXC_LOAD_POOL` sets the hubs' `pool_size`. Its baseline is a raw COPY
+//! of the same rows into the same PostgreSQL, with 1 and 2 connections.
+//!
 //! Without `--bench` (as `cargo test --benches` runs it) every figure runs
-//! tiny, so the code stays exercised without taking minutes.
+//! tiny, so the code stays exercised without taking minutes; figure 1 then
+//! runs on SQLite and again with two hubs on PostgreSQL behind HAProxy
+//! (unless `JXC_LOAD_BACKEND` picks one).
 //!
 //! The hub and this generator share the machine's cores: figures are for
 //! both on one box, and the hub's CPU time is printed next to them.
@@ -80,10 +93,63 @@ fn self_cpu_secs() -> f64 {
     })
 }
 
-/// A hub created with `jxc_hub::cli::init` and served by the real binary.
+/// The fields of /proc/PID/stat after the command name (field 3, the state,
+/// first), and the command name.
+fn proc_stat(pid: u32) -> Option<(String, Vec<String>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(').map_or("", |(_, c)| c).to_owned();
+    Some((comm, rest.split_whitespace().map(str::to_owned).collect()))
+}
+
+/// The processes whose command name and command line satisfy `pred`.
+fn pids_where(pred: impl Fn(&str, &str) -> bool) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let Some((comm, _)) = proc_stat(pid) else {
+                return false;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            pred(&comm, &cmdline)
+        })
+        .collect()
+}
+
+/// CPU seconds of `root` and all its children, living and reaped: what a
+/// PostgreSQL server (the postmaster and its backends) has used.
+fn tree_cpu_secs(root: u32) -> f64 {
+    let ticks = |f: &[String], i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let Some((_, f)) = proc_stat(root) else {
+        return 0.0;
+    };
+    // utime, stime, cutime, cstime are fields 14 to 17; `f` starts at field 3.
+    let mut total = ticks(&f, 11) + ticks(&f, 12) + ticks(&f, 13) + ticks(&f, 14);
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for pid in rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+            if let Some((_, c)) = proc_stat(pid)
+                && c.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(root)
+            {
+                total += ticks(&c, 11) + ticks(&c, 12);
+            }
+        }
+    }
+    total as f64 / CLOCK_TICKS_PER_SEC
+}
+
+/// A hub created with `jxc_hub::cli::init` and served by the real binary:
+/// one `jxc-hub serve` on SQLite, or one or more on one PostgreSQL database
+/// with HAProxy in front of them when there are several.
 struct HubUnderTest {
-    // Field order: the process stops before its directory is removed.
-    proc: Proc,
+    // Field order: the processes stop before the balancer and before their
+    // directory is removed.
+    procs: Vec<Proc>,
+    balancer: Option<jxc_testkit::Haproxy>,
+    /// Where agents connect: the balancer when there is one, else the hub.
     url: String,
     admin: String,
     ca_pem: String,
@@ -95,18 +161,38 @@ impl HubUnderTest {
         self.dir.path()
     }
 
+    /// The first (on SQLite the only) hub process.
     fn pid(&self) -> u32 {
-        self.proc.pid()
+        self.procs[0].pid()
     }
 
-    /// Creates a hub and one-time tokens for `sites`, then serves it.
+    /// Creates a hub on SQLite and one-time tokens for `sites`, then serves it.
     fn start(sites: &[String]) -> (HubUnderTest, Vec<EnrollToken>) {
+        HubUnderTest::start_on(sites, None, 1, None)
+    }
+
+    /// Creates a hub in `database` (a PostgreSQL URL; SQLite in the data
+    /// directory when `None`) and one-time tokens for `sites`, then serves it
+    /// with `processes` `jxc-hub serve` processes on that database, HAProxy in
+    /// front of them when there are several. `pool_size` goes into the
+    /// hubs' configuration file when given (else the default, 4).
+    fn start_on(
+        sites: &[String],
+        database: Option<&str>,
+        processes: usize,
+        pool_size: Option<usize>,
+    ) -> (HubUnderTest, Vec<EnrollToken>) {
+        assert!(
+            processes == 1 || database.is_some(),
+            "several hub processes need a PostgreSQL database"
+        );
         let dir = tempfile::Builder::new()
             .prefix("jxc-load-hub-")
             .tempdir()
             .expect("temporary directory");
-        let (_, admin) = jxc_hub::cli::init(&jxc_hub::config::HubHome::sqlite(dir.path()), &[])
-            .expect("jxc_hub::cli::init");
+        let home = jxc_hub::config::HubHome::new(dir.path().to_path_buf(), database)
+            .expect("a valid hub home");
+        let (_, admin) = jxc_hub::cli::init(&home, &[]).expect("jxc_hub::cli::init");
         let tokens = sites
             .iter()
             .enumerate()
@@ -120,36 +206,65 @@ impl HubUnderTest {
                     name: format!("门店 {id}"),
                     region: ["north", "south", "east", "west"][i % 4].into(),
                 };
-                jxc_hub::cli::make_token(
-                    &jxc_hub::config::HubHome::sqlite(dir.path()),
-                    site,
-                    ChronoDuration::hours(2),
-                )
-                .expect("jxc_hub::cli::make_token")
+                jxc_hub::cli::make_token(&home, site, ChronoDuration::hours(2))
+                    .expect("jxc_hub::cli::make_token")
             })
             .collect();
         let ca_pem = std::fs::read_to_string(dir.path().join(jxc_hub::cli::CA_CERT))
             .expect("read the hub's ca.pem");
+        let config = dir.path().join("jxc-hub.toml");
+        std::fs::write(
+            &config,
+            pool_size.map_or(String::new(), |n| format!("pool_size = {n}\n")),
+        )
+        .expect("write jxc-hub.toml");
 
-        let mut child = Command::new(HUB_BIN)
-            .arg("--data")
-            .arg(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .env("JXC_LOG", "warn")
-            .env_remove("JXC_HUB_CONFIG")
-            .env_remove("JXC_HUB_DATA")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start jxc-hub serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let proc = Proc::new(child, "jxc-hub");
-        let url = listening_url(stdout, START_TIMEOUT);
+        let mut procs = Vec::with_capacity(processes);
+        let mut urls = Vec::with_capacity(processes);
+        for _ in 0..processes {
+            let mut cmd = Command::new(HUB_BIN);
+            cmd.arg("--data")
+                .arg(dir.path())
+                .arg("--config")
+                .arg(&config);
+            if let Some(url) = database {
+                cmd.args(["--database", url]);
+            }
+            let mut child = cmd
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .current_dir(dir.path())
+                .env("JXC_LOG", "warn")
+                .env_remove("JXC_HUB_CONFIG")
+                .env_remove("JXC_HUB_DATA")
+                .env_remove("JXC_HUB_DATABASE")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start jxc-hub serve");
+            let stdout = child.stdout.take().expect("piped stdout");
+            procs.push(Proc::new(child, "jxc-hub"));
+            urls.push(listening_url(stdout, START_TIMEOUT));
+        }
+        let balancer = (processes > 1).then(|| {
+            let backends: Vec<std::net::SocketAddr> = urls
+                .iter()
+                .map(|u| {
+                    u.trim_start_matches("https://")
+                        .parse()
+                        .expect("the hub listens on IP:PORT")
+                })
+                .collect();
+            jxc_testkit::Haproxy::start(&backends).unwrap_or_else(|e| panic!("{e}"))
+        });
+        let url = match &balancer {
+            Some(lb) => format!("https://{}", lb.addr()),
+            None => urls.remove(0),
+        };
         (
             HubUnderTest {
-                proc,
+                procs,
+                balancer,
                 url,
                 admin,
                 ca_pem,
@@ -159,8 +274,29 @@ impl HubUnderTest {
         )
     }
 
+    /// CPU seconds of every hub process.
     fn cpu_secs(&self) -> f64 {
-        cpu_secs(self.pid())
+        self.procs.iter().map(|p| cpu_secs(p.pid())).sum()
+    }
+
+    /// The largest peak RSS among the hub processes, in MB.
+    fn peak_rss_mb(&self) -> f64 {
+        self.procs
+            .iter()
+            .map(|p| status_mb(p.pid(), "VmHWM:"))
+            .fold(0.0, f64::max)
+    }
+
+    /// CPU seconds of the balancer, if any.
+    fn balancer_cpu_secs(&self) -> f64 {
+        self.balancer.as_ref().map_or(0.0, |lb| {
+            pids_where(|comm, cmdline| {
+                comm == "haproxy" && cmdline.contains(&*lb.dir().to_string_lossy())
+            })
+            .into_iter()
+            .map(cpu_secs)
+            .sum()
+        })
     }
 }
 
@@ -562,25 +698,77 @@ fn encode_all(
 }
 
 // ---------------------------------------------------------------------------
-// Figure 1 and 3: sustained ingest, bytes per movement; raw SQLite baseline
+// Figure 1 and 3: sustained ingest, bytes per movement; raw insert baselines
 
-fn ingest(quick: bool) {
+/// Where figure 1's hub keeps its store (`JXC_LOAD_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl LoadBackend {
+    /// `JXC_LOAD_BACKEND`: `sqlite` (the default) or `postgres`; None when
+    /// unset, Err with the bad value otherwise.
+    fn from_env() -> std::result::Result<Option<LoadBackend>, String> {
+        match std::env::var("JXC_LOAD_BACKEND")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" => Ok(None),
+            "sqlite" => Ok(Some(LoadBackend::Sqlite)),
+            "postgres" | "postgresql" => Ok(Some(LoadBackend::Postgres)),
+            other => Err(other.to_owned()),
+        }
+    }
+}
+
+/// The movements/s figure 1 must reach: 150,000 for one hub on SQLite
+/// (issue 3), 100,000 for two hub processes on one PostgreSQL behind the
+/// balancer (issue 10).
+fn ingest_target(backend: LoadBackend) -> f64 {
+    match backend {
+        LoadBackend::Sqlite => 150_000.0,
+        LoadBackend::Postgres => 100_000.0,
+    }
+}
+
+fn ingest(quick: bool, backend: LoadBackend, processes: usize) {
     let agents = env_usize("JXC_LOAD_AGENTS", 100).max(1);
     let batches = env_usize("JXC_LOAD_BATCHES", if quick { 1 } else { 4 }).max(1);
     let batch_size = env_usize("JXC_LOAD_BATCH_SIZE", if quick { 1_000 } else { 5_000 })
         .clamp(1, protocol::MAX_BATCH_MOVEMENTS);
+    let pool_size = std::env::var("JXC_LOAD_POOL")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
     let total = agents * batches * batch_size;
     let sites = site_ids("LD", agents);
 
-    eprintln!("ingest: encoding {total} movements for {agents} sites…");
+    eprintln!(
+        "ingest ({}, {processes} hub process{}): encoding {total} movements for {agents} sites…",
+        backend_label(backend),
+        if processes == 1 { "" } else { "es" }
+    );
     let t = Instant::now();
     let (bodies, raw_bytes, mix) = encode_all(&sites, batches, batch_size);
     let wire_bytes: usize = bodies.iter().flatten().map(|b| b.body.len()).sum();
     eprintln!("  encoded in {:.1} s", t.elapsed().as_secs_f64());
 
-    let (hub, tokens) = HubUnderTest::start(&sites);
+    // On PostgreSQL: the server, the hub's database, what it is set to.
+    let server = (backend == LoadBackend::Postgres).then(PgServer::start);
+    let db_name = jxc_testkit::unique_name("load");
+    let db_url = server.as_ref().map(|s| s.create_database(&db_name));
+    let pg = db_url.as_deref().map(|url| {
+        let mut c = pg_connect(url);
+        (pg_settings(&mut c), postmaster_pid(&mut c))
+    });
+
+    let (hub, tokens) = HubUnderTest::start_on(&sites, db_url.as_deref(), processes, pool_size);
+    let postmaster = pg.as_ref().and_then(|(_, pid)| *pid);
     let rt = run_time();
-    let (secs, latencies, hub_cpu, gen_cpu, machine, version) = rt.block_on(async {
+    let run = rt.block_on(async {
         let t = Instant::now();
         let clients = enroll_all(&hub.url, &hub.ca_pem, &sites, tokens).await;
         eprintln!(
@@ -601,6 +789,8 @@ fn ingest(quick: bool) {
         }
 
         let hub_cpu0 = hub.cpu_secs();
+        let lb_cpu0 = hub.balancer_cpu_secs();
+        let pg_cpu0 = postmaster.map_or(0.0, tree_cpu_secs);
         let gen_cpu0 = self_cpu_secs();
         let machine0 = machine_cpu_secs();
         let start = Instant::now();
@@ -622,10 +812,17 @@ fn ingest(quick: bool) {
             latencies.extend(r.expect("an agent task failed"));
         }
         let secs = start.elapsed().as_secs_f64();
-        let hub_cpu = hub.cpu_secs() - hub_cpu0;
-        let gen_cpu = self_cpu_secs() - gen_cpu0;
         let machine1 = machine_cpu_secs();
-        let machine = (machine1.0 - machine0.0, machine1.1 - machine0.1);
+        let run = IngestRun {
+            secs,
+            latencies,
+            hub_cpu: hub.cpu_secs() - hub_cpu0,
+            lb_cpu: hub.balancer_cpu_secs() - lb_cpu0,
+            pg_cpu: postmaster.map_or(0.0, tree_cpu_secs) - pg_cpu0,
+            gen_cpu: self_cpu_secs() - gen_cpu0,
+            machine: (machine1.0 - machine0.0, machine1.1 - machine0.1),
+            version,
+        };
 
         let hwms = hub_hwms(&hub).await;
         for s in &sites {
@@ -635,41 +832,98 @@ fn ingest(quick: bool) {
                 "the hub's hwm of {s}"
             );
         }
-        (secs, latencies, hub_cpu, gen_cpu, machine, version)
+        run
     });
     rt.shutdown_timeout(STOP_TIMEOUT);
-    let hub_rss = status_mb(hub.pid(), "VmHWM:");
-    let db_mb = dir_mb(hub.data());
+    let hub_rss = hub.peak_rss_mb();
+    let db_mb = match &db_url {
+        None => dir_mb(hub.data()),
+        Some(url) => pg_database_mb(&mut pg_connect(url)),
+    };
     drop(hub);
 
-    let rate = total as f64 / secs;
-    let mut latencies = latencies;
-    latencies.sort();
-    println!(
-        "1. sustained ingest, {agents} agents x {batches} batches x {batch_size} movements ({} movements): {secs:.2} s, {} movements/s (target >= 150,000/s: {})",
-        grouped(total as f64),
-        grouped(rate),
-        verdict(rate, 150_000.0, true)
-    );
-    println!(
-        "   {:?} over mutual TLS; every answer checked (accepted = batch, hwm = last seq); request latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        version.unwrap_or_default(),
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
-        ms(*latencies.last().expect("latencies"))
-    );
-    println!(
-        "   hub CPU {:.1} s = {:.0}% of one core over the run (peak RSS {:.0} MB, database {:.0} MB); generator CPU {:.1} s ({:.0}%); machine busy {:.0}% of its {} cores (other processes {:.1} CPU s)",
+    let IngestRun {
+        secs,
+        latencies: mut lat,
         hub_cpu,
-        hub_cpu / secs * 100.0,
-        hub_rss,
-        db_mb,
+        lb_cpu,
+        pg_cpu,
         gen_cpu,
-        gen_cpu / secs * 100.0,
-        machine.0 / machine.1.max(1e-9) * 100.0,
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        (machine.0 - hub_cpu - gen_cpu).max(0.0)
+        machine,
+        version,
+    } = run;
+    let rate = total as f64 / secs;
+    let target = ingest_target(backend);
+    lat.sort();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    match &pg {
+        None => println!(
+            "1. sustained ingest, {agents} agents x {batches} batches x {batch_size} movements ({} movements): {secs:.2} s, {} movements/s (target >= 150,000/s: {})",
+            grouped(total as f64),
+            grouped(rate),
+            verdict(rate, target, true)
+        ),
+        Some((settings, _)) => {
+            println!(
+                "1. sustained ingest on PostgreSQL, {processes} hub process{} {}(pool_size {}), {agents} agents x {batches} batches x {batch_size} movements ({} movements): {secs:.2} s, {} movements/s (target >= 100,000/s with 2 hubs{}: {})",
+                if processes == 1 { "" } else { "es" },
+                if processes > 1 { "behind HAProxy " } else { "" },
+                pool_size.unwrap_or(4),
+                grouped(total as f64),
+                grouped(rate),
+                if processes == 2 {
+                    String::new()
+                } else {
+                    format!("; this run has {processes}")
+                },
+                verdict(rate, target, true)
+            );
+            println!("   PostgreSQL: {settings}");
+        }
+    }
+    println!(
+        "   {:?} over mutual TLS{}; every answer checked (accepted = batch, hwm = last seq); request latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        version.unwrap_or_default(),
+        if processes > 1 {
+            " through HAProxy (TCP pass-through, round robin)"
+        } else {
+            ""
+        },
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().expect("latencies"))
     );
+    let others = (machine.0 - hub_cpu - gen_cpu - pg_cpu - lb_cpu).max(0.0);
+    if pg.is_none() {
+        println!(
+            "   hub CPU {:.1} s = {:.0}% of one core over the run (peak RSS {:.0} MB, database {:.0} MB); generator CPU {:.1} s ({:.0}%); machine busy {:.0}% of its {cores} cores (other processes {:.1} CPU s)",
+            hub_cpu,
+            hub_cpu / secs * 100.0,
+            hub_rss,
+            db_mb,
+            gen_cpu,
+            gen_cpu / secs * 100.0,
+            machine.0 / machine.1.max(1e-9) * 100.0,
+            others
+        );
+    } else {
+        println!(
+            "   CPU over the run, in % of one core: hub{} {:.1} s = {:.0}% (largest peak RSS {:.0} MB), PostgreSQL {:.1} s = {:.0}%, HAProxy {:.1} s = {:.0}%, generator {:.1} s = {:.0}%; machine busy {:.0}% of its {cores} cores (other processes {:.1} CPU s); database {:.0} MB",
+            if processes > 1 { "s" } else { "" },
+            hub_cpu,
+            hub_cpu / secs * 100.0,
+            hub_rss,
+            pg_cpu,
+            pg_cpu / secs * 100.0,
+            lb_cpu,
+            lb_cpu / secs * 100.0,
+            gen_cpu,
+            gen_cpu / secs * 100.0,
+            machine.0 / machine.1.max(1e-9) * 100.0,
+            others,
+            db_mb
+        );
+    }
     let n = (mix[0] + mix[1] + mix[2]).max(1) as f64;
     println!(
         "   mix: {:.0}% sales, {:.0}% receipts, {:.0}% returns and scrap; {SKUS_PER_SITE} Pareto-skewed SKUs per site",
@@ -678,13 +932,50 @@ fn ingest(quick: bool) {
         mix[2] as f64 / n * 100.0
     );
 
-    let raw_rate = raw_sqlite(&sites, batches, batch_size);
-    println!(
-        "   raw SQLite baseline (rusqlite, WAL, synchronous=NORMAL, 1000 rows per transaction, movement-shaped WITHOUT ROWID table, {} rows): {} rows/s; hub ingest = {:.0}% of it",
-        grouped(total as f64),
-        grouped(raw_rate),
-        rate / raw_rate * 100.0
-    );
+    let rows = raw_rows(batches, batch_size);
+    match &db_url {
+        None => {
+            let raw_rate = raw_sqlite(&rows, &sites, batches, batch_size);
+            println!(
+                "   raw SQLite baseline (rusqlite, WAL, synchronous=NORMAL, 1000 rows per transaction, movement-shaped WITHOUT ROWID table, {} rows): {} rows/s; hub ingest = {:.0}% of it",
+                grouped(total as f64),
+                grouped(raw_rate),
+                rate / raw_rate * 100.0
+            );
+        }
+        Some(url) => {
+            let mut c = pg_connect(url);
+            let check = check_balances(&mut c);
+            assert_eq!(
+                check.movements, total as i64,
+                "movement rows in the database"
+            );
+            assert!(
+                check.qty_held == check.qty_moved && check.value_held == check.value_moved,
+                "balances do not add up to the movements: {check:?}"
+            );
+            println!(
+                "   checked after the run: {} movement rows; {} balance rows whose qty and value sum to the movements' (Σ qty {}, Σ trunc(qty × unit_cost) {}): balances maintained",
+                grouped(check.movements as f64),
+                grouped(check.balances as f64),
+                check.qty_moved,
+                check.value_moved
+            );
+            drop(c);
+            let one = raw_copy(url, &rows, &sites, batches, batch_size, 1);
+            let two = raw_copy(url, &rows, &sites, batches, batch_size, 2);
+            println!(
+                "   raw COPY baseline, same PostgreSQL (postgres crate, COPY FROM STDIN text, one COPY per {batch_size}-row site batch in its own transaction, movement-shaped table with its primary key, {} rows): 1 connection {} rows/s, 2 connections at once {} rows/s; hub ingest = {:.0}% of the faster",
+                grouped(total as f64),
+                grouped(one),
+                grouped(two),
+                rate / one.max(two) * 100.0
+            );
+        }
+    }
+    if let Some(server) = server {
+        server.drop_database(&db_name);
+    }
 
     let per = wire_bytes as f64 / total as f64;
     println!(
@@ -693,6 +984,178 @@ fn ingest(quick: bool) {
         verdict(per, 40.0, false),
         raw_bytes as f64 / total as f64
     );
+}
+
+fn backend_label(backend: LoadBackend) -> &'static str {
+    match backend {
+        LoadBackend::Sqlite => "SQLite",
+        LoadBackend::Postgres => "PostgreSQL",
+    }
+}
+
+/// What figure 1 measured while the agents pushed.
+struct IngestRun {
+    secs: f64,
+    latencies: Vec<Duration>,
+    hub_cpu: f64,
+    lb_cpu: f64,
+    pg_cpu: f64,
+    gen_cpu: f64,
+    /// Machine-wide (busy, total) CPU seconds.
+    machine: (f64, f64),
+    version: Option<reqwest::Version>,
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL for figure 1
+
+/// The PostgreSQL server figure 1 runs on with `JXC_LOAD_BACKEND=postgres`:
+/// a throwaway cluster of jxc-testkit (its settings: fsync,
+/// synchronous_commit and full_page_writes off), or the server
+/// `JXC_LOAD_PG_URL` names (`postgres://USER@127.0.0.1:PORT/postgres`, plain
+/// TCP; the run creates a database of its own in it and drops it after),
+/// for instance one started with PostgreSQL's durable defaults.
+enum PgServer {
+    Throwaway(jxc_testkit::PgCluster),
+    External(String),
+}
+
+impl PgServer {
+    fn start() -> PgServer {
+        match std::env::var("JXC_LOAD_PG_URL") {
+            Ok(url) if !url.trim().is_empty() => PgServer::External(url.trim().to_owned()),
+            _ => PgServer::Throwaway(
+                jxc_testkit::PgCluster::start().unwrap_or_else(|e| panic!("{e}")),
+            ),
+        }
+    }
+
+    /// Creates the empty database `name`; its URL.
+    fn create_database(&self, name: &str) -> String {
+        match self {
+            PgServer::Throwaway(cluster) => cluster.create_database(name),
+            PgServer::External(url) => {
+                pg_connect(url)
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+                with_dbname(url, name)
+            }
+        }
+    }
+
+    /// Drops a database [`PgServer::create_database`] made on a server that
+    /// outlives the run (a throwaway cluster goes away whole).
+    fn drop_database(&self, name: &str) {
+        if let PgServer::External(url) = self
+            && let Err(e) =
+                pg_connect(url).batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        {
+            eprintln!("  DROP DATABASE {name}: {e}");
+        }
+    }
+}
+
+/// `url` naming the database `name` instead of its own.
+fn with_dbname(url: &str, name: &str) -> String {
+    let (head, query) = url
+        .split_once('?')
+        .map_or((url, None), |(h, q)| (h, Some(q)));
+    let (scheme, rest) = head
+        .split_once("://")
+        .expect("JXC_LOAD_PG_URL is postgres://USER@HOST:PORT/DB");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
+}
+
+/// A plain connection (the synchronous `postgres` crate: only ever called
+/// from this benchmark's own threads, outside any async runtime).
+fn pg_connect(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", jxc_hub::store::db::redacted(url)))
+}
+
+/// The server's version and the settings that decide write speed, as one line.
+fn pg_settings(c: &mut postgres::Client) -> String {
+    let show = |c: &mut postgres::Client, name: &str| -> String {
+        c.query_one(&format!("SHOW {name}"), &[])
+            .map(|r| r.get::<_, String>(0))
+            .unwrap_or_else(|e| format!("? ({e})"))
+    };
+    let version = show(c, "server_version");
+    let settings: Vec<String> = [
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "wal_level",
+        "shared_buffers",
+        "max_wal_size",
+    ]
+    .iter()
+    .map(|n| format!("{n}={}", show(c, n)))
+    .collect();
+    let durable = show(c, "fsync") == "on" && show(c, "synchronous_commit") == "on";
+    format!(
+        "{version}, {} ({})",
+        settings.join(" "),
+        if durable {
+            "durability ON: every commit is flushed to disk"
+        } else {
+            "durability OFF: commits are not flushed to disk"
+        }
+    )
+}
+
+/// The server's postmaster, when it runs on this machine and its data
+/// directory is readable: for its CPU time and its backends'.
+fn postmaster_pid(c: &mut postgres::Client) -> Option<u32> {
+    let dir: String = c.query_one("SHOW data_directory", &[]).ok()?.get(0);
+    let pid_file = std::fs::read_to_string(Path::new(&dir).join("postmaster.pid")).ok()?;
+    pid_file.lines().next()?.trim().parse().ok()
+}
+
+fn pg_database_mb(c: &mut postgres::Client) -> f64 {
+    c.query_one("SELECT pg_database_size(current_database())", &[])
+        .map_or(0.0, |r| r.get::<_, i64>(0) as f64 / 1e6)
+}
+
+/// What the hub's database holds after figure 1.
+#[derive(Debug)]
+struct BalanceCheck {
+    movements: i64,
+    balances: i64,
+    qty_moved: i64,
+    qty_held: i64,
+    value_moved: i64,
+    value_held: i64,
+}
+
+/// Sums the movements and the balances the hub maintained from them.
+fn check_balances(c: &mut postgres::Client) -> BalanceCheck {
+    let m = c
+        .query_one(
+            "SELECT count(*), COALESCE(sum(qty), 0)::BIGINT,
+                    COALESCE(sum(trunc(qty::NUMERIC * unit_cost::NUMERIC)), 0)::BIGINT
+             FROM movement",
+            &[],
+        )
+        .expect("sum the movements");
+    let b = c
+        .query_one(
+            "SELECT count(*), COALESCE(sum(qty), 0)::BIGINT, COALESCE(sum(value), 0)::BIGINT FROM balance",
+            &[],
+        )
+        .expect("sum the balances");
+    BalanceCheck {
+        movements: m.get(0),
+        qty_moved: m.get(1),
+        value_moved: m.get(2),
+        balances: b.get(0),
+        qty_held: b.get(1),
+        value_held: b.get(2),
+    }
 }
 
 /// One row of the hub's `movement` table, as text and numbers ready to bind.
@@ -712,13 +1175,11 @@ struct RawRow {
     digest: Vec<u8>,
 }
 
-/// rows/s of plain inserts of the same rows into a fresh database: WAL,
-/// synchronous=NORMAL, 1000 rows per transaction, the hub's table shape, in
-/// the order the hub receives them (batch by batch, site after site).
-fn raw_sqlite(sites: &[String], batches: usize, batch_size: usize) -> f64 {
-    // One site's rows, reused with each site id (the key is (site, seq)).
+/// One site's rows for the raw baselines, reused with each site id (the key
+/// is (site, seq)).
+fn raw_rows(batches: usize, batch_size: usize) -> Vec<RawRow> {
     let (_, _, movements, _) = site_batches("LD0000", 1, batches * batch_size, batch_size, true);
-    let rows: Vec<RawRow> = movements
+    movements
         .iter()
         .map(|w| {
             let m = w
@@ -740,9 +1201,13 @@ fn raw_sqlite(sites: &[String], batches: usize, batch_size: usize) -> f64 {
                 digest: Sha256::digest(postcard::to_stdvec(w).expect("serializes")).to_vec(),
             }
         })
-        .collect();
-    drop(movements);
+        .collect()
+}
 
+/// rows/s of plain inserts of the same rows into a fresh database: WAL,
+/// synchronous=NORMAL, 1000 rows per transaction, the hub's table shape, in
+/// the order the hub receives them (batch by batch, site after site).
+fn raw_sqlite(rows: &[RawRow], sites: &[String], batches: usize, batch_size: usize) -> f64 {
     let dir = tempfile::Builder::new()
         .prefix("jxc-load-raw-")
         .tempdir()
@@ -806,6 +1271,103 @@ fn raw_sqlite(sites: &[String], batches: usize, batch_size: usize) -> f64 {
         }
     }
     total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Text as a field of COPY's text format.
+fn copy_text(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b => out.push(b),
+        }
+    }
+}
+
+/// One row in COPY's text format, the columns of `movement` in order.
+fn copy_row(out: &mut Vec<u8>, site: &str, r: &RawRow) {
+    use std::io::Write as _;
+    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
+        Some(s) => copy_text(out, s),
+        None => out.extend_from_slice(b"\\N"),
+    };
+    copy_text(out, site);
+    let _ = write!(out, "\t{}\t{}\t", r.seq, r.kind);
+    copy_text(out, &r.location);
+    out.push(b'\t');
+    copy_text(out, &r.sku);
+    // lot: empty text.
+    let _ = write!(out, "\t\t{}\t", r.qty);
+    copy_text(out, &r.unit_cost);
+    for v in [&r.unit_price, &r.counterparty, &r.reference, &r.reason] {
+        out.push(b'\t');
+        opt(out, v);
+    }
+    // transfer_id: none.
+    out.extend_from_slice(b"\t\\N\t");
+    copy_text(out, &r.occurred_at);
+    out.push(b'\t');
+    copy_text(out, &r.recorded_at);
+    out.extend_from_slice(b"\t\\\\x");
+    out.extend_from_slice(hex::encode(&r.digest).as_bytes());
+    out.push(b'\n');
+}
+
+/// rows/s of COPY of the same rows into a fresh copy of the hub's
+/// `movement` table (`LIKE movement INCLUDING ALL`: its columns and primary
+/// key) in the hub's own database, over `streams` connections at once (the
+/// sites dealt out among them), in the order the hub receives them (batch by
+/// batch, site after site), one `COPY … FROM STDIN` of a site's batch per
+/// transaction, as the hub writes a batch. Turning rows into COPY text is in
+/// the timing, as it is in the hub's.
+fn raw_copy(
+    url: &str,
+    rows: &[RawRow],
+    sites: &[String],
+    batches: usize,
+    batch_size: usize,
+    streams: usize,
+) -> f64 {
+    let table = format!("raw_movement_{streams}");
+    pg_connect(url)
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (LIKE movement INCLUDING ALL)"
+        ))
+        .expect("create the raw movement table");
+    let copy = format!(
+        "COPY {table} (site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty, ref, reason,
+         transfer_id, occurred_at, recorded_at, digest) FROM STDIN"
+    );
+    let streams = streams.clamp(1, sites.len());
+    let clients: Vec<postgres::Client> = (0..streams).map(|_| pg_connect(url)).collect();
+    let total = sites.len() * batches * batch_size;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for (i, mut client) in clients.into_iter().enumerate() {
+            let copy = &copy;
+            s.spawn(move || {
+                let mut buf = Vec::with_capacity(batch_size * 200);
+                for b in 0..batches {
+                    for site in sites.iter().skip(i).step_by(streams) {
+                        buf.clear();
+                        for r in &rows[b * batch_size..(b + 1) * batch_size] {
+                            copy_row(&mut buf, site, r);
+                        }
+                        let mut w = client.copy_in(copy.as_str()).expect("COPY");
+                        std::io::Write::write_all(&mut w, &buf).expect("COPY data");
+                        w.finish().expect("COPY finished");
+                    }
+                }
+            });
+        }
+    });
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    pg_connect(url)
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .expect("drop the raw movement table");
+    rate
 }
 
 // ---------------------------------------------------------------------------
@@ -1131,6 +1693,17 @@ fn main() {
         eprintln!("JXC_LOAD_ONLY={bad:?} is not valid: use ingest, catchup, visibility or rss");
         std::process::exit(2);
     }
+    let backend = LoadBackend::from_env().unwrap_or_else(|bad| {
+        eprintln!("JXC_LOAD_BACKEND={bad:?} is not valid: use sqlite or postgres");
+        std::process::exit(2);
+    });
+    let processes = env_usize("JXC_LOAD_HUBS", 1).max(1);
+    if processes > 1 && backend != Some(LoadBackend::Postgres) {
+        eprintln!(
+            "JXC_LOAD_HUBS={processes}: several hub processes share one PostgreSQL database; set JXC_LOAD_BACKEND=postgres"
+        );
+        std::process::exit(2);
+    }
     println!(
         "sync_load{}: hub {HUB_BIN}; hub and generator share {} cores; load average at start {}",
         if quick {
@@ -1148,7 +1721,17 @@ fn main() {
     );
     let mut skipped = false;
     if wanted("ingest") {
-        ingest(quick);
+        match backend {
+            Some(b) => ingest(quick, b, processes),
+            None => {
+                ingest(quick, LoadBackend::Sqlite, 1);
+                // The tiny run also drives two hub processes on PostgreSQL
+                // behind HAProxy, so that code stays exercised too.
+                if quick {
+                    ingest(quick, LoadBackend::Postgres, 2);
+                }
+            }
+        }
     }
     if wanted("catchup") {
         catchup(quick);
