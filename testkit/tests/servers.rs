@@ -162,10 +162,9 @@ fn shared_cluster_creates_databases_concurrently() {
     }
 }
 
-/// Run by `shared_cluster_stops_when_the_test_process_exits` in a process
-/// of its own.
-#[test]
-#[ignore = "helper: run in a child process"]
+/// What the child process of
+/// [`shared_cluster_stops_when_the_test_process_exits`] does: use the shared
+/// cluster, leave a connection open, say where the cluster is, and exit.
 fn shared_cluster_child() {
     let cluster = PgCluster::shared();
     let mut c = connect(&cluster.create_database("child"));
@@ -179,13 +178,19 @@ fn shared_cluster_child() {
     );
 }
 
+/// Set in the child process this test starts of its own binary.
+const CHILD: &str = "JXC_TESTKIT_CHILD";
+
 #[test]
 fn shared_cluster_stops_when_the_test_process_exits() {
+    if std::env::var_os(CHILD).is_some() {
+        return shared_cluster_child();
+    }
     let out = Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, "1")
         .args([
-            "--ignored",
             "--exact",
-            "shared_cluster_child",
+            "shared_cluster_stops_when_the_test_process_exits",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -197,7 +202,7 @@ fn shared_cluster_stops_when_the_test_process_exits() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The harness prints "test shared_cluster_child ... " first.
+    // The harness prints "test shared_cluster_stops_… ... " first.
     let at = stdout
         .find("JXC_DIR=")
         .unwrap_or_else(|| panic!("the child's line in {stdout}"));
