@@ -213,10 +213,11 @@ impl Row {
     /// Column `i` as `T`; a mismatch is a database error, never a panic.
     pub fn get<T: FromValue>(&self, i: usize) -> Result<T> {
         let v = self.0.get(i).cloned().unwrap_or(Value::Null);
-        let shown = format!("{v:?}");
+        // Every column read passes here: the message is made only on a mismatch.
         T::from_value(v).ok_or_else(|| {
             HubError::Internal(format!(
-                "database column {i} holds {shown}, not {}",
+                "database column {i} holds {:?}, not {}",
+                self.0.get(i).unwrap_or(&Value::Null),
                 T::WHAT
             ))
         })
