@@ -487,6 +487,10 @@ impl Worker {
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> Result<()> {
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
         loop {
+            // Read before the round, not after it: a write committed while the
+            // round runs must still wake the wait below (at worst it was sent
+            // already and the next round sends nothing).
+            let seen = with_store(&self.store, |s| s.last_seq()).await.unwrap_or(0);
             let wait = match sync_once(&self.store, &self.hub, self.batch).await {
                 Ok(r) => {
                     backoff.reset();
@@ -517,15 +521,20 @@ impl Worker {
                     d
                 }
             };
-            if self.wait(wait, &mut shutdown).await {
+            if self.wait(wait, seen, &mut shutdown).await {
                 return Ok(());
             }
         }
     }
 
-    /// Waits `d`, returning early (false) when the ledger grows, or true on shutdown.
-    async fn wait(&self, d: Duration, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> bool {
-        let start_seq = with_store(&self.store, |s| s.last_seq()).await.unwrap_or(0);
+    /// Waits `d`, returning early (false) when the ledger's last seq passes
+    /// `start_seq`, or true on shutdown.
+    async fn wait(
+        &self,
+        d: Duration,
+        start_seq: u64,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + d;
         loop {
             let tick = tokio::time::sleep_until(

@@ -245,7 +245,7 @@ fn time(
 
 fn filter(by: GroupBy, sku: Option<&str>) -> InventoryFilter {
     InventoryFilter {
-        by,
+        by: vec![by],
         sku: sku.map(str::to_owned),
         ..Default::default()
     }
@@ -318,7 +318,7 @@ fn run(
     );
     out.push(t);
     let north = InventoryFilter {
-        by: GroupBy::Site,
+        by: vec![GroupBy::Site],
         region: Some("north".into()),
         kind: Some("dealer".into()),
         ..Default::default()

@@ -597,14 +597,14 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     )
     .map_err(|e| HubError::io("<stdout>", e))?;
     let by_kind = hub_store.inventory(&InventoryFilter {
-        by: GroupBy::Kind,
+        by: vec![GroupBy::Kind],
         ..Default::default()
     })?;
     let rows: Vec<Vec<String>> = by_kind
         .iter()
         .map(|r| {
             vec![
-                r.key.clone(),
+                r.keys.join(" | "),
                 r.on_hand.to_string(),
                 r.in_transit.to_string(),
                 r.value.to_string(),

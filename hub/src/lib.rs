@@ -3,7 +3,6 @@
 //! TLS, and serves consolidated channel inventory to HQ.
 
 pub mod cli;
-pub mod cli_docs;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;

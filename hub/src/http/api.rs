@@ -8,7 +8,7 @@ use crate::http::views;
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca};
 use crate::pool::{PooledStore, StorePool};
-use crate::store::{GroupBy, InventoryFilter, Role, prepare};
+use crate::store::{ChannelBy, GroupBy, InventoryFilter, Role, SalesFilter, prepare};
 use crate::tls::{PeerAddr, PeerCert};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, FromRequestParts, Query, State};
@@ -173,6 +173,8 @@ pub fn router(hub: AppState) -> Router {
             get(crate::http::replicated::refusals),
         )
         .route("/v1/inventory", get(inventory))
+        .route("/v1/sales", get(sales))
+        .route("/v1/channel", get(channel))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
@@ -621,7 +623,7 @@ async fn inventory(
         by: q
             .by
             .as_deref()
-            .map(GroupBy::parse)
+            .map(GroupBy::parse_list)
             .transpose()?
             .unwrap_or_default(),
         sku: q.sku,
@@ -630,8 +632,71 @@ async fn inventory(
         // An unknown kind is a mistake, not a filter that matches nothing.
         kind: q.kind.map(|k| SiteKind::parse(&k).map(|_| k)).transpose()?,
     };
+    let by = filter.keys();
     let rows = blocking(move || lock(&hub.reads).inventory(&filter)).await?;
-    Ok(Json(views::all::<_, views::InventoryView>(rows)).into_response())
+    let rows: Vec<views::InventoryView> = rows
+        .into_iter()
+        .map(|r| views::InventoryView::new(&by, r))
+        .collect();
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SalesQuery {
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    site: Option<String>,
+    region: Option<String>,
+    kind: Option<String>,
+    category: Option<String>,
+    sku: Option<String>,
+}
+
+async fn sales(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<SalesQuery>,
+) -> Result<Response> {
+    let filter = SalesFilter::parse(
+        q.by.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.site,
+        q.region,
+        q.kind,
+        q.category,
+        q.sku,
+    )?;
+    let by = filter.by.clone();
+    let rows = blocking(move || lock(&hub.reads).sales(&filter)).await?;
+    let rows: Vec<views::SalesView> = rows
+        .into_iter()
+        .map(|r| views::SalesView::new(&by, r))
+        .collect();
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ChannelQuery {
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn channel(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<ChannelQuery>,
+) -> Result<Response> {
+    let by = ChannelBy::parse(q.by.as_deref().unwrap_or("site"))?;
+    let (from, to) = crate::store::channel_period(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        chrono::Local::now().date_naive(),
+    )?;
+    let rows = blocking(move || lock(&hub.reads).channel(by, from, to)).await?;
+    Ok(Json(views::all::<_, views::ChannelView>(rows)).into_response())
 }
 
 async fn sites(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {

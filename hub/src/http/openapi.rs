@@ -59,6 +59,9 @@ fn query(name: &str, description: &str, schema: Value) -> Value {
 pub fn document() -> Value {
     let string = json!({ "type": "string" });
     let decimal = json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" });
+    let nullable_decimal =
+        json!({ "type": ["string", "null"], "pattern": "^-?[0-9]+(\\.[0-9]+)?$" });
+    let date = json!({ "type": "string", "format": "date" });
     let nullable_string = json!({ "type": ["string", "null"] });
     json!({
         "openapi": "3.1.0",
@@ -102,6 +105,21 @@ pub fn document() -> Value {
                     "properties": { "key": string, "on_hand": decimal, "in_transit": decimal, "value": decimal, "not_updated": decimal,
                         "unvalued": decimal,
                         "undeliverable": decimal }
+                },
+                "SalesRow": {
+                    "type": "object",
+                    "description": "One group: each `by` key under its own name (site, location, region, kind, category, brand, sku, customer, day, week, month), then the figures. Money is of the priced part of the qty only; a money figure is null when none of it is priced (not shared by the dealer, or no price recorded), never 0.",
+                    "required": ["qty", "returns", "net_qty", "unpriced_qty", "priced", "revenue", "cogs", "margin", "margin_pct"],
+                    "properties": { "qty": decimal, "returns": decimal, "net_qty": decimal, "unpriced_qty": decimal,
+                        "priced": { "enum": ["all", "part", "none"] },
+                        "revenue": nullable_decimal, "cogs": nullable_decimal, "margin": nullable_decimal, "margin_pct": nullable_decimal },
+                    "additionalProperties": string
+                },
+                "ChannelRow": {
+                    "type": "object",
+                    "required": ["key", "sell_in", "sell_through", "change", "on_hand", "weeks_of_cover"],
+                    "properties": { "key": string, "sell_in": decimal, "sell_through": decimal, "change": decimal,
+                        "on_hand": decimal, "weeks_of_cover": nullable_decimal }
                 },
                 "Site": {
                     "type": "object",
@@ -236,6 +254,29 @@ pub fn document() -> Value {
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/InventoryRow" } })
             ), "404", "an SKU, site or region the hub does not know (the error names the nearest it does)"),
+            "/v1/sales": with_response(with_response(hq_get(
+                "The sales flow: qty, returns, revenue, cost of goods and gross margin per group, from daily sums",
+                json!([
+                    query("by", "one or more keys, comma-separated: site, location, region, kind, category, brand, sku, customer, day, week, month (default site)", string.clone()),
+                    query("from", "first business day, YYYY-MM-DD", date.clone()),
+                    query("to", "business day after the last (exclusive), YYYY-MM-DD", date.clone()),
+                    query("site", "only this site", string.clone()),
+                    query("region", "only sites of this region", string.clone()),
+                    query("kind", "only sites of this kind", json!({ "enum": ["hq", "branch", "dealer"] })),
+                    query("category", "only this catalog category", string.clone()),
+                    query("sku", "only this SKU", string.clone())
+                ]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/SalesRow" } })
+            ), "404", "a site, region, category or SKU the hub does not know"), "400", "an unknown key, a malformed date, or from not before to"),
+            "/v1/channel": with_response(hq_get(
+                "Sell-in (transfers received from other sites) against sell-through per dealer or region of dealers",
+                json!([
+                    query("by", "site or region (default site)", json!({ "enum": ["site", "region"] })),
+                    query("from", "first business day (default 28 days before to)", date.clone()),
+                    query("to", "business day after the last, exclusive (default tomorrow)", date.clone())
+                ]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/ChannelRow" } })
+            ), "400", "a malformed date, or from not before to"),
             "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
             "/v1/movements": hq_get(

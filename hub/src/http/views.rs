@@ -4,7 +4,10 @@
 //! names are the API's contract (see `/openapi.json`).
 
 use crate::store::docs::{DocRefusalRow, PolicyRow, SiteCustomer};
-use crate::store::{InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferRow, UserRow};
+use crate::store::{
+    ChannelRow, GroupBy, InventoryRow, MovementRow, QuarantineRow, SalesKey, SalesRow, SiteRow,
+    TransferRow, UserRow,
+};
 use jxc_shared::Quantity;
 use jxc_shared::docs::Customer;
 use rust_decimal::Decimal;
@@ -18,8 +21,12 @@ pub fn all<R, V: From<R>>(rows: Vec<R>) -> Vec<V> {
 /// One group of consolidated inventory (`/v1/inventory`).
 #[derive(Debug, Clone, Serialize)]
 pub struct InventoryView {
-    /// The group: a SKU, a site id, `SITE/LOC`, a region or a site kind.
+    /// The group: a SKU, a site id, `SITE/LOC`, a region or a site kind;
+    /// grouped by several keys, their values joined by ` | `.
     pub key: String,
+    /// The group's value of each key under the key's name.
+    #[serde(flatten)]
+    pub keys: std::collections::BTreeMap<&'static str, String>,
     pub on_hand: Quantity,
     /// Sent to this group by another site and not yet received.
     pub in_transit: Quantity,
@@ -34,16 +41,96 @@ pub struct InventoryView {
     pub undeliverable: Quantity,
 }
 
-impl From<InventoryRow> for InventoryView {
-    fn from(r: InventoryRow) -> Self {
+impl InventoryView {
+    /// The view of `r`, whose keys are `by`'s, in order.
+    pub fn new(by: &[GroupBy], r: InventoryRow) -> Self {
         InventoryView {
-            key: r.key,
+            key: r.keys.join(" | "),
+            keys: by.iter().map(|k| k.as_str()).zip(r.keys).collect(),
             on_hand: r.on_hand,
             in_transit: r.in_transit,
             value: r.value,
             not_updated: r.not_updated,
             unvalued: r.unvalued,
             undeliverable: r.undeliverable,
+        }
+    }
+}
+
+/// One group of the sales flow (`/v1/sales`): the group's value of each
+/// `by` key under the key's name, then its figures. Money is of the priced
+/// part only; `priced` says how much of the qty that is (`all`, `part` or
+/// `none`), and a figure nothing priced contributes to is `null` (not
+/// shared, or no price recorded), never 0.
+#[derive(Debug, Clone, Serialize)]
+pub struct SalesView {
+    #[serde(flatten)]
+    pub keys: std::collections::BTreeMap<&'static str, String>,
+    pub qty: Quantity,
+    pub returns: Quantity,
+    pub net_qty: Quantity,
+    /// Net qty sold without a price, in no money figure.
+    pub unpriced_qty: Quantity,
+    pub priced: &'static str,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub revenue: Option<Decimal>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cogs: Option<Decimal>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub margin: Option<Decimal>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub margin_pct: Option<Decimal>,
+}
+
+impl SalesView {
+    /// The view of `row`, whose keys are `by`'s, in order.
+    pub fn new(by: &[SalesKey], row: SalesRow) -> Self {
+        let f = row.flow;
+        let priced = if f.unpriced_sold == 0 && f.unpriced_returned == 0 {
+            "all"
+        } else if f.unpriced_sold == f.sold && f.unpriced_returned == f.returned {
+            "none"
+        } else {
+            "part"
+        };
+        SalesView {
+            qty: row.qty(),
+            returns: row.returns(),
+            net_qty: row.net_qty(),
+            unpriced_qty: row.unpriced_qty(),
+            priced,
+            revenue: row.revenue(),
+            cogs: row.cogs(),
+            margin: row.margin(),
+            margin_pct: row.margin_pct(),
+            keys: by.iter().map(|k| k.as_str()).zip(row.keys).collect(),
+        }
+    }
+}
+
+/// Sell-in against sell-through of a dealer or a region's dealers
+/// (`/v1/channel`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelView {
+    /// A dealer's site id, or a region.
+    pub key: String,
+    pub sell_in: Quantity,
+    pub sell_through: Quantity,
+    pub change: Quantity,
+    pub on_hand: Quantity,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub weeks_of_cover: Option<Decimal>,
+}
+
+impl From<ChannelRow> for ChannelView {
+    fn from(r: ChannelRow) -> Self {
+        ChannelView {
+            key: r.key,
+            sell_in: r.sell_in,
+            sell_through: r.sell_through,
+            change: r.change,
+            on_hand: r.on_hand,
+            weeks_of_cover: r.weeks_of_cover,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! never blocks the queue behind it. All of a batch commits in one transaction.
 
 use super::db::{Sql, Value, vals};
-use super::{Store, now_text};
+use super::{Store, now_text, sales};
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
 use jxc_shared::docs::SharePolicy;
@@ -63,6 +63,8 @@ struct MovementRow {
     /// qty × unit cost in millionths of the currency: what this movement
     /// adds to the value of the stock (not a column of `movement`).
     value_micro: i64,
+    /// A sale's or return's qty × price, in millionths, when it has a price.
+    revenue_micro: Option<i64>,
 }
 
 impl MovementRow {
@@ -175,6 +177,14 @@ fn movement_row(
                 m.draft.qty, m.unit_cost
             )
         })?,
+        revenue_micro: match d.unit_price {
+            Some(p) if d.kind.accepts_price() => {
+                Some(sales::revenue_micro(w.qty_micro, p).ok_or_else(|| {
+                    format!("qty {} × unit_price {p} is too large to total", m.draft.qty)
+                })?)
+            }
+            _ => None,
+        },
     })
 }
 
@@ -262,6 +272,8 @@ struct BatchEffects {
     transfers: Vec<TransferEffect>,
     /// The newest business time among the movements applied.
     newest: Option<DateTime<Utc>>,
+    /// What the batch adds to the sales flow.
+    flow: sales::FlowEffects,
     stats: IngestStats,
     quarantined: Vec<Quarantined>,
 }
@@ -464,6 +476,21 @@ fn apply(
     view.balances.insert(bkey.clone(), now);
     fx.balances.insert(bkey, now);
     view.held.insert(w.seq, row.digest.clone());
+    if let Some(flow) = sales::flow_of(
+        d.kind,
+        w.qty_micro,
+        row.value_micro,
+        row.revenue_micro,
+        role == Some(TransferInRole::Receipt),
+    ) {
+        fx.flow.record(
+            d.location.as_str(),
+            d.sku.as_str(),
+            d.occurred_at.date_naive(),
+            d.counterparty.as_deref(),
+            flow,
+        );
+    }
     let lot = row.lot.clone();
     fx.movements.push(row);
 
@@ -754,6 +781,7 @@ fn write_effects(
         &rows,
     )?;
 
+    sales::write_flow(sql, s, fx.flow)?;
     write_transfers(sql, site, fx.transfers)?;
 
     sql.exec(

@@ -5,12 +5,14 @@ pub mod db;
 pub mod docs;
 mod ingest;
 mod query;
+mod sales;
 
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
     TransferRow, TransferState,
 };
+pub use sales::{ChannelBy, ChannelRow, Flow, SalesFilter, SalesKey, SalesRow, channel_period};
 
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -31,6 +33,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0004_shared_state.sql"),
         include_str!("migrations/sqlite/0005_share_scope.sql"),
         include_str!("migrations/sqlite/0006_balance_total.sql"),
+        include_str!("migrations/sqlite/0007_sales_flow.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -39,6 +42,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0004_shared_state.sql"),
         include_str!("migrations/postgres/0005_share_scope.sql"),
         include_str!("migrations/postgres/0006_balance_total.sql"),
+        include_str!("migrations/postgres/0007_sales_flow.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;
@@ -104,10 +108,12 @@ pub struct Store {
 impl Store {
     /// Opens (creating if asked) the hub database at `target`, migrating it.
     pub fn open(target: &Target, create: bool) -> Result<Store> {
-        Ok(Store {
+        let store = Store {
             db: std::cell::RefCell::new(Db::open(target, create, &MIGRATIONS)?),
             target: target.clone(),
-        })
+        };
+        sales::backfill(&store)?;
+        Ok(store)
     }
 
     pub(crate) fn db(&self) -> std::cell::RefMut<'_, Db> {

@@ -100,6 +100,29 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Sku => "sku",
+            GroupBy::Site => "site",
+            GroupBy::Location => "location",
+            GroupBy::Region => "region",
+            GroupBy::Kind => "kind",
+        }
+    }
+
+    /// `site,sku`: one or more distinct keys.
+    pub fn parse_list(s: &str) -> Result<Vec<GroupBy>> {
+        let mut keys = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let k = GroupBy::parse(part)?;
+            if keys.contains(&k) {
+                return Err(HubError::Invalid(format!("by {s:?} names {part} twice")));
+            }
+            keys.push(k);
+        }
+        Ok(keys)
+    }
+
     pub fn parse(s: &str) -> Result<GroupBy> {
         Ok(match s {
             "sku" => GroupBy::Sku,
@@ -122,13 +145,26 @@ pub struct InventoryFilter {
     pub site: Option<String>,
     pub region: Option<String>,
     pub kind: Option<String>,
-    pub by: GroupBy,
+    /// One or more keys, in order; none is by SKU.
+    pub by: Vec<GroupBy>,
+}
+
+impl InventoryFilter {
+    /// The keys grouped by: `by`, or the SKU when it names none.
+    pub fn keys(&self) -> Vec<GroupBy> {
+        if self.by.is_empty() {
+            vec![GroupBy::Sku]
+        } else {
+            self.by.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryRow {
-    /// The group: a SKU, a site id, `SITE/LOC`, a region or a site kind.
-    pub key: String,
+    /// The group's value of each key, in the order grouped by: a SKU, a
+    /// site id, `SITE/LOC`, a region or a site kind.
+    pub keys: Vec<String>,
     pub on_hand: Quantity,
     /// Sent to this group by another site and not yet received.
     pub in_transit: Quantity,
@@ -527,8 +563,24 @@ const SELECTED: &str = "(SELECT i.site, i.value AS sku FROM share_scope_item i
         JOIN product c ON c.category = i.value
      WHERE i.kind = 'category' AND i.value <> '')";
 
-/// The group key of `by` over a row with `site`, `location` and `sku`
+/// The group keys of `by` as columns `k0, k1, …` (`as_columns`) or as a
+/// list of expressions, over a row with `site`, `location` and `sku`
 /// columns (alias `row`) and `kind` and `region` columns (alias `site`).
+fn group_keys(by: &[GroupBy], row: &str, site: &str, as_columns: bool) -> String {
+    by.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let e = group_key(*k, row, site);
+            if as_columns {
+                format!("{e} AS k{i}")
+            } else {
+                e
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn group_key(by: GroupBy, row: &str, site: &str) -> String {
     match by {
         GroupBy::Sku => format!("{row}.sku"),
@@ -573,7 +625,13 @@ struct Sums {
 /// parts' groups.
 fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>> {
     check_filter(sql, f)?;
-    let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
+    let by = f.keys();
+    let n = by.len();
+    let ks: Vec<String> = (0..n).map(|i| format!("x.k{i}")).collect();
+    let ks = ks.join(", ");
+    let read_keys =
+        |r: &super::db::Row| -> Result<Vec<String>> { (0..n).map(|i| r.get(i)).collect() };
+    let mut groups: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
 
     let mut bound = Bound::default();
     let mut conds = Vec::new();
@@ -607,24 +665,24 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
     // filter it is `balance_total`, the sums its triggers keep. A selective
     // dealer's shared quantity is then taken back out of `not_updated` by a
     // second branch over just its shared SKUs.
-    let rows = match (f.by, &f.sku) {
-        (GroupBy::Sku, _) => {
+    let rows = match (by.contains(&GroupBy::Sku), &f.sku) {
+        (true, _) => {
             format!("SELECT b.site, b.location, b.sku, b.qty, b.value FROM balance b{where_conds}")
         }
-        (_, None) => format!(
+        (false, None) => format!(
             "SELECT b.site, b.location, '' AS sku, b.qty, b.value
              FROM balance_total b WHERE b.balances > 0{and_conds}"
         ),
-        (_, Some(_)) => format!(
+        (false, Some(_)) => format!(
             "SELECT b.site, b.location, '' AS sku, SUM(b.qty) AS qty, SUM(b.value) AS value
              FROM balance b{where_conds} GROUP BY b.site, b.location"
         ),
     };
     let statement = format!(
-        "SELECT x.k, CAST(SUM(x.qty) AS BIGINT), CAST(SUM(x.value) AS BIGINT),
+        "SELECT {ks}, CAST(SUM(x.qty) AS BIGINT), CAST(SUM(x.value) AS BIGINT),
                 CAST(SUM(x.hidden) AS BIGINT), CAST(SUM(x.unvalued) AS BIGINT)
          FROM (
-             SELECT {key_r} AS k, r.qty, r.value,
+             SELECT {key_r}, r.qty, r.value,
                     CASE WHEN m.hidden = 0 THEN 0 ELSE r.qty END AS hidden,
                     CASE WHEN m.unvalued = 1 THEN r.qty ELSE 0 END AS unvalued
              FROM ({rows}) r JOIN {SITE_POLICY} m ON m.id = r.site
@@ -633,16 +691,16 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
              FROM balance b JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
                   JOIN {SITE_POLICY} m ON m.id = b.site
              WHERE m.hidden = 2{and_conds}
-         ) x GROUP BY x.k",
-        key_r = group_key(f.by, "r", "m"),
-        key_b = group_key(f.by, "b", "m"),
+         ) x GROUP BY {ks}",
+        key_r = group_keys(&by, "r", "m", true),
+        key_b = group_keys(&by, "b", "m", false),
     );
     for r in sql.query(&statement, &bound.params)? {
-        let g = groups.entry(r.get(0)?).or_default();
-        g.on_hand += i128::from(r.get::<i64>(1)?);
-        g.value += i128::from(r.get::<i64>(2)?);
-        g.not_updated += i128::from(r.get::<i64>(3)?);
-        g.unvalued += i128::from(r.get::<i64>(4)?);
+        let g = groups.entry(read_keys(&r)?).or_default();
+        g.on_hand += i128::from(r.get::<i64>(n)?);
+        g.value += i128::from(r.get::<i64>(n + 1)?);
+        g.not_updated += i128::from(r.get::<i64>(n + 2)?);
+        g.unvalued += i128::from(r.get::<i64>(n + 3)?);
     }
 
     // Goods in transit count at the receiver (a disputed transfer counts
@@ -692,12 +750,12 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
                    WHERE t.qty > t.received_qty + t.returned_qty{sku}) x
          ) y{where_conds}
          GROUP BY {key}",
-        key = group_key(f.by, "y", "y"),
+        key = group_keys(&by, "y", "y", false),
     );
     for r in sql.query(&statement, &bound.params)? {
-        let g = groups.entry(r.get(0)?).or_default();
-        g.in_transit += i128::from(r.get::<i64>(1)?);
-        g.undeliverable += i128::from(r.get::<i64>(2)?);
+        let g = groups.entry(read_keys(&r)?).or_default();
+        g.in_transit += i128::from(r.get::<i64>(n)?);
+        g.undeliverable += i128::from(r.get::<i64>(n + 1)?);
     }
 
     if let (true, Some(sku)) = (groups.is_empty(), &f.sku) {
@@ -707,8 +765,8 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
     let qty = |v: i128| Quantity::from_decimal(micro(v));
     Ok(groups
         .into_iter()
-        .map(|(key, g)| InventoryRow {
-            key,
+        .map(|(keys, g)| InventoryRow {
+            keys,
             on_hand: qty(g.on_hand),
             in_transit: qty(g.in_transit),
             value: micro(g.value).normalize(),

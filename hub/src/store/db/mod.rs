@@ -478,6 +478,36 @@ impl Sql<'_> {
         Ok(())
     }
 
+    /// Adds rows into `table`: a row whose `key` is new is inserted, and
+    /// where it exists each of the `sums` columns is increased by the row's
+    /// value (the other columns keep what they hold). Each row holds a value
+    /// per column of `columns`, in order.
+    pub fn accumulate_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        key: &[&str],
+        sums: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<()> {
+        // Qualified: PostgreSQL finds a bare name on the right ambiguous.
+        let set: Vec<String> = sums
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        for run in runs(rows) {
+            let sql = format!(
+                "{} ON CONFLICT ({}) DO UPDATE SET {}",
+                insert_sql(table, columns, run.len()),
+                key.join(", "),
+                set.join(", ")
+            );
+            let params: Vec<Value> = run.iter().flatten().cloned().collect();
+            self.exec(&sql, &params)?;
+        }
+        Ok(())
+    }
+
     /// Appends rows to `table`: multi-row INSERTs on SQLite, one COPY on
     /// PostgreSQL. Each row holds a value per column, in order.
     pub fn insert_rows(

@@ -3,7 +3,7 @@
 //! the hub enforces them. Edits are Automerge changes with the hub's actor;
 //! agents receive them on their next sync.
 
-use crate::cli::{ListFormat, json, load_ca, print_table};
+use super::{ListFormat, json, load_ca, print_table};
 use crate::config::HubHome;
 use crate::error::{HubError, Result};
 use crate::http::views;

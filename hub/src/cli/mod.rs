@@ -1,5 +1,9 @@
 //! The `jxc-hub` command line: set-up (init, tokens, users, revocation), the
-//! server, and reads of the hub store for operators.
+//! server, and reads of the hub store for operators. `docs.rs` holds the
+//! catalog, customer and sharing commands, `sales.rs` the sales flow.
+
+pub mod docs;
+pub mod sales;
 
 use crate::config::{HubConfig, HubHome};
 use crate::error::{HubError, Result};
@@ -100,15 +104,18 @@ pub enum Command {
         region: Option<String>,
         #[arg(long)]
         kind: Option<String>,
-        #[arg(
-            long,
-            default_value = "sku",
-            value_name = "sku|site|location|region|kind"
-        )]
+        /// Group by one or more of sku, site, location, region, kind (comma-separated)
+        #[arg(long, default_value = "sku", value_name = "KEY[,KEY…]")]
         by: String,
         #[command(flatten)]
         format: ListFormat,
     },
+    /// The sales flow 销售流向: qty, returns, revenue, cost of goods and
+    /// gross margin, grouped by any keys, from the daily sums ingest keeps.
+    Sales(sales::SalesArgs),
+    /// Sell-in against sell-through per dealer: what HQ and branches shipped
+    /// in, what the dealer sold, and the weeks its stock covers.
+    Channel(sales::ChannelArgs),
     /// Transfers between sites.
     Transfers {
         /// Only transfers still in transit, or disputed.
@@ -142,10 +149,10 @@ pub enum Command {
     },
     /// The HQ catalog (shared with every site).
     #[command(subcommand)]
-    Product(crate::cli_docs::ProductCmd),
+    Product(docs::ProductCmd),
     /// Customers the sites share; credit fields of branch customers.
     #[command(subcommand)]
-    Customer(crate::cli_docs::CustomerCmd),
+    Customer(docs::CustomerCmd),
     /// The sharing policy each dealer has set.
     Share {
         #[command(flatten)]
@@ -542,41 +549,45 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 site,
                 region,
                 kind,
-                by: GroupBy::parse(&by)?,
+                by: GroupBy::parse_list(&by)?,
             };
+            let keys = filter.keys();
             let rows = Store::open(db, false)?.inventory(&filter)?;
             if format.json {
-                return json(out, &views::all::<_, views::InventoryView>(rows));
+                let rows: Vec<views::InventoryView> = rows
+                    .into_iter()
+                    .map(|r| views::InventoryView::new(&keys, r))
+                    .collect();
+                return json(out, &rows);
             }
             let rows: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
-                    vec![
-                        r.key.clone(),
+                    let mut row = r.keys.clone();
+                    row.extend([
                         r.on_hand.to_string(),
                         r.in_transit.to_string(),
                         r.value.to_string(),
                         blank_zero(r.not_updated),
                         blank_zero(r.unvalued),
                         blank_zero(r.undeliverable),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            print_table(
-                out,
-                format,
-                &[
-                    by.as_str(),
-                    "on_hand",
-                    "in_transit",
-                    "value",
-                    "not_updated",
-                    "unvalued",
-                    "undeliverable",
-                ],
-                &rows,
-            )
+            let mut header: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+            header.extend([
+                "on_hand",
+                "in_transit",
+                "value",
+                "not_updated",
+                "unvalued",
+                "undeliverable",
+            ]);
+            print_table(out, format, &header, &rows)
         }
+        Command::Sales(args) => sales::sales(&home, args, out),
+        Command::Channel(args) => sales::channel(&home, args, out),
         Command::Transfers { open, format } => {
             let rows = Store::open(db, false)?.transfers(open)?;
             if format.json {
@@ -652,10 +663,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Quarantine {
             documents: true,
             format,
-        } => crate::cli_docs::doc_refusals(&home, format, out),
-        Command::Product(cmd) => crate::cli_docs::product(&home, cmd, out),
-        Command::Customer(cmd) => crate::cli_docs::customer(&home, cmd, out),
-        Command::Share { format } => crate::cli_docs::share_list(&home, format, out),
+        } => docs::doc_refusals(&home, format, out),
+        Command::Product(cmd) => docs::product(&home, cmd, out),
+        Command::Customer(cmd) => docs::customer(&home, cmd, out),
+        Command::Share { format } => docs::share_list(&home, format, out),
         Command::ExportCerts { dir: to } => {
             export_certs(&home, &to)?;
             writeln!(
