@@ -16,7 +16,7 @@ use jxc_shared::protocol::{self, SyncRequest, SyncResponse, WireMovement};
 use jxc_shared::{MovementKind, SiteId, SiteKind};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -925,4 +925,170 @@ async fn uploads_over_the_cap_wait_then_get_503_with_retry_after() {
     drop(held);
     let (status, body) = h.sync_raw(Some(&cert), Some("1"), body).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test]
+async fn sales_answer_from_the_daily_sums_by_any_keys_and_refuse_bad_filters() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    let at = |seq: u64, qty_micro: i64, day: u32, hour: u32| {
+        let t = chrono::FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, 11, day, hour, 0, 0)
+            .unwrap();
+        WireMovement {
+            occurred_ms: t.timestamp_millis(),
+            recorded_ms: t.timestamp_millis(),
+            ..movement("BJ01", seq, qty_micro)
+        }
+    };
+    let mut unpriced = at(5, -1_000_000, 3, 10);
+    unpriced.unit_price = None;
+    unpriced.counterparty = None;
+    let mut back = at(6, 500_000, 3, 11);
+    back.kind = MovementKind::CustomerReturn;
+    back.unit_price = Some("19.9".into());
+    let r = h
+        .sync(
+            &cert,
+            &batch(
+                1,
+                vec![
+                    at(1, 100_000_000, 1, 9),
+                    // 23:30 at +08:00 on the 2nd: that business day, not the 3rd.
+                    at(2, -2_000_000, 2, 23),
+                    at(3, -1_500_000, 3, 0),
+                    at(4, -3_000_000, 9, 12),
+                    unpriced,
+                    back,
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(
+        (r.accepted, r.quarantined.len()),
+        (6, 0),
+        "{:?}",
+        r.quarantined
+    );
+
+    let (status, rows) = h
+        .get("/v1/sales?by=site,day&to=2026-11-09", Some(&h.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (
+            &rows[0]["site"],
+            &rows[0]["day"],
+            &rows[0]["qty"],
+            &rows[0]["revenue"]
+        ),
+        (
+            &json!("BJ01"),
+            &json!("2026-11-02"),
+            &json!("2"),
+            &json!("39.8")
+        )
+    );
+    // The 3rd: 1.5 sold at 19.9, 1 sold without a price, 0.5 returned at 19.9.
+    let d3 = &rows[1];
+    assert_eq!(d3["qty"], "2.5");
+    assert_eq!(d3["returns"], "0.5");
+    assert_eq!(d3["net_qty"], "2");
+    assert_eq!(d3["unpriced_qty"], "1");
+    assert_eq!(d3["priced"], "part");
+    assert_eq!(d3["revenue"], "19.9", "29.85 − 9.95");
+    assert_eq!(d3["cogs"], "12.5", "(1.5 − 0.5) × 12.5");
+    assert_eq!(d3["margin"], "7.4");
+    assert_eq!(d3["margin_pct"], "37.19");
+
+    let (_, rows) = h.get("/v1/sales?by=week,customer", Some(&h.admin)).await;
+    let got: Vec<(&str, &str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["week"].as_str().unwrap(),
+                r["customer"].as_str().unwrap(),
+                r["net_qty"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-W45", "", "1"),
+            ("2026-W45", "张三, Ltd", "3"),
+            ("2026-W46", "张三, Ltd", "3")
+        ]
+    );
+    // Only an unpriced sale in the group: revenue is not shared, never 0.
+    let (_, rows) = h
+        .get(
+            "/v1/sales?by=customer&from=2026-11-03&to=2026-11-04",
+            Some(&h.admin),
+        )
+        .await;
+    let walk_in = &rows[0];
+    assert_eq!(
+        (&walk_in["customer"], &walk_in["priced"]),
+        (&json!(""), &json!("none"))
+    );
+    assert!(
+        walk_in["revenue"].is_null() && walk_in["margin"].is_null(),
+        "{walk_in}"
+    );
+
+    let (_, rows) = h.get("/v1/sales?by=month,sku", Some(&h.admin)).await;
+    assert_eq!(rows[0]["month"], "2026-11");
+    assert_eq!(rows[0]["sku"], "茶-1");
+    assert_eq!(rows[0]["net_qty"], "7");
+
+    // Inventory by two keys: each key under its name.
+    let (_, inv) = h.get("/v1/inventory?by=site,sku", Some(&h.admin)).await;
+    assert_eq!(inv[0]["site"], "BJ01");
+    assert_eq!(inv[0]["sku"], "茶-1");
+    assert_eq!(inv[0]["key"], "BJ01 | 茶-1");
+    assert_eq!(inv[0]["on_hand"], "93");
+
+    for (bad, status, says) in [
+        ("/v1/sales?by=colour", StatusCode::BAD_REQUEST, "colour"),
+        ("/v1/sales?by=site,site", StatusCode::BAD_REQUEST, "twice"),
+        (
+            "/v1/sales?from=2026-11-09&to=2026-11-02",
+            StatusCode::BAD_REQUEST,
+            "2026-11-09",
+        ),
+        (
+            "/v1/sales?from=2026-13-01",
+            StatusCode::BAD_REQUEST,
+            "2026-13-01",
+        ),
+        ("/v1/sales?kind=shop", StatusCode::BAD_REQUEST, "shop"),
+        ("/v1/sales?site=ZZ01", StatusCode::NOT_FOUND, "ZZ01"),
+        ("/v1/sales?category=tea", StatusCode::NOT_FOUND, "tea"),
+        ("/v1/sales?sku=NOPE", StatusCode::NOT_FOUND, "NOPE"),
+        (
+            "/v1/inventory?by=site,colour",
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
+        ("/v1/channel?by=sku", StatusCode::BAD_REQUEST, "sku"),
+        (
+            "/v1/channel?from=2026-11-09&to=2026-11-02",
+            StatusCode::BAD_REQUEST,
+            "2026-11-09",
+        ),
+    ] {
+        let (got, v) = h.get(bad, Some(&h.admin)).await;
+        assert_eq!(got, status, "{bad}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{bad}: {v}");
+    }
+    // No dealers: an empty channel, not an error.
+    let (status, rows) = h.get("/v1/channel?by=region", Some(&h.admin)).await;
+    assert_eq!((status, rows), (StatusCode::OK, json!([])));
+    assert_eq!(h.get("/v1/sales", None).await.0, StatusCode::UNAUTHORIZED);
 }

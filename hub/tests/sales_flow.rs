@@ -53,7 +53,12 @@ fn record(
         seq,
         kind,
         location: format!("{site}/main"),
-        sku: if seq.is_multiple_of(3) { "茶-1" } else { "MUG,\"2\"" }.into(),
+        sku: if seq.is_multiple_of(3) {
+            "茶-1"
+        } else {
+            "MUG,\"2\""
+        }
+        .into(),
         lot: String::new(),
         qty_micro,
         unit_cost: "12.345".into(),
