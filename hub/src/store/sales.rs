@@ -783,7 +783,7 @@ fn channel(
                 change: Quantity::from_micro(sell_in - through),
                 on_hand: Quantity::from_micro(on_hand),
                 weeks_of_cover: (per_week > Decimal::ZERO)
-                    .then(|| (micro(on_hand) / per_week).round_dp(1)),
+                    .then(|| (micro(on_hand) / per_week).round_dp(1).normalize()),
             })
         })
         .collect()
