@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod pki;
+pub mod plan;
 pub mod pool;
 pub mod store;
 pub mod tls;

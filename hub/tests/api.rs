@@ -1092,3 +1092,116 @@ async fn sales_answer_from_the_daily_sums_by_any_keys_and_refuse_bad_filters() {
     assert_eq!((status, rows), (StatusCode::OK, json!([])));
     assert_eq!(h.get("/v1/sales", None).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn sunk_stock_is_stock_without_a_sale_in_the_window_or_with_more_supply_than_it() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    let at = |seq: u64, qty_micro: i64, day: u32| {
+        let t = chrono::FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, 11, day, 12, 0, 0)
+            .unwrap();
+        WireMovement {
+            occurred_ms: t.timestamp_millis(),
+            recorded_ms: t.timestamp_millis(),
+            ..movement("BJ01", seq, qty_micro)
+        }
+    };
+    let mut mug = at(2, 5_000_000, 1);
+    mug.sku = "MUG-1".into();
+    let r = h
+        .sync(
+            &cert,
+            &batch(
+                1,
+                vec![
+                    at(1, 100_000_000, 1),
+                    mug,
+                    at(3, -4_000_000, 5),
+                    at(4, -3_000_000, 9),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(r.accepted, 4, "{:?}", r.quarantined);
+
+    // As of the 10th, 10 days: 茶-1 sold 7 in the window, 93 on hand last
+    // 93 × 10 / 7 = 132.9 days; MUG-1 never sold.
+    let (status, rows) = h
+        .get(
+            "/v1/plan/sunk?by=line&days=10&as_of=2026-11-10",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let lines: Vec<(&str, &str, &str, Value)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["sku"].as_str().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["qty"].as_str().unwrap(),
+                r["days_of_supply"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("MUG-1", "no_sale", "5", Value::Null),
+            ("茶-1", "over_supply", "93", json!("132.9"))
+        ]
+    );
+    // The 9th's sale is outside a window that starts on the 10th.
+    let (_, rows) = h
+        .get(
+            "/v1/plan/sunk?by=line&days=5&as_of=2026-11-20",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(rows[1]["reason"], "no_sale");
+    assert_eq!(rows[1]["last_sale"], "2026-11-09");
+    // Grouped by site: both lines, at cost 98 × 12.5; no dealer price in
+    // the catalog, so no dealer value.
+    let (_, rows) = h
+        .get("/v1/plan/sunk?days=10&as_of=2026-11-10", Some(&h.admin))
+        .await;
+    let site = &rows[0];
+    assert_eq!(
+        (&site["tier"], &site["key"]),
+        (&json!("branch"), &json!("BJ01"))
+    );
+    assert_eq!(
+        (
+            &site["lines"],
+            &site["no_sale_lines"],
+            &site["over_supply_lines"]
+        ),
+        (&json!(2), &json!(1), &json!(1))
+    );
+    assert_eq!(site["value"], "1225");
+    assert_eq!(site["no_dealer_price_qty"], "98");
+    assert_eq!(site["stale_sites"], json!([]));
+    // On hand is today's, the history the window's: as of the 6th, 4 sold
+    // in 10 days, so the 93 held now last 93 × 10 / 4 days.
+    let (_, rows) = h
+        .get(
+            "/v1/plan/sunk?by=line&days=10&as_of=2026-11-06",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(rows[1]["days_of_supply"], "232.5");
+
+    for bad in [
+        "/v1/plan/sunk?by=colour",
+        "/v1/plan/sunk?days=0",
+        "/v1/plan/sunk?days=99999",
+        "/v1/plan/sunk?as_of=2026-02-30",
+    ] {
+        let (status, v) = h.get(bad, Some(&h.admin)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+}

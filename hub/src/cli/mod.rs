@@ -3,6 +3,7 @@
 //! catalog, customer and sharing commands, `sales.rs` the sales flow.
 
 pub mod docs;
+pub mod plan;
 pub mod sales;
 
 use crate::config::{HubConfig, HubHome};
@@ -116,6 +117,9 @@ pub enum Command {
     /// Sell-in against sell-through per dealer: what HQ and branches shipped
     /// in, what the dealer sold, and the weeks its stock covers.
     Channel(sales::ChannelArgs),
+    /// Planning: slow-moving and sunk channel stock.
+    #[command(subcommand)]
+    Plan(plan::PlanCmd),
     /// Transfers between sites.
     Transfers {
         /// Only transfers still in transit, or disputed.
@@ -588,6 +592,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         }
         Command::Sales(args) => sales::sales(&home, args, out),
         Command::Channel(args) => sales::channel(&home, args, out),
+        Command::Plan(cmd) => plan::run(&home, &config, cmd, out),
         Command::Transfers { open, format } => {
             let rows = Store::open(db, false)?.transfers(open)?;
             if format.json {

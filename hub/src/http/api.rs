@@ -175,6 +175,7 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/inventory", get(inventory))
         .route("/v1/sales", get(sales))
         .route("/v1/channel", get(channel))
+        .route("/v1/plan/sunk", get(plan_sunk))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
@@ -697,6 +698,28 @@ async fn channel(
     )?;
     let rows = blocking(move || lock(&hub.reads).channel(by, from, to)).await?;
     Ok(Json(views::all::<_, views::ChannelView>(rows)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SunkQuery {
+    by: Option<String>,
+    days: Option<u32>,
+    as_of: Option<String>,
+}
+
+async fn plan_sunk(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<SunkQuery>,
+) -> Result<Response> {
+    let by = crate::plan::sunk::SunkBy::parse(q.by.as_deref().unwrap_or("site"))?;
+    let days = crate::plan::check_days(q.days.unwrap_or(90))?;
+    let as_of = crate::plan::as_of(q.as_of.as_deref())?;
+    let stale = hub.stale_after_secs;
+    let rows =
+        blocking(move || crate::plan::sunk(&lock(&hub.reads), by, days, as_of, stale)).await?;
+    let rows: Vec<views::SunkView> = rows.into_iter().map(views::SunkView::from).collect();
+    Ok(Json(rows).into_response())
 }
 
 async fn sites(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {

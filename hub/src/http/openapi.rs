@@ -121,6 +121,18 @@ pub fn document() -> Value {
                     "properties": { "key": string, "sell_in": decimal, "sell_through": decimal, "change": decimal,
                         "on_hand": decimal, "weeks_of_cover": nullable_decimal }
                 },
+                "SunkRow": {
+                    "type": "object",
+                    "description": "Slow-moving or sunk stock of one group within a site tier, or (by=line) one location × SKU with its reason, last sale and days of supply",
+                    "required": ["tier", "key", "lines", "no_sale_lines", "over_supply_lines", "qty", "value", "unvalued_qty", "dealer_value", "no_dealer_price_qty", "stale_sites"],
+                    "properties": { "tier": { "enum": ["hq", "branch", "dealer"] }, "key": string,
+                        "location": string, "sku": string,
+                        "lines": { "type": "integer", "minimum": 0 }, "no_sale_lines": { "type": "integer", "minimum": 0 },
+                        "over_supply_lines": { "type": "integer", "minimum": 0 },
+                        "qty": decimal, "value": decimal, "unvalued_qty": decimal, "dealer_value": decimal, "no_dealer_price_qty": decimal,
+                        "reason": { "enum": ["no_sale", "over_supply"] }, "last_sale": string, "days_of_supply": decimal,
+                        "stale_sites": { "type": "array", "items": string } }
+                },
                 "Site": {
                     "type": "object",
                     "required": ["id", "kind", "name", "region", "hwm", "unsynced_at_agent", "freshness", "locations"],
@@ -277,6 +289,15 @@ pub fn document() -> Value {
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/ChannelRow" } })
             ), "400", "a malformed date, or from not before to"),
+            "/v1/plan/sunk": with_response(hq_get(
+                "Slow-moving and sunk stock per site tier: no sale in the window, or more days of supply than it",
+                json!([
+                    query("by", "site, region, category or line (default site)", json!({ "enum": ["site", "region", "category", "line"] })),
+                    query("days", "the window in days (default 90)", json!({ "type": "integer", "minimum": 1, "maximum": 3660 })),
+                    query("as_of", "judge as of this business day, history before it (default today)", date.clone())
+                ]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/SunkRow" } })
+            ), "400", "an unknown grouping, a window out of range or a malformed date"),
             "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
             "/v1/movements": hq_get(

@@ -366,3 +366,66 @@ impl From<UserRow> for UserView {
         }
     }
 }
+
+/// A group of slow-moving or sunk stock, or one such line
+/// (`/v1/plan/sunk`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SunkView {
+    /// The sites' tier: `hq`, `branch` or `dealer`.
+    pub tier: String,
+    /// A site id, region or category; for a line, its site.
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    pub lines: u64,
+    pub no_sale_lines: u64,
+    pub over_supply_lines: u64,
+    pub qty: Quantity,
+    /// At moving-average cost, of the stock whose cost is shared.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub value: Decimal,
+    /// Held by dealers that do not share costs: in no `value`.
+    pub unvalued_qty: Quantity,
+    /// At the catalog's dealer price, of the SKUs that have one.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub dealer_value: Decimal,
+    pub no_dealer_price_qty: Quantity,
+    /// A line's: `no_sale` or `over_supply`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sale: Option<String>,
+    #[serde(
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub days_of_supply: Option<Decimal>,
+    /// Sites of the group whose data is stale or that never synced.
+    pub stale_sites: Vec<String>,
+}
+
+impl From<crate::plan::sunk::SunkRow> for SunkView {
+    fn from(r: crate::plan::sunk::SunkRow) -> Self {
+        let (location, sku) = r.line.map_or((None, None), |(l, s)| (Some(l), Some(s)));
+        SunkView {
+            tier: r.tier,
+            key: r.key,
+            location,
+            sku,
+            lines: r.lines,
+            no_sale_lines: r.no_sale_lines,
+            over_supply_lines: r.over_supply_lines,
+            qty: Quantity::from_micro(r.qty),
+            value: Decimal::new(r.value, 6).normalize(),
+            unvalued_qty: Quantity::from_micro(r.unvalued_qty),
+            dealer_value: r.dealer_value.normalize(),
+            no_dealer_price_qty: Quantity::from_micro(r.no_dealer_price_qty),
+            reason: r.reason,
+            last_sale: r.last_sale.map(|d| d.to_string()),
+            days_of_supply: r.days_of_supply,
+            stale_sites: r.stale_sites,
+        }
+    }
+}

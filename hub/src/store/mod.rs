@@ -4,10 +4,12 @@
 pub mod db;
 pub mod docs;
 mod ingest;
+mod plan;
 mod query;
 mod sales;
 
 pub use ingest::{IngestStats, PreparedBatch, prepare};
+pub use plan::HoldingHistory;
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
     TransferRow, TransferState,

@@ -546,7 +546,7 @@ impl Store {
 /// all), 1 for a dealer sharing none (also one without a policy: nothing
 /// is shared until it sets one), 2 for a dealer sharing a selection;
 /// `unvalued` is 1 for a dealer that does not share its costs.
-const SITE_POLICY: &str = "(SELECT s.id, s.kind, s.region,
+pub(super) const SITE_POLICY: &str = "(SELECT s.id, s.kind, s.region,
         CASE WHEN s.kind <> 'dealer' OR p.stock = 'all' THEN 0
              WHEN p.stock = 'selected' THEN 2 ELSE 1 END AS hidden,
         CASE WHEN s.kind = 'dealer' AND COALESCE(p.costs, 0) = 0 THEN 1 ELSE 0 END AS unvalued
@@ -554,7 +554,7 @@ const SITE_POLICY: &str = "(SELECT s.id, s.kind, s.region,
 
 /// The (site, sku) pairs a selective policy shares: its SKUs, and the
 /// products of its categories (a product without a category is in none).
-const SELECTED: &str = "(SELECT i.site, i.value AS sku FROM share_scope_item i
+pub(super) const SELECTED: &str = "(SELECT i.site, i.value AS sku FROM share_scope_item i
         JOIN share_scope p ON p.site = i.site AND p.stock = 'selected'
      WHERE i.kind = 'sku'
      UNION

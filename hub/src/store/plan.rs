@@ -1,0 +1,95 @@
+//! What the plans read: holdings with their sales history, from the
+//! balances and the sales flow (never the movements). The maths is in
+//! `crate::plan`.
+
+use super::Store;
+use super::db::{Sql, vals};
+use super::query::{SELECTED, SITE_POLICY};
+use crate::error::Result;
+use chrono::{Duration, NaiveDate};
+use std::collections::HashMap;
+
+/// One (site, location, sku) holding with what it sold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldingHistory {
+    pub site: String,
+    pub kind: String,
+    pub region: String,
+    pub location: String,
+    pub sku: String,
+    /// The catalog's category ('' when none or not in the catalog).
+    pub category: String,
+    /// The catalog's dealer price, when it has one.
+    pub dealer_price: Option<String>,
+    /// On hand, micro-units, summed over lots.
+    pub qty: i64,
+    /// At moving-average cost, micro-currency.
+    pub value: i64,
+    /// A dealer that does not share costs: `value` means nothing.
+    pub unvalued: bool,
+    /// The last business day before `as_of` with a sale.
+    pub last_sale: Option<NaiveDate>,
+    /// Net qty sold (sales less customer returns) in the `days` before
+    /// `as_of`, micro-units.
+    pub net_sold: i64,
+}
+
+/// Every holding with stock that HQ sees as it is now (a dealer's stock
+/// its policy no longer covers is left out: its sales no longer reach the
+/// hub, so it would read as unsold), with its sales in the window.
+fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
+    let window_start = (as_of - Duration::days(i64::from(days))).to_string();
+    let as_of = as_of.to_string();
+    let mut sold: HashMap<(String, String, String), (Option<String>, i64)> = HashMap::new();
+    for r in sql.query(
+        "SELECT site, location, sku, MAX(CASE WHEN sold > 0 THEN day END),
+                CAST(SUM(CASE WHEN day >= ?1 THEN sold - returned ELSE 0 END) AS BIGINT)
+         FROM sales_day WHERE day < ?2 GROUP BY site, location, sku",
+        vals![window_start, as_of],
+    )? {
+        sold.insert((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
+    }
+    let rows = sql.query(
+        &format!(
+            "SELECT b.site, m.kind, m.region, b.location, b.sku, COALESCE(p.category, ''), p.dealer_price,
+                    CAST(SUM(b.qty) AS BIGINT), CAST(SUM(b.value) AS BIGINT), m.unvalued
+             FROM balance b JOIN {SITE_POLICY} m ON m.id = b.site
+                  LEFT JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
+                  LEFT JOIN product p ON p.sku = b.sku
+             WHERE m.hidden = 0 OR (m.hidden = 2 AND sel.sku IS NOT NULL)
+             GROUP BY b.site, m.kind, m.region, b.location, b.sku, p.category, p.dealer_price, m.unvalued
+             HAVING SUM(b.qty) > 0
+             ORDER BY b.site, b.location, b.sku"
+        ),
+        vals![],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let key = (r.get(0)?, r.get(3)?, r.get(4)?);
+            let (last, net) = sold.remove(&key).unwrap_or((None, 0));
+            let (site, location, sku) = key;
+            Ok(HoldingHistory {
+                site,
+                kind: r.get(1)?,
+                region: r.get(2)?,
+                location,
+                sku,
+                category: r.get(5)?,
+                dealer_price: r.get(6)?,
+                qty: r.get(7)?,
+                value: r.get(8)?,
+                unvalued: r.get(9)?,
+                last_sale: last.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                net_sold: net,
+            })
+        })
+        .collect()
+}
+
+impl Store {
+    /// Holdings with stock and their sales in the `days` before `as_of`,
+    /// read in one snapshot.
+    pub fn holdings_with_sales(&self, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
+        self.db().snapshot(|sql| holdings(sql, as_of, days))
+    }
+}
