@@ -320,6 +320,63 @@ fn sales_and_channel_agree_with_what_the_sites_recorded() {
         [row(&["DA01", &cover(22, 8)]), row(&["DN01", &cover(14, 6)])]
     );
 
+    // Sunk stock as of the 11th over the 10 days before it: HQ's tea never
+    // sold; everything else sold, but holds more than 10 days of supply.
+    let sunk = hub.json(&[
+        "plan",
+        "sunk",
+        "--by",
+        "line",
+        "--days",
+        "10",
+        "--as-of",
+        "2026-11-11",
+    ]);
+    let lines: Vec<Vec<String>> = sunk
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            ["tier", "location", "sku", "reason", "qty", "days_of_supply"]
+                .iter()
+                .map(|k| r[*k].as_str().unwrap_or("-").to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            row(&["hq", "WH01/main", "CUP-1", "over_supply", "30", "30"]),
+            row(&["hq", "WH01/main", "TEA-1", "no_sale", "50", "-"]),
+            row(&[
+                "branch",
+                "BJ01/main",
+                "TEA-1",
+                "over_supply",
+                "44.5",
+                "80.9"
+            ]),
+            row(&["dealer", "DA01/shop", "TEA-1", "over_supply", "22", "27.5"]),
+            row(&["dealer", "DN01/shop", "TEA-1", "over_supply", "14", "23.3"]),
+        ],
+        "{sunk}"
+    );
+    let by_region = hub.json(&[
+        "plan",
+        "sunk",
+        "--by",
+        "region",
+        "--days",
+        "10",
+        "--as-of",
+        "2026-11-11",
+    ]);
+    assert_eq!(
+        by_region.as_array().unwrap().len(),
+        3,
+        "one region per tier: {by_region}"
+    );
+
     // Bad input: one line naming the value, exit 3.
     for (args, says) in [
         (vec!["sales", "--by", "colour"], "colour"),
@@ -329,6 +386,8 @@ fn sales_and_channel_agree_with_what_the_sites_recorded() {
             "2026-11-10",
         ),
         (vec!["channel", "--by", "sku"], "sku"),
+        (vec!["plan", "sunk", "--days", "0"], "days 0"),
+        (vec!["plan", "sunk", "--as-of", "2026-02-30"], "2026-02-30"),
     ] {
         let out = hub.command(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(3), "{args:?}");
