@@ -1,0 +1,706 @@
+//! Daily demand forecasts for one series (a SKU at a site, or a category),
+//! with the method chosen per series by a rolling-origin holdout.
+//!
+//! Every candidate's multi-step forecast repeats with a period of a week (a
+//! flat level, or a level times a weekday profile), so a fitted model is a
+//! `[f64; 7]` indexed by weekday. Each family of models runs one pass over
+//! the history for all its parameter settings at once (fixed-size arrays, no
+//! allocation), copying its state at each holdout origin; the parameters are
+//! chosen by in-sample one-step squared error before the earliest origin,
+//! the family by the squared error of its 28-day forecasts from each origin,
+//! and the chosen family's parameters again on the whole history (the refit).
+
+use chrono::Weekday;
+
+/// How a forecast was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// No demand in the history: zero.
+    Zero,
+    /// The mean of the last 28 days (histories too short for a holdout).
+    Mean,
+    /// The last 7 days repeated.
+    SeasonalNaive,
+    /// The mean of the same weekday over the last 4 weeks.
+    SameWeekdayMean,
+    /// Simple exponential smoothing: a flat level.
+    Ses,
+    /// Simple exponential smoothing of the series divided by a weekday
+    /// profile (the weekday's share, shrunk towards 1), times the profile.
+    SesWeekly,
+    /// Additive Holt-Winters without trend, weekly season (ETS(A,N,A)).
+    HoltWintersWeekly,
+    /// Croston's method: smoothed demand size over smoothed interval.
+    Croston,
+    /// Syntetos-Boylan approximation: Croston times (1 − α/2).
+    Sba,
+    /// Teunter-Syntetos-Babai: smoothed demand size times a smoothed
+    /// probability of demand, updated every day (so it decays when sales stop).
+    Tsb,
+}
+
+impl Method {
+    /// The snake_case name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Zero => "zero",
+            Method::Mean => "mean",
+            Method::SeasonalNaive => "seasonal_naive",
+            Method::SameWeekdayMean => "same_weekday_mean",
+            Method::Ses => "ses",
+            Method::SesWeekly => "ses_weekly",
+            Method::HoltWintersWeekly => "holt_winters_weekly",
+            Method::Croston => "croston",
+            Method::Sba => "sba",
+            Method::Tsb => "tsb",
+        }
+    }
+
+    /// Every method, in a fixed order (for tallies).
+    pub const ALL: [Method; 10] = [
+        Method::Zero,
+        Method::Mean,
+        Method::SeasonalNaive,
+        Method::SameWeekdayMean,
+        Method::Ses,
+        Method::SesWeekly,
+        Method::HoltWintersWeekly,
+        Method::Croston,
+        Method::Sba,
+        Method::Tsb,
+    ];
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A forecast of daily demand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    pub method: Method,
+    /// One value per day after the history; every value finite and ≥ 0.
+    pub daily: Vec<f64>,
+    /// Root mean squared error of the chosen method's daily forecasts on the
+    /// holdout (in-sample one-step error, or the spread of the history, when
+    /// it is too short for one): the σ of one day's error, for safety stock.
+    /// Finite and ≥ 0.
+    pub error_sd: f64,
+    /// True when the history was empty.
+    pub no_history: bool,
+}
+
+/// Days in one holdout window (the hub plans four weeks ahead).
+const HOLDOUT: usize = 28;
+/// Holdout windows, one after another, ending at the end of the history.
+const MAX_FOLDS: usize = 2;
+/// Parameter settings per family, run side by side in one pass.
+const K: usize = 8;
+/// Days at the start of a series not scored in-sample (the initial state).
+const BURN_IN: usize = 7;
+/// Days used to set the initial state.
+const INIT_DAYS: usize = 28;
+/// Pseudo-units at the series mean added to each weekday's total: shrinks a
+/// weekday profile towards flat when there are few units to estimate it.
+const PROFILE_PSEUDO_UNITS: f64 = 10.0;
+
+/// Forecast `horizon` days after `history` (oldest first, one value per
+/// calendar day, `history[0]` on weekday `first`). Values below zero (net
+/// returns) and non-finite values count as 0. Leading zero days (before the
+/// first sale) are ignored when fitting.
+pub fn forecast(history: &[f64], first: Weekday, horizon: usize) -> Forecast {
+    let d0 = first.num_days_from_monday() as usize;
+    let Some(start) = history.iter().position(|&v| clamp(v) > 0.0) else {
+        return Forecast {
+            method: Method::Zero,
+            daily: vec![0.0; horizon],
+            error_sd: 0.0,
+            no_history: history.is_empty(),
+        };
+    };
+    let max = history.iter().fold(0.0f64, |m, &v| m.max(clamp(v)));
+    // Fit on values of at most 1 so no square overflows; scale back at the end.
+    let scale = if max > 1.0 { max } else { 1.0 };
+    let s = Series {
+        h: history,
+        inv: 1.0 / scale,
+        d0,
+    };
+    let n = history.len();
+    let len = n - start;
+
+    let (pattern, method, error_sd) = if len < 21 {
+        short(&s, start)
+    } else {
+        let hv = if len >= 2 * HOLDOUT { HOLDOUT } else { 7 };
+        let folds = ((len - hv) / hv).clamp(1, MAX_FOLDS);
+        let mut origins = [0usize; MAX_FOLDS];
+        for (i, o) in origins.iter_mut().take(folds).enumerate() {
+            *o = n - hv * (folds - i);
+        }
+        let plan = Plan {
+            start,
+            n,
+            origins,
+            folds,
+            hv,
+        };
+        choose(&s, &plan)
+    };
+
+    let mut daily = Vec::with_capacity(horizon);
+    let mut d = (d0 + n) % 7;
+    for _ in 0..horizon {
+        daily.push(finite_nonneg(pattern[d] * scale));
+        d = if d == 6 { 0 } else { d + 1 };
+    }
+    Forecast {
+        method,
+        daily,
+        error_sd: finite_nonneg(error_sd * scale),
+        no_history: false,
+    }
+}
+
+/// The last 7 days repeated (`history.len() >= 7`); the mean of the history
+/// when it is shorter; zero when empty. Negative values count as 0.
+pub fn seasonal_naive(history: &[f64], horizon: usize) -> Vec<f64> {
+    same_weekday_mean(history, 1, horizon)
+}
+
+/// For each day ahead, the mean of the same weekday over the last `weeks`
+/// weeks (fewer when the history is shorter; `weeks == 0` counts as 1); the
+/// mean of the history when it is shorter than a week; zero when empty.
+/// Negative values count as 0.
+pub fn same_weekday_mean(history: &[f64], weeks: usize, horizon: usize) -> Vec<f64> {
+    let n = history.len();
+    let weeks = weeks.max(1);
+    let mut pattern = [0.0f64; 7];
+    if n >= 7 {
+        for (j, p) in pattern.iter_mut().enumerate() {
+            let (mut sum, mut cnt) = (0.0, 0usize);
+            let mut i = n - 7 + j;
+            for _ in 0..weeks {
+                sum += clamp(history[i]) / weeks as f64;
+                cnt += 1;
+                if i < 7 {
+                    break;
+                }
+                i -= 7;
+            }
+            *p = sum * weeks as f64 / cnt as f64;
+        }
+    } else if n > 0 {
+        let mean = history.iter().map(|&v| clamp(v) / n as f64).sum::<f64>();
+        pattern = [mean; 7];
+    }
+    (0..horizon)
+        .map(|j| finite_nonneg(pattern[j % 7]))
+        .collect()
+}
+
+/// A value as demand: negative and non-finite values are 0.
+#[inline]
+fn clamp(v: f64) -> f64 {
+    if v > 0.0 && v.is_finite() { v } else { 0.0 }
+}
+
+#[inline]
+fn finite_nonneg(v: f64) -> f64 {
+    if v.is_nan() || v <= 0.0 {
+        0.0
+    } else {
+        v.min(f64::MAX)
+    }
+}
+
+/// The history as the models read it: clamped and scaled to at most 1.
+struct Series<'a> {
+    h: &'a [f64],
+    inv: f64,
+    d0: usize,
+}
+
+impl Series<'_> {
+    #[inline]
+    fn y(&self, t: usize) -> f64 {
+        clamp(self.h[t]) * self.inv
+    }
+
+    #[inline]
+    fn dow(&self, t: usize) -> usize {
+        (self.d0 + t) % 7
+    }
+
+    /// Mean, count of non-zero days and mean of the non-zero values over
+    /// `days` days from `start` (fewer at the end of the history).
+    fn init_stats(&self, start: usize, days: usize) -> (f64, usize, f64) {
+        let end = (start + days).min(self.h.len());
+        let (mut sum, mut nz) = (0.0, 0usize);
+        for t in start..end {
+            let y = self.y(t);
+            sum += y;
+            nz += usize::from(y > 0.0);
+        }
+        let m = (end - start).max(1) as f64;
+        (sum / m, nz, if nz > 0 { sum / nz as f64 } else { 0.0 })
+    }
+}
+
+/// Where the holdout windows are.
+struct Plan {
+    /// First day fitted (the first day with demand).
+    start: usize,
+    n: usize,
+    /// Start of each holdout window, ascending; `origins[folds - 1] + hv == n`.
+    origins: [usize; MAX_FOLDS],
+    folds: usize,
+    hv: usize,
+}
+
+/// One family of models, `K` parameter settings side by side.
+trait Family: Copy {
+    fn method(&self) -> Method;
+    /// Take in day `t`'s demand `y` on weekday `d`; add the one-step squared
+    /// error to the in-sample score when `scored`.
+    fn step(&mut self, y: f64, d: usize, scored: bool);
+    /// In-sample squared error of each setting.
+    fn sse(&self) -> &[f64; K];
+    /// Setting `k`'s forecast by weekday, from the state now.
+    fn pattern(&self, k: usize) -> [f64; 7];
+}
+
+/// A candidate's result: its holdout score and its refitted forecast.
+struct Candidate {
+    method: Method,
+    holdout_sse: f64,
+    pattern: [f64; 7],
+}
+
+fn argmin(v: &[f64; K]) -> usize {
+    let mut best = 0;
+    for k in 1..K {
+        if v[k] < v[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+fn holdout_sse(s: &Series<'_>, from: usize, hv: usize, p: &[f64; 7]) -> f64 {
+    let mut sse = 0.0;
+    let mut d = s.dow(from);
+    for t in from..from + hv {
+        let e = s.y(t) - p[d].max(0.0);
+        sse += e * e;
+        d = if d == 6 { 0 } else { d + 1 };
+    }
+    sse
+}
+
+fn run<F: Family>(s: &Series<'_>, plan: &Plan, mut fam: F) -> Candidate {
+    let mut snaps = [fam; MAX_FOLDS];
+    let scored_from = plan.start + BURN_IN;
+    let mut t = plan.start;
+    let mut d = s.dow(t);
+    for i in 0..=plan.folds {
+        let end = if i < plan.folds {
+            plan.origins[i]
+        } else {
+            plan.n
+        };
+        while t < end {
+            fam.step(s.y(t), d, t >= scored_from);
+            t += 1;
+            d = if d == 6 { 0 } else { d + 1 };
+        }
+        if i < plan.folds {
+            snaps[i] = fam;
+        }
+    }
+    let k_fit = argmin(snaps[0].sse());
+    let mut sse = 0.0;
+    for (i, snap) in snaps.iter().take(plan.folds).enumerate() {
+        sse += holdout_sse(s, plan.origins[i], plan.hv, &snap.pattern(k_fit));
+    }
+    Candidate {
+        method: fam.method(),
+        holdout_sse: sse,
+        pattern: fam.pattern(argmin(fam.sse())),
+    }
+}
+
+/// A benchmark method, its pattern computed straight from the history
+/// before `end`.
+fn direct(
+    s: &Series<'_>,
+    plan: &Plan,
+    method: Method,
+    weeks: usize,
+) -> Candidate {
+    let pattern_at = |end: usize| {
+        let mut p = [0.0; 7];
+        for j in 0..7 {
+            let (mut sum, mut cnt) = (0.0, 0usize);
+            let mut t = end - 7 + j;
+            for _ in 0..weeks {
+                if t < plan.start {
+                    break;
+                }
+                sum += s.y(t);
+                cnt += 1;
+                if t < 7 {
+                    break;
+                }
+                t -= 7;
+            }
+            p[s.dow(end - 7 + j)] = if cnt > 0 { sum / cnt as f64 } else { 0.0 };
+        }
+        p
+    };
+    let mut sse = 0.0;
+    for i in 0..plan.folds {
+        sse += holdout_sse(s, plan.origins[i], plan.hv, &pattern_at(plan.origins[i]));
+    }
+    Candidate {
+        method,
+        holdout_sse: sse,
+        pattern: pattern_at(plan.n),
+    }
+}
+
+/// Run every candidate and keep the best on the holdout.
+fn choose(s: &Series<'_>, plan: &Plan) -> ([f64; 7], Method, f64) {
+    let candidates = [
+        run(s, plan, Level::new(s, plan.start, false)),
+        run(s, plan, Tsb::new(s, plan.start)),
+        run(s, plan, Croston::new(s, plan.start, false)),
+        run(s, plan, Croston::new(s, plan.start, true)),
+        direct(s, plan, Method::SameWeekdayMean, 4),
+        run(s, plan, Level::new(s, plan.start, true)),
+        run(s, plan, HoltWinters::new(s, plan.start)),
+        direct(s, plan, Method::SeasonalNaive, 1),
+    ];
+    let mut best = &candidates[0];
+    for c in &candidates[1..] {
+        if c.holdout_sse < best.holdout_sse {
+            best = c;
+        }
+    }
+    let days = (plan.folds * plan.hv) as f64;
+    (best.pattern, best.method, (best.holdout_sse / days).sqrt())
+}
+
+/// Histories with fewer than 21 days from the first sale: the mean of the
+/// last 28 days (counting zero days before the first sale within them).
+fn short(s: &Series<'_>, start: usize) -> ([f64; 7], Method, f64) {
+    let n = s.h.len();
+    debug_assert!(start < n);
+    let from = n.saturating_sub(INIT_DAYS);
+    let m = (n - from) as f64;
+    let mean = (from..n).map(|t| s.y(t)).sum::<f64>() / m;
+    let var = (from..n).map(|t| (s.y(t) - mean).powi(2)).sum::<f64>() / m;
+    ([mean; 7], Method::Mean, var.sqrt())
+}
+
+/// The weekday profile, learnt online from all days so far.
+#[derive(Clone, Copy)]
+struct Profile {
+    sum: [f64; 7],
+    cnt: [f64; 7],
+    total: f64,
+    days: f64,
+}
+
+impl Profile {
+    fn new() -> Self {
+        Profile {
+            sum: [0.0; 7],
+            cnt: [0.0; 7],
+            total: 0.0,
+            days: 0.0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, y: f64, d: usize) {
+        self.sum[d] += y;
+        self.cnt[d] += 1.0;
+        self.total += y;
+        self.days += 1.0;
+    }
+}
+
+/// Simple exponential smoothing, optionally of the deseasonalised series.
+#[derive(Clone, Copy)]
+struct Level {
+    weekly: bool,
+    /// Pseudo-units for the profile, relative to the series' scale.
+    pseudo: f64,
+    level: [f64; K],
+    sse: [f64; K],
+    profile: Profile,
+}
+
+const LEVEL_ALPHAS: [f64; K] = [0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.25, 0.4];
+
+impl Level {
+    fn new(s: &Series<'_>, start: usize, weekly: bool) -> Self {
+        let (mean, _, _) = s.init_stats(start, INIT_DAYS);
+        Level {
+            weekly,
+            pseudo: PROFILE_PSEUDO_UNITS * s.inv,
+            level: [mean; K],
+            sse: [0.0; K],
+            profile: Profile::new(),
+        }
+    }
+
+    #[inline]
+    fn ratio(&self, d: usize) -> f64 {
+        if self.weekly {
+            self.profile.ratio_units(d, self.pseudo)
+        } else {
+            1.0
+        }
+    }
+}
+
+impl Profile {
+    /// Like `ratio` but the pseudo-count is in units (scaled), not days.
+    #[inline]
+    fn ratio_units(&self, d: usize, pseudo_units: f64) -> f64 {
+        if self.days <= 0.0 || self.total <= 0.0 {
+            return 1.0;
+        }
+        let mean = self.total / self.days;
+        (self.sum[d] + pseudo_units) / (self.cnt[d] * mean + pseudo_units)
+    }
+}
+
+impl Family for Level {
+    fn method(&self) -> Method {
+        if self.weekly {
+            Method::SesWeekly
+        } else {
+            Method::Ses
+        }
+    }
+
+    #[inline]
+    fn step(&mut self, y: f64, d: usize, scored: bool) {
+        let r = self.ratio(d);
+        let x = y / r;
+        if scored {
+            for k in 0..K {
+                let e = y - self.level[k] * r;
+                self.sse[k] += e * e;
+            }
+        }
+        for k in 0..K {
+            self.level[k] += LEVEL_ALPHAS[k] * (x - self.level[k]);
+        }
+        if self.weekly {
+            self.profile.add(y, d);
+        }
+    }
+
+    fn sse(&self) -> &[f64; K] {
+        &self.sse
+    }
+
+    fn pattern(&self, k: usize) -> [f64; 7] {
+        std::array::from_fn(|d| self.level[k] * self.ratio(d))
+    }
+}
+
+/// Additive Holt-Winters, no trend, weekly season.
+#[derive(Clone, Copy)]
+struct HoltWinters {
+    level: [f64; K],
+    season: [[f64; 7]; K],
+    sse: [f64; K],
+}
+
+const HW_ALPHAS: [f64; K] = [0.02, 0.05, 0.1, 0.2, 0.02, 0.05, 0.1, 0.2];
+const HW_GAMMAS: [f64; K] = [0.02, 0.02, 0.02, 0.02, 0.1, 0.1, 0.1, 0.1];
+
+impl HoltWinters {
+    fn new(s: &Series<'_>, start: usize) -> Self {
+        let end = (start + 14).min(s.h.len());
+        let (mut sum, mut cnt) = ([0.0; 7], [0.0; 7]);
+        let mut total = 0.0;
+        for t in start..end {
+            let d = s.dow(t);
+            sum[d] += s.y(t);
+            cnt[d] += 1.0;
+            total += s.y(t);
+        }
+        let mean = total / (end - start).max(1) as f64;
+        let season: [f64; 7] =
+            std::array::from_fn(|d| if cnt[d] > 0.0 { sum[d] / cnt[d] - mean } else { 0.0 });
+        HoltWinters {
+            level: [mean; K],
+            season: [season; K],
+            sse: [0.0; K],
+        }
+    }
+}
+
+impl Family for HoltWinters {
+    fn method(&self) -> Method {
+        Method::HoltWintersWeekly
+    }
+
+    #[inline]
+    fn step(&mut self, y: f64, d: usize, scored: bool) {
+        for k in 0..K {
+            let e = y - (self.level[k] + self.season[k][d]);
+            if scored {
+                self.sse[k] += e * e;
+            }
+            self.level[k] += HW_ALPHAS[k] * e;
+            self.season[k][d] += HW_GAMMAS[k] * (1.0 - HW_ALPHAS[k]) * e;
+        }
+    }
+
+    fn sse(&self) -> &[f64; K] {
+        &self.sse
+    }
+
+    fn pattern(&self, k: usize) -> [f64; 7] {
+        std::array::from_fn(|d| (self.level[k] + self.season[k][d]).max(0.0))
+    }
+}
+
+/// Teunter-Syntetos-Babai.
+#[derive(Clone, Copy)]
+struct Tsb {
+    size: [f64; K],
+    prob: [f64; K],
+    sse: [f64; K],
+}
+
+const TSB_ALPHAS: [f64; K] = [0.05, 0.1, 0.2, 0.4, 0.05, 0.1, 0.2, 0.4];
+const TSB_BETAS: [f64; K] = [0.02, 0.02, 0.02, 0.02, 0.08, 0.08, 0.08, 0.08];
+
+impl Tsb {
+    fn new(s: &Series<'_>, start: usize) -> Self {
+        let (_, nz, size) = s.init_stats(start, INIT_DAYS);
+        let days = INIT_DAYS.min(s.h.len() - start) as f64;
+        Tsb {
+            size: [size; K],
+            prob: [nz as f64 / days; K],
+            sse: [0.0; K],
+        }
+    }
+}
+
+impl Family for Tsb {
+    fn method(&self) -> Method {
+        Method::Tsb
+    }
+
+    #[inline]
+    fn step(&mut self, y: f64, _d: usize, scored: bool) {
+        if scored {
+            for k in 0..K {
+                let e = y - self.size[k] * self.prob[k];
+                self.sse[k] += e * e;
+            }
+        }
+        if y > 0.0 {
+            for k in 0..K {
+                self.size[k] += TSB_ALPHAS[k] * (y - self.size[k]);
+                self.prob[k] += TSB_BETAS[k] * (1.0 - self.prob[k]);
+            }
+        } else {
+            for k in 0..K {
+                self.prob[k] -= TSB_BETAS[k] * self.prob[k];
+            }
+        }
+    }
+
+    fn sse(&self) -> &[f64; K] {
+        &self.sse
+    }
+
+    fn pattern(&self, k: usize) -> [f64; 7] {
+        [self.size[k] * self.prob[k]; 7]
+    }
+}
+
+/// Croston's method, or with `sba` the Syntetos-Boylan approximation.
+#[derive(Clone, Copy)]
+struct Croston {
+    sba: bool,
+    size: [f64; K],
+    interval: [f64; K],
+    /// Days since the last demand.
+    since: f64,
+    sse: [f64; K],
+}
+
+const CROSTON_ALPHAS: [f64; K] = [0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5];
+
+impl Croston {
+    fn new(s: &Series<'_>, start: usize, sba: bool) -> Self {
+        let (_, nz, size) = s.init_stats(start, INIT_DAYS);
+        let days = INIT_DAYS.min(s.h.len() - start) as f64;
+        let interval = days / nz.max(1) as f64;
+        Croston {
+            sba,
+            size: [size; K],
+            interval: [interval; K],
+            // The first demand (at `start`) then counts as one mean interval.
+            since: interval - 1.0,
+            sse: [0.0; K],
+        }
+    }
+
+    #[inline]
+    fn rate(&self, k: usize) -> f64 {
+        let f = self.size[k] / self.interval[k];
+        if self.sba {
+            f * (1.0 - CROSTON_ALPHAS[k] / 2.0)
+        } else {
+            f
+        }
+    }
+}
+
+impl Family for Croston {
+    fn method(&self) -> Method {
+        if self.sba { Method::Sba } else { Method::Croston }
+    }
+
+    #[inline]
+    fn step(&mut self, y: f64, _d: usize, scored: bool) {
+        if scored {
+            for k in 0..K {
+                let e = y - self.rate(k);
+                self.sse[k] += e * e;
+            }
+        }
+        if y > 0.0 {
+            let q = self.since + 1.0;
+            for k in 0..K {
+                self.size[k] += CROSTON_ALPHAS[k] * (y - self.size[k]);
+                self.interval[k] += CROSTON_ALPHAS[k] * (q - self.interval[k]);
+            }
+            self.since = 0.0;
+        } else {
+            self.since += 1.0;
+        }
+    }
+
+    fn sse(&self) -> &[f64; K] {
+        &self.sse
+    }
+
+    fn pattern(&self, k: usize) -> [f64; 7] {
+        [self.rate(k); 7]
+    }
+}
