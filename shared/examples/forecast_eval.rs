@@ -34,7 +34,12 @@ struct Tally {
     snaive: f64,
     swm: f64,
     methods: BTreeMap<&'static str, (usize, f64, f64)>,
+    /// By mean daily demand over the last 91 days of training.
+    buckets: [(usize, f64, f64); 4],
 }
+
+/// Upper bounds of the demand buckets (units a day).
+const BUCKETS: [f64; 3] = [0.1, 0.5, 2.0];
 
 fn main() -> ExitCode {
     match run() {
@@ -123,6 +128,12 @@ fn run() -> Result<(), String> {
             t.jxc += jxc;
             t.snaive += snaive;
             t.swm += swm;
+            let recent = &train[train.len().saturating_sub(91)..];
+            let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+            let b = BUCKETS.iter().position(|&u| mean < u).unwrap_or(BUCKETS.len());
+            t.buckets[b].0 += 1;
+            t.buckets[b].1 += jxc;
+            t.buckets[b].2 += snaive;
             let m = t.methods.entry(f.method.as_str()).or_default();
             m.0 += 1;
             m.1 += jxc;
@@ -153,6 +164,17 @@ fn run() -> Result<(), String> {
                 })
                 .collect();
             println!("    methods: {}", mix.join(" "));
+            let names = ["<0.1/day", "0.1-0.5/day", "0.5-2/day", ">=2/day"];
+            let by: Vec<String> = t
+                .buckets
+                .iter()
+                .zip(names)
+                .filter(|(b, _)| b.0 > 0)
+                .map(|((c, j, s), name)| {
+                    format!("{name}: {c} series, jxc {:.3} ({:.3}x)", j / *c as f64, j / s)
+                })
+                .collect();
+            println!("    by demand: {}", by.join("; "));
         }
         println!(
             "    forecast: {fits} calls, {:.2} µs each (this binary, one thread)",
