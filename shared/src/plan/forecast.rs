@@ -265,7 +265,10 @@ struct Plan {
 
 /// One family of models, `K` parameter settings side by side.
 trait Family: Copy {
-    fn method(&self) -> Method;
+    /// The settings `lo..hi` of each group are one method (one candidate).
+    const GROUPS: &'static [(usize, usize)] = &[(0, K)];
+    /// The method of group `g`.
+    fn method(&self, g: usize) -> Method;
     /// Take in day `t`'s demand `y` on weekday `d`; add the one-step squared
     /// error to the in-sample score when `scored`.
     fn step(&mut self, y: f64, d: usize, scored: bool);
@@ -282,9 +285,10 @@ struct Candidate {
     pattern: [f64; 7],
 }
 
-fn argmin(v: &[f64; K]) -> usize {
-    let mut best = 0;
-    for k in 1..K {
+/// The setting in `lo..hi` with the least error.
+fn argmin(v: &[f64; K], (lo, hi): (usize, usize)) -> usize {
+    let mut best = lo;
+    for k in lo + 1..hi {
         if v[k] < v[best] {
             best = k;
         }
@@ -303,7 +307,8 @@ fn holdout_sse(s: &Series<'_>, from: usize, hv: usize, p: &[f64; 7]) -> f64 {
     sse
 }
 
-fn run<F: Family>(s: &Series<'_>, plan: &Plan, mut fam: F) -> Candidate {
+/// Run a family over the history, handing each of its methods to `consider`.
+fn run<F: Family>(s: &Series<'_>, plan: &Plan, mut fam: F, consider: &mut impl FnMut(Candidate)) {
     let mut snaps = [fam; MAX_FOLDS];
     let scored_from = plan.start + BURN_IN;
     let mut t = plan.start;
@@ -323,15 +328,17 @@ fn run<F: Family>(s: &Series<'_>, plan: &Plan, mut fam: F) -> Candidate {
             snaps[i] = fam;
         }
     }
-    let k_fit = argmin(snaps[0].sse());
-    let mut sse = 0.0;
-    for (i, snap) in snaps.iter().take(plan.folds).enumerate() {
-        sse += holdout_sse(s, plan.origins[i], plan.hv, &snap.pattern(k_fit));
-    }
-    Candidate {
-        method: fam.method(),
-        holdout_sse: sse,
-        pattern: fam.pattern(argmin(fam.sse())),
+    for (g, &group) in F::GROUPS.iter().enumerate() {
+        let k_fit = argmin(snaps[0].sse(), group);
+        let mut sse = 0.0;
+        for (i, snap) in snaps.iter().take(plan.folds).enumerate() {
+            sse += holdout_sse(s, plan.origins[i], plan.hv, &snap.pattern(k_fit));
+        }
+        consider(Candidate {
+            method: fam.method(g),
+            holdout_sse: sse,
+            pattern: fam.pattern(argmin(fam.sse(), group)),
+        });
     }
 }
 
@@ -376,24 +383,32 @@ fn direct(
 
 /// Run every candidate and keep the best on the holdout.
 fn choose(s: &Series<'_>, plan: &Plan) -> ([f64; 7], Method, f64) {
-    let base = run(s, plan, Tsb::new(s, plan.start));
-    // Holdout errors of series this sparse are noisy: another method
-    // replaces TSB only when it is clearly better (measured on the
-    // development stores: switching on any improvement scored worse).
-    let limit = base.holdout_sse * SWITCH_MARGIN;
-    let mut best = base;
-    let mut consider = |c: Candidate| {
-        if c.holdout_sse < limit.min(best.holdout_sse) {
-            best = c;
+    // The first candidate (TSB) is the default. Holdout errors of series
+    // this sparse are noisy: another method replaces it only when clearly
+    // better (measured on the development stores: switching on any
+    // improvement scored worse).
+    let mut best: Option<Candidate> = None;
+    let mut limit = f64::INFINITY;
+    let mut consider = |c: Candidate| match &best {
+        None => {
+            limit = c.holdout_sse * SWITCH_MARGIN;
+            best = Some(c);
+        }
+        Some(b) => {
+            if c.holdout_sse < limit.min(b.holdout_sse) {
+                best = Some(c);
+            }
         }
     };
-    consider(run(s, plan, Croston::new(s, plan.start, false)));
-    consider(run(s, plan, Croston::new(s, plan.start, true)));
-    consider(run(s, plan, Level::new(s, plan.start, false)));
-    consider(run(s, plan, Level::new(s, plan.start, true)));
-    consider(run(s, plan, HoltWinters::new(s, plan.start)));
+    run(s, plan, Tsb::new(s, plan.start), &mut consider);
+    run(s, plan, Croston::new(s, plan.start), &mut consider);
+    run(s, plan, Level::new(s, plan.start), &mut consider);
+    run(s, plan, HoltWinters::new(s, plan.start), &mut consider);
     consider(direct(s, plan, Method::SameWeekdayMean, 4));
     consider(direct(s, plan, Method::SeasonalNaive, 1));
+    let Some(best) = best else {
+        return short(s, plan.start);
+    };
     let days = (plan.folds * plan.hv) as f64;
     (best.pattern, best.method, (best.holdout_sse / days).sqrt())
 }
@@ -438,10 +453,10 @@ impl Profile {
     }
 }
 
-/// Simple exponential smoothing, optionally of the deseasonalised series.
+/// Simple exponential smoothing: settings 0..4 of the series itself, 4..8
+/// of the series divided by the weekday profile (times the profile).
 #[derive(Clone, Copy)]
 struct Level {
-    weekly: bool,
     /// Pseudo-units for the profile, relative to the series' scale.
     pseudo: f64,
     level: [f64; K],
@@ -449,13 +464,14 @@ struct Level {
     profile: Profile,
 }
 
-const LEVEL_ALPHAS: [f64; K] = [0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.25, 0.4];
+const LEVEL_ALPHAS: [f64; K] = [0.02, 0.04, 0.08, 0.2, 0.02, 0.04, 0.08, 0.2];
+const FLAT: (usize, usize) = (0, K / 2);
+const WEEKLY: (usize, usize) = (K / 2, K);
 
 impl Level {
-    fn new(s: &Series<'_>, start: usize, weekly: bool) -> Self {
+    fn new(s: &Series<'_>, start: usize) -> Self {
         let (mean, _, _) = s.init_stats(start, INIT_DAYS);
         Level {
-            weekly,
             pseudo: PROFILE_PSEUDO_UNITS * s.inv,
             level: [mean; K],
             sse: [0.0; K],
@@ -463,18 +479,17 @@ impl Level {
         }
     }
 
+    /// The profile factor of each setting on weekday `d`.
     #[inline]
-    fn ratio(&self, d: usize) -> f64 {
-        if self.weekly {
-            self.profile.ratio_units(d, self.pseudo)
-        } else {
-            1.0
-        }
+    fn ratios(&self, d: usize) -> [f64; K] {
+        let r = self.profile.ratio_units(d, self.pseudo);
+        std::array::from_fn(|k| if k < FLAT.1 { 1.0 } else { r })
     }
 }
 
 impl Profile {
-    /// Like `ratio` but the pseudo-count is in units (scaled), not days.
+    /// Weekday `d`'s demand relative to the mean day, with `pseudo_units`
+    /// (scaled) at the mean added to its total.
     #[inline]
     fn ratio_units(&self, d: usize, pseudo_units: f64) -> f64 {
         if self.days <= 0.0 || self.total <= 0.0 {
@@ -486,30 +501,31 @@ impl Profile {
 }
 
 impl Family for Level {
-    fn method(&self) -> Method {
-        if self.weekly {
-            Method::SesWeekly
-        } else {
+    const GROUPS: &'static [(usize, usize)] = &[FLAT, WEEKLY];
+
+    fn method(&self, g: usize) -> Method {
+        if g == 0 {
             Method::Ses
+        } else {
+            Method::SesWeekly
         }
     }
 
     #[inline]
     fn step(&mut self, y: f64, d: usize, scored: bool) {
-        let r = self.ratio(d);
-        let x = y / r;
+        let ratio = self.ratios(d);
+        let x = y / ratio[K - 1];
+        let x: [f64; K] = std::array::from_fn(|k| if k < FLAT.1 { y } else { x });
         if scored {
             for k in 0..K {
-                let e = y - self.level[k] * r;
+                let e = y - self.level[k] * ratio[k];
                 self.sse[k] += e * e;
             }
         }
         for k in 0..K {
-            self.level[k] += LEVEL_ALPHAS[k] * (x - self.level[k]);
+            self.level[k] += LEVEL_ALPHAS[k] * (x[k] - self.level[k]);
         }
-        if self.weekly {
-            self.profile.add(y, d);
-        }
+        self.profile.add(y, d);
     }
 
     fn sse(&self) -> &[f64; K] {
@@ -517,7 +533,7 @@ impl Family for Level {
     }
 
     fn pattern(&self, k: usize) -> [f64; 7] {
-        std::array::from_fn(|d| self.level[k] * self.ratio(d))
+        std::array::from_fn(|d| self.level[k] * self.ratios(d)[k])
     }
 }
 
@@ -525,7 +541,8 @@ impl Family for Level {
 #[derive(Clone, Copy)]
 struct HoltWinters {
     level: [f64; K],
-    season: [[f64; 7]; K],
+    /// `season[d][k]`: weekday first, so one day's update runs across `k`.
+    season: [[f64; K]; 7],
     sse: [f64; K],
 }
 
@@ -544,30 +561,37 @@ impl HoltWinters {
             total += s.y(t);
         }
         let mean = total / (end - start).max(1) as f64;
-        let season: [f64; 7] =
-            std::array::from_fn(|d| if cnt[d] > 0.0 { sum[d] / cnt[d] - mean } else { 0.0 });
+        let season: [[f64; K]; 7] = std::array::from_fn(|d| {
+            [if cnt[d] > 0.0 { sum[d] / cnt[d] - mean } else { 0.0 }; K]
+        });
         HoltWinters {
             level: [mean; K],
-            season: [season; K],
+            season,
             sse: [0.0; K],
         }
     }
 }
 
 impl Family for HoltWinters {
-    fn method(&self) -> Method {
+    fn method(&self, _g: usize) -> Method {
         Method::HoltWintersWeekly
     }
 
     #[inline]
     fn step(&mut self, y: f64, d: usize, scored: bool) {
+        let season = &mut self.season[d];
+        let mut e = [0.0; K];
         for k in 0..K {
-            let e = y - (self.level[k] + self.season[k][d]);
-            if scored {
-                self.sse[k] += e * e;
+            e[k] = y - (self.level[k] + season[k]);
+        }
+        if scored {
+            for k in 0..K {
+                self.sse[k] += e[k] * e[k];
             }
-            self.level[k] += HW_ALPHAS[k] * e;
-            self.season[k][d] += HW_GAMMAS[k] * (1.0 - HW_ALPHAS[k]) * e;
+        }
+        for k in 0..K {
+            self.level[k] += HW_ALPHAS[k] * e[k];
+            season[k] += HW_GAMMAS[k] * (1.0 - HW_ALPHAS[k]) * e[k];
         }
     }
 
@@ -576,7 +600,7 @@ impl Family for HoltWinters {
     }
 
     fn pattern(&self, k: usize) -> [f64; 7] {
-        std::array::from_fn(|d| (self.level[k] + self.season[k][d]).max(0.0))
+        std::array::from_fn(|d| (self.level[k] + self.season[d][k]).max(0.0))
     }
 }
 
@@ -604,7 +628,7 @@ impl Tsb {
 }
 
 impl Family for Tsb {
-    fn method(&self) -> Method {
+    fn method(&self, _g: usize) -> Method {
         Method::Tsb
     }
 
@@ -637,55 +661,63 @@ impl Family for Tsb {
     }
 }
 
-/// Croston's method, or with `sba` the Syntetos-Boylan approximation.
+/// Croston's method (settings 0..4) and the Syntetos-Boylan approximation
+/// (4..8, the same smoothing times 1 − α/2).
 #[derive(Clone, Copy)]
 struct Croston {
-    sba: bool,
     size: [f64; K],
     interval: [f64; K],
     /// Days since the last demand.
     since: f64,
+    /// The forecast per day of each setting (changes only on demand days).
+    rate: [f64; K],
     sse: [f64; K],
 }
 
-const CROSTON_ALPHAS: [f64; K] = [0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5];
+const CROSTON_ALPHAS: [f64; K] = [0.05, 0.1, 0.2, 0.4, 0.05, 0.1, 0.2, 0.4];
+const SBA: (usize, usize) = (K / 2, K);
 
 impl Croston {
-    fn new(s: &Series<'_>, start: usize, sba: bool) -> Self {
+    fn new(s: &Series<'_>, start: usize) -> Self {
         let (_, nz, size) = s.init_stats(start, INIT_DAYS);
         let days = INIT_DAYS.min(s.h.len() - start) as f64;
         let interval = days / nz.max(1) as f64;
-        Croston {
-            sba,
+        let mut c = Croston {
             size: [size; K],
             interval: [interval; K],
             // The first demand (at `start`) then counts as one mean interval.
             since: interval - 1.0,
+            rate: [0.0; K],
             sse: [0.0; K],
-        }
+        };
+        c.update_rate();
+        c
     }
 
-    #[inline]
-    fn rate(&self, k: usize) -> f64 {
-        let f = self.size[k] / self.interval[k];
-        if self.sba {
-            f * (1.0 - CROSTON_ALPHAS[k] / 2.0)
-        } else {
-            f
+    fn update_rate(&mut self) {
+        for k in 0..K {
+            let bias = if k >= SBA.0 {
+                1.0 - CROSTON_ALPHAS[k] / 2.0
+            } else {
+                1.0
+            };
+            self.rate[k] = bias * self.size[k] / self.interval[k];
         }
     }
 }
 
 impl Family for Croston {
-    fn method(&self) -> Method {
-        if self.sba { Method::Sba } else { Method::Croston }
+    const GROUPS: &'static [(usize, usize)] = &[(0, K / 2), SBA];
+
+    fn method(&self, g: usize) -> Method {
+        if g == 0 { Method::Croston } else { Method::Sba }
     }
 
     #[inline]
     fn step(&mut self, y: f64, _d: usize, scored: bool) {
         if scored {
             for k in 0..K {
-                let e = y - self.rate(k);
+                let e = y - self.rate[k];
                 self.sse[k] += e * e;
             }
         }
@@ -696,6 +728,7 @@ impl Family for Croston {
                 self.interval[k] += CROSTON_ALPHAS[k] * (q - self.interval[k]);
             }
             self.since = 0.0;
+            self.update_rate();
         } else {
             self.since += 1.0;
         }
@@ -706,6 +739,6 @@ impl Family for Croston {
     }
 
     fn pattern(&self, k: usize) -> [f64; 7] {
-        [self.rate(k); 7]
+        [self.rate[k]; 7]
     }
 }
