@@ -81,7 +81,10 @@ fn run() -> Result<(), String> {
     }
 
     let mut reader = csv::Reader::from_path(&file).map_err(|e| format!("{file}: {e}"))?;
-    let header = reader.headers().map_err(|e| format!("{file}: {e}"))?.clone();
+    let header = reader
+        .headers()
+        .map_err(|e| format!("{file}: {e}"))?
+        .clone();
     let first_day = header
         .get(3)
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
@@ -92,7 +95,10 @@ fn run() -> Result<(), String> {
         let values = row
             .iter()
             .skip(3)
-            .map(|v| v.parse::<f64>().map_err(|e| format!("{file}: value {v:?}: {e}")))
+            .map(|v| {
+                v.parse::<f64>()
+                    .map_err(|e| format!("{file}: value {v:?}: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         series.push(Series {
             level: row[0].to_string(),
@@ -109,7 +115,9 @@ fn run() -> Result<(), String> {
         for s in &series {
             let cut = usize::try_from(cut).map_err(|_| format!("{day} is before {first_day}"))?;
             if cut + horizon > s.values.len() {
-                return Err(format!("{day} + {horizon} days is past the end of the data"));
+                return Err(format!(
+                    "{day} + {horizon} days is past the end of the data"
+                ));
             }
             let (train, actual) = (&s.values[..cut], &s.values[cut..cut + horizon]);
             let started = Instant::now();
@@ -130,7 +138,10 @@ fn run() -> Result<(), String> {
             t.swm += swm;
             let recent = &train[train.len().saturating_sub(91)..];
             let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
-            let b = BUCKETS.iter().position(|&u| mean < u).unwrap_or(BUCKETS.len());
+            let b = BUCKETS
+                .iter()
+                .position(|&u| mean < u)
+                .unwrap_or(BUCKETS.len());
             t.buckets[b].0 += 1;
             t.buckets[b].1 += jxc;
             t.buckets[b].2 += snaive;
@@ -171,7 +182,11 @@ fn run() -> Result<(), String> {
                 .zip(names)
                 .filter(|(b, _)| b.0 > 0)
                 .map(|((c, j, s), name)| {
-                    format!("{name}: {c} series, jxc {:.3} ({:.3}x)", j / *c as f64, j / s)
+                    format!(
+                        "{name}: {c} series, jxc {:.3} ({:.3}x)",
+                        j / *c as f64,
+                        j / s
+                    )
                 })
                 .collect();
             println!("    by demand: {}", by.join("; "));

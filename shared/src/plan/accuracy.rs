@@ -25,11 +25,8 @@ pub fn rmsse(train: &[f64], actual: &[f64], forecast: &[f64]) -> Option<f64> {
     if diffs.len() < 2 {
         return None;
     }
-    let scale = diffs
-        .windows(2)
-        .map(|w| (w[1] - w[0]).powi(2))
-        .sum::<f64>()
-        / (diffs.len() - 1) as f64;
+    let scale =
+        diffs.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f64>() / (diffs.len() - 1) as f64;
     if !(scale.is_finite() && scale > 0.0) {
         return None;
     }

@@ -84,7 +84,7 @@ pub fn xyz(weekly: &[f64]) -> Xyz {
     }
     let n = weekly.len() as f64;
     let mean = weekly.iter().sum::<f64>() / n;
-    if !(mean > 0.0) {
+    if mean.is_nan() || mean <= 0.0 {
         return Xyz::Z;
     }
     let sd = (weekly.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();

@@ -25,6 +25,76 @@ fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
+// Wichura's AS241 (PPND16) coefficients as published, highest power first.
+#[allow(clippy::excessive_precision, clippy::unreadable_literal)]
+mod as241 {
+    pub(super) const A: [f64; 8] = [
+        2509.0809287301226727,
+        33430.575583588128105,
+        67265.770927008700853,
+        45921.953931549871457,
+        13731.693765509461125,
+        1971.5909503065514427,
+        133.14166789178437745,
+        3.387132872796366608,
+    ];
+    pub(super) const B: [f64; 8] = [
+        5226.495278852545925,
+        28729.085735721942674,
+        39307.89580009271061,
+        21213.794301586595867,
+        5394.1960214247511077,
+        687.1870074920579083,
+        42.313330701600911252,
+        1.0,
+    ];
+    pub(super) const C: [f64; 8] = [
+        7.7454501427834140764e-4,
+        0.0227238449892691845833,
+        0.24178072517745061177,
+        1.27045825245236838258,
+        3.64784832476320460504,
+        5.7694972214606914055,
+        4.6303378461565452959,
+        1.42343711074968357734,
+    ];
+    pub(super) const D: [f64; 8] = [
+        1.05075007164441684324e-9,
+        5.475938084995344946e-4,
+        0.0151986665636164571966,
+        0.14810397642748007459,
+        0.68976733498510000455,
+        1.6763848301838038494,
+        2.05319162663775882187,
+        1.0,
+    ];
+    pub(super) const E: [f64; 8] = [
+        2.01033439929228813265e-7,
+        2.71155556874348757815e-5,
+        0.0012426609473880784386,
+        0.026532189526576123093,
+        0.29656057182850489123,
+        1.7848265399172913358,
+        5.4637849111641143699,
+        6.6579046435011037772,
+    ];
+    pub(super) const F: [f64; 8] = [
+        2.04426310338993978564e-15,
+        1.4215117583164458887e-7,
+        1.8463183175100546818e-5,
+        7.868691311456132591e-4,
+        0.0148753612908506148525,
+        0.13692988092273580531,
+        0.59983220655588793769,
+        1.0,
+    ];
+}
+
+/// A polynomial at `x`, coefficients highest power first (Horner).
+fn poly(c: &[f64; 8], x: f64) -> f64 {
+    c.iter().fold(0.0, |acc, &k| acc * x + k)
+}
+
 /// The inverse of the standard normal CDF on (0, 1) (Wichura's AS241
 /// PPND16, relative accuracy about 1e-16). `None` outside (0, 1).
 pub fn inverse_normal_cdf(p: f64) -> Option<f64> {
@@ -34,88 +104,14 @@ pub fn inverse_normal_cdf(p: f64) -> Option<f64> {
     let q = p - 0.5;
     if q.abs() <= 0.425 {
         let r = 0.180625 - q * q;
-        let num = ((((((r * 2509.080_928_730_122_7 + 33430.575_583_588_128) * r
-            + 67265.770_927_008_7)
-            * r
-            + 45921.953_931_549_871)
-            * r
-            + 13731.693_765_509_461)
-            * r
-            + 1971.590_950_306_551_4)
-            * r
-            + 133.141_667_891_784_38)
-            * r
-            + 3.387_132_872_796_366_6;
-        let den = ((((((r * 5226.495_278_852_546 + 28729.085_735_721_943) * r
-            + 39307.895_800_092_71)
-            * r
-            + 21213.794_301_586_596)
-            * r
-            + 5394.196_021_424_751)
-            * r
-            + 687.187_007_492_057_9)
-            * r
-            + 42.313_330_701_600_91)
-            * r
-            + 1.0;
-        return Some(q * num / den);
+        return Some(q * poly(&as241::A, r) / poly(&as241::B, r));
     }
-    let r = if q < 0.0 { p } else { 1.0 - p };
-    let mut r = (-r.ln()).sqrt();
+    let tail = if q < 0.0 { p } else { 1.0 - p };
+    let r = (-tail.ln()).sqrt();
     let v = if r <= 5.0 {
-        r -= 1.6;
-        let num = ((((((r * 7.745_450_142_783_414e-4 + 0.022_723_844_989_269_185) * r
-            + 0.241_780_725_177_450_6)
-            * r
-            + 1.270_458_252_452_368_4)
-            * r
-            + 3.647_848_324_763_204_6)
-            * r
-            + 5.769_497_221_460_691)
-            * r
-            + 4.630_337_846_156_545)
-            * r
-            + 1.423_437_110_749_683_6;
-        let den = ((((((r * 1.050_750_071_644_416_8e-9 + 5.475_938_084_995_345e-4) * r
-            + 0.015_198_666_563_616_457)
-            * r
-            + 0.148_103_976_427_480_07)
-            * r
-            + 0.689_767_334_985_1)
-            * r
-            + 1.676_384_830_183_803_8)
-            * r
-            + 2.053_191_626_637_759)
-            * r
-            + 1.0;
-        num / den
+        poly(&as241::C, r - 1.6) / poly(&as241::D, r - 1.6)
     } else {
-        r -= 5.0;
-        let num = ((((((r * 2.010_334_399_292_288_1e-7 + 2.711_555_568_743_487_6e-5) * r
-            + 0.001_242_660_947_388_078_4)
-            * r
-            + 0.026_532_189_526_576_124)
-            * r
-            + 0.296_560_571_828_504_9)
-            * r
-            + 1.784_826_539_917_291_3)
-            * r
-            + 5.463_784_911_164_114)
-            * r
-            + 6.657_904_643_501_103_8;
-        let den = ((((((r * 2.044_263_103_389_939_8e-15 + 1.421_511_758_316_445_9e-7) * r
-            + 1.846_318_317_510_054_8e-5)
-            * r
-            + 7.868_691_311_456_133e-4)
-            * r
-            + 0.014_875_361_290_850_615)
-            * r
-            + 0.136_929_880_922_735_8)
-            * r
-            + 0.599_832_206_555_887_9)
-            * r
-            + 1.0;
-        num / den
+        poly(&as241::E, r - 5.0) / poly(&as241::F, r - 5.0)
     };
     Some(if q < 0.0 { -v } else { v })
 }
@@ -158,7 +154,11 @@ pub fn order_up_to(
 /// Economic order quantity `√(2 D S / H)`: `D` units a year, `S` the cost of
 /// one order, `H` the cost of holding one unit a year. `None` when `H ≤ 0`
 /// or `D` or `S` is negative.
-pub fn eoq(annual_demand: Decimal, order_cost: Decimal, holding_cost_per_unit_year: Decimal) -> Option<Decimal> {
+pub fn eoq(
+    annual_demand: Decimal,
+    order_cost: Decimal,
+    holding_cost_per_unit_year: Decimal,
+) -> Option<Decimal> {
     if holding_cost_per_unit_year <= Decimal::ZERO
         || annual_demand < Decimal::ZERO
         || order_cost < Decimal::ZERO
@@ -174,7 +174,11 @@ pub fn eoq(annual_demand: Decimal, order_cost: Decimal, holding_cost_per_unit_ye
 /// `pack_size` (a pack size ≤ 0 is ignored). Rounding comes last, so the
 /// result is always whole packs, and can exceed a minimum that is not itself
 /// whole packs (need 3, minimum 10, packs of 6 → 12).
-pub fn round_order(need: Decimal, pack_size: Option<Decimal>, min_order_qty: Option<Decimal>) -> Decimal {
+pub fn round_order(
+    need: Decimal,
+    pack_size: Option<Decimal>,
+    min_order_qty: Option<Decimal>,
+) -> Decimal {
     if need <= Decimal::ZERO {
         return Decimal::ZERO;
     }
@@ -261,7 +265,7 @@ mod tests {
     fn eoq_hand_computed() {
         // √(2 · 1000 · 50 / 4) = √25000 = 158.1139 (4 places).
         assert_eq!(eoq(d("1000"), d("50"), d("4")), Some(d("158.1139")));
-        // √(2 · 200 · 10 / 1) = √4000... = 63.2456; exact: 2·2·8/2 = 16 → 4.
+        // √(2 · 2 · 8 / 2) = √16 = 4.
         assert_eq!(eoq(d("2"), d("8"), d("2")), Some(d("4")));
         assert_eq!(eoq(d("1000"), d("50"), d("0")), None);
         assert_eq!(eoq(d("1000"), d("50"), d("-1")), None);
@@ -292,6 +296,48 @@ mod tests {
         assert_eq!(round_order(d("3"), Some(d("0")), Some(d("10"))), d("10"));
         assert_eq!(round_order(d("3"), Some(d("-6")), None), d("3"));
         assert_eq!(round_order(d("1.1"), Some(d("0.5")), None), d("1.5"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn round_order_is_whole_packs_at_least_need_and_minimum(
+            need in -1000i64..100_000,
+            pack in proptest::option::of(-5i64..500),
+            min in proptest::option::of(0i64..5_000),
+        ) {
+            let (need, pack, min) = (
+                Decimal::new(need, 2),
+                pack.map(|p| Decimal::new(p, 1)),
+                min.map(|m| Decimal::new(m, 1)),
+            );
+            let q = round_order(need, pack, min);
+            if need <= Decimal::ZERO {
+                proptest::prop_assert_eq!(q, Decimal::ZERO);
+            } else {
+                proptest::prop_assert!(q >= need);
+                proptest::prop_assert!(q >= min.unwrap_or(Decimal::ZERO));
+                if let Some(p) = pack.filter(|p| *p > Decimal::ZERO) {
+                    proptest::prop_assert_eq!(q % p, Decimal::ZERO);
+                    // Not a pack more than needed.
+                    proptest::prop_assert!(q - p < need.max(min.unwrap_or(Decimal::ZERO)));
+                }
+            }
+        }
+
+        #[test]
+        fn stock_levels_are_non_negative(
+            sd in proptest::num::f64::ANY,
+            mean in proptest::num::f64::ANY,
+            l in 0.0..400.0f64,
+            r in 0.0..60.0f64,
+            p in 0.5..1.0f64,
+        ) {
+            let z = z_for_service_level(p).unwrap_or(0.0);
+            let ss = safety_stock(sd, l, r, z);
+            proptest::prop_assert!(ss >= Decimal::ZERO);
+            proptest::prop_assert!(reorder_point(mean, l, ss) >= ss);
+            proptest::prop_assert!(order_up_to(mean, l, r, ss) >= reorder_point(mean, l, ss));
+        }
     }
 
     #[test]
