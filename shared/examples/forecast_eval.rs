@@ -33,6 +33,9 @@ struct Tally {
     jxc: f64,
     snaive: f64,
     swm: f64,
+    /// Not a forecast: the actual mean of the horizon, flat. A reference for
+    /// how much any flat forecast could gain.
+    oracle: f64,
     methods: BTreeMap<&'static str, (usize, f64, f64)>,
     /// By mean daily demand over the last 91 days of training.
     buckets: [(usize, f64, f64); 4],
@@ -131,11 +134,15 @@ fn run() -> Result<(), String> {
                 .ok_or("rmsse of seasonal naive undefined where jxc's is defined")?;
             let swm = rmsse(train, actual, &same_weekday_mean(train, 4, horizon))
                 .ok_or("rmsse of same-weekday mean undefined where jxc's is defined")?;
+            let mean_actual = actual.iter().sum::<f64>() / horizon as f64;
+            let oracle = rmsse(train, actual, &vec![mean_actual; horizon])
+                .ok_or("rmsse of the oracle undefined where jxc's is defined")?;
             let t = tallies.entry(s.level.clone()).or_default();
             t.n += 1;
             t.jxc += jxc;
             t.snaive += snaive;
             t.swm += swm;
+            t.oracle += oracle;
             let recent = &train[train.len().saturating_sub(91)..];
             let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
             let b = BUCKETS
@@ -154,23 +161,31 @@ fn run() -> Result<(), String> {
             let n = t.n as f64;
             println!(
                 "as_of={day} level={level} series={} rmsse jxc={:.4} seasonal_naive={:.4} \
-                 same_weekday_mean4={:.4} ratio_to_snaive jxc={:.3} swm4={:.3}",
+                 same_weekday_mean4={:.4} ratio_to_snaive jxc={:.3} swm4={:.3} \
+                 (oracle_flat={:.3})",
                 t.n,
                 t.jxc / n,
                 t.snaive / n,
                 t.swm / n,
                 t.jxc / t.snaive,
                 t.swm / t.snaive,
+                t.oracle / t.snaive,
             );
             let mix: Vec<String> = Method::ALL
                 .iter()
                 .filter_map(|m| {
                     let (c, j, s) = t.methods.get(m.as_str())?;
+                    // The ratio of jxc to seasonal naive on the series where
+                    // jxc chose this method (none where naive scored 0).
+                    let ratio = if *s > 0.0 {
+                        format!("{:.3}x", j / s)
+                    } else {
+                        "-".into()
+                    };
                     Some(format!(
-                        "{}={:.1}% ({:.3}x)",
+                        "{}={:.1}% ({ratio})",
                         m.as_str(),
                         100.0 * *c as f64 / n,
-                        j / s
                     ))
                 })
                 .collect();
