@@ -96,6 +96,8 @@ pub struct Forecast {
     pub no_history: bool,
 }
 
+/// Days fitted at most: the last ones (about 2.8 years).
+const MAX_FIT_DAYS: usize = 1024;
 /// Days in one holdout window (the hub plans four weeks ahead).
 const HOLDOUT: usize = 28;
 /// Holdout windows, one after another, ending at the end of the history.
@@ -115,11 +117,15 @@ const PROFILE_PSEUDO_UNITS: f64 = 10.0;
 
 /// Forecast `horizon` days after `history` (oldest first, one value per
 /// calendar day, `history[0]` on weekday `first`). Values below zero (net
-/// returns) and non-finite values count as 0. Leading zero days (before the
-/// first sale) are ignored when fitting.
+/// returns) and non-finite values count as 0. Only the last 1,024 days are
+/// fitted, and leading zero days (before the first sale) are ignored.
 pub fn forecast(history: &[f64], first: Weekday, horizon: usize) -> Forecast {
-    let d0 = first.num_days_from_monday() as usize;
-    let Some(start) = history.iter().position(|&v| clamp(v) > 0.0) else {
+    // Only the last MAX_FIT_DAYS days are fitted, copied clamped and scaled
+    // onto the stack so that each model's pass reads plain values.
+    let from = history.len().saturating_sub(MAX_FIT_DAYS);
+    let window = &history[from..];
+    let d0 = (first.num_days_from_monday() as usize + from) % 7;
+    let Some(start) = window.iter().position(|&v| clamp(v) > 0.0) else {
         return Forecast {
             method: Method::Zero,
             daily: vec![0.0; horizon],
@@ -127,15 +133,20 @@ pub fn forecast(history: &[f64], first: Weekday, horizon: usize) -> Forecast {
             no_history: history.is_empty(),
         };
     };
-    let max = history.iter().fold(0.0f64, |m, &v| m.max(clamp(v)));
+    let max = window.iter().fold(0.0f64, |m, &v| m.max(clamp(v)));
     // Fit on values of at most 1 so no square overflows; scale back at the end.
     let scale = if max > 1.0 { max } else { 1.0 };
+    let inv = 1.0 / scale;
+    let mut buf = [0.0f64; MAX_FIT_DAYS];
+    for (b, &v) in buf.iter_mut().zip(window) {
+        *b = clamp(v) * inv;
+    }
+    let n = window.len();
     let s = Series {
-        h: history,
-        inv: 1.0 / scale,
+        h: &buf[..n],
+        inv,
         d0,
     };
-    let n = history.len();
     let len = n - start;
 
     let (pattern, method, error_sd) = if len < 21 {
@@ -227,14 +238,16 @@ fn finite_nonneg(v: f64) -> f64 {
 /// The history as the models read it: clamped and scaled to at most 1.
 struct Series<'a> {
     h: &'a [f64],
+    /// 1 / the scale: multiplies values in units (the profile's pseudo-units).
     inv: f64,
+    /// Weekday (Monday 0) of `h[0]`.
     d0: usize,
 }
 
 impl Series<'_> {
     #[inline]
     fn y(&self, t: usize) -> f64 {
-        clamp(self.h[t]) * self.inv
+        self.h[t]
     }
 
     #[inline]
