@@ -8,6 +8,7 @@ pub mod docs;
 pub mod error;
 pub mod ids;
 pub mod movement;
+pub mod plan;
 pub mod product;
 pub mod protocol;
 pub mod rng;
