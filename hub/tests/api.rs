@@ -1205,3 +1205,96 @@ async fn sunk_stock_is_stock_without_a_sale_in_the_window_or_with_more_supply_th
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
     }
 }
+
+#[tokio::test]
+async fn forecasts_use_only_history_before_as_of_and_backtest_against_seasonal_naive() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    // Eight weeks of a weekly pattern: 6 a day on weekends, 2 on weekdays,
+    // from Monday 2026-10-05; then MUG-1 received, never sold.
+    let mut moves = vec![movement("BJ01", 1, 10_000_000_000)];
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap();
+    for d in 0..56i64 {
+        let day = monday + chrono::Duration::days(d);
+        let units = if d % 7 >= 5 { 6 } else { 2 };
+        let t = chrono::FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .from_local_datetime(&day.and_hms_opt(12, 0, 0).unwrap())
+            .unwrap();
+        moves.push(WireMovement {
+            occurred_ms: t.timestamp_millis(),
+            recorded_ms: t.timestamp_millis(),
+            ..movement("BJ01", moves.len() as u64 + 1, -units * 1_000_000)
+        });
+    }
+    let mut mug = movement("BJ01", moves.len() as u64 + 1, 5_000_000);
+    mug.sku = "MUG-1".into();
+    moves.push(mug);
+    let r = h.sync(&cert, &batch(1, moves)).await;
+    assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
+
+    // As of Monday 2026-11-23 (history: the 7 weeks before), 7 days.
+    let (status, rows) = h
+        .get(
+            "/v1/plan/forecast?by=site,sku&horizon=7&as_of=2026-11-23",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 14, "7 days of 2 series: {rows:?}");
+    let mug: Vec<&Value> = rows.iter().filter(|r| r["sku"] == "MUG-1").collect();
+    assert!(
+        mug.iter()
+            .all(|r| r["qty"] == "0" && r["no_history"] == true && r["site"] == "BJ01"),
+        "{mug:?}"
+    );
+    let tea: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["sku"] == "茶-1")
+        .map(|r| r["qty"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(rows[7]["date"], "2026-11-23");
+    let (weekdays, weekend) = (tea[..5].iter().sum::<f64>() / 5.0, (tea[5] + tea[6]) / 2.0);
+    assert!(
+        weekend > weekdays + 1.0,
+        "the weekly pattern is kept: {tea:?}"
+    );
+    assert!(
+        (weekdays - 2.0).abs() < 1.0 && (weekend - 6.0).abs() < 2.0,
+        "{tea:?}"
+    );
+
+    // The last week was sold exactly as the pattern: both methods have an
+    // error to report, and jxc's is defined.
+    let (status, report) = h
+        .get(
+            "/v1/plan/backtest?by=site,sku&horizon=7&as_of=2026-11-23",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let tea = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["sku"] == "茶-1")
+        .unwrap();
+    assert_eq!(tea["actual_qty"], 22.0);
+    assert!(tea["rmsse"].as_f64().unwrap() < 0.5, "{tea}");
+    assert_eq!(report["series"], 1, "MUG-1 has no scale: {report}");
+
+    for (bad, status) in [
+        ("/v1/plan/forecast?horizon=0", StatusCode::BAD_REQUEST),
+        ("/v1/plan/forecast?horizon=400", StatusCode::BAD_REQUEST),
+        ("/v1/plan/forecast?by=region", StatusCode::BAD_REQUEST),
+        (
+            "/v1/plan/forecast?as_of=2026-11-31",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/v1/plan/backtest?site=ZZ01", StatusCode::NOT_FOUND),
+    ] {
+        let (got, v) = h.get(bad, Some(&h.admin)).await;
+        assert_eq!(got, status, "{bad}: {v}");
+    }
+}

@@ -4,8 +4,9 @@
 use super::{ListFormat, json, print_table};
 use crate::config::{HubConfig, HubHome};
 use crate::error::Result;
-use crate::http::views::SunkView;
+use crate::http::views::{BacktestReport, ForecastView, SunkView};
 use crate::plan::{self, sunk::SunkBy};
+use crate::store::SeriesBy;
 use crate::store::Store;
 use clap::{Args, Subcommand};
 use std::io::Write;
@@ -16,6 +17,34 @@ pub enum PlanCmd {
     /// sale in the last DAYS, or more than DAYS of supply at the rate it
     /// sold, at cost and at dealer price.
     Sunk(SunkArgs),
+    /// Daily demand forecast per series for the days from --as-of, on the
+    /// sales before it only; each series' model chosen by a holdout.
+    Forecast(ForecastArgs),
+    /// How the forecast from --as-of did over the --horizon days after it:
+    /// RMSSE (M5's) of jxc and of seasonal naive, per series and overall.
+    Backtest(ForecastArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// The series: site,category, site,sku or location,sku
+    #[arg(
+        long,
+        default_value = "site,category",
+        value_name = "site,category|site,sku|location,sku"
+    )]
+    pub by: String,
+    /// Only this site's series
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Days forecast, from --as-of (1 to 366)
+    #[arg(long, default_value_t = 28)]
+    pub horizon: u32,
+    /// First day forecast; only sales before it are used [default: today in the hub's zone]
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +65,122 @@ pub struct SunkArgs {
 
 pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write) -> Result<()> {
     match cmd {
+        PlanCmd::Forecast(a) => {
+            let by = SeriesBy::parse(&a.by)?;
+            let horizon = plan::check_horizon(a.horizon)?;
+            let as_of = plan::as_of(a.as_of.as_deref())?;
+            let store = Store::open(&home.db, false)?;
+            let rows: Vec<ForecastView> = plan::forecasts(
+                &store,
+                by,
+                a.site.as_deref(),
+                as_of,
+                horizon,
+                config.stale_after_secs,
+            )?
+            .into_iter()
+            .flat_map(|(f, stale)| ForecastView::of(by.keys(), f, stale))
+            .collect();
+            if a.format.json {
+                return json(out, &rows);
+            }
+            let names = by.keys();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let mut row: Vec<String> = names
+                        .iter()
+                        .map(|k| r.keys.get(k).cloned().unwrap_or_default())
+                        .collect();
+                    if !names.contains(&"site") {
+                        row.insert(0, r.keys.get("site").cloned().unwrap_or_default());
+                    }
+                    row.extend([
+                        r.date.clone(),
+                        r.qty.to_string(),
+                        r.method.to_owned(),
+                        flag(r.no_history, "no history"),
+                        flag(r.stale, "stale"),
+                    ]);
+                    row
+                })
+                .collect();
+            let mut header: Vec<&str> = Vec::new();
+            if !names.contains(&"site") {
+                header.push("site");
+            }
+            header.extend(names);
+            header.extend(["date", "qty", "method", "history", "data"]);
+            print_table(out, a.format, &header, &cells)
+        }
+        PlanCmd::Backtest(a) => {
+            let by = SeriesBy::parse(&a.by)?;
+            let horizon = plan::check_horizon(a.horizon)?;
+            let as_of = plan::as_of(a.as_of.as_deref())?;
+            let store = Store::open(&home.db, false)?;
+            let report = BacktestReport::new(
+                plan::backtests(
+                    &store,
+                    by,
+                    a.site.as_deref(),
+                    as_of,
+                    horizon,
+                    config.stale_after_secs,
+                )?,
+                by.keys(),
+                as_of,
+                horizon,
+            );
+            if a.format.json {
+                return json(out, &report);
+            }
+            let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+            let names = by.keys();
+            let mut cells: Vec<Vec<String>> = report
+                .groups
+                .iter()
+                .map(|r| {
+                    let mut row: Vec<String> = names
+                        .iter()
+                        .map(|k| r.keys.get(k).cloned().unwrap_or_default())
+                        .collect();
+                    row.extend([
+                        r.method.to_owned(),
+                        num(r.rmsse),
+                        num(r.seasonal_naive_rmsse),
+                        format!("{:.3}", r.forecast_qty),
+                        format!("{:.3}", r.actual_qty),
+                        flag(r.stale, "stale"),
+                    ]);
+                    row
+                })
+                .collect();
+            cells.push(vec![
+                format!("overall ({} series)", report.series),
+                String::new(),
+                format!(
+                    "ratio {}",
+                    report
+                        .ratio_to_seasonal_naive
+                        .map_or("-".to_owned(), |r| format!("{r:.3}"))
+                ),
+                num(report.rmsse),
+                num(report.seasonal_naive_rmsse),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            let mut header: Vec<&str> = names.to_vec();
+            header.extend([
+                "method",
+                "rmsse",
+                "seasonal_naive_rmsse",
+                "forecast_qty",
+                "actual_qty",
+                "data",
+            ]);
+            print_table(out, a.format, &header, &cells)
+        }
         PlanCmd::Sunk(a) => {
             let by = SunkBy::parse(&a.by)?;
             let days = plan::check_days(a.days)?;
@@ -103,4 +248,8 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
             print_table(out, a.format, &header, &cells)
         }
     }
+}
+
+fn flag(on: bool, what: &str) -> String {
+    if on { what.to_owned() } else { String::new() }
 }

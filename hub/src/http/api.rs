@@ -176,6 +176,8 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/sales", get(sales))
         .route("/v1/channel", get(channel))
         .route("/v1/plan/sunk", get(plan_sunk))
+        .route("/v1/plan/forecast", get(plan_forecast))
+        .route("/v1/plan/backtest", get(plan_backtest))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
@@ -720,6 +722,69 @@ async fn plan_sunk(
         blocking(move || crate::plan::sunk(&lock(&hub.reads), by, days, as_of, stale)).await?;
     let rows: Vec<views::SunkView> = rows.into_iter().map(views::SunkView::from).collect();
     Ok(Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ForecastQuery {
+    by: Option<String>,
+    site: Option<String>,
+    horizon: Option<u32>,
+    as_of: Option<String>,
+}
+
+/// The series, horizon and as-of day of a forecast or backtest query.
+fn forecast_query(q: &ForecastQuery) -> Result<(crate::store::SeriesBy, u32, chrono::NaiveDate)> {
+    Ok((
+        crate::store::SeriesBy::parse(q.by.as_deref().unwrap_or("site,category"))?,
+        crate::plan::check_horizon(q.horizon.unwrap_or(28))?,
+        crate::plan::as_of(q.as_of.as_deref())?,
+    ))
+}
+
+async fn plan_forecast(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<ForecastQuery>,
+) -> Result<Response> {
+    let (by, horizon, as_of) = forecast_query(&q)?;
+    let stale = hub.stale_after_secs;
+    let rows = blocking(move || {
+        crate::plan::forecasts(
+            &lock(&hub.reads),
+            by,
+            q.site.as_deref(),
+            as_of,
+            horizon,
+            stale,
+        )
+    })
+    .await?;
+    let rows: Vec<views::ForecastView> = rows
+        .into_iter()
+        .flat_map(|(f, stale)| views::ForecastView::of(by.keys(), f, stale))
+        .collect();
+    Ok(Json(rows).into_response())
+}
+
+async fn plan_backtest(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<ForecastQuery>,
+) -> Result<Response> {
+    let (by, horizon, as_of) = forecast_query(&q)?;
+    let stale = hub.stale_after_secs;
+    let tests = blocking(move || {
+        crate::plan::backtests(
+            &lock(&hub.reads),
+            by,
+            q.site.as_deref(),
+            as_of,
+            horizon,
+            stale,
+        )
+    })
+    .await?;
+    Ok(Json(views::BacktestReport::new(tests, by.keys(), as_of, horizon)).into_response())
 }
 
 async fn sites(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {

@@ -298,6 +298,34 @@ pub fn document() -> Value {
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/SunkRow" } })
             ), "400", "an unknown grouping, a window out of range or a malformed date"),
+            "/v1/plan/forecast": with_response(with_response(hq_get(
+                "Daily demand forecast per series for the horizon from as_of, on the sales before it; each series' model chosen by a holdout",
+                json!([
+                    query("by", "site,category (default), site,sku or location,sku", string.clone()),
+                    query("site", "only this site", string.clone()),
+                    query("horizon", "days forecast (default 28)", json!({ "type": "integer", "minimum": 1, "maximum": 366 })),
+                    query("as_of", "first day forecast (default today)", date.clone())
+                ]),
+                json!({ "type": "array", "items": { "type": "object",
+                    "required": ["site", "date", "qty", "method", "no_history", "stale"],
+                    "properties": { "site": string, "category": string, "sku": string, "location": string,
+                        "date": string, "qty": decimal, "method": string,
+                        "no_history": { "type": "boolean" }, "stale": { "type": "boolean" } } } })
+            ), "400", "an unknown series, a horizon out of range or a malformed date"), "404", "a site the hub does not know"),
+            "/v1/plan/backtest": with_response(with_response(hq_get(
+                "RMSSE (M5) of the forecast from as_of and of seasonal naive over the horizon after it, per series and overall",
+                json!([
+                    query("by", "site,category (default), site,sku or location,sku", string.clone()),
+                    query("site", "only this site", string.clone()),
+                    query("horizon", "days tested (default 28)", json!({ "type": "integer", "minimum": 1, "maximum": 366 })),
+                    query("as_of", "the forecast's first day (default today)", date.clone())
+                ]),
+                json!({ "type": "object", "required": ["as_of", "horizon", "series", "rmsse", "seasonal_naive_rmsse", "ratio_to_seasonal_naive", "groups"],
+                    "properties": { "as_of": string, "horizon": { "type": "integer" }, "series": { "type": "integer" },
+                        "rmsse": { "type": ["number", "null"] }, "seasonal_naive_rmsse": { "type": ["number", "null"] },
+                        "ratio_to_seasonal_naive": { "type": ["number", "null"] },
+                        "groups": { "type": "array", "items": { "type": "object" } } } })
+            ), "400", "an unknown series, a horizon out of range or a malformed date"), "404", "a site the hub does not know"),
             "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
             "/v1/movements": hq_get(

@@ -429,3 +429,122 @@ impl From<crate::plan::sunk::SunkRow> for SunkView {
         }
     }
 }
+
+/// One day of one series' demand forecast (`/v1/plan/forecast`): the
+/// series' keys under their names (`site` and `category` or `sku`, or
+/// `location` and `sku`), the day and the qty.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForecastView {
+    #[serde(flatten)]
+    pub keys: std::collections::BTreeMap<&'static str, String>,
+    pub date: String,
+    pub qty: Decimal,
+    /// The model chosen for the series by its holdout.
+    pub method: &'static str,
+    /// No sale before the as-of day: the forecast is 0.
+    pub no_history: bool,
+    /// The site's data is stale: the forecast rests on old data.
+    pub stale: bool,
+}
+
+impl ForecastView {
+    /// One view per day of `f`, keyed by `names`.
+    pub fn of(
+        names: [&'static str; 2],
+        f: crate::plan::forecast::SeriesForecast,
+        stale: bool,
+    ) -> Vec<ForecastView> {
+        let mut keys: std::collections::BTreeMap<&'static str, String> =
+            names.into_iter().zip(f.keys).collect();
+        keys.entry("site").or_insert(f.site);
+        f.daily
+            .into_iter()
+            .map(|(d, q)| ForecastView {
+                keys: keys.clone(),
+                date: d.to_string(),
+                qty: q,
+                method: f.method.as_str(),
+                no_history: f.no_history,
+                stale,
+            })
+            .collect()
+    }
+}
+
+/// One series' backtest (`/v1/plan/backtest`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestView {
+    #[serde(flatten)]
+    pub keys: std::collections::BTreeMap<&'static str, String>,
+    pub method: &'static str,
+    /// M5's RMSSE of jxc's forecast and of seasonal naive over the horizon
+    /// (`null`: the history has no scale, a constant series).
+    pub rmsse: Option<f64>,
+    pub seasonal_naive_rmsse: Option<f64>,
+    pub forecast_qty: f64,
+    pub actual_qty: f64,
+    pub stale: bool,
+}
+
+impl BacktestView {
+    pub fn new(names: [&'static str; 2], b: crate::plan::forecast::Backtest, stale: bool) -> Self {
+        let mut keys: std::collections::BTreeMap<&'static str, String> =
+            names.into_iter().zip(b.keys).collect();
+        keys.entry("site").or_insert(b.site);
+        let round = |v: f64| (v * 1e4).round() / 1e4;
+        BacktestView {
+            keys,
+            method: b.method.as_str(),
+            rmsse: b.rmsse.map(round),
+            seasonal_naive_rmsse: b.naive_rmsse.map(round),
+            forecast_qty: round(b.forecast_total),
+            actual_qty: round(b.actual_total),
+            stale,
+        }
+    }
+}
+
+/// A backtest: every series, and the mean RMSSE over those with a scale.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestReport {
+    pub as_of: String,
+    pub horizon: u32,
+    /// Series whose RMSSE is defined for both methods (the means' base).
+    pub series: usize,
+    pub rmsse: Option<f64>,
+    pub seasonal_naive_rmsse: Option<f64>,
+    /// jxc's mean RMSSE over seasonal naive's: below 1 is better.
+    pub ratio_to_seasonal_naive: Option<f64>,
+    pub groups: Vec<BacktestView>,
+}
+
+impl BacktestReport {
+    /// The report of `tests`, each series keyed by `names`, with the means
+    /// over the series whose RMSSE is defined for both methods.
+    pub fn new(
+        tests: Vec<(crate::plan::forecast::Backtest, bool)>,
+        names: [&'static str; 2],
+        as_of: chrono::NaiveDate,
+        horizon: u32,
+    ) -> Self {
+        let plain: Vec<crate::plan::forecast::Backtest> =
+            tests.iter().map(|t| t.0.clone()).collect();
+        let (jxc, naive, series) = crate::plan::forecast::overall(&plain);
+        let round = |v: f64| (v * 1e4).round() / 1e4;
+        BacktestReport {
+            as_of: as_of.to_string(),
+            horizon,
+            series,
+            rmsse: jxc.map(round),
+            seasonal_naive_rmsse: naive.map(round),
+            ratio_to_seasonal_naive: match (jxc, naive) {
+                (Some(j), Some(n)) if n > 0.0 => Some((j / n * 1e3).round() / 1e3),
+                _ => None,
+            },
+            groups: tests
+                .into_iter()
+                .map(|(b, stale)| BacktestView::new(names, b, stale))
+                .collect(),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! every binary may use live in `jxc_shared::plan`). The CLI and the API
 //! both call these, so they show the same figures.
 
+pub mod forecast;
 pub mod sunk;
 
 use crate::error::{HubError, Result};
@@ -39,12 +40,88 @@ pub fn sunk(
     as_of: NaiveDate,
     stale_after_secs: i64,
 ) -> Result<Vec<sunk::SunkRow>> {
-    let stale = store
+    let stale = stale_sites(store, stale_after_secs)?;
+    let holdings = store.holdings_with_sales(as_of, days)?;
+    Ok(sunk::report(&holdings, as_of, days, by, &stale))
+}
+
+/// A forecast horizon in days: 1 to [`forecast::MAX_HORIZON`].
+pub fn check_horizon(days: u32) -> Result<u32> {
+    if (1..=forecast::MAX_HORIZON).contains(&days) {
+        Ok(days)
+    } else {
+        Err(HubError::Invalid(format!(
+            "horizon {days} is not valid: use 1 to {} days",
+            forecast::MAX_HORIZON
+        )))
+    }
+}
+
+/// The sites whose data is stale (no sync within `stale_after_secs`) or
+/// that never synced.
+fn stale_sites(store: &Store, stale_after_secs: i64) -> Result<std::collections::BTreeSet<String>> {
+    Ok(store
         .sites(Utc::now(), stale_after_secs)?
         .into_iter()
         .filter(|s| s.freshness != "fresh")
         .map(|s| s.id)
-        .collect();
-    let holdings = store.holdings_with_sales(as_of, days)?;
-    Ok(sunk::report(&holdings, as_of, days, by, &stale))
+        .collect())
+}
+
+/// The demand series of `by` (of one site, if given) with the history a
+/// forecast from `as_of` may use, and through `until` (exclusive).
+fn series(
+    store: &Store,
+    by: crate::store::SeriesBy,
+    site: Option<&str>,
+    as_of: NaiveDate,
+    until: NaiveDate,
+) -> Result<Vec<crate::store::DemandSeries>> {
+    let from = as_of - chrono::Duration::days(forecast::HISTORY_DAYS);
+    store.demand(by, site, from, until)
+}
+
+/// Each series' forecast for the `horizon` days from `as_of`, from its
+/// history before `as_of` only, with whether its site's data is stale.
+pub fn forecasts(
+    store: &Store,
+    by: crate::store::SeriesBy,
+    site: Option<&str>,
+    as_of: NaiveDate,
+    horizon: u32,
+    stale_after_secs: i64,
+) -> Result<Vec<(forecast::SeriesForecast, bool)>> {
+    let stale = stale_sites(store, stale_after_secs)?;
+    Ok(series(store, by, site, as_of, as_of)?
+        .iter()
+        .map(|s| {
+            (
+                forecast::forecast(s, as_of, horizon),
+                stale.contains(&s.site),
+            )
+        })
+        .collect())
+}
+
+/// How each series' forecast from `as_of` did over the `horizon` days
+/// after it, against seasonal naive, with whether its site is stale.
+pub fn backtests(
+    store: &Store,
+    by: crate::store::SeriesBy,
+    site: Option<&str>,
+    as_of: NaiveDate,
+    horizon: u32,
+    stale_after_secs: i64,
+) -> Result<Vec<(forecast::Backtest, bool)>> {
+    let stale = stale_sites(store, stale_after_secs)?;
+    let until = as_of + chrono::Duration::days(i64::from(horizon));
+    Ok(series(store, by, site, as_of, until)?
+        .iter()
+        .map(|s| {
+            (
+                forecast::backtest(s, as_of, horizon),
+                stale.contains(&s.site),
+            )
+        })
+        .collect())
 }

@@ -9,7 +9,7 @@ mod query;
 mod sales;
 
 pub use ingest::{IngestStats, PreparedBatch, prepare};
-pub use plan::HoldingHistory;
+pub use plan::{DemandSeries, HoldingHistory, SeriesBy};
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
     TransferRow, TransferState,

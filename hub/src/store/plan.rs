@@ -93,3 +93,139 @@ impl Store {
         self.db().snapshot(|sql| holdings(sql, as_of, days))
     }
 }
+
+/// The series a forecast is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesBy {
+    /// Per site and catalog category.
+    SiteCategory,
+    /// Per site and SKU (all its locations).
+    SiteSku,
+    /// Per location (`SITE/LOC`) and SKU.
+    LocationSku,
+}
+
+impl SeriesBy {
+    pub fn parse(s: &str) -> Result<SeriesBy> {
+        match s.replace(' ', "").as_str() {
+            "site,category" => Ok(SeriesBy::SiteCategory),
+            "site,sku" => Ok(SeriesBy::SiteSku),
+            "location,sku" => Ok(SeriesBy::LocationSku),
+            _ => Err(crate::error::HubError::Invalid(format!(
+                "by {s:?} is not valid: use site,category, site,sku or location,sku"
+            ))),
+        }
+    }
+
+    /// The names of the keys a series is identified by.
+    pub fn keys(self) -> [&'static str; 2] {
+        match self {
+            SeriesBy::SiteCategory => ["site", "category"],
+            SeriesBy::SiteSku => ["site", "sku"],
+            SeriesBy::LocationSku => ["location", "sku"],
+        }
+    }
+
+    /// The SQL of the site and the two keys over `r` (a row with site,
+    /// location and sku) and `p` (its product, left-joined).
+    fn columns(self) -> &'static str {
+        match self {
+            SeriesBy::SiteCategory => "r.site, r.site, COALESCE(p.category, '')",
+            SeriesBy::SiteSku => "r.site, r.site, r.sku",
+            SeriesBy::LocationSku => "r.site, r.site || '/' || r.location, r.sku",
+        }
+    }
+}
+
+/// One demand series: its site and keys, and its net qty sold per business
+/// day (micro-units), the days without sales absent, in day order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemandSeries {
+    pub site: String,
+    pub keys: [String; 2],
+    pub days: Vec<(NaiveDate, i64)>,
+}
+
+/// Net daily demand of every series with sales in `[from, to)`, and of every
+/// series with stock now and no sales then (an empty history: it gets a
+/// forecast of 0, marked as such), optionally of one site.
+fn demand(
+    sql: &mut Sql<'_>,
+    by: SeriesBy,
+    site: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DemandSeries>> {
+    let cols = by.columns();
+    let mut series: std::collections::BTreeMap<(String, String, String), Vec<(NaiveDate, i64)>> =
+        std::collections::BTreeMap::new();
+    let rows = sql.query(
+        &format!(
+            "SELECT {cols}, r.day, CAST(SUM(r.sold - r.returned) AS BIGINT)
+             FROM sales_day r LEFT JOIN product p ON p.sku = r.sku
+             WHERE r.day >= ?1 AND r.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR r.site = ?3)
+             GROUP BY {cols}, r.day"
+        ),
+        vals![from.to_string(), to.to_string(), site],
+    )?;
+    for r in &rows {
+        let day: String = r.get(3)?;
+        let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
+            continue;
+        };
+        series
+            .entry((r.get(0)?, r.get(1)?, r.get(2)?))
+            .or_default()
+            .push((day, r.get(4)?));
+    }
+    let stocked = sql.query(
+        &format!(
+            "SELECT DISTINCT {cols}
+             FROM balance r JOIN {SITE_POLICY} m ON m.id = r.site
+                  LEFT JOIN {SELECTED} sel ON sel.site = r.site AND sel.sku = r.sku
+                  LEFT JOIN product p ON p.sku = r.sku
+             WHERE r.qty > 0 AND (m.hidden = 0 OR (m.hidden = 2 AND sel.sku IS NOT NULL))
+               AND (CAST(?1 AS TEXT) IS NULL OR r.site = ?1)"
+        ),
+        vals![site],
+    )?;
+    for r in &stocked {
+        series.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default();
+    }
+    Ok(series
+        .into_iter()
+        .map(|((site, k0, k1), mut days)| {
+            days.sort_unstable();
+            DemandSeries {
+                site,
+                keys: [k0, k1],
+                days,
+            }
+        })
+        .collect())
+}
+
+impl Store {
+    /// Demand series of `by` with their sales in `[from, to)`, read in one
+    /// snapshot. An unknown `site` is refused.
+    pub fn demand(
+        &self,
+        by: SeriesBy,
+        site: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DemandSeries>> {
+        self.db().snapshot(|sql| {
+            if let Some(s) = site {
+                let known: Vec<String> = sql.column("SELECT id FROM site", vals![])?;
+                if !known.iter().any(|k| k == s) {
+                    return Err(crate::error::HubError::UnknownName(format!(
+                        "site {s:?} is not known to the hub{}",
+                        jxc_shared::suggest::did_you_mean(s, known.iter().map(String::as_str))
+                    )));
+                }
+            }
+            demand(sql, by, site, from, to)
+        })
+    }
+}
