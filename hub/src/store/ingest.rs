@@ -760,8 +760,10 @@ fn write_effects(
         &rows,
     )?;
 
-    let rows: Vec<Vec<Value>> = fx
-        .balances
+    // In key order, so each statement touches neighbouring pages.
+    let mut balances: Vec<(BalKey, Holding)> = fx.balances.into_iter().collect();
+    balances.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let rows: Vec<Vec<Value>> = balances
         .into_iter()
         .map(|((loc, sku, lot), h)| {
             vec![

@@ -188,8 +188,13 @@ pub(super) fn write_flow(sql: &mut Sql<'_>, site: &str, fx: FlowEffects) -> Resu
         return Ok(());
     }
     let day_text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-    let rows: Vec<Vec<Value>> = fx
-        .lines
+    // In key order (site, day, location, sku, customer): each statement
+    // then touches neighbouring pages of the table.
+    let mut lines: Vec<(LineKey, Flow)> = fx.lines.into_iter().collect();
+    lines.sort_unstable_by(|a, b| {
+        (a.0.2, &a.0.0, &a.0.1, &a.0.3).cmp(&(b.0.2, &b.0.0, &b.0.1, &b.0.3))
+    });
+    let rows: Vec<Vec<Value>> = lines
         .into_iter()
         .map(|((location, sku, day, customer), f)| {
             let mut row = vec![
@@ -209,7 +214,7 @@ pub(super) fn write_flow(sql: &mut Sql<'_>, site: &str, fx: FlowEffects) -> Resu
     sql.accumulate_rows(
         "sales_day",
         &columns,
-        &["site", "location", "sku", "day", "customer"],
+        &["site", "day", "location", "sku", "customer"],
         &SUMS,
         &rows,
     )?;
