@@ -4,7 +4,7 @@
 
 use super::Store;
 use super::db::{Sql, vals};
-use super::query::{SELECTED, SITE_POLICY};
+use super::query::{SELECTED, SITE_POLICY, check_known};
 use crate::error::Result;
 use chrono::{Duration, NaiveDate};
 use std::collections::HashMap;
@@ -216,15 +216,8 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<DemandSeries>> {
         self.db().snapshot(|sql| {
-            if let Some(s) = site {
-                let known: Vec<String> = sql.column("SELECT id FROM site", vals![])?;
-                if !known.iter().any(|k| k == s) {
-                    return Err(crate::error::HubError::UnknownName(format!(
-                        "site {s:?} is not known to the hub{}",
-                        jxc_shared::suggest::did_you_mean(s, known.iter().map(String::as_str))
-                    )));
-                }
-            }
+            let named = site.map(str::to_owned);
+            check_known(sql, &[("site", &named, "SELECT id FROM site")])?;
             demand(sql, by, site, from, to)
         })
     }

@@ -259,12 +259,10 @@ pub struct QuarantineRow {
     pub received_at: String,
 }
 
-/// Refuses a filter value that names nothing the hub knows, with the
-/// nearest that it does: an empty table would read as zero stock.
-fn check_filter(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<()> {
-    // A kind is one of three words: anything else is malformed (400),
-    // not something absent.
-    if let Some(k) = &f.kind
+/// Refuses a kind that is not one of the three words: malformed (400),
+/// not something absent.
+pub(super) fn check_kind(kind: &Option<String>) -> Result<()> {
+    if let Some(k) = kind
         && !["hq", "branch", "dealer"].contains(&k.as_str())
     {
         return Err(HubError::Invalid(format!(
@@ -272,10 +270,17 @@ fn check_filter(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<()> {
             did_you_mean(k, ["hq", "branch", "dealer"])
         )));
     }
-    for (field, value, query) in [
-        ("site", &f.site, "SELECT id FROM site"),
-        ("region", &f.region, "SELECT DISTINCT region FROM site"),
-    ] {
+    Ok(())
+}
+
+/// Refuses each given `(field, value, query listing the known values)`
+/// whose value names nothing the hub knows, with the nearest that it does:
+/// an empty report would read as zero.
+pub(super) fn check_known(
+    sql: &mut Sql<'_>,
+    checks: &[(&str, &Option<String>, &str)],
+) -> Result<()> {
+    for (field, value, query) in checks {
         let Some(v) = value else { continue };
         let known: Vec<String> = sql.column(query, vals![])?;
         if !known.iter().any(|k| k == v) {
@@ -286,6 +291,18 @@ fn check_filter(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a filter value that names nothing the hub knows.
+fn check_filter(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<()> {
+    check_kind(&f.kind)?;
+    check_known(
+        sql,
+        &[
+            ("site", &f.site, "SELECT id FROM site"),
+            ("region", &f.region, "SELECT DISTINCT region FROM site"),
+        ],
+    )
 }
 
 /// Refuses an SKU that names nothing: not in the catalog, and no site

@@ -9,6 +9,7 @@
 
 use super::Store;
 use super::db::{Sql, Value, vals};
+use super::query::{check_kind, check_known};
 use crate::error::{HubError, Result};
 use chrono::{Datelike, Duration, NaiveDate};
 use jxc_shared::suggest::did_you_mean;
@@ -561,33 +562,19 @@ fn check_sales_filter(sql: &mut Sql<'_>, f: &SalesFilter) -> Result<()> {
             "from {from} is not before to {to} (to is exclusive)"
         )));
     }
-    if let Some(k) = &f.kind
-        && !["hq", "branch", "dealer"].contains(&k.as_str())
-    {
-        return Err(HubError::Invalid(format!(
-            "kind {k:?} is not valid: use hq, branch or dealer{}",
-            did_you_mean(k, ["hq", "branch", "dealer"])
-        )));
-    }
-    for (field, value, query) in [
-        ("site", &f.site, "SELECT id FROM site"),
-        ("region", &f.region, "SELECT DISTINCT region FROM site"),
-        (
-            "category",
-            &f.category,
-            "SELECT DISTINCT category FROM product",
-        ),
-    ] {
-        let Some(v) = value else { continue };
-        let known: Vec<String> = sql.column(query, vals![])?;
-        if !known.iter().any(|k| k == v) {
-            return Err(HubError::UnknownName(format!(
-                "{field} {v:?} is not known to the hub{}",
-                did_you_mean(v, known.iter().map(String::as_str))
-            )));
-        }
-    }
-    Ok(())
+    check_kind(&f.kind)?;
+    check_known(
+        sql,
+        &[
+            ("site", &f.site, "SELECT id FROM site"),
+            ("region", &f.region, "SELECT DISTINCT region FROM site"),
+            (
+                "category",
+                &f.category,
+                "SELECT DISTINCT category FROM product",
+            ),
+        ],
+    )
 }
 
 fn sales(sql: &mut Sql<'_>, f: &SalesFilter) -> Result<Vec<SalesRow>> {
