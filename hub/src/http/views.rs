@@ -527,9 +527,7 @@ impl BacktestReport {
         as_of: chrono::NaiveDate,
         horizon: u32,
     ) -> Self {
-        let plain: Vec<crate::plan::forecast::Backtest> =
-            tests.iter().map(|t| t.0.clone()).collect();
-        let (jxc, naive, series) = crate::plan::forecast::overall(&plain);
+        let (jxc, naive, series) = crate::plan::forecast::overall(tests.iter().map(|t| &t.0));
         let round = |v: f64| (v * 1e4).round() / 1e4;
         BacktestReport {
             as_of: as_of.to_string(),

@@ -20,14 +20,7 @@ pub fn dense(days: &[(NaiveDate, i64)], to: NaiveDate) -> (Option<NaiveDate>, Ve
         return (None, Vec::new());
     };
     let n = (to - start).num_days().max(0) as usize;
-    let mut v = vec![0.0; n];
-    for (d, q) in days {
-        let i = (*d - start).num_days();
-        if (0..n as i64).contains(&i) {
-            v[i as usize] += *q as f64 / 1e6;
-        }
-    }
-    (Some(start), v)
+    (Some(start), actual(days, start, n))
 }
 
 /// Units per day of `[from, from + n)`.
@@ -119,9 +112,11 @@ pub fn backtest(series: &DemandSeries, as_of: NaiveDate, horizon: u32) -> Backte
 
 /// The mean RMSSE of jxc and of seasonal naive over the series where both
 /// are defined, and how many those are.
-pub fn overall(tests: &[Backtest]) -> (Option<f64>, Option<f64>, usize) {
+pub fn overall<'a>(
+    tests: impl IntoIterator<Item = &'a Backtest>,
+) -> (Option<f64>, Option<f64>, usize) {
     let both: Vec<(f64, f64)> = tests
-        .iter()
+        .into_iter()
         .filter_map(|t| Some((t.rmsse?, t.naive_rmsse?)))
         .collect();
     if both.is_empty() {

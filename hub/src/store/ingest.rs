@@ -17,7 +17,7 @@ use jxc_shared::protocol::{
 };
 use jxc_shared::share::{check_shared, withheld};
 use jxc_shared::time::format_time;
-use jxc_shared::{GlobalLocation, Money, Movement, MovementKind, Quantity, SiteId};
+use jxc_shared::{GlobalLocation, Movement, MovementKind, Quantity, SiteId};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 
@@ -192,9 +192,7 @@ fn movement_row(
 /// qty × the unit cost each was valued at (outgoing stock carries the average
 /// it left at), so the hub keeps that sum instead of replaying averages.
 fn value_micro(m: &Movement) -> Option<i64> {
-    let v = Money::total(m.draft.qty, m.unit_cost)
-        .checked_mul(rust_decimal::Decimal::from(1_000_000))?;
-    i64::try_from(v.trunc()).ok()
+    sales::total_micro(m.draft.qty.to_micro(), m.unit_cost)
 }
 
 /// A transfer as the hub holds it, for the checks of a transfer-in.

@@ -9,6 +9,20 @@ use crate::error::Result;
 use chrono::{Duration, NaiveDate};
 use std::collections::HashMap;
 
+/// Joined to a balance `b`: its site's policy `m`, the pairs a selective
+/// policy shares `sel`, its product `p`; [`IS_SHARED`] then keeps what HQ
+/// sees as it is now (a dealer's stock its policy no longer covers is left
+/// out: its sales no longer reach the hub, so it would read as unsold).
+fn shared_joins() -> String {
+    format!(
+        "JOIN {SITE_POLICY} m ON m.id = b.site
+         LEFT JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
+         LEFT JOIN product p ON p.sku = b.sku"
+    )
+}
+
+const IS_SHARED: &str = "(m.hidden = 0 OR (m.hidden = 2 AND sel.sku IS NOT NULL))";
+
 /// One (site, location, sku) holding with what it sold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoldingHistory {
@@ -34,9 +48,8 @@ pub struct HoldingHistory {
     pub net_sold: i64,
 }
 
-/// Every holding with stock that HQ sees as it is now (a dealer's stock
-/// its policy no longer covers is left out: its sales no longer reach the
-/// hub, so it would read as unsold), with its sales in the window.
+/// Every holding with stock that HQ sees as it is now ([`shared_joins`]),
+/// with its sales in the window.
 fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
     let window_start = (as_of - Duration::days(i64::from(days))).to_string();
     let as_of = as_of.to_string();
@@ -53,13 +66,12 @@ fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<Holdin
         &format!(
             "SELECT b.site, m.kind, m.region, b.location, b.sku, COALESCE(p.category, ''), p.dealer_price,
                     CAST(SUM(b.qty) AS BIGINT), CAST(SUM(b.value) AS BIGINT), m.unvalued
-             FROM balance b JOIN {SITE_POLICY} m ON m.id = b.site
-                  LEFT JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
-                  LEFT JOIN product p ON p.sku = b.sku
-             WHERE m.hidden = 0 OR (m.hidden = 2 AND sel.sku IS NOT NULL)
+             FROM balance b {shared}
+             WHERE {IS_SHARED}
              GROUP BY b.site, m.kind, m.region, b.location, b.sku, p.category, p.dealer_price, m.unvalued
              HAVING SUM(b.qty) > 0
-             ORDER BY b.site, b.location, b.sku"
+             ORDER BY b.site, b.location, b.sku",
+            shared = shared_joins()
         ),
         vals![],
     )?;
@@ -126,13 +138,15 @@ impl SeriesBy {
         }
     }
 
-    /// The SQL of the site and the two keys over `r` (a row with site,
-    /// location and sku) and `p` (its product, left-joined).
-    fn columns(self) -> &'static str {
+    /// The SQL of the site and the two keys over `row` (with site,
+    /// location and sku columns) and `p` (its product, left-joined).
+    fn columns(self, row: &str) -> String {
         match self {
-            SeriesBy::SiteCategory => "r.site, r.site, COALESCE(p.category, '')",
-            SeriesBy::SiteSku => "r.site, r.site, r.sku",
-            SeriesBy::LocationSku => "r.site, r.site || '/' || r.location, r.sku",
+            SeriesBy::SiteCategory => format!("{row}.site, {row}.site, COALESCE(p.category, '')"),
+            SeriesBy::SiteSku => format!("{row}.site, {row}.site, {row}.sku"),
+            SeriesBy::LocationSku => {
+                format!("{row}.site, {row}.site || '/' || {row}.location, {row}.sku")
+            }
         }
     }
 }
@@ -156,7 +170,7 @@ fn demand(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DemandSeries>> {
-    let cols = by.columns();
+    let cols = by.columns("r");
     let mut series: std::collections::BTreeMap<(String, String, String), Vec<(NaiveDate, i64)>> =
         std::collections::BTreeMap::new();
     let rows = sql.query(
@@ -180,12 +194,12 @@ fn demand(
     }
     let stocked = sql.query(
         &format!(
-            "SELECT DISTINCT {cols}
-             FROM balance r JOIN {SITE_POLICY} m ON m.id = r.site
-                  LEFT JOIN {SELECTED} sel ON sel.site = r.site AND sel.sku = r.sku
-                  LEFT JOIN product p ON p.sku = r.sku
-             WHERE r.qty > 0 AND (m.hidden = 0 OR (m.hidden = 2 AND sel.sku IS NOT NULL))
-               AND (CAST(?1 AS TEXT) IS NULL OR r.site = ?1)"
+            "SELECT DISTINCT {b_cols}
+             FROM balance b {shared}
+             WHERE b.qty > 0 AND {IS_SHARED}
+               AND (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)",
+            b_cols = by.columns("b"),
+            shared = shared_joins()
         ),
         vals![site],
     )?;

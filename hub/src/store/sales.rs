@@ -92,13 +92,18 @@ impl Flow {
     }
 }
 
-/// qty × price of a sale or return in micro-currency (qty in micro-units,
-/// either sign), rounded as every money total is ([`Money::total`]); `None`
-/// when it does not fit.
-pub(super) fn revenue_micro(qty_micro: i64, price: Money) -> Option<i64> {
-    let qty = Quantity::from_micro(i64::try_from(qty_micro.unsigned_abs()).ok()?);
-    let v = Money::total(qty, price).checked_mul(Decimal::from(1_000_000))?;
+/// qty × unit in micro-currency (qty in micro-units), rounded as every
+/// money total is ([`Money::total`]); `None` when it does not fit.
+pub(super) fn total_micro(qty_micro: i64, unit: Money) -> Option<i64> {
+    let v = Money::total(Quantity::from_micro(qty_micro), unit)
+        .checked_mul(Decimal::from(1_000_000))?;
     i64::try_from(v.trunc()).ok()
+}
+
+/// qty × price of a sale or return in micro-currency, whatever the qty's
+/// sign (a sale's is negative).
+pub(super) fn revenue_micro(qty_micro: i64, price: Money) -> Option<i64> {
+    total_micro(i64::try_from(qty_micro.unsigned_abs()).ok()?, price)
 }
 
 /// What one applied movement adds to the sales flow. Pure.
@@ -294,11 +299,7 @@ pub(super) fn backfill(store: &Store) -> Result<()> {
                 let price: Option<String> = r.get(7)?;
                 let occurred: String = r.get(9)?;
                 let value = Money::from_stored(&unit_cost)
-                    .and_then(|c| {
-                        let v = Money::total(Quantity::from_micro(qty), c)
-                            .checked_mul(Decimal::from(1_000_000))?;
-                        i64::try_from(v.trunc()).ok()
-                    })
+                    .and_then(|c| total_micro(qty, c))
                     .unwrap_or(0);
                 let revenue = price
                     .as_deref()
