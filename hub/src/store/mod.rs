@@ -9,7 +9,9 @@ mod query;
 mod sales;
 
 pub use ingest::{IngestStats, PreparedBatch, prepare};
-pub use plan::{DemandSeries, HoldingHistory, SeriesBy};
+pub use plan::{
+    DemandSeries, HoldingHistory, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy, StoredPolicy,
+};
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
     TransferRow, TransferState,
@@ -36,6 +38,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0005_share_scope.sql"),
         include_str!("migrations/sqlite/0006_balance_total.sql"),
         include_str!("migrations/sqlite/0007_sales_flow.sql"),
+        include_str!("migrations/sqlite/0008_policy.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -45,6 +48,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0005_share_scope.sql"),
         include_str!("migrations/postgres/0006_balance_total.sql"),
         include_str!("migrations/postgres/0007_sales_flow.sql"),
+        include_str!("migrations/postgres/0008_policy.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;
