@@ -117,7 +117,7 @@ pub enum Command {
     /// Sell-in against sell-through per dealer: what HQ and branches shipped
     /// in, what the dealer sold, and the weeks its stock covers.
     Channel(sales::ChannelArgs),
-    /// Planning: slow-moving and sunk channel stock.
+    /// Planning: sunk stock, forecasts and their backtest, stock policy and reorder suggestions.
     #[command(subcommand)]
     Plan(plan::PlanCmd),
     /// Transfers between sites.
