@@ -381,6 +381,7 @@ pub async fn serve(
     })
     .await?;
     let hub = Arc::new(hub);
+    tokio::spawn(crate::plan::policy::refresh_daily(hub.clone()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| HubError::io(listen.to_string(), e))?;

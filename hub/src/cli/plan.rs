@@ -255,8 +255,13 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
                         "--save stores whole sites: leave out --location".into(),
                     ));
                 }
-                let mut store = Store::open(&home.db, false)?;
-                plan::policy::save(&mut store, config, a.site.as_deref(), &params)?
+                let read = Store::open(&home.db, false)?;
+                let mut write = Store::open(&home.db, false)?;
+                let mut all = Vec::new();
+                plan::policy::save(&read, &mut write, config, a.site.as_deref(), &params, |r| {
+                    all.extend_from_slice(r)
+                })?;
+                all
             } else {
                 let store = Store::open(&home.db, false)?;
                 plan::policy::policy(

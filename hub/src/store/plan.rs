@@ -468,6 +468,19 @@ impl Store {
         })
     }
 
+    /// Every site's id, in order.
+    pub fn site_ids(&self) -> Result<Vec<String>> {
+        self.db()
+            .snapshot(|sql| sql.column("SELECT id FROM site ORDER BY id", vals![]))
+    }
+
+    /// The latest day a stored policy was computed for, if any.
+    pub fn policy_as_of(&self) -> Result<Option<String>> {
+        self.db()
+            .snapshot(|sql| sql.scalar("SELECT MAX(as_of) FROM policy_line", vals![]))
+            .map(Option::flatten)
+    }
+
     /// The stored policy of each of `lines` (site, location, sku) that has
     /// one, with its stock now: on hand (over lots) and open transfers to
     /// it. Reads by key only, so it is cheap enough for every ingest.
