@@ -81,10 +81,10 @@ fn load(dir: &std::path::Path, sites: usize, skus: usize) -> (f64, usize) {
         .expect("load sales");
     }
     c.execute_batch("ANALYZE").expect("analyze");
-    let rows: usize = c
+    let rows: i64 = c
         .query_row("SELECT COUNT(*) FROM sales_day", [], |r| r.get(0))
         .expect("count");
-    (t.elapsed().as_secs_f64(), rows)
+    (t.elapsed().as_secs_f64(), rows as usize)
 }
 
 /// Resets the process's peak RSS to its current RSS.
