@@ -34,6 +34,9 @@ pub struct HubConfig {
     /// syncs (SQLite has one writer; this is ignored there).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Stock alerts: rules, the webhook and SMTP (`[alerts]`).
+    #[serde(default)]
+    pub alerts: crate::alert::AlertsConfig,
 }
 
 fn default_pool_size() -> usize {
@@ -185,6 +188,7 @@ impl Default for HubConfig {
             database_url: None,
             pool_size: default_pool_size(),
             limits: Limits::default(),
+            alerts: crate::alert::AlertsConfig::default(),
         }
     }
 }
@@ -213,6 +217,9 @@ impl HubConfig {
             )));
         }
         cfg.limits.check(origin)?;
+        cfg.alerts
+            .check()
+            .map_err(|e| HubError::DataDir(format!("config {}: {e}", origin.display())))?;
         if !(1..=64).contains(&cfg.pool_size) {
             return Err(HubError::DataDir(format!(
                 "config {}: pool_size {} is not valid: use 1 to 64",

@@ -60,6 +60,10 @@ pub struct Hub {
     pub upload_slots: tokio::sync::Semaphore,
     /// Rate limit of the failed-enrollment audit lines.
     enroll_failures: RateLimitedLog,
+    /// The configuration the hub was started with (alert rules, delivery).
+    pub config: HubConfig,
+    /// Wakes the alert worker when an alert changed.
+    pub alert_wake: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -82,6 +86,8 @@ impl Hub {
             limits: Limits::default(),
             upload_slots: tokio::sync::Semaphore::new(Limits::default().max_uploads),
             enroll_failures: RateLimitedLog::new(ENROLL_FAILURES_LOGGED_PER_MINUTE),
+            config: config.clone(),
+            alert_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -182,6 +188,7 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
         .route("/v1/quarantine", get(quarantine))
+        .route("/v1/alerts", get(alerts))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             hub.clone(),
@@ -592,7 +599,26 @@ async fn sync(
     let (resp, stats) = blocking(move || {
         let mut store = lock(&h.store);
         store.check_client(site.as_str(), serial)?;
-        store.ingest_prepared(&site, prepared, Utc::now())
+        let (resp, stats) = store.ingest_prepared(&site, prepared, Utc::now())?;
+        // The batch is committed: a failed evaluation must not fail the
+        // sync (the agent would only resend it), so it is logged.
+        let alerted = match crate::alert::after_ingest(
+            &mut store,
+            &h.config,
+            site.as_str(),
+            &stats,
+            Utc::now(),
+        ) {
+            Ok(e) => e.raised + e.cleared > 0,
+            Err(e) => {
+                tracing::error!(site = site.as_str(), error = %e, "alert evaluation after ingest failed");
+                false
+            }
+        };
+        if alerted {
+            h.alert_wake.notify_one();
+        }
+        Ok((resp, stats))
     })
     .await?;
     let m = &hub.metrics;
@@ -869,4 +895,26 @@ async fn metrics(State(hub): State<AppState>, _user: HqUser) -> Result<Response>
         hub.metrics.render(&sites),
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertsQuery {
+    open: Option<bool>,
+    limit: Option<u32>,
+}
+
+async fn alerts(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<AlertsQuery>,
+) -> Result<Response> {
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(HubError::Invalid(format!(
+            "limit {limit} is not valid: use 1 to 10000"
+        )));
+    }
+    let open = q.open.unwrap_or(false);
+    let rows = blocking(move || lock(&hub.reads).alerts(open, limit)).await?;
+    Ok(Json(views::all::<_, views::AlertView>(rows)).into_response())
 }

@@ -1,0 +1,111 @@
+//! Stock alerts 库存预警, pushed: rules (hub.toml's and the database's),
+//! their incremental evaluation after each ingest over the lines the batch
+//! touched (never a scan of stock), the freshness check on a timer, and
+//! delivery by webhook and e-mail from an outbox (`deliver.rs`).
+//!
+//! `rules.rs` decides (pure); `store/alert.rs` feeds it and writes what it
+//! decides; this module puts the two together for the server and the CLI.
+
+pub mod config;
+pub mod deliver;
+pub mod rules;
+
+pub use config::AlertsConfig;
+
+use crate::config::HubConfig;
+use crate::error::{HubError, Result};
+use crate::store::{Evaluated, IngestStats, Store, Watch};
+use chrono::{DateTime, Utc};
+use rules::{Condition, Origin, Rule};
+
+/// Refuses the kinds this hub cannot decide yet: below-reorder-point and
+/// over-days-of-supply need each line's reorder point and days of supply
+/// from the reorder policy (`plan policy`), which is not built in this hub.
+pub fn check_available(condition: &Condition) -> Result<()> {
+    if condition.needs_policy() {
+        return Err(HubError::Invalid(format!(
+            "kind {} is not built yet: it needs each line's reorder policy (plan policy), which this hub does not compute yet; stock-out, stale and quarantine-grew work now",
+            condition.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Every rule in force: hub.toml's, then the database's.
+pub fn rules_in_force(store: &Store, config: &AlertsConfig) -> Result<Vec<Rule>> {
+    let mut rules = config.rules()?;
+    rules.extend(store.alert_rules()?);
+    Ok(rules)
+}
+
+/// Adds a rule to the database: checked against hub.toml's rules (an id
+/// there is taken), the channels it configures, and the sites, regions,
+/// categories and SKUs the hub knows. Nothing is written when refused.
+pub fn add_rule(store: &mut Store, config: &AlertsConfig, rule: &Rule) -> Result<()> {
+    check_available(&rule.condition)?;
+    if config.rules.iter().any(|r| r.id == rule.id) {
+        return Err(HubError::Conflict(format!(
+            "alert rule {:?} is defined in hub.toml; choose another id",
+            rule.id
+        )));
+    }
+    config.check_channels(&rule.id, rule.channels)?;
+    store.add_alert_rule(rule, Utc::now())
+}
+
+/// Removes a rule from the database; a rule of hub.toml is refused.
+pub fn remove_rule(store: &mut Store, config: &AlertsConfig, id: &str) -> Result<u64> {
+    if config.rules.iter().any(|r| r.id == id) {
+        return Err(HubError::Conflict(format!(
+            "alert rule {id:?} is defined in hub.toml, not in the database: remove it from [[alerts.rules]] there and restart the hub"
+        )));
+    }
+    store.remove_alert_rule(id, Utc::now())
+}
+
+/// Evaluates the rules on what one ingested batch of `site` touched: its
+/// lines, and its quarantine. Runs after the batch committed.
+pub fn after_ingest(
+    store: &mut Store,
+    config: &HubConfig,
+    site: &str,
+    stats: &IngestStats,
+    now: DateTime<Utc>,
+) -> Result<Evaluated> {
+    let rules = rules_in_force(store, &config.alerts)?;
+    if rules.is_empty() {
+        return Ok(Evaluated::default());
+    }
+    let watch = Watch {
+        lines: &stats.touched,
+        policy: None,
+        batch: Some((site, stats.refused + stats.conflicts, stats.accepted)),
+        freshness: false,
+    };
+    store.evaluate_alerts(&rules, &watch, now)
+}
+
+/// Evaluates the `stale` rules over every site (the site table, not stock).
+pub fn check_freshness(
+    store: &mut Store,
+    config: &HubConfig,
+    now: DateTime<Utc>,
+) -> Result<Evaluated> {
+    let rules = rules_in_force(store, &config.alerts)?;
+    let watch = Watch {
+        freshness: true,
+        ..Watch::default()
+    };
+    store.evaluate_alerts(&rules, &watch, now)
+}
+
+/// Warns about hub.toml rules whose scope names nothing the hub knows yet
+/// (a site may enroll later, so they are kept).
+pub fn warn_unknown_scopes(store: &Store, config: &AlertsConfig) {
+    let Ok(rules) = config.rules() else { return };
+    for r in rules.iter().filter(|r| r.origin == Origin::Config) {
+        if let Err(e) = store.check_alert_scope(&r.scope) {
+            tracing::warn!(rule = %r.id, "alert rule in hub.toml: {e}; it fires once that exists");
+        }
+    }
+}
