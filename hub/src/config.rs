@@ -34,6 +34,9 @@ pub struct HubConfig {
     /// syncs (SQLite has one writer; this is ignored there).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// The stock policy's defaults and costs (`[plan]`).
+    #[serde(default)]
+    pub plan: crate::plan::config::PlanConfig,
     /// Stock alerts: rules, the webhook and SMTP (`[alerts]`).
     #[serde(default)]
     pub alerts: crate::alert::AlertsConfig,
@@ -188,6 +191,7 @@ impl Default for HubConfig {
             database_url: None,
             pool_size: default_pool_size(),
             limits: Limits::default(),
+            plan: Default::default(),
             alerts: crate::alert::AlertsConfig::default(),
         }
     }
@@ -217,6 +221,12 @@ impl HubConfig {
             )));
         }
         cfg.limits.check(origin)?;
+        if let Some((key, value, accepted)) = cfg.plan.invalid() {
+            return Err(HubError::DataDir(format!(
+                "config {}: plan.{key} {value} is not valid: use {accepted}",
+                origin.display()
+            )));
+        }
         cfg.alerts
             .check()
             .map_err(|e| HubError::DataDir(format!("config {}: {e}", origin.display())))?;
@@ -279,6 +289,18 @@ mod tests {
         let e =
             HubConfig::from_toml("[limits]\nmax_conections = 5", Path::new("h.toml")).unwrap_err();
         assert!(e.to_string().contains("max_conections"), "{e}");
+        let e = HubConfig::from_toml("[plan]\nservice_level = 0.9999", Path::new("h.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("plan.service_level 0.9999"), "{e}");
+        let e = HubConfig::from_toml(
+            "[plan.category.TEA]\nholding_rate = \"0\"",
+            Path::new("h.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("plan.category.TEA.holding_rate 0"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -293,5 +315,24 @@ mod tests {
         assert_eq!(cfg.limits.max_connections, 8);
         assert_eq!(cfg.limits.body_timeout_secs, 2);
         assert_eq!(cfg.limits.max_uploads, Limits::default().max_uploads);
+    }
+
+    #[test]
+    fn plan_costs_default_and_take_a_category_s_own() {
+        let cfg = HubConfig::from_toml(
+            "[plan]\norder_cost = 80\n[plan.category.TEA]\nholding_rate = \"0.4\"",
+            Path::new("h.toml"),
+        )
+        .unwrap();
+        use rust_decimal::Decimal;
+        assert_eq!(
+            cfg.plan.costs("TEA"),
+            (Decimal::from(80), Decimal::new(4, 1))
+        );
+        assert_eq!(
+            cfg.plan.costs("RICE"),
+            (Decimal::from(80), Decimal::new(25, 2))
+        );
+        assert_eq!(cfg.plan.service_level, 0.95);
     }
 }

@@ -4,7 +4,9 @@
 //! every binary may use live in `jxc_shared::plan`). The CLI and the API
 //! both call these, so they show the same figures.
 
+pub mod config;
 pub mod forecast;
+pub mod policy;
 pub mod sunk;
 
 use crate::error::{HubError, Result};

@@ -13,7 +13,9 @@ pub use alert::{
     AlertRow, AlertState, Channel, Evaluated, LineKey, OutboxMessage, PendingMessage, Watch,
 };
 pub use ingest::{IngestStats, PreparedBatch, prepare};
-pub use plan::{DemandSeries, HoldingHistory, SeriesBy};
+pub use plan::{
+    DemandSeries, HoldingHistory, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy, StoredPolicy,
+};
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
     TransferRow, TransferState,
@@ -40,7 +42,8 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0005_share_scope.sql"),
         include_str!("migrations/sqlite/0006_balance_total.sql"),
         include_str!("migrations/sqlite/0007_sales_flow.sql"),
-        include_str!("migrations/sqlite/0008_alerts.sql"),
+        include_str!("migrations/sqlite/0008_policy.sql"),
+        include_str!("migrations/sqlite/0009_alerts.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -50,7 +53,8 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0005_share_scope.sql"),
         include_str!("migrations/postgres/0006_balance_total.sql"),
         include_str!("migrations/postgres/0007_sales_flow.sql"),
-        include_str!("migrations/postgres/0008_alerts.sql"),
+        include_str!("migrations/postgres/0008_policy.sql"),
+        include_str!("migrations/postgres/0009_alerts.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;

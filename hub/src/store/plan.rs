@@ -236,3 +236,287 @@ impl Store {
         })
     }
 }
+
+/// One (site, location, sku) line a stock policy is set for: every line
+/// with a balance (even at 0: a stock-out is what a policy is for) or goods
+/// in transit to it, that HQ sees as it is now ([`shared_joins`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicyLine {
+    pub site: String,
+    pub kind: String,
+    pub location: String,
+    pub sku: String,
+    /// The catalog's category ('' when none or not in the catalog).
+    pub category: String,
+    /// On hand, micro-units, summed over lots.
+    pub on_hand: i64,
+    /// At moving-average cost, micro-currency.
+    pub value: i64,
+    /// A dealer that does not share costs: `value` means nothing.
+    pub unvalued: bool,
+    /// Sent to it and not yet received, micro-units.
+    pub in_transit: i64,
+    /// The catalog's lead time, pack size, minimum order and prices.
+    pub lead_time_days: Option<u32>,
+    pub pack_size: Option<String>,
+    pub min_order_qty: Option<String>,
+    pub dealer_price: Option<String>,
+    pub list_price: Option<String>,
+    /// Net qty sold per business day before `as_of` (micro-units), the days
+    /// without sales absent, in day order.
+    pub days: Vec<(NaiveDate, i64)>,
+}
+
+/// What a stock policy is computed from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicyInputs {
+    pub lines: Vec<PolicyLine>,
+    /// Per (site, sku): revenue less refunds in the 90 days before `as_of`
+    /// (micro-currency), and the net qty sold then without a price (not
+    /// recorded, or withheld by a dealer's policy).
+    pub revenue: HashMap<(String, String), (i64, i64)>,
+}
+
+/// The columns of a [`PolicyLine`] over a source `b` with site, location,
+/// sku, qty, value and in_transit columns, joined as [`shared_joins`].
+fn policy_select(source: &str) -> String {
+    format!(
+        "SELECT b.site, m.kind, b.location, b.sku, COALESCE(p.category, ''),
+                CAST(SUM(b.qty) AS BIGINT), CAST(SUM(b.value) AS BIGINT), m.unvalued,
+                CAST(SUM(b.in_transit) AS BIGINT), p.lead_time_days, p.pack_size,
+                p.min_order_qty, p.dealer_price, p.list_price
+         FROM {source} b {shared}
+         WHERE {IS_SHARED}
+         GROUP BY b.site, m.kind, b.location, b.sku, p.category, m.unvalued, p.lead_time_days,
+                  p.pack_size, p.min_order_qty, p.dealer_price, p.list_price",
+        shared = shared_joins()
+    )
+}
+
+/// Open transfers to each (site, location, sku), counted where they go.
+const OPEN_TRANSFERS: &str = "(SELECT t.to_site AS site, t.to_location AS location, t.sku,
+        0 AS qty, 0 AS value, t.qty - t.received_qty - t.returned_qty AS in_transit
+     FROM transfer t JOIN site d ON d.id = t.to_site
+     WHERE t.qty > t.received_qty + t.returned_qty
+       AND (CAST(?1 AS TEXT) IS NULL OR t.to_site = ?1)
+       AND (CAST(?2 AS TEXT) IS NULL OR t.to_location = ?2))";
+
+fn policy_inputs(
+    sql: &mut Sql<'_>,
+    site: Option<&str>,
+    location: Option<&str>,
+    from: NaiveDate,
+    as_of: NaiveDate,
+) -> Result<PolicyInputs> {
+    let balances = "(SELECT b.site, b.location, b.sku, b.qty, b.value, 0 AS in_transit
+                     FROM balance b
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)
+                       AND (CAST(?2 AS TEXT) IS NULL OR b.location = ?2)
+                     UNION ALL SELECT * FROM {OPEN_TRANSFERS})"
+        .replace("{OPEN_TRANSFERS}", OPEN_TRANSFERS);
+    let mut lines: Vec<PolicyLine> = sql
+        .query(&policy_select(&balances), vals![site, location])?
+        .iter()
+        .map(|r| {
+            Ok(PolicyLine {
+                site: r.get(0)?,
+                kind: r.get(1)?,
+                location: r.get(2)?,
+                sku: r.get(3)?,
+                category: r.get(4)?,
+                on_hand: r.get(5)?,
+                value: r.get(6)?,
+                unvalued: r.get(7)?,
+                in_transit: r.get(8)?,
+                lead_time_days: r.get::<Option<i64>>(9)?.and_then(|d| u32::try_from(d).ok()),
+                pack_size: r.get(10)?,
+                min_order_qty: r.get(11)?,
+                dealer_price: r.get(12)?,
+                list_price: r.get(13)?,
+                days: Vec::new(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    lines.sort_by(|a, b| (&a.site, &a.location, &a.sku).cmp(&(&b.site, &b.location, &b.sku)));
+    let index: HashMap<(String, String, String), usize> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((l.site.clone(), l.location.clone(), l.sku.clone()), i))
+        .collect();
+    for r in sql.query(
+        "SELECT site, location, sku, day, CAST(SUM(sold - returned) AS BIGINT)
+         FROM sales_day
+         WHERE day >= ?1 AND day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR site = ?3)
+           AND (CAST(?4 AS TEXT) IS NULL OR location = ?4)
+         GROUP BY site, location, sku, day",
+        vals![from.to_string(), as_of.to_string(), site, location],
+    )? {
+        let key: (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let Some(&i) = index.get(&key) else { continue };
+        let day: String = r.get(3)?;
+        if let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
+            lines[i].days.push((day, r.get(4)?));
+        }
+    }
+    for l in &mut lines {
+        l.days.sort_unstable();
+    }
+    let mut revenue = HashMap::new();
+    for r in sql.query(
+        "SELECT site, sku, CAST(SUM(revenue - refunds) AS BIGINT),
+                CAST(SUM(unpriced_sold - unpriced_returned) AS BIGINT)
+         FROM sales_day
+         WHERE day >= ?1 AND day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR site = ?3)
+         GROUP BY site, sku",
+        vals![
+            (as_of - Duration::days(90)).to_string(),
+            as_of.to_string(),
+            site
+        ],
+    )? {
+        revenue.insert((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?));
+    }
+    Ok(PolicyInputs { lines, revenue })
+}
+
+/// A stock policy as stored in `policy_line`, with the line's stock now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPolicy {
+    pub site: String,
+    pub location: String,
+    pub sku: String,
+    /// The values stored, by column name (`daily_demand`, `reorder_point`, …).
+    pub as_of: String,
+    pub daily_demand: String,
+    pub reorder_point: String,
+    /// On hand and in transit now, micro-units.
+    pub on_hand: i64,
+    pub in_transit: i64,
+}
+
+/// The columns of `policy_line`, in order.
+pub const POLICY_COLUMNS: &[&str] = &[
+    "site",
+    "location",
+    "sku",
+    "as_of",
+    "abc",
+    "xyz",
+    "method",
+    "no_history",
+    "daily_demand",
+    "demand_sd",
+    "lead_time_days",
+    "review_days",
+    "service_level",
+    "safety_stock",
+    "reorder_point",
+    "order_up_to",
+    "eoq",
+    "computed_at",
+];
+
+impl Store {
+    /// The lines a stock policy is set for (of one site, or one location id
+    /// — of that site, or of every site that has one), with their sales in
+    /// `[from, as_of)` and each site's SKUs' revenue in the 90 days before
+    /// `as_of`, read in one snapshot. An unknown site or location is refused.
+    pub fn policy_inputs(
+        &self,
+        site: Option<&str>,
+        location: Option<&str>,
+        from: NaiveDate,
+        as_of: NaiveDate,
+    ) -> Result<PolicyInputs> {
+        self.db().snapshot(|sql| {
+            let named = site.map(str::to_owned);
+            check_known(sql, &[("site", &named, "SELECT id FROM site")])?;
+            let locations = match site {
+                Some(_) => {
+                    "SELECT DISTINCT location FROM balance WHERE site = ?1
+                            UNION SELECT id FROM site_location WHERE site = ?1"
+                }
+                None => "SELECT DISTINCT location FROM balance UNION SELECT id FROM site_location",
+            };
+            if let Some(l) = location {
+                let known: Vec<String> = sql.column(locations, vals![site])?;
+                if !known.iter().any(|k| k == l) {
+                    return Err(crate::error::HubError::UnknownName(format!(
+                        "location {l:?} is not known to the hub{}",
+                        site.map(|s| format!(" at site {s}")).unwrap_or_default()
+                    )));
+                }
+            }
+            policy_inputs(sql, site, location, from, as_of)
+        })
+    }
+
+    /// Replaces the stored policy of every line of `site` (of every site
+    /// when none) with `rows` (values per [`POLICY_COLUMNS`]), in one
+    /// transaction.
+    pub fn save_policy(
+        &mut self,
+        site: Option<&str>,
+        rows: &[Vec<super::db::Value>],
+    ) -> Result<()> {
+        self.db().write(|sql| {
+            sql.exec(
+                "DELETE FROM policy_line WHERE CAST(?1 AS TEXT) IS NULL OR site = ?1",
+                vals![site],
+            )?;
+            sql.insert_rows("policy_line", POLICY_COLUMNS, rows)
+        })
+    }
+
+    /// The stored policy of each of `lines` (site, location, sku) that has
+    /// one, with its stock now: on hand (over lots) and open transfers to
+    /// it. Reads by key only, so it is cheap enough for every ingest.
+    pub fn stored_policy(&self, lines: &[(String, String, String)]) -> Result<Vec<StoredPolicy>> {
+        self.db().snapshot(|sql| {
+            let mut transit: HashMap<String, HashMap<(String, String), i64>> = HashMap::new();
+            let mut out = Vec::new();
+            for (site, location, sku) in lines {
+                let Some(p) = sql.query_opt(
+                    "SELECT as_of, daily_demand, reorder_point FROM policy_line
+                     WHERE site = ?1 AND location = ?2 AND sku = ?3",
+                    vals![site, location, sku],
+                )?
+                else {
+                    continue;
+                };
+                let on_hand: Option<i64> = sql.scalar(
+                    "SELECT CAST(SUM(qty) AS BIGINT) FROM balance
+                     WHERE site = ?1 AND location = ?2 AND sku = ?3",
+                    vals![site, location, sku],
+                )?;
+                if !transit.contains_key(site) {
+                    let mut open = HashMap::new();
+                    for r in sql.query(
+                        "SELECT to_location, sku, CAST(SUM(qty - received_qty - returned_qty) AS BIGINT)
+                         FROM transfer WHERE to_site = ?1 AND qty > received_qty + returned_qty
+                         GROUP BY to_location, sku",
+                        vals![site],
+                    )? {
+                        open.insert((r.get(0)?, r.get(1)?), r.get(2)?);
+                    }
+                    transit.insert(site.clone(), open);
+                }
+                let in_transit = transit[site]
+                    .get(&(location.clone(), sku.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                out.push(StoredPolicy {
+                    site: site.clone(),
+                    location: location.clone(),
+                    sku: sku.clone(),
+                    as_of: p.get(0)?,
+                    daily_demand: p.get(1)?,
+                    reorder_point: p.get(2)?,
+                    on_hand: on_hand.unwrap_or(0),
+                    in_transit,
+                });
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,4 +1,4 @@
--- Stock alerts 库存预警: the same tables as sqlite/0008_alerts.sql (which
+-- Stock alerts 库存预警: the same tables as sqlite/0009_alerts.sql (which
 -- explains them), with PostgreSQL types.
 CREATE TABLE alert_rule (
     id         TEXT PRIMARY KEY,
