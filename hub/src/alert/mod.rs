@@ -14,22 +14,10 @@ pub use config::AlertsConfig;
 
 use crate::config::HubConfig;
 use crate::error::{HubError, Result};
-use crate::store::{Evaluated, IngestStats, Store, Watch};
+use crate::store::{Evaluated, IngestStats, LineKey, Store, Watch};
 use chrono::{DateTime, Utc};
-use rules::{Condition, Origin, Rule};
-
-/// Refuses the kinds this hub cannot decide yet: below-reorder-point and
-/// over-days-of-supply need each line's reorder point and days of supply
-/// from the reorder policy (`plan policy`), which is not built in this hub.
-pub fn check_available(condition: &Condition) -> Result<()> {
-    if condition.needs_policy() {
-        return Err(HubError::Invalid(format!(
-            "kind {} is not built yet: it needs each line's reorder policy (plan policy), which this hub does not compute yet; stock-out, stale and quarantine-grew work now",
-            condition.kind()
-        )));
-    }
-    Ok(())
-}
+use rules::{Origin, PolicyFigures, Rule};
+use std::collections::HashMap;
 
 /// Every rule in force: hub.toml's, then the database's.
 pub fn rules_in_force(store: &Store, config: &AlertsConfig) -> Result<Vec<Rule>> {
@@ -42,7 +30,6 @@ pub fn rules_in_force(store: &Store, config: &AlertsConfig) -> Result<Vec<Rule>>
 /// there is taken), the channels it configures, and the sites, regions,
 /// categories and SKUs the hub knows. Nothing is written when refused.
 pub fn add_rule(store: &mut Store, config: &AlertsConfig, rule: &Rule) -> Result<()> {
-    check_available(&rule.condition)?;
     if config.rules.iter().any(|r| r.id == rule.id) {
         return Err(HubError::Conflict(format!(
             "alert rule {:?} is defined in hub.toml; choose another id",
@@ -76,13 +63,45 @@ pub fn after_ingest(
     if rules.is_empty() {
         return Ok(Evaluated::default());
     }
+    // The reorder point and demand come from the stored policy (`plan
+    // policy`); a line without one is not judged by those rules.
+    let policy = if rules.iter().any(|r| r.condition.needs_policy()) && !stats.touched.is_empty() {
+        let today = chrono::Local::now().date_naive();
+        Some(policy_figures(store, config, today, &stats.touched)?)
+    } else {
+        None
+    };
     let watch = Watch {
         lines: &stats.touched,
-        policy: None,
+        policy: policy.as_ref(),
         batch: Some((site, stats.refused + stats.conflicts, stats.accepted)),
         freshness: false,
     };
     store.evaluate_alerts(&rules, &watch, now)
+}
+
+/// The stored policy of each of `lines` that has one, as the rules read it.
+pub fn policy_figures(
+    store: &Store,
+    config: &HubConfig,
+    as_of: chrono::NaiveDate,
+    lines: &[LineKey],
+) -> Result<HashMap<LineKey, PolicyFigures>> {
+    Ok(crate::plan::policy::for_lines(store, config, as_of, lines)?
+        .into_iter()
+        .map(|p| {
+            (
+                (p.site, p.location, p.sku),
+                PolicyFigures {
+                    reorder_point: p.reorder_point,
+                    daily_demand: p.daily_demand,
+                    stale: p.stale,
+                    as_of: p.policy_as_of,
+                    outdated: p.outdated,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Evaluates the `stale` rules over every site (the site table, not stock).

@@ -330,15 +330,26 @@ pub struct Subject<'a> {
     pub sku: Option<&'a str>,
 }
 
-/// A line's reorder policy, from the planning figures.
+/// A line's reorder policy, from the stored plan (`plan policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyFigures {
     pub reorder_point: Decimal,
     pub daily_demand: Decimal,
-    /// On hand over daily demand; `None` without demand.
-    pub days_of_supply: Option<Decimal>,
     /// The site's data is stale: the policy rests on old figures.
     pub stale: bool,
+    /// The day the policy was computed for, and whether that is so long
+    /// ago that the planner should run `plan policy` again.
+    pub as_of: Option<chrono::NaiveDate>,
+    pub outdated: bool,
+}
+
+/// Days the position (on hand + in transit) lasts at the daily demand, to
+/// one decimal, as `plan policy` reports it; `None` without demand.
+pub fn days_of_supply(position: Decimal, daily_demand: Decimal) -> Option<Decimal> {
+    if daily_demand <= Decimal::ZERO {
+        return None;
+    }
+    position.checked_div(daily_demand).map(|d| d.round_dp(1))
 }
 
 /// The figures a rule decides on.
@@ -375,13 +386,15 @@ impl Figures {
                     "in_transit": in_transit.normalize().to_string(),
                 });
                 if let Some(p) = policy {
+                    let position = on_hand.unwrap_or_default() + *in_transit;
                     v["reorder_point"] = json!(p.reorder_point.normalize().to_string());
                     v["daily_demand"] = json!(p.daily_demand.normalize().to_string());
                     v["days_of_supply"] = json!(
-                        p.days_of_supply
-                            .map(|d| d.round_dp(2).normalize().to_string())
+                        days_of_supply(position, p.daily_demand).map(|d| d.normalize().to_string())
                     );
                     v["stale"] = json!(p.stale);
+                    v["policy_as_of"] = json!(p.as_of.map(|d| d.to_string()));
+                    v["policy_outdated"] = json!(p.outdated);
                 }
                 v
             }
@@ -426,14 +439,17 @@ pub fn holds(condition: &Condition, figures: &Figures) -> Option<bool> {
             Condition::OverDaysOfSupply { max_days },
             Figures::Line {
                 on_hand,
+                in_transit,
                 policy: Some(p),
-                ..
             },
-        ) => Some(match p.days_of_supply {
-            Some(d) => d > *max_days,
-            // Stock that nothing sells covers any number of days.
-            None => on_hand.is_some_and(|q| q > Decimal::ZERO) && p.daily_demand.is_zero(),
-        }),
+        ) => {
+            let position = on_hand.unwrap_or_default() + in_transit;
+            Some(match days_of_supply(position, p.daily_demand) {
+                Some(d) => d > *max_days,
+                // Stock that nothing sells covers any number of days.
+                None => position > Decimal::ZERO,
+            })
+        }
         (Condition::Stale { hours }, Figures::Site { silent_secs }) => {
             silent_secs.map(|s| s > i64::from(*hours) * 3600)
         }
@@ -490,10 +506,19 @@ pub fn message(condition: &Condition, at: &str, figures: &Figures, cleared: bool
             on_hand.unwrap_or_default(),
             policy.map_or("unknown".into(), |p| p.reorder_point.to_string())
         ),
-        (Condition::OverDaysOfSupply { max_days }, Figures::Line { policy, .. }) => format!(
+        (
+            Condition::OverDaysOfSupply { max_days },
+            Figures::Line {
+                on_hand,
+                in_transit,
+                policy,
+            },
+        ) => format!(
             "{at} holds more than {max_days} days of supply ({})",
-            match policy.and_then(|p| p.days_of_supply) {
-                Some(d) => format!("{} days", d.round_dp(1)),
+            match policy.and_then(|p| {
+                days_of_supply(on_hand.unwrap_or_default() + *in_transit, p.daily_demand)
+            }) {
+                Some(d) => format!("{d} days"),
                 None => "no demand".into(),
             }
         ),
@@ -543,12 +568,13 @@ mod tests {
         }
     }
 
-    fn policy(rop: &str, demand: &str, dos: Option<&str>) -> PolicyFigures {
+    fn policy(rop: &str, demand: &str) -> PolicyFigures {
         PolicyFigures {
             reorder_point: d(rop),
             daily_demand: d(demand),
-            days_of_supply: dos.map(d),
             stale: false,
+            as_of: None,
+            outdated: false,
         }
     }
 
@@ -574,13 +600,13 @@ mod tests {
     #[test]
     fn below_reorder_point_counts_what_is_in_transit() {
         let r = rule(Condition::BelowReorderPoint);
-        let p = Some(policy("10", "2", Some("3")));
+        let p = Some(policy("10", "2"));
         assert_eq!(decide(&r, &line("6", "0", p), false), Decision::Raise);
         // Exactly at the reorder point is "at or below".
         assert_eq!(decide(&r, &line("6", "4", p), false), Decision::Raise);
         assert_eq!(decide(&r, &line("6", "5", p), true), Decision::Clear);
         // Without a reorder point (no demand) or without a policy: never.
-        let none = Some(policy("0", "0", None));
+        let none = Some(policy("0", "0"));
         assert_eq!(decide(&r, &line("0", "0", none), false), Decision::Nothing);
         assert_eq!(decide(&r, &line("0", "0", None), false), Decision::Nothing);
         // And an open alert is not cleared for lack of figures.
@@ -590,12 +616,16 @@ mod tests {
     #[test]
     fn over_days_of_supply_is_strictly_over() {
         let r = rule(Condition::OverDaysOfSupply { max_days: d("60") });
-        let at = |dos: &str| line("120", "0", Some(policy("5", "2", Some(dos))));
-        assert_eq!(decide(&r, &at("60"), false), Decision::Nothing);
-        assert_eq!(decide(&r, &at("60.5"), false), Decision::Raise);
-        assert_eq!(decide(&r, &at("59"), true), Decision::Clear);
+        // 2 a day: a position of 120 is exactly 60 days, 121 is 60.5.
+        let at =
+            |on_hand: &str, in_transit: &str| line(on_hand, in_transit, Some(policy("5", "2")));
+        assert_eq!(decide(&r, &at("120", "0"), false), Decision::Nothing);
+        assert_eq!(decide(&r, &at("120", "1"), false), Decision::Raise);
+        assert_eq!(decide(&r, &at("118", "0"), true), Decision::Clear);
+        assert_eq!(days_of_supply(d("10"), d("3")), Some(d("3.3")));
+        assert_eq!(days_of_supply(d("10"), d("0")), None);
         // Stock that does not sell is over; none held is not.
-        let idle = |on_hand: &str| line(on_hand, "0", Some(policy("0", "0", None)));
+        let idle = |on_hand: &str| line(on_hand, "0", Some(policy("0", "0")));
         assert_eq!(decide(&r, &idle("4"), false), Decision::Raise);
         assert_eq!(decide(&r, &idle("0"), true), Decision::Clear);
     }
