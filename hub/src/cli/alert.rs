@@ -49,10 +49,10 @@ pub struct RuleArgs {
     #[arg(long)]
     pub kind: String,
     /// over-days-of-supply: alert above this many days of supply
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", allow_hyphen_values = true)]
     pub max_days: Option<String>,
     /// stale: alert when a site has not synced for more than this
-    #[arg(long, value_name = "HOURS")]
+    #[arg(long, value_name = "HOURS", allow_hyphen_values = true)]
     pub hours: Option<String>,
     /// Only this site
     #[arg(long)]
