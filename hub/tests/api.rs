@@ -1298,3 +1298,286 @@ async fn forecasts_use_only_history_before_as_of_and_backtest_against_seasonal_n
         assert_eq!(got, status, "{bad}: {v}");
     }
 }
+
+/// Runs `jxc-hub ARGS` on the test hub's database and returns its output.
+fn hub_cli(h: &TestHub, args: &[&str]) -> jxc_hub::error::Result<String> {
+    use clap::Parser;
+    let mut argv = vec!["jxc-hub".to_owned(), "--data".to_owned()];
+    argv.push(h.dir.path().display().to_string());
+    if let jxc_hub::store::Target::Postgres(url) = &h.home.db {
+        argv.extend(["--database".to_owned(), url.clone()]);
+    }
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    let mut out = Vec::new();
+    cli::run(cli::Cli::parse_from(argv), &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+#[tokio::test]
+async fn policy_and_reorder_follow_the_formulas_and_name_their_source() {
+    let h = setup();
+    // HQ's warehouse holds 500 of 茶-1; a branch sells 3 a day for seven
+    // weeks from 200 received, and holds 5 MUG-1 it never sold.
+    let hq_token = cli::make_token(
+        &h.home,
+        NewSite {
+            id: SiteId::parse("HQ01").unwrap(),
+            kind: SiteKind::Hq,
+            name: "总部".into(),
+            region: "north".into(),
+        },
+        chrono::Duration::hours(1),
+    )
+    .unwrap()
+    .to_string();
+    let (status, v) = h.enroll_raw(&hq_token, &csr("HQ01")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let hq_cert = CertificateDer::from_pem_slice(v["cert_pem"].as_str().unwrap().as_bytes())
+        .unwrap()
+        .to_vec();
+    let r = h
+        .sync(&hq_cert, &batch(1, vec![movement("HQ01", 1, 500_000_000)]))
+        .await;
+    assert_eq!(r.accepted, 1, "{:?}", r.quarantined);
+    hub_cli(
+        &h,
+        &[
+            "product",
+            "add",
+            "茶-1",
+            "--name",
+            "龙井, \"特级\"",
+            "--category",
+            "TEA",
+            "--lead-time-days",
+            "5",
+            "--pack-size",
+            "6",
+            "--min-order-qty",
+            "10",
+        ],
+    )
+    .unwrap();
+
+    let cert = h.enroll("BJ01").await;
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap();
+    let at = |seq: u64, qty_micro: i64, day: chrono::NaiveDate| {
+        let t = chrono::FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .from_local_datetime(&day.and_hms_opt(12, 0, 0).unwrap())
+            .unwrap();
+        WireMovement {
+            occurred_ms: t.timestamp_millis(),
+            recorded_ms: t.timestamp_millis(),
+            ..movement("BJ01", seq, qty_micro)
+        }
+    };
+    let mut moves = vec![at(1, 200_000_000, first)];
+    let mut mug = at(2, 5_000_000, first);
+    mug.sku = "MUG-1".into();
+    moves.push(mug);
+    for d in 0..49 {
+        let n = moves.len() as u64 + 1;
+        moves.push(at(n, -3_000_000, first + chrono::Duration::days(d)));
+    }
+    let r = h.sync(&cert, &batch(1, moves)).await;
+    assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
+
+    let (status, rows) = h
+        .get("/v1/plan/policy?site=BJ01&as_of=2026-11-23", Some(&h.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let num = |v: &Value| -> f64 { v.as_str().unwrap().parse().unwrap() };
+    let (mug, tea) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (&mug["sku"], &tea["sku"]),
+        (&json!("MUG-1"), &json!("茶-1"))
+    );
+    // MUG-1: no sale, so no demand, class C, nothing to reorder.
+    assert_eq!(
+        (
+            &mug["abc"],
+            &mug["no_history"],
+            &mug["reorder_point"],
+            &mug["days_of_supply"]
+        ),
+        (&json!("C"), &json!(true), &json!("0"), &Value::Null)
+    );
+    // 茶-1: all of the site's revenue (A), steady weeks (X), 3 a day.
+    assert_eq!((&tea["abc"], &tea["xyz"]), (&json!("A"), &json!("X")));
+    assert_eq!(
+        (&tea["lead_time_days"], &tea["review_days"]),
+        (&json!(5), &json!(7))
+    );
+    let d = num(&tea["daily_demand"]);
+    assert!((d - 3.0).abs() < 0.3, "{tea}");
+    let ss = num(&tea["safety_stock"]);
+    let z = 1.644_853_626_951_472_2;
+    assert!(
+        (ss - z * num(&tea["demand_sd"]) * 12f64.sqrt()).abs() < 0.001,
+        "{tea}"
+    );
+    assert!(
+        (num(&tea["reorder_point"]) - (5.0 * d + ss)).abs() < 0.001,
+        "{tea}"
+    );
+    assert!(
+        (num(&tea["order_up_to"]) - (12.0 * d + ss)).abs() < 0.001,
+        "{tea}"
+    );
+    assert_eq!(
+        (&tea["on_hand"], &tea["position"]),
+        (&json!("53"), &json!("53"))
+    );
+    assert!(
+        (num(&tea["days_of_supply"]) - 53.0 / d).abs() < 0.06,
+        "{tea}"
+    );
+    // EOQ = √(2 · 365d · 50 / (0.25 · 12.5)) at the moving-average cost.
+    assert_eq!(tea["unit_cost"], "12.5");
+    let eoq = (2.0 * 365.0 * d * 50.0 / (0.25 * 12.5)).sqrt();
+    assert!((num(&tea["eoq"]) - eoq).abs() < 0.01, "{tea}");
+    // 53 is above the reorder point: nothing to reorder yet.
+    let (_, none) = h
+        .get(
+            "/v1/plan/reorder?site=BJ01&as_of=2026-11-23",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(none, json!([]));
+
+    // A lead time of 20 days puts 53 below 20d + ss: a transfer from HQ's
+    // warehouse, need = order-up-to − position, in whole packs of 6.
+    let (status, s) = h
+        .get(
+            "/v1/plan/reorder?site=BJ01&as_of=2026-11-23&lead_time_days=20&service_level=0.99",
+            Some(&h.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s.as_array().unwrap().len(), 1, "{s}");
+    let s = &s[0];
+    assert_eq!(
+        (&s["sku"], &s["action"], &s["source"], &s["source_on_hand"]),
+        (
+            &json!("茶-1"),
+            &json!("transfer"),
+            &json!("HQ01/main"),
+            &json!("500")
+        )
+    );
+    let inputs = &s["inputs"];
+    assert_eq!(inputs["lead_time_days"], 20);
+    let need = num(&inputs["order_up_to"]) - 53.0;
+    assert!((num(&s["need"]) - need).abs() < 0.0001, "{s}");
+    let qty = num(&s["qty"]);
+    assert!(qty % 6.0 == 0.0 && qty >= need && qty < need + 6.0, "{s}");
+
+    // The CLI shows the same rows, and --save stores them for the alerts.
+    let csv = hub_cli(
+        &h,
+        &[
+            "plan",
+            "policy",
+            "--site",
+            "BJ01",
+            "--as-of",
+            "2026-11-23",
+            "--save",
+            "--csv",
+        ],
+    )
+    .unwrap();
+    // CSV for Chinese Excel: a BOM, then the header.
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    assert!(
+        lines.next().unwrap().starts_with(
+            "site,location,sku,abc,xyz,daily_demand,demand_sd,safety_stock,reorder_point,order_up_to,eoq,on_hand,in_transit,days_of_supply"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!(
+            "BJ01,main,茶-1,A,X,{},",
+            tea["daily_demand"].as_str().unwrap()
+        )),
+        "{csv}"
+    );
+    let store = Store::open(&h.home.db, false).unwrap();
+    let stored = jxc_hub::plan::policy::for_lines(
+        &store,
+        &HubConfig::default(),
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        &[
+            ("BJ01".into(), "main".into(), "茶-1".into()),
+            ("BJ01".into(), "main".into(), "NONE".into()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].reorder_point.to_string(),
+        tea["reorder_point"].as_str().unwrap()
+    );
+    assert_eq!(
+        (stored[0].on_hand.to_string(), stored[0].outdated),
+        ("53".into(), false)
+    );
+    let reorder = hub_cli(
+        &h,
+        &[
+            "plan",
+            "reorder",
+            "--as-of",
+            "2026-11-23",
+            "--lead-time-days",
+            "20",
+            "--json",
+        ],
+    )
+    .unwrap();
+    let reorder: Value = serde_json::from_str(&reorder).unwrap();
+    assert_eq!(reorder[0]["source"], "HQ01/main", "{reorder}");
+
+    for (bad, status, says) in [
+        (
+            "/v1/plan/policy?service_level=0.5",
+            StatusCode::BAD_REQUEST,
+            "service_level 0.5",
+        ),
+        (
+            "/v1/plan/policy?service_level=0.9999",
+            StatusCode::BAD_REQUEST,
+            "0.9999",
+        ),
+        (
+            "/v1/plan/policy?lead_time_days=400",
+            StatusCode::BAD_REQUEST,
+            "lead_time_days 400",
+        ),
+        (
+            "/v1/plan/policy?as_of=2026-13-01",
+            StatusCode::BAD_REQUEST,
+            "2026-13-01",
+        ),
+        ("/v1/plan/policy?site=ZZ01", StatusCode::NOT_FOUND, "ZZ01"),
+        (
+            "/v1/plan/policy?site=BJ01&location=back",
+            StatusCode::NOT_FOUND,
+            "back",
+        ),
+        (
+            "/v1/plan/reorder?location=main",
+            StatusCode::BAD_REQUEST,
+            "location",
+        ),
+    ] {
+        let (got, v) = h.get(bad, Some(&h.admin)).await;
+        assert_eq!(got, status, "{bad}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{bad}: {v}");
+    }
+    let e = hub_cli(&h, &["plan", "policy", "--service-level", "1"]).unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+}

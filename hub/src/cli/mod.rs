@@ -118,7 +118,7 @@ pub enum Command {
     /// Sell-in against sell-through per dealer: what HQ and branches shipped
     /// in, what the dealer sold, and the weeks its stock covers.
     Channel(sales::ChannelArgs),
-    /// Planning: slow-moving and sunk channel stock.
+    /// Planning: sunk stock, forecasts and their backtest, stock policy and reorder suggestions.
     #[command(subcommand)]
     Plan(plan::PlanCmd),
     /// Stock alerts: open and cleared, newest first.
@@ -393,6 +393,7 @@ pub async fn serve(
     })
     .await?;
     let hub = Arc::new(hub);
+    tokio::spawn(crate::plan::policy::refresh_daily(hub.clone()));
     {
         let h = hub.clone();
         api::blocking(move || {

@@ -4,7 +4,7 @@
 use super::{ListFormat, json, print_table};
 use crate::config::{HubConfig, HubHome};
 use crate::error::Result;
-use crate::http::views::{BacktestReport, ForecastView, SunkView};
+use crate::http::views::{BacktestReport, ForecastView, ReorderView, StockPolicyView, SunkView};
 use crate::plan::{self, sunk::SunkBy};
 use crate::store::SeriesBy;
 use crate::store::Store;
@@ -23,6 +23,72 @@ pub enum PlanCmd {
     /// How the forecast from --as-of did over the --horizon days after it:
     /// RMSSE (M5's) of jxc and of seasonal naive, per series and overall.
     Backtest(ForecastArgs),
+    /// Stock policy per (location, SKU): ABC/XYZ class, forecast daily
+    /// demand and its error, safety stock, reorder point, order-up-to
+    /// level, EOQ and days of supply. --save stores it for the alerts.
+    Policy(PolicyArgs),
+    /// Reorder suggestions: every location at or below its reorder point,
+    /// the quantity in whole packs and the source (HQ's warehouse, or the
+    /// supplier for HQ), with the inputs each was computed from.
+    Reorder(ReorderArgs),
+}
+
+/// What a policy is computed with; each defaults to `[plan]` in hub.toml.
+#[derive(Debug, Args)]
+pub struct PolicyOpts {
+    /// Judge as of this business day (sales before it) [default: today in the hub's zone]
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Cycle service level, above 0.5 and at most 0.999 [default: plan.service_level, 0.95]
+    #[arg(long, value_name = "P")]
+    pub service_level: Option<f64>,
+    /// Every SKU's lead time in days [default: the catalog's lead_time_days, else plan.lead_time_days]
+    #[arg(long, value_name = "DAYS")]
+    pub lead_time_days: Option<u32>,
+    /// Days between reviews [default: plan.review_days, 7]
+    #[arg(long, value_name = "DAYS")]
+    pub review_days: Option<u32>,
+}
+
+impl PolicyOpts {
+    fn params(&self, config: &HubConfig) -> Result<plan::policy::PolicyParams> {
+        plan::policy::PolicyParams::new(
+            &config.plan,
+            plan::as_of(self.as_of.as_deref())?,
+            self.service_level,
+            self.lead_time_days,
+            self.review_days,
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Only this site's lines
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Only this location's lines (a location id; with --site, of that site)
+    #[arg(long)]
+    pub location: Option<String>,
+    #[command(flatten)]
+    pub opts: PolicyOpts,
+    /// Store the policy (of --site, or of every site) for the alerts, in
+    /// place of the one before
+    #[arg(long)]
+    pub save: bool,
+    #[command(flatten)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReorderArgs {
+    /// Only this site's lines
+    #[arg(long)]
+    pub site: Option<String>,
+    #[command(flatten)]
+    pub opts: PolicyOpts,
+    #[command(flatten)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +247,78 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
             ]);
             print_table(out, a.format, &header, &cells)
         }
+        PlanCmd::Policy(a) => {
+            let params = a.opts.params(config)?;
+            let rows = if a.save {
+                if a.location.is_some() {
+                    return Err(crate::error::HubError::Invalid(
+                        "--save stores whole sites: leave out --location".into(),
+                    ));
+                }
+                let read = Store::open(&home.db, false)?;
+                let mut write = Store::open(&home.db, false)?;
+                let mut all = Vec::new();
+                plan::policy::save(&read, &mut write, config, a.site.as_deref(), &params, |r| {
+                    all.extend_from_slice(r)
+                })?;
+                all
+            } else {
+                let store = Store::open(&home.db, false)?;
+                plan::policy::policy(
+                    &store,
+                    config,
+                    a.site.as_deref(),
+                    a.location.as_deref(),
+                    &params,
+                )?
+            };
+            let rows: Vec<StockPolicyView> = rows.into_iter().map(StockPolicyView::from).collect();
+            if a.format.json {
+                return json(out, &rows);
+            }
+            let cells: Vec<Vec<String>> = rows.iter().map(policy_cells).collect();
+            print_table(out, a.format, POLICY_HEADER, &cells)
+        }
+        PlanCmd::Reorder(a) => {
+            let params = a.opts.params(config)?;
+            let store = Store::open(&home.db, false)?;
+            let rows: Vec<ReorderView> = plan::reorder(&store, config, a.site.as_deref(), &params)?
+                .into_iter()
+                .map(ReorderView::from)
+                .collect();
+            if a.format.json {
+                return json(out, &rows);
+            }
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let mut row = vec![
+                        r.site.clone(),
+                        r.location.clone(),
+                        r.sku.clone(),
+                        r.action.to_owned(),
+                        r.source.clone(),
+                        opt(r.source_on_hand),
+                        r.qty.to_string(),
+                        r.need.to_string(),
+                    ];
+                    row.extend(policy_cells(&r.inputs).into_iter().skip(3));
+                    row
+                })
+                .collect();
+            let mut header = vec![
+                "site",
+                "location",
+                "sku",
+                "action",
+                "source",
+                "source_on_hand",
+                "qty",
+                "need",
+            ];
+            header.extend(&POLICY_HEADER[3..]);
+            print_table(out, a.format, &header, &cells)
+        }
         PlanCmd::Sunk(a) => {
             let by = SunkBy::parse(&a.by)?;
             let days = plan::check_days(a.days)?;
@@ -252,4 +390,62 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
 
 fn flag(on: bool, what: &str) -> String {
     if on { what.to_owned() } else { String::new() }
+}
+
+/// The columns of a policy row, in the order the issue lists them, then
+/// the inputs behind them.
+const POLICY_HEADER: &[&str] = &[
+    "site",
+    "location",
+    "sku",
+    "abc",
+    "xyz",
+    "daily_demand",
+    "demand_sd",
+    "safety_stock",
+    "reorder_point",
+    "order_up_to",
+    "eoq",
+    "on_hand",
+    "in_transit",
+    "days_of_supply",
+    "lead_time_days",
+    "review_days",
+    "method",
+    "unit_cost",
+    "pack_size",
+    "min_order_qty",
+    "history",
+    "data",
+];
+
+fn opt(v: Option<rust_decimal::Decimal>) -> String {
+    v.map(|d| d.to_string()).unwrap_or_default()
+}
+
+fn policy_cells(r: &StockPolicyView) -> Vec<String> {
+    vec![
+        r.site.clone(),
+        r.location.clone(),
+        r.sku.clone(),
+        r.abc.to_owned(),
+        r.xyz.to_owned(),
+        r.daily_demand.to_string(),
+        r.demand_sd.to_string(),
+        r.safety_stock.to_string(),
+        r.reorder_point.to_string(),
+        r.order_up_to.to_string(),
+        opt(r.eoq),
+        r.on_hand.to_string(),
+        r.in_transit.to_string(),
+        opt(r.days_of_supply),
+        r.lead_time_days.to_string(),
+        r.review_days.to_string(),
+        r.method.to_owned(),
+        opt(r.unit_cost),
+        opt(r.pack_size),
+        opt(r.min_order_qty),
+        flag(r.no_history, "no history"),
+        flag(r.stale, "stale"),
+    ]
 }

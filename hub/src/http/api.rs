@@ -52,6 +52,9 @@ pub struct Hub {
     pub metrics: Metrics,
     pub stale_after_secs: i64,
     pub client_cert_days: u32,
+    /// The configuration the hub started with (the plans' `[plan]`, the
+    /// alert rules and their delivery).
+    pub config: HubConfig,
     /// Bounds the sync batches held in memory at once.
     pub sync_slots: tokio::sync::Semaphore,
     /// The body timeout and the upload cap; see [`Hub::with_limits`].
@@ -60,8 +63,6 @@ pub struct Hub {
     pub upload_slots: tokio::sync::Semaphore,
     /// Rate limit of the failed-enrollment audit lines.
     enroll_failures: RateLimitedLog,
-    /// The configuration the hub was started with (alert rules, delivery).
-    pub config: HubConfig,
     /// Wakes the alert worker when an alert changed.
     pub alert_wake: tokio::sync::Notify,
 }
@@ -82,11 +83,11 @@ impl Hub {
             metrics: Metrics::default(),
             stale_after_secs,
             client_cert_days,
+            config: config.clone(),
             sync_slots: tokio::sync::Semaphore::new(SYNC_SLOTS),
             limits: Limits::default(),
             upload_slots: tokio::sync::Semaphore::new(Limits::default().max_uploads),
             enroll_failures: RateLimitedLog::new(ENROLL_FAILURES_LOGGED_PER_MINUTE),
-            config: config.clone(),
             alert_wake: tokio::sync::Notify::new(),
         })
     }
@@ -184,6 +185,8 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/plan/sunk", get(plan_sunk))
         .route("/v1/plan/forecast", get(plan_forecast))
         .route("/v1/plan/backtest", get(plan_backtest))
+        .route("/v1/plan/policy", get(plan_policy))
+        .route("/v1/plan/reorder", get(plan_reorder))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
@@ -747,6 +750,67 @@ async fn plan_sunk(
     let rows =
         blocking(move || crate::plan::sunk(&lock(&hub.reads), by, days, as_of, stale)).await?;
     let rows: Vec<views::SunkView> = rows.into_iter().map(views::SunkView::from).collect();
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct PolicyQuery {
+    site: Option<String>,
+    location: Option<String>,
+    as_of: Option<String>,
+    service_level: Option<f64>,
+    lead_time_days: Option<u32>,
+    review_days: Option<u32>,
+}
+
+impl PolicyQuery {
+    fn params(&self, config: &HubConfig) -> Result<crate::plan::policy::PolicyParams> {
+        crate::plan::policy::PolicyParams::new(
+            &config.plan,
+            crate::plan::as_of(self.as_of.as_deref())?,
+            self.service_level,
+            self.lead_time_days,
+            self.review_days,
+        )
+    }
+}
+
+async fn plan_policy(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<PolicyQuery>,
+) -> Result<Response> {
+    let params = q.params(&hub.config)?;
+    let rows = blocking(move || {
+        crate::plan::policy::policy(
+            &lock(&hub.reads),
+            &hub.config,
+            q.site.as_deref(),
+            q.location.as_deref(),
+            &params,
+        )
+    })
+    .await?;
+    let rows: Vec<views::StockPolicyView> = views::all(rows);
+    Ok(Json(rows).into_response())
+}
+
+async fn plan_reorder(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<PolicyQuery>,
+) -> Result<Response> {
+    if q.location.is_some() {
+        return Err(HubError::Invalid(
+            "location is not a filter of reorder: use site".into(),
+        ));
+    }
+    let params = q.params(&hub.config)?;
+    let rows = blocking(move || {
+        crate::plan::reorder(&lock(&hub.reads), &hub.config, q.site.as_deref(), &params)
+    })
+    .await?;
+    let rows: Vec<views::ReorderView> = views::all(rows);
     Ok(Json(rows).into_response())
 }
 

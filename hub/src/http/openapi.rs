@@ -63,6 +63,104 @@ pub fn document() -> Value {
         json!({ "type": ["string", "null"], "pattern": "^-?[0-9]+(\\.[0-9]+)?$" });
     let date = json!({ "type": "string", "format": "date" });
     let nullable_string = json!({ "type": ["string", "null"] });
+    let stock_policy = json!({
+        "type": "object",
+        "description": "One (location, SKU) line's stock policy and the inputs it was computed from; quantities and money are decimal strings, null where not known",
+        "required": ["site", "kind", "location", "sku", "category", "abc", "xyz", "method", "no_history", "daily_demand", "demand_sd", "lead_time_days", "review_days", "safety_stock", "reorder_point", "order_up_to", "eoq", "on_hand", "in_transit", "position", "days_of_supply", "unit_cost", "order_cost", "holding_rate", "pack_size", "min_order_qty", "stale"],
+        "properties": {
+            "site": string, "kind": string, "location": string, "sku": string, "category": string,
+            "abc": { "enum": ["A", "B", "C"] }, "xyz": { "enum": ["X", "Y", "Z"] }, "method": string,
+            "no_history": { "type": "boolean" },
+            "daily_demand": decimal, "demand_sd": decimal,
+            "lead_time_days": { "type": "integer" }, "review_days": { "type": "integer" },
+            "safety_stock": decimal, "reorder_point": decimal, "order_up_to": decimal,
+            "eoq": { "type": ["string", "null"] }, "on_hand": decimal, "in_transit": decimal, "position": decimal,
+            "days_of_supply": { "type": ["string", "null"] }, "unit_cost": { "type": ["string", "null"] },
+            "order_cost": decimal, "holding_rate": decimal,
+            "pack_size": { "type": ["string", "null"] }, "min_order_qty": { "type": ["string", "null"] },
+            "stale": { "type": "boolean" }
+        }
+    });
+    let plan_policy = with_response(
+        with_response(
+            hq_get(
+                "Stock policy per (location, SKU): ABC/XYZ, forecast daily demand and its error, safety stock, reorder point, order-up-to, EOQ, days of supply, with the inputs",
+                json!([
+                    query("site", "only this site", string.clone()),
+                    query(
+                        "location",
+                        "only this location id (of site, if given)",
+                        string.clone()
+                    ),
+                    query(
+                        "as_of",
+                        "judge as of this business day, sales before it (default today)",
+                        date.clone()
+                    ),
+                    query(
+                        "service_level",
+                        "cycle service level (default plan.service_level, 0.95)",
+                        json!({ "type": "number", "exclusiveMinimum": 0.5, "maximum": 0.999 })
+                    ),
+                    query(
+                        "lead_time_days",
+                        "every SKU's lead time (default the catalog's)",
+                        json!({ "type": "integer", "minimum": 0, "maximum": 366 })
+                    ),
+                    query(
+                        "review_days",
+                        "days between reviews (default plan.review_days, 7)",
+                        json!({ "type": "integer", "minimum": 0, "maximum": 366 })
+                    )
+                ]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/StockPolicy" } }),
+            ),
+            "400",
+            "a service level or days out of range, or a malformed date",
+        ),
+        "404",
+        "a site or location the hub does not know",
+    );
+    let plan_reorder = with_response(
+        with_response(
+            hq_get(
+                "Reorder suggestions: lines at or below their reorder point, the quantity in whole packs and at least the minimum order, and the source, with the policy inputs",
+                json!([
+                    query("site", "only this site", string.clone()),
+                    query(
+                        "as_of",
+                        "judge as of this business day (default today)",
+                        date.clone()
+                    ),
+                    query(
+                        "service_level",
+                        "cycle service level (default 0.95)",
+                        json!({ "type": "number", "exclusiveMinimum": 0.5, "maximum": 0.999 })
+                    ),
+                    query(
+                        "lead_time_days",
+                        "every SKU's lead time (default the catalog's)",
+                        json!({ "type": "integer", "minimum": 0, "maximum": 366 })
+                    ),
+                    query(
+                        "review_days",
+                        "days between reviews (default 7)",
+                        json!({ "type": "integer", "minimum": 0, "maximum": 366 })
+                    )
+                ]),
+                json!({ "type": "array", "items": { "type": "object",
+                    "required": ["site", "location", "sku", "action", "source", "qty", "need", "inputs"],
+                    "properties": { "site": string, "location": string, "sku": string,
+                        "action": { "enum": ["transfer", "purchase"] }, "source": string,
+                        "source_on_hand": { "type": ["string", "null"] }, "qty": decimal, "need": decimal,
+                        "inputs": { "$ref": "#/components/schemas/StockPolicy" } } } }),
+            ),
+            "400",
+            "a service level or days out of range, or a malformed date",
+        ),
+        "404",
+        "a site the hub does not know",
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -121,6 +219,7 @@ pub fn document() -> Value {
                     "properties": { "key": string, "sell_in": decimal, "sell_through": decimal, "change": decimal,
                         "on_hand": decimal, "weeks_of_cover": nullable_decimal }
                 },
+                "StockPolicy": stock_policy,
                 "SunkRow": {
                     "type": "object",
                     "description": "Slow-moving or sunk stock of one group within a site tier, or (by=line) one location × SKU with its reason, last sale and days of supply",
@@ -345,6 +444,8 @@ pub fn document() -> Value {
                         "ratio_to_seasonal_naive": { "type": ["number", "null"] },
                         "groups": { "type": "array", "items": { "type": "object" } } } })
             ), "400", "an unknown series, a horizon out of range or a malformed date"), "404", "a site the hub does not know"),
+            "/v1/plan/policy": plan_policy,
+            "/v1/plan/reorder": plan_reorder,
             "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
             "/v1/movements": hq_get(

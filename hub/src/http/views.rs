@@ -430,6 +430,126 @@ impl From<crate::plan::sunk::SunkRow> for SunkView {
     }
 }
 
+/// One line's stock policy (`/v1/plan/policy`), with the inputs it was
+/// computed from. Quantities and money are decimal strings.
+#[derive(Debug, Clone, Serialize)]
+pub struct StockPolicyView {
+    pub site: String,
+    /// The site's tier: `hq`, `branch` or `dealer`.
+    pub kind: String,
+    pub location: String,
+    pub sku: String,
+    pub category: String,
+    pub abc: &'static str,
+    pub xyz: &'static str,
+    /// The forecast model chosen for the line by its holdout.
+    pub method: &'static str,
+    /// No sale before the as-of day: demand is 0.
+    pub no_history: bool,
+    pub daily_demand: Decimal,
+    pub demand_sd: Decimal,
+    pub lead_time_days: u32,
+    pub review_days: u32,
+    pub safety_stock: Decimal,
+    pub reorder_point: Decimal,
+    pub order_up_to: Decimal,
+    pub eoq: Option<Decimal>,
+    pub on_hand: Decimal,
+    pub in_transit: Decimal,
+    pub position: Decimal,
+    pub days_of_supply: Option<Decimal>,
+    /// The unit cost EOQ's holding cost is taken from (moving-average cost,
+    /// else the catalog's dealer price), and the costs of the category.
+    pub unit_cost: Option<Decimal>,
+    pub order_cost: Decimal,
+    pub holding_rate: Decimal,
+    pub pack_size: Option<Decimal>,
+    pub min_order_qty: Option<Decimal>,
+    /// The site's data is stale: the row rests on old data.
+    pub stale: bool,
+}
+
+impl From<crate::plan::policy::PolicyRow> for StockPolicyView {
+    fn from(r: crate::plan::policy::PolicyRow) -> Self {
+        StockPolicyView {
+            position: r.position(),
+            site: r.site,
+            kind: r.kind,
+            location: r.location,
+            sku: r.sku,
+            category: r.category,
+            abc: r.abc.as_str(),
+            xyz: r.xyz.as_str(),
+            method: r.method.as_str(),
+            no_history: r.no_history,
+            daily_demand: r.daily_demand,
+            demand_sd: r.demand_sd,
+            lead_time_days: r.lead_time_days,
+            review_days: r.review_days,
+            safety_stock: r.safety_stock,
+            reorder_point: r.reorder_point,
+            order_up_to: r.order_up_to,
+            eoq: r.eoq,
+            on_hand: r.on_hand,
+            in_transit: r.in_transit,
+            days_of_supply: r.days_of_supply,
+            unit_cost: r.unit_cost,
+            order_cost: r.order_cost,
+            holding_rate: r.holding_rate,
+            pack_size: r.pack_size,
+            min_order_qty: r.min_order_qty,
+            stale: r.stale,
+        }
+    }
+}
+
+/// One reorder suggestion (`/v1/plan/reorder`) and the policy it was
+/// computed from (`inputs`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReorderView {
+    pub site: String,
+    pub location: String,
+    pub sku: String,
+    /// `transfer` (sell-in from HQ's warehouse) or `purchase` (from the
+    /// supplier, for HQ's own lines).
+    pub action: &'static str,
+    /// `HQSITE/LOC`, `HQSITE` (no HQ location holds the SKU) or `supplier`.
+    pub source: String,
+    /// On hand at the HQ source; absent for the supplier.
+    pub source_on_hand: Option<Decimal>,
+    /// The quantity to order: `need` raised to `min_order_qty`, rounded up
+    /// to whole `pack_size` packs.
+    pub qty: Decimal,
+    /// `order_up_to − position`.
+    pub need: Decimal,
+    pub inputs: StockPolicyView,
+}
+
+impl From<crate::plan::reorder::Suggestion> for ReorderView {
+    fn from(s: crate::plan::reorder::Suggestion) -> Self {
+        use crate::plan::reorder::Source;
+        let action = s.action();
+        let source = match &s.source {
+            Source::Hq { site, location } => match location {
+                Some(l) => format!("{site}/{l}"),
+                None => site.clone(),
+            },
+            Source::Supplier => "supplier".to_owned(),
+        };
+        ReorderView {
+            site: s.policy.site.clone(),
+            location: s.policy.location.clone(),
+            sku: s.policy.sku.clone(),
+            action,
+            source,
+            source_on_hand: s.source_on_hand,
+            qty: s.qty,
+            need: s.need,
+            inputs: StockPolicyView::from(s.policy),
+        }
+    }
+}
+
 /// One day of one series' demand forecast (`/v1/plan/forecast`): the
 /// series' keys under their names (`site` and `category` or `sku`, or
 /// `location` and `sku`), the day and the qty.

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod forecast;
 pub mod policy;
+pub mod reorder;
 pub mod sunk;
 
 use crate::error::{HubError, Result};
@@ -126,4 +127,26 @@ pub fn backtests(
             )
         })
         .collect())
+}
+
+/// Reorder suggestions of every line (of one site) as of `params.as_of`:
+/// the policy of each line, those at or below their reorder point, with
+/// HQ's stock to fill them from.
+pub fn reorder(
+    store: &Store,
+    config: &crate::config::HubConfig,
+    site: Option<&str>,
+    params: &policy::PolicyParams,
+) -> Result<Vec<reorder::Suggestion>> {
+    let rows = policy::policy(store, config, site, None, params)?;
+    let (hq_sites, held) = store.hq_stock()?;
+    let mut stock = reorder::HqStock::new();
+    for (site, location, sku, qty) in held {
+        stock.entry(sku).or_default().push((
+            site,
+            location,
+            rust_decimal::Decimal::new(qty, 6).normalize(),
+        ));
+    }
+    Ok(reorder::suggest(&rows, &hq_sites, &stock))
 }

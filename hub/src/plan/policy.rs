@@ -330,16 +330,70 @@ fn stored_rows(rows: &[PolicyRow], params: &PolicyParams) -> Vec<Vec<Value>> {
 
 /// Computes the policy of every line of `site` (every site when none) and
 /// stores it in place of the one before, for the alerts that compare each
-/// ingested line with it. Returns the rows.
+/// ingested line with it: site by site, each site's read, forecasts and
+/// write done before the next is read, so memory holds one site at a time.
+/// `read` and `write` may be the same store. Returns the lines stored.
 pub fn save(
-    store: &mut Store,
+    read: &Store,
+    write: &mut Store,
     config: &HubConfig,
     site: Option<&str>,
     params: &PolicyParams,
-) -> Result<Vec<PolicyRow>> {
-    let rows = policy(store, config, site, None, params)?;
-    store.save_policy(site, &stored_rows(&rows, params))?;
-    Ok(rows)
+    mut each: impl FnMut(&[PolicyRow]),
+) -> Result<usize> {
+    let sites = match site {
+        Some(s) => vec![s.to_owned()],
+        None => read.site_ids()?,
+    };
+    let stale = super::stale_sites(read, config.stale_after_secs)?;
+    let from = params.as_of - Duration::days(POLICY_HISTORY_DAYS);
+    let mut lines = 0;
+    for s in &sites {
+        let inputs = read.policy_inputs(Some(s), None, from, params.as_of)?;
+        let rows = compute(&inputs, params, &config.plan, &stale);
+        drop(inputs);
+        write.save_policy(Some(s), &stored_rows(&rows, params))?;
+        lines += rows.len();
+        each(&rows);
+    }
+    Ok(lines)
+}
+
+/// Keeps the stored policy of every site fresh while `serve` runs: once an
+/// hour it checks the day the stored policy was computed for, and when that
+/// is before today (in the hub's zone) computes it again on the read
+/// connections and stores it with one write. Several hubs sharing one
+/// database may each do so: the result is the same.
+pub async fn refresh_daily(hub: std::sync::Arc<crate::http::api::Hub>) {
+    use crate::http::api::{blocking, lock};
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let h = hub.clone();
+        let done = blocking(move || {
+            let today = chrono::Local::now().date_naive();
+            let stored = lock(&h.reads).policy_as_of()?;
+            if stored.is_some_and(|d| d >= today.to_string()) {
+                return Ok(None);
+            }
+            let params = PolicyParams::new(&h.config.plan, today, None, None, None)?;
+            let lines = save(
+                &lock(&h.reads),
+                &mut lock(&h.store),
+                &h.config,
+                None,
+                &params,
+                |_| {},
+            )?;
+            Ok(Some(lines))
+        })
+        .await;
+        match done {
+            Ok(Some(lines)) => tracing::info!(lines, "stock policy computed and stored"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "stock policy not refreshed"),
+        }
+    }
 }
 
 /// A line's stored reorder point and demand against its stock now.

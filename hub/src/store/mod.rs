@@ -14,7 +14,8 @@ pub use alert::{
 };
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use plan::{
-    DemandSeries, HoldingHistory, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy, StoredPolicy,
+    DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy,
+    StoredPolicy,
 };
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,

@@ -312,7 +312,7 @@ fn policy_inputs(
                      FROM balance b
                      WHERE (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)
                        AND (CAST(?2 AS TEXT) IS NULL OR b.location = ?2)
-                     UNION ALL SELECT * FROM {OPEN_TRANSFERS})"
+                     UNION ALL SELECT * FROM {OPEN_TRANSFERS} o)"
         .replace("{OPEN_TRANSFERS}", OPEN_TRANSFERS);
     let mut lines: Vec<PolicyLine> = sql
         .query(&policy_select(&balances), vals![site, location])?
@@ -468,6 +468,19 @@ impl Store {
         })
     }
 
+    /// Every site's id, in order.
+    pub fn site_ids(&self) -> Result<Vec<String>> {
+        self.db()
+            .snapshot(|sql| sql.column("SELECT id FROM site ORDER BY id", vals![]))
+    }
+
+    /// The latest day a stored policy was computed for, if any.
+    pub fn policy_as_of(&self) -> Result<Option<String>> {
+        self.db()
+            .snapshot(|sql| sql.scalar("SELECT MAX(as_of) FROM policy_line", vals![]))
+            .map(Option::flatten)
+    }
+
     /// The stored policy of each of `lines` (site, location, sku) that has
     /// one, with its stock now: on hand (over lots) and open transfers to
     /// it. Reads by key only, so it is cheap enough for every ingest.
@@ -517,6 +530,31 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+}
+
+/// One HQ location's on-hand of one SKU: (site, location, sku, micro-units).
+pub type HqHolding = (String, String, String, i64);
+
+impl Store {
+    /// HQ's sites, and what each of their locations holds of each SKU
+    /// (micro-units, summed over lots; only what is on hand).
+    pub fn hq_stock(&self) -> Result<(Vec<String>, Vec<HqHolding>)> {
+        self.db().snapshot(|sql| {
+            let sites: Vec<String> =
+                sql.column("SELECT id FROM site WHERE kind = 'hq' ORDER BY id", vals![])?;
+            let held = sql
+                .query(
+                    "SELECT b.site, b.location, b.sku, CAST(SUM(b.qty) AS BIGINT)
+                     FROM balance b JOIN site s ON s.id = b.site AND s.kind = 'hq'
+                     GROUP BY b.site, b.location, b.sku HAVING SUM(b.qty) > 0",
+                    vals![],
+                )?
+                .iter()
+                .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .collect::<Result<_>>()?;
+            Ok((sites, held))
         })
     }
 }
