@@ -236,6 +236,16 @@ fn stock_out_raises_once_per_condition_and_clears(engine: Engine) {
     );
     assert_eq!(e.raised, 1);
     assert_eq!(store.alerts(false, 100).unwrap().len(), 2);
+
+    // Its rule taken out of hub.toml: closed when the hub starts, not left
+    // open forever.
+    let without = config_with(vec![], "http://127.0.0.1:9/hook");
+    assert_eq!(alert::close_orphans(&mut store, &config.alerts).unwrap(), 0);
+    assert_eq!(
+        alert::close_orphans(&mut store, &without.alerts).unwrap(),
+        1
+    );
+    assert!(store.alerts(true, 100).unwrap().is_empty());
 }
 
 fn reorder_point_and_days_of_supply_use_the_stored_policy(engine: Engine) {

@@ -118,6 +118,18 @@ pub fn check_freshness(
     store.evaluate_alerts(&rules, &watch, now)
 }
 
+/// Closes the open alerts of rules that are no longer in force (taken out
+/// of hub.toml since they were raised); run when `serve` starts.
+pub fn close_orphans(store: &mut Store, config: &AlertsConfig) -> Result<u64> {
+    let rules = rules_in_force(store, config)?;
+    let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    let closed = store.close_alerts_without_rule(&ids, Utc::now())?;
+    if closed > 0 {
+        tracing::info!(closed, "closed the open alerts of rules no longer in force");
+    }
+    Ok(closed)
+}
+
 /// Warns about hub.toml rules whose scope names nothing the hub knows yet
 /// (a site may enroll later, so they are kept).
 pub fn warn_unknown_scopes(store: &Store, config: &AlertsConfig) {

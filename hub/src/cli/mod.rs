@@ -398,7 +398,7 @@ pub async fn serve(
         let h = hub.clone();
         api::blocking(move || {
             crate::alert::warn_unknown_scopes(&api::lock(&h.reads), &h.config.alerts);
-            Ok(())
+            crate::alert::close_orphans(&mut api::lock(&h.store), &h.config.alerts).map(|_| ())
         })
         .await?;
     }

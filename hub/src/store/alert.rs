@@ -227,6 +227,31 @@ impl Store {
         })
     }
 
+    /// Closes the open alerts of rules no longer in force (a rule taken out
+    /// of hub.toml), without a message: nothing watches them any more.
+    /// Returns how many were closed.
+    pub fn close_alerts_without_rule(
+        &mut self,
+        in_force: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.db().write(|sql| {
+            let mut params = vec![Value::Text(now_text(now))];
+            params.extend(in_force.iter().map(|id| Value::Text((*id).to_owned())));
+            let keep = if in_force.is_empty() {
+                String::new()
+            } else {
+                format!(" AND rule NOT IN {}", in_list(in_force.len()))
+            };
+            sql.exec(
+                &format!(
+                    "UPDATE alert SET state = 'cleared', cleared_at = ? WHERE state = 'open'{keep}"
+                ),
+                &params,
+            )
+        })
+    }
+
     /// Decides `rules` on what `watch` names, with the newest stock read in
     /// the same transaction as the alert changes it causes (and, on
     /// PostgreSQL, one evaluation at a time across hub processes, so two
