@@ -138,10 +138,10 @@ fn sync(
     req: &SyncRequest,
     now: DateTime<Utc>,
 ) -> jxc_hub::store::Evaluated {
-    let (_, stats) = store
+    let (resp, stats) = store
         .ingest(&SiteId::parse(site).unwrap(), req, now)
         .unwrap();
-    alert::after_ingest(store, config, site, &stats, now).unwrap()
+    alert::after_ingest(store, config, site, req.from_seq, resp.hwm, &stats, now).unwrap()
 }
 
 fn stock_out_raises_once_per_condition_and_clears(engine: Engine) {
@@ -523,6 +523,52 @@ fn two_processes_never_claim_one_message_at_once(engine: Engine) {
     assert_eq!((taken.len(), taken[0].attempts), (1, 3));
 }
 
+fn a_batch_whose_evaluation_never_ran_is_caught_up_by_the_next(engine: Engine) {
+    let db = fresh(engine, "alert_catchup");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    let config = config_with(
+        vec![rule_config("out", "stock-out", &[])],
+        "http://127.0.0.1:9/hook",
+    );
+    use MovementKind::{Receipt, Sale};
+    sync(
+        &mut store,
+        &config,
+        "BJ01",
+        &batch(1, vec![movement("BJ01", 1, Receipt, 2)]),
+        t0(),
+    );
+    // Committed, then the hub stopped before evaluating it.
+    store
+        .ingest(
+            &SiteId::parse("BJ01").unwrap(),
+            &batch(2, vec![movement("BJ01", 2, Sale, -2)]),
+            t0(),
+        )
+        .unwrap();
+    assert!(store.alerts(true, 10).unwrap().is_empty());
+    // The next batch, on another SKU, evaluates the missed one's line too.
+    let mut other = movement("BJ01", 3, Receipt, 1);
+    other.sku = "茶-2".into();
+    let e = sync(&mut store, &config, "BJ01", &batch(3, vec![other]), t0());
+    assert_eq!(e.raised, 1);
+    let open = store.alerts(true, 10).unwrap();
+    assert_eq!(
+        (open[0].sku.as_str(), open[0].figures["on_hand"].as_str()),
+        ("茶-1", Some("0"))
+    );
+    // And only once: the cursor moved past it.
+    let mut more = movement("BJ01", 4, Receipt, 1);
+    more.sku = "茶-2".into();
+    let e = sync(&mut store, &config, "BJ01", &batch(4, vec![more]), t0());
+    assert_eq!((e.raised, e.cleared), (0, 0));
+    assert_eq!(store.alert_cursor("BJ01").unwrap(), Some(4));
+    // Movements 1..=4 changed two lines: one location, two SKUs.
+    let lines = store.lines_of_movements("BJ01", 1, 4).unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -540,6 +586,7 @@ on_both_engines!(
     site_rules_watch_quarantine_and_silence,
     rules_in_the_database_are_checked_and_hub_toml_rules_stay,
     two_processes_never_claim_one_message_at_once,
+    a_batch_whose_evaluation_never_ran_is_caught_up_by_the_next,
 );
 
 /// A webhook receiver: records each request, answers with the next status

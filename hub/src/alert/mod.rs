@@ -50,12 +50,22 @@ pub fn remove_rule(store: &mut Store, config: &AlertsConfig, id: &str) -> Result
     store.remove_alert_rule(id, Utc::now())
 }
 
+/// Most movements re-read to evaluate the lines of batches whose own
+/// evaluation never ran; a longer gap (alerts switched off for a long
+/// while) is skipped with a warning rather than made a scan.
+const MAX_CATCH_UP: u64 = 50_000;
+
 /// Evaluates the rules on what one ingested batch of `site` touched: its
-/// lines, and its quarantine. Runs after the batch committed.
+/// lines, and its quarantine. Runs after the batch committed. `from_seq`
+/// is the batch's first seq and `hwm` the site's after it: the lines of
+/// earlier batches that were committed but never evaluated (the hub
+/// stopped in between) are evaluated too.
 pub fn after_ingest(
     store: &mut Store,
     config: &HubConfig,
     site: &str,
+    from_seq: u64,
+    hwm: u64,
     stats: &IngestStats,
     now: DateTime<Utc>,
 ) -> Result<Evaluated> {
@@ -63,19 +73,50 @@ pub fn after_ingest(
     if rules.is_empty() {
         return Ok(Evaluated::default());
     }
+    let mut lines = std::borrow::Cow::Borrowed(&stats.touched[..]);
+    let missed = store
+        .alert_cursor(site)?
+        .filter(|&c| c.saturating_add(1) < from_seq)
+        .map(|c| (c + 1, from_seq - 1));
+    match missed {
+        Some((first, last)) if last - first < MAX_CATCH_UP => {
+            let mut all = stats.touched.clone();
+            all.extend(store.lines_of_movements(site, first, last)?);
+            all.sort();
+            all.dedup();
+            tracing::info!(
+                site,
+                first,
+                last,
+                "evaluating alerts of batches whose evaluation never ran"
+            );
+            lines = std::borrow::Cow::Owned(all);
+        }
+        Some((first, last)) => {
+            tracing::warn!(
+                site,
+                first,
+                last,
+                "alerts of these movements are not evaluated: too many to catch up"
+            );
+        }
+        None => {}
+    }
+    let stats_lines: &[LineKey] = &lines;
     // The reorder point and demand come from the stored policy (`plan
     // policy`); a line without one is not judged by those rules.
-    let policy = if rules.iter().any(|r| r.condition.needs_policy()) && !stats.touched.is_empty() {
+    let policy = if rules.iter().any(|r| r.condition.needs_policy()) && !stats_lines.is_empty() {
         let today = chrono::Local::now().date_naive();
-        Some(policy_figures(store, config, today, &stats.touched)?)
+        Some(policy_figures(store, config, today, stats_lines)?)
     } else {
         None
     };
     let watch = Watch {
-        lines: &stats.touched,
+        lines: stats_lines,
         policy: policy.as_ref(),
         batch: Some((site, stats.refused + stats.conflicts, stats.accepted)),
         freshness: false,
+        evaluated: Some((site, hwm)),
     };
     store.evaluate_alerts(&rules, &watch, now)
 }

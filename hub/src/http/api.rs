@@ -591,6 +591,7 @@ async fn sync(
         .map_err(|e| HubError::Internal(e.to_string()))?;
     let req: SyncRequest = protocol::decode("sync request", &body)?;
     check_batch(&req)?;
+    let from_seq = req.from_seq;
     // Everything that needs no database happens here, beside the writer.
     let (site, prepared) = blocking(move || {
         let prepared = prepare(&site, req);
@@ -609,6 +610,8 @@ async fn sync(
             &mut store,
             &h.config,
             site.as_str(),
+            from_seq,
+            resp.hwm,
             &stats,
             Utc::now(),
         ) {

@@ -103,6 +103,8 @@ pub struct Watch<'a> {
     pub batch: Option<(&'a str, u64, u64)>,
     /// Every site's freshness (the timer).
     pub freshness: bool,
+    /// The site whose lines up to this seq are evaluated now.
+    pub evaluated: Option<(&'a str, u64)>,
 }
 
 /// What an evaluation changed.
@@ -278,7 +280,7 @@ impl Store {
         };
         let batch = watch.batch.filter(|_| !batch_rules.is_empty());
         let freshness = watch.freshness && !stale_rules.is_empty();
-        if lines.is_empty() && batch.is_none() && !freshness {
+        if lines.is_empty() && batch.is_none() && !freshness && watch.evaluated.is_none() {
             return Ok(Evaluated::default());
         }
         self.db().write(|sql| {
@@ -315,8 +317,45 @@ impl Store {
                     evaluate_site(sql, &stale_rules, site, f, &figures, now, &mut out)?;
                 }
             }
+            if let Some((site, seq)) = watch.evaluated {
+                sql.exec(
+                    "INSERT INTO alert_cursor (site, seq) VALUES (?1, ?2)
+                     ON CONFLICT (site) DO UPDATE SET seq = CASE WHEN alert_cursor.seq > ?2 THEN alert_cursor.seq ELSE ?2 END",
+                    vals![site, seq as i64],
+                )?;
+            }
             Ok(out)
         })
+    }
+
+    /// The highest seq of `site` whose lines have been evaluated, if any.
+    pub fn alert_cursor(&self, site: &str) -> Result<Option<u64>> {
+        self.db()
+            .read(|sql| sql.scalar("SELECT seq FROM alert_cursor WHERE site = ?", vals![site]))
+    }
+
+    /// The lines the movements `first..=last` of `site` changed: their own,
+    /// and those their transfers went to. Reads those movements by key.
+    pub fn lines_of_movements(&self, site: &str, first: u64, last: u64) -> Result<Vec<LineKey>> {
+        let rows = self.db().read(|sql| {
+            sql.query(
+                "SELECT kind, location, sku, counterparty FROM movement WHERE site = ? AND seq BETWEEN ? AND ?",
+                vals![site, first as i64, last as i64],
+            )
+        })?;
+        let mut lines = BTreeSet::new();
+        for r in rows {
+            let (kind, location, sku): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            if kind == jxc_shared::MovementKind::TransferOut.as_str()
+                && let Some(Ok(to)) = r
+                    .get::<Option<String>>(3)?
+                    .map(|c| jxc_shared::GlobalLocation::parse("counterparty", &c))
+            {
+                lines.insert((to.site.to_string(), to.location.to_string(), sku.clone()));
+            }
+            lines.insert((site.to_owned(), location, sku));
+        }
+        Ok(lines.into_iter().collect())
     }
 
     /// Alerts, newest first: every one, or the open ones only; at most `limit`.

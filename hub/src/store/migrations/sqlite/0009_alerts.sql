@@ -65,3 +65,11 @@ CREATE TABLE alert_outbox (
 );
 CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at) WHERE delivered_at IS NULL;
 CREATE INDEX alert_outbox_by_alert ON alert_outbox (alert);
+
+-- Per site, the highest seq whose lines have been evaluated: a batch that
+-- committed but whose evaluation never ran (the hub stopped in between) is
+-- found by the next batch of that site, which evaluates its lines too.
+CREATE TABLE alert_cursor (
+    site TEXT PRIMARY KEY,
+    seq  BIGINT NOT NULL
+);
