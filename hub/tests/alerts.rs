@@ -569,6 +569,50 @@ fn a_batch_whose_evaluation_never_ran_is_caught_up_by_the_next(engine: Engine) {
     assert_eq!(lines.len(), 2, "{lines:?}");
 }
 
+fn two_processes_evaluating_one_line_raise_one_alert(engine: Engine) {
+    let db = fresh(engine, "alert_race");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    let config = config_with(
+        vec![rule_config("out", "stock-out", &[])],
+        "http://127.0.0.1:9/hook",
+    );
+    use MovementKind::{Receipt, Sale};
+    let req = batch(
+        1,
+        vec![
+            movement("BJ01", 1, Receipt, 1),
+            movement("BJ01", 2, Sale, -1),
+        ],
+    );
+    store
+        .ingest(&SiteId::parse("BJ01").unwrap(), &req, t0())
+        .unwrap();
+    let rules = config.alerts.rules().unwrap();
+    let line = vec![("BJ01".to_owned(), "main".to_owned(), "茶-1".to_owned())];
+    let barrier = std::sync::Barrier::new(4);
+    let raised: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (target, rules, line, barrier) = (&db.target, &rules, &line, &barrier);
+                s.spawn(move || {
+                    let mut store = Store::open(target, false).unwrap();
+                    barrier.wait();
+                    let watch = jxc_hub::store::Watch {
+                        lines: line,
+                        ..Default::default()
+                    };
+                    store.evaluate_alerts(rules, &watch, t0()).unwrap().raised
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(raised, 1);
+    assert_eq!(store.alerts(true, 10).unwrap().len(), 1);
+    assert_eq!(store.outbox_pending().unwrap().len(), 1);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -587,6 +631,7 @@ on_both_engines!(
     rules_in_the_database_are_checked_and_hub_toml_rules_stay,
     two_processes_never_claim_one_message_at_once,
     a_batch_whose_evaluation_never_ran_is_caught_up_by_the_next,
+    two_processes_evaluating_one_line_raise_one_alert,
 );
 
 /// A webhook receiver: records each request, answers with the next status
