@@ -512,6 +512,9 @@ fn two_processes_never_claim_one_message_at_once(engine: Engine) {
             .unwrap()
             .is_empty()
     );
+    // Delivered messages are purged once old; pending ones never.
+    assert_eq!(a.purge_delivered(t0() + Duration::days(31)).unwrap(), 1);
+    assert_eq!(a.outbox_pending().unwrap().len(), 1);
     let taken = a
         .claim_outbox(
             "a",

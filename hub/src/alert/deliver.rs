@@ -22,6 +22,8 @@ const FRESHNESS_EVERY: Duration = Duration::from_secs(60);
 const LEASE_SECS: i64 = 120;
 /// Messages claimed at once.
 const CLAIM: u32 = 32;
+/// Delivered messages are kept this long, for `alert outbox` and audits.
+const KEEP_DELIVERED_DAYS: i64 = 30;
 /// One attempt's limit, well inside the lease.
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -167,6 +169,8 @@ impl AlertWorker {
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut poll = tokio::time::interval(POLL);
         let mut fresh = tokio::time::interval(FRESHNESS_EVERY);
+        let mut purge = tokio::time::interval(std::time::Duration::from_secs(3600));
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         fresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -174,6 +178,13 @@ impl AlertWorker {
                 _ = shutdown.changed() => break,
                 _ = poll.tick() => {}
                 _ = self.hub.alert_wake.notified() => {}
+                _ = purge.tick() => {
+                    let h = self.hub.clone();
+                    let before = Utc::now() - chrono::Duration::days(KEEP_DELIVERED_DAYS);
+                    if let Err(e) = blocking(move || lock(&h.store).purge_delivered(before)).await {
+                        tracing::warn!(error = %e, "delivered alert messages not purged");
+                    }
+                }
                 _ = fresh.tick() => {
                     if let Err(e) = self.check_freshness(Utc::now()).await {
                         tracing::error!(error = %e, "alert freshness check failed");

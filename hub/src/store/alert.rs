@@ -468,6 +468,16 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets messages delivered before `before` (the alerts stay).
+    pub fn purge_delivered(&mut self, before: DateTime<Utc>) -> Result<u64> {
+        self.db().write(|sql| {
+            sql.exec(
+                "DELETE FROM alert_outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?",
+                vals![now_text(before)],
+            )
+        })
+    }
+
     /// Records a failed attempt of `worker`'s and when to try again.
     pub fn outbox_failed(
         &mut self,
