@@ -76,8 +76,8 @@ pub fn after_ingest(
     let mut lines = std::borrow::Cow::Borrowed(&stats.touched[..]);
     let missed = store
         .alert_cursor(site)?
-        .filter(|&c| c.saturating_add(1) < from_seq)
-        .map(|c| (c + 1, from_seq - 1));
+        .map(|c| (c.saturating_add(1), from_seq.saturating_sub(1).min(hwm)))
+        .filter(|(first, last)| first <= last);
     match missed {
         Some((first, last)) if last - first < MAX_CATCH_UP => {
             let mut all = stats.touched.clone();
