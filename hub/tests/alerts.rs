@@ -616,6 +616,26 @@ fn two_processes_evaluating_one_line_raise_one_alert(engine: Engine) {
     assert_eq!(store.outbox_pending().unwrap().len(), 1);
 }
 
+fn a_transfer_touches_its_receivers_line_when_sent_and_when_taken_back(engine: Engine) {
+    let db = fresh(engine, "alert_transfer");
+    let mut store = Store::open(&db.target, false).unwrap();
+    enroll(&mut store, "BJ01", SiteKind::Branch);
+    enroll(&mut store, "SH01", SiteKind::Branch);
+    let bj = SiteId::parse("BJ01").unwrap();
+    let mut out = movement("BJ01", 2, MovementKind::TransferOut, -3);
+    out.counterparty = Some("SH01/main".into());
+    out.transfer_id = Some("T-BJ01-9".into());
+    let req = batch(1, vec![movement("BJ01", 1, MovementKind::Receipt, 5), out]);
+    let (_, stats) = store.ingest(&bj, &req, t0()).unwrap();
+    let line = |s: &str| (s.to_owned(), "main".to_owned(), "茶-1".to_owned());
+    assert_eq!(stats.touched, [line("BJ01"), line("SH01")]);
+    let mut back = movement("BJ01", 3, MovementKind::TransferIn, 3);
+    back.transfer_id = Some("T-BJ01-9".into());
+    let (r, stats) = store.ingest(&bj, &batch(3, vec![back]), t0()).unwrap();
+    assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
+    assert_eq!(stats.touched, [line("BJ01"), line("SH01")]);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -635,6 +655,7 @@ on_both_engines!(
     two_processes_never_claim_one_message_at_once,
     a_batch_whose_evaluation_never_ran_is_caught_up_by_the_next,
     two_processes_evaluating_one_line_raise_one_alert,
+    a_transfer_touches_its_receivers_line_when_sent_and_when_taken_back,
 );
 
 /// A webhook receiver: records each request, answers with the next status

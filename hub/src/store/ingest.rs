@@ -278,6 +278,8 @@ struct BatchEffects {
     flow: sales::FlowEffects,
     stats: IngestStats,
     quarantined: Vec<Quarantined>,
+    /// Receivers' lines whose in transit a sender's cancellation lowered.
+    returned_to: Vec<(String, String, String)>,
 }
 
 /// Decides every record of a batch: a replay (duplicate), a second version
@@ -544,6 +546,8 @@ fn apply(
                 TransferInRole::Return => {
                     if let Some(t) = view.transfers.get_mut(&id) {
                         t.returned += qty;
+                        let to = (t.to_site.clone(), t.to_location.clone(), d.sku.to_string());
+                        fx.returned_to.push(to);
                     }
                     fx.transfers.push(TransferEffect::Returned { id, qty });
                 }
@@ -908,7 +912,7 @@ impl Store {
 }
 
 /// The lines a batch's effects change: its balances, and the receivers of
-/// the transfers it sends.
+/// the transfers it sends or takes back.
 fn touched(site: &SiteId, fx: &BatchEffects) -> Vec<(String, String, String)> {
     let mut lines: BTreeSet<(String, String, String)> = fx
         .balances
@@ -920,6 +924,7 @@ fn touched(site: &SiteId, fx: &BatchEffects) -> Vec<(String, String, String)> {
             lines.insert((t.to_site.clone(), t.to_location.clone(), t.sku.clone()));
         }
     }
+    lines.extend(fx.returned_to.iter().cloned());
     lines.into_iter().collect()
 }
 
