@@ -1137,3 +1137,41 @@ fn the_cli_adds_lists_and_removes_rules_and_refuses_bad_input_with_exit_3() {
     assert_eq!(run(&["alerts", "--open", "--json"]).unwrap().trim(), "[]");
     assert!(run(&["alerts", "--csv"]).unwrap().contains("raised_at"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_delivers_when_woken_and_stops_on_shutdown() {
+    let (url, receiver) = start_receiver(vec![]).await;
+    let config = config_with(vec![rule_config("out", "stock-out", &[])], &url);
+    let h = test_hub(config);
+    let cert = h.enroll("BJ01").await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(AlertWorker::new(h.hub.clone()).unwrap().run(stopped));
+    use MovementKind::{Receipt, Sale};
+    // The sync wakes the worker; waited for, not slept on.
+    h.sync(
+        &cert,
+        &batch(
+            1,
+            vec![
+                movement("BJ01", 1, Receipt, 1),
+                movement("BJ01", 2, Sale, -1),
+            ],
+        ),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while receiver.seen.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+        .await
+        .expect("the worker stops on shutdown")
+        .unwrap();
+    let (_, v) = h.get("/v1/alerts", Some(&h.admin)).await;
+    assert_eq!(v[0]["undelivered"], 0, "{v}");
+}
