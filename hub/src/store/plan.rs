@@ -338,45 +338,80 @@ fn policy_inputs(
         })
         .collect::<Result<_>>()?;
     lines.sort_by(|a, b| (&a.site, &a.location, &a.sku).cmp(&(&b.site, &b.location, &b.sku)));
-    let index: HashMap<(String, String, String), usize> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| ((l.site.clone(), l.location.clone(), l.sku.clone()), i))
-        .collect();
-    for r in sql.query(
-        "SELECT site, location, sku, day, CAST(SUM(sold - returned) AS BIGINT)
-         FROM sales_day
-         WHERE day >= ?1 AND day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR site = ?3)
-           AND (CAST(?4 AS TEXT) IS NULL OR location = ?4)
-         GROUP BY site, location, sku, day",
-        vals![from.to_string(), as_of.to_string(), site, location],
-    )? {
-        let key: (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let Some(&i) = index.get(&key) else { continue };
-        let day: String = r.get(3)?;
-        if let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
-            lines[i].days.push((day, r.get(4)?));
-        }
+    // Per site: location → sku → line, looked up by the row's borrowed text.
+    let mut index: HashMap<String, HashMap<String, HashMap<String, usize>>> = HashMap::new();
+    for (i, l) in lines.iter().enumerate() {
+        index
+            .entry(l.site.clone())
+            .or_default()
+            .entry(l.location.clone())
+            .or_default()
+            .insert(l.sku.clone(), i);
+    }
+    let sites: Vec<String> = match site {
+        Some(s) => vec![s.to_owned()],
+        None => sql.column("SELECT id FROM site ORDER BY id", vals![])?,
+    };
+    let abc_from = as_of - Duration::days(90);
+    let mut revenue = HashMap::new();
+    // One pass over each site's days in key order (no sort, no GROUP BY):
+    // the daily series of the lines asked for, and the revenue of every SKU
+    // of the site (ABC ranks the whole site, whatever location is asked).
+    for s in &sites {
+        let lines_of = index.get(s);
+        let mut site_revenue: HashMap<String, (i64, i64)> = HashMap::new();
+        sql.each(
+            "SELECT location, sku, day, sold - returned, revenue - refunds,
+                    unpriced_sold - unpriced_returned
+             FROM sales_day WHERE site = ?1 AND day >= ?2 AND day < ?3",
+            vals![s, from.to_string(), as_of.to_string()],
+            |r| {
+                let (loc, sku) = (r[0].text("location")?, r[1].text("sku")?);
+                let Some(day) = parse_day(r[2].text("day")?) else {
+                    return Ok(());
+                };
+                if let Some(&i) = lines_of.and_then(|l| l.get(loc)).and_then(|l| l.get(sku)) {
+                    lines[i].days.push((day, r[3].int("net")?));
+                }
+                if day >= abc_from {
+                    let add = (r[4].int("revenue")?, r[5].int("unpriced")?);
+                    match site_revenue.get_mut(sku) {
+                        Some(e) => {
+                            e.0 += add.0;
+                            e.1 += add.1;
+                        }
+                        None => {
+                            site_revenue.insert(sku.to_owned(), add);
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        revenue.extend(
+            site_revenue
+                .into_iter()
+                .map(|(sku, v)| ((s.clone(), sku), v)),
+        );
     }
     for l in &mut lines {
         l.days.sort_unstable();
     }
-    let mut revenue = HashMap::new();
-    for r in sql.query(
-        "SELECT site, sku, CAST(SUM(revenue - refunds) AS BIGINT),
-                CAST(SUM(unpriced_sold - unpriced_returned) AS BIGINT)
-         FROM sales_day
-         WHERE day >= ?1 AND day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR site = ?3)
-         GROUP BY site, sku",
-        vals![
-            (as_of - Duration::days(90)).to_string(),
-            as_of.to_string(),
-            site
-        ],
-    )? {
-        revenue.insert((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?));
-    }
     Ok(PolicyInputs { lines, revenue })
+}
+
+/// A `YYYY-MM-DD` business day, read without allocating.
+fn parse_day(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
 /// A stock policy as stored in `policy_line`, with the line's stock now.

@@ -121,6 +121,56 @@ macro_rules! vals {
 }
 pub(crate) use vals;
 
+/// One value of a row as [`Sql::each`] lends it: text and blobs borrowed
+/// from the engine's row, so a scan of millions of rows allocates nothing
+/// per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Int(i) => Cell::Int(*i),
+            Value::Real(f) => Cell::Real(*f),
+            Value::Text(t) => Cell::Text(t),
+            Value::Blob(b) => Cell::Blob(b),
+        }
+    }
+}
+
+impl<'a> Cell<'a> {
+    /// The text of a text cell, for the error naming `what` otherwise.
+    pub fn text(self, what: &str) -> Result<&'a str> {
+        match self {
+            Cell::Text(t) => Ok(t),
+            other => Err(crate::error::HubError::Internal(format!(
+                "{what}: expected text, found {other:?}"
+            ))),
+        }
+    }
+
+    /// The integer of an integer cell (NULL reads as 0).
+    pub fn int(self, what: &str) -> Result<i64> {
+        match self {
+            Cell::Int(i) => Ok(i),
+            Cell::Null => Ok(0),
+            other => Err(crate::error::HubError::Internal(format!(
+                "{what}: expected an integer, found {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Most columns [`Sql::each`] hands over.
+pub const MAX_EACH_COLUMNS: usize = 8;
+
 /// A value read out of a row.
 pub trait FromValue: Sized {
     /// What the column should hold, for the error when it does not.
@@ -427,6 +477,31 @@ impl Sql<'_> {
         match &mut self.inner {
             SqlInner::Sqlite(c) => sqlite::query(c, sql, params),
             SqlInner::Postgres(c, s) => pg::query(c, s, sql, params),
+        }
+    }
+
+    /// Calls `f` with each row of a query, in the engine's order, without
+    /// holding the rows in memory (SQLite) or copying them once more
+    /// (PostgreSQL). At most [`MAX_EACH_COLUMNS`] columns.
+    pub fn each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&[Cell<'_>]) -> Result<()>,
+    ) -> Result<()> {
+        match &mut self.inner {
+            SqlInner::Sqlite(c) => sqlite::each(c, sql, params, f),
+            SqlInner::Postgres(c, s) => {
+                for r in pg::query(c, s, sql, params)? {
+                    let mut cells = [Cell::Null; MAX_EACH_COLUMNS];
+                    let n = r.0.len().min(MAX_EACH_COLUMNS);
+                    for (cell, v) in cells.iter_mut().zip(&r.0) {
+                        *cell = Cell::from(v);
+                    }
+                    f(&cells[..n])?;
+                }
+                Ok(())
+            }
         }
     }
 

@@ -156,6 +156,35 @@ pub(super) fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Ve
     Ok(out)
 }
 
+pub(super) fn each(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    mut f: impl FnMut(&[super::Cell<'_>]) -> Result<()>,
+) -> Result<()> {
+    use super::Cell;
+    let mut stmt = conn.prepare_cached(sql)?;
+    let width = stmt.column_count().min(super::MAX_EACH_COLUMNS);
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    while let Some(r) = rows.next()? {
+        let mut cells = [Cell::Null; super::MAX_EACH_COLUMNS];
+        for (i, cell) in cells.iter_mut().enumerate().take(width) {
+            *cell = match r.get_ref(i)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(v) => Cell::Int(v),
+                ValueRef::Real(v) => Cell::Real(v),
+                ValueRef::Text(t) => Cell::Text(
+                    std::str::from_utf8(t)
+                        .map_err(|e| HubError::Internal(format!("column {i} is not UTF-8: {e}")))?,
+                ),
+                ValueRef::Blob(b) => Cell::Blob(b),
+            };
+        }
+        f(&cells[..width])?;
+    }
+    Ok(())
+}
+
 pub(super) fn insert_rows(
     conn: &Connection,
     table: &str,
