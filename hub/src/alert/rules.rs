@@ -489,10 +489,12 @@ pub fn decide(rule: &Rule, figures: &Figures, open: bool) -> Decision {
 pub fn message(condition: &Condition, at: &str, figures: &Figures, cleared: bool) -> String {
     let what = match (condition, figures) {
         (Condition::StockOut, Figures::Line { on_hand, .. }) => {
-            format!(
-                "{at} is out of stock (on hand {})",
-                on_hand.unwrap_or_default()
-            )
+            let q = on_hand.unwrap_or_default();
+            if cleared {
+                format!("{at} is back in stock (on hand {q})")
+            } else {
+                format!("{at} is out of stock (on hand {q})")
+            }
         }
         (
             Condition::BelowReorderPoint,
@@ -502,7 +504,8 @@ pub fn message(condition: &Condition, at: &str, figures: &Figures, cleared: bool
                 policy,
             },
         ) => format!(
-            "{at} is at or below its reorder point (on hand {} + in transit {in_transit}, reorder point {})",
+            "{at} is {} its reorder point (on hand {} + in transit {in_transit}, reorder point {})",
+            if cleared { "above" } else { "at or below" },
             on_hand.unwrap_or_default(),
             policy.map_or("unknown".into(), |p| p.reorder_point.to_string())
         ),
@@ -514,7 +517,8 @@ pub fn message(condition: &Condition, at: &str, figures: &Figures, cleared: bool
                 policy,
             },
         ) => format!(
-            "{at} holds more than {max_days} days of supply ({})",
+            "{at} holds {} {max_days} days of supply ({})",
+            if cleared { "no more than" } else { "more than" },
             match policy.and_then(|p| {
                 days_of_supply(on_hand.unwrap_or_default() + *in_transit, p.daily_demand)
             }) {
@@ -522,12 +526,20 @@ pub fn message(condition: &Condition, at: &str, figures: &Figures, cleared: bool
                 None => "no demand".into(),
             }
         ),
-        (Condition::Stale { hours }, Figures::Site { silent_secs }) => format!(
-            "site {at} has not synced for more than {hours} h ({})",
-            silent_secs.map_or("never".into(), |s| format!("{} h", s / 3600))
-        ),
+        (Condition::Stale { hours }, Figures::Site { silent_secs }) => {
+            let silent = silent_secs.map_or("never".into(), |s| format!("{} h", s / 3600));
+            if cleared {
+                format!("site {at} synced again (last {silent} ago, within {hours} h)")
+            } else {
+                format!("site {at} has not synced for more than {hours} h ({silent})")
+            }
+        }
         (Condition::QuarantineGrew, Figures::Batch { quarantined, .. }) => {
-            format!("site {at} sent {quarantined} record(s) the hub quarantined")
+            if cleared {
+                format!("site {at} synced without records quarantined")
+            } else {
+                format!("site {at} sent {quarantined} record(s) the hub quarantined")
+            }
         }
         (c, _) => format!("{at}: {}", c.kind()),
     };
@@ -541,6 +553,30 @@ pub fn message(condition: &Condition, at: &str, figures: &Figures, cleared: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_say_what_happened_and_what_cleared() {
+        let line = |q: i64| Figures::Line {
+            on_hand: Some(Decimal::from(q)),
+            in_transit: Decimal::ZERO,
+            policy: None,
+        };
+        assert_eq!(
+            message(&Condition::StockOut, "BJ01/main 茶-1", &line(0), false),
+            "BJ01/main 茶-1 is out of stock (on hand 0)"
+        );
+        assert_eq!(
+            message(&Condition::StockOut, "BJ01/main 茶-1", &line(4), true),
+            "cleared: BJ01/main 茶-1 is back in stock (on hand 4)"
+        );
+        let site = Figures::Site {
+            silent_secs: Some(7 * 3600),
+        };
+        assert_eq!(
+            message(&Condition::Stale { hours: 6 }, "BJ01", &site, false),
+            "site BJ01 has not synced for more than 6 h (7 h)"
+        );
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
