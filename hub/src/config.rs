@@ -304,6 +304,24 @@ mod tests {
     }
 
     #[test]
+    fn alerts_are_checked_with_the_file() {
+        let cfg = HubConfig::from_toml("", Path::new("h.toml")).unwrap();
+        assert!(cfg.alerts.rules.is_empty() && cfg.alerts.webhook.is_none());
+        let e = HubConfig::from_toml(
+            "[[alerts.rules]]\nid = \"x\"\nkind = \"stale\"\nhours = 0\nchannels = [\"webhook\"]",
+            Path::new("h.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("config h.toml: alerts.rules[0]"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("hours 0"), "{e}");
+        let e = HubConfig::from_toml("[alerts]\nrule = []", Path::new("h.toml")).unwrap_err();
+        assert!(e.to_string().contains("rule"), "{e}");
+    }
+
+    #[test]
     fn limits_default_when_absent_and_parse_when_given() {
         let cfg = HubConfig::from_toml("", Path::new("h.toml")).unwrap();
         assert_eq!(cfg.limits, Limits::default());
