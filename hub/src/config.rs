@@ -37,6 +37,9 @@ pub struct HubConfig {
     /// The stock policy's defaults and costs (`[plan]`).
     #[serde(default)]
     pub plan: crate::plan::config::PlanConfig,
+    /// Stock alerts: rules, the webhook and SMTP (`[alerts]`).
+    #[serde(default)]
+    pub alerts: crate::alert::AlertsConfig,
 }
 
 fn default_pool_size() -> usize {
@@ -189,6 +192,7 @@ impl Default for HubConfig {
             pool_size: default_pool_size(),
             limits: Limits::default(),
             plan: Default::default(),
+            alerts: crate::alert::AlertsConfig::default(),
         }
     }
 }
@@ -223,6 +227,9 @@ impl HubConfig {
                 origin.display()
             )));
         }
+        cfg.alerts
+            .check()
+            .map_err(|e| HubError::DataDir(format!("config {}: {e}", origin.display())))?;
         if !(1..=64).contains(&cfg.pool_size) {
             return Err(HubError::DataDir(format!(
                 "config {}: pool_size {} is not valid: use 1 to 64",
@@ -294,6 +301,24 @@ mod tests {
             e.to_string().contains("plan.category.TEA.holding_rate 0"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn alerts_are_checked_with_the_file() {
+        let cfg = HubConfig::from_toml("", Path::new("h.toml")).unwrap();
+        assert!(cfg.alerts.rules.is_empty() && cfg.alerts.webhook.is_none());
+        let e = HubConfig::from_toml(
+            "[[alerts.rules]]\nid = \"x\"\nkind = \"stale\"\nhours = 0\nchannels = [\"webhook\"]",
+            Path::new("h.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("config h.toml: alerts.rules[0]"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("hours 0"), "{e}");
+        let e = HubConfig::from_toml("[alerts]\nrule = []", Path::new("h.toml")).unwrap_err();
+        assert!(e.to_string().contains("rule"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! client certificates), takes their movements over mutually authenticated
 //! TLS, and serves consolidated channel inventory to HQ.
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]

@@ -991,7 +991,10 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
         + "DROP TABLE balance_total; DROP TABLE share_scope; DROP TABLE share_scope_item;
            DROP INDEX balance_by_sku; DROP INDEX transfer_open;
            DROP TABLE sales_day; DROP TABLE sales_site_day;
-           DELETE FROM counter WHERE name = 'sales_flow_backfilled';";
+           DELETE FROM counter WHERE name = 'sales_flow_backfilled';"
+        // Migrations 8 (the stored policy) and 9 (alerts) are made again too.
+        + "DROP TABLE policy_line; DROP TABLE alert_outbox; DROP TABLE alert; DROP TABLE alert_rule;
+           DROP TABLE alert_cursor;";
     let undo = undo.as_str();
     match &db.target {
         Target::Sqlite(dir) => {

@@ -2,6 +2,7 @@
 //! server, and reads of the hub store for operators. `docs.rs` holds the
 //! catalog, customer and sharing commands, `sales.rs` the sales flow.
 
+pub mod alert;
 pub mod docs;
 pub mod plan;
 pub mod sales;
@@ -120,6 +121,17 @@ pub enum Command {
     /// Planning: sunk stock, forecasts and their backtest, stock policy and reorder suggestions.
     #[command(subcommand)]
     Plan(plan::PlanCmd),
+    /// Stock alerts: open and cleared, newest first.
+    Alerts {
+        /// Only alerts whose condition still holds.
+        #[arg(long)]
+        open: bool,
+        #[command(flatten)]
+        format: ListFormat,
+    },
+    /// Alert rules and deliveries.
+    #[command(subcommand)]
+    Alert(alert::AlertCmd),
     /// Transfers between sites.
     Transfers {
         /// Only transfers still in transit, or disputed.
@@ -382,6 +394,21 @@ pub async fn serve(
     .await?;
     let hub = Arc::new(hub);
     tokio::spawn(crate::plan::policy::refresh_daily(hub.clone()));
+    {
+        let h = hub.clone();
+        api::blocking(move || {
+            crate::alert::warn_unknown_scopes(&api::lock(&h.reads), &h.config.alerts);
+            crate::alert::close_orphans(&mut api::lock(&h.store), &h.config.alerts).map(|_| ())
+        })
+        .await?;
+    }
+    // The alert worker runs beside the server and stops with it.
+    let (stop_alerts, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(crate::alert::deliver::AlertWorker::new(hub.clone())?.run(stopped));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_alerts.send(true);
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| HubError::io(listen.to_string(), e))?;
@@ -390,9 +417,12 @@ pub async fn serve(
         .map_err(|e| HubError::io(listen.to_string(), e))?;
     ready(addr);
     tracing::info!(%addr, "serving");
-    crate::tls::serve(listener, tls, api::router(hub), &config.limits, shutdown)
+    let served = crate::tls::serve(listener, tls, api::router(hub), &config.limits, shutdown)
         .await
-        .map_err(|e| HubError::io(addr.to_string(), e))
+        .map_err(|e| HubError::io(addr.to_string(), e));
+    // A message being sent finishes or, unmarked, is sent again after restart.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), worker).await;
+    served
 }
 
 pub(crate) fn json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
@@ -594,6 +624,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Sales(args) => sales::sales(&home, args, out),
         Command::Channel(args) => sales::channel(&home, args, out),
         Command::Plan(cmd) => plan::run(&home, &config, cmd, out),
+        Command::Alerts { open, format } => alert::alerts(&home, open, format, out),
+        Command::Alert(cmd) => alert::run(&home, &config, cmd, out),
         Command::Transfers { open, format } => {
             let rows = Store::open(db, false)?.transfers(open)?;
             if format.json {

@@ -52,7 +52,8 @@ pub struct Hub {
     pub metrics: Metrics,
     pub stale_after_secs: i64,
     pub client_cert_days: u32,
-    /// The configuration the hub started with (the plans' `[plan]`).
+    /// The configuration the hub started with (the plans' `[plan]`, the
+    /// alert rules and their delivery).
     pub config: HubConfig,
     /// Bounds the sync batches held in memory at once.
     pub sync_slots: tokio::sync::Semaphore,
@@ -62,6 +63,8 @@ pub struct Hub {
     pub upload_slots: tokio::sync::Semaphore,
     /// Rate limit of the failed-enrollment audit lines.
     enroll_failures: RateLimitedLog,
+    /// Wakes the alert worker when an alert changed.
+    pub alert_wake: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -85,6 +88,7 @@ impl Hub {
             limits: Limits::default(),
             upload_slots: tokio::sync::Semaphore::new(Limits::default().max_uploads),
             enroll_failures: RateLimitedLog::new(ENROLL_FAILURES_LOGGED_PER_MINUTE),
+            alert_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -187,6 +191,7 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
         .route("/v1/quarantine", get(quarantine))
+        .route("/v1/alerts", get(alerts))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             hub.clone(),
@@ -586,6 +591,7 @@ async fn sync(
         .map_err(|e| HubError::Internal(e.to_string()))?;
     let req: SyncRequest = protocol::decode("sync request", &body)?;
     check_batch(&req)?;
+    let from_seq = req.from_seq;
     // Everything that needs no database happens here, beside the writer.
     let (site, prepared) = blocking(move || {
         let prepared = prepare(&site, req);
@@ -597,7 +603,28 @@ async fn sync(
     let (resp, stats) = blocking(move || {
         let mut store = lock(&h.store);
         store.check_client(site.as_str(), serial)?;
-        store.ingest_prepared(&site, prepared, Utc::now())
+        let (resp, stats) = store.ingest_prepared(&site, prepared, Utc::now())?;
+        // The batch is committed: a failed evaluation must not fail the
+        // sync (the agent would only resend it), so it is logged.
+        let alerted = match crate::alert::after_ingest(
+            &mut store,
+            &h.config,
+            site.as_str(),
+            from_seq,
+            resp.hwm,
+            &stats,
+            Utc::now(),
+        ) {
+            Ok(e) => e.raised + e.cleared > 0,
+            Err(e) => {
+                tracing::error!(site = site.as_str(), error = %e, "alert evaluation after ingest failed");
+                false
+            }
+        };
+        if alerted {
+            h.alert_wake.notify_one();
+        }
+        Ok((resp, stats))
     })
     .await?;
     let m = &hub.metrics;
@@ -935,4 +962,26 @@ async fn metrics(State(hub): State<AppState>, _user: HqUser) -> Result<Response>
         hub.metrics.render(&sites),
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertsQuery {
+    open: Option<bool>,
+    limit: Option<u32>,
+}
+
+async fn alerts(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<AlertsQuery>,
+) -> Result<Response> {
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(HubError::Invalid(format!(
+            "limit {limit} is not valid: use 1 to 10000"
+        )));
+    }
+    let open = q.open.unwrap_or(false);
+    let rows = blocking(move || lock(&hub.reads).alerts(open, limit)).await?;
+    Ok(Json(views::all::<_, views::AlertView>(rows)).into_response())
 }

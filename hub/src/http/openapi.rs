@@ -278,6 +278,25 @@ pub fn document() -> Value {
                         "id": { "type": "integer" }, "site": string, "seq": { "type": "integer" },
                         "kind": { "enum": ["refused", "conflict"] }, "reason": string, "record": {}, "received_at": string
                     }
+                },
+                "Alert": {
+                    "type": "object",
+                    "required": ["id", "rule", "kind", "site", "location", "sku", "state", "raised_at", "cleared_at",
+                                 "message", "figures", "cleared_figures", "undelivered", "last_error"],
+                    "properties": {
+                        "id": { "type": "integer" }, "rule": string,
+                        "kind": { "enum": ["below-reorder-point", "stock-out", "over-days-of-supply", "stale", "quarantine-grew"] },
+                        "site": string,
+                        "location": { "type": "string", "description": "empty for a site's alert (stale, quarantine-grew)" },
+                        "sku": { "type": "string", "description": "empty for a site's alert" },
+                        "state": { "enum": ["open", "cleared"] },
+                        "raised_at": string, "cleared_at": nullable_string.clone(),
+                        "message": { "type": "string", "description": "what the alert says, in a sentence" },
+                        "figures": { "type": "object", "description": "the line's figures when raised: on_hand, in_transit (decimal text), or a site's silent_secs, or a batch's quarantined and accepted" },
+                        "cleared_figures": { "type": ["object", "null"], "description": "the same, when it cleared" },
+                        "undelivered": { "type": "integer", "description": "messages about it not yet delivered" },
+                        "last_error": nullable_string.clone()
+                    }
                 }
             }
         },
@@ -458,6 +477,14 @@ pub fn document() -> Value {
                 json!({ "type": "array", "items": { "type": "object",
                     "required": ["hash", "doc", "site", "actor", "reason", "received_at"],
                     "properties": { "hash": string, "doc": string, "site": string, "actor": string, "reason": string, "received_at": string } } })),
+            "/v1/alerts": hq_get(
+                "Stock alerts 库存预警, newest first: one per rule and line until its condition clears",
+                json!([
+                    query("open", "only alerts whose condition still holds", json!({ "type": "boolean" })),
+                    query("limit", "at most this many (1 to 10000, default 1000)", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))
+                ]),
+                json!({ "type": "array", "items": { "$ref": "#/components/schemas/Alert" } })
+            ),
             "/v1/quarantine": hq_get("Records the hub would not apply, and why", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Quarantined" } })),
             "/metrics": {

@@ -666,3 +666,83 @@ impl BacktestReport {
         }
     }
 }
+
+/// One alert (`/v1/alerts`, `jxc-hub alerts --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub rule: String,
+    pub kind: String,
+    pub site: String,
+    /// Empty for a site's alert (stale, quarantine-grew).
+    pub location: String,
+    pub sku: String,
+    pub state: crate::store::AlertState,
+    pub raised_at: String,
+    pub cleared_at: Option<String>,
+    /// What the alert says, in a sentence.
+    pub message: String,
+    /// The line's figures when it was raised (quantities as decimal text).
+    pub figures: serde_json::Value,
+    /// And when it cleared.
+    pub cleared_figures: Option<serde_json::Value>,
+    /// Messages about it not yet delivered, and why the last attempt failed.
+    pub undelivered: u64,
+    pub last_error: Option<String>,
+}
+
+impl From<crate::store::AlertRow> for AlertView {
+    fn from(a: crate::store::AlertRow) -> Self {
+        AlertView {
+            message: a.detail["message"].as_str().unwrap_or("").to_owned(),
+            id: a.id,
+            rule: a.rule,
+            kind: a.kind,
+            site: a.site,
+            location: a.location,
+            sku: a.sku,
+            state: a.state,
+            raised_at: a.raised_at,
+            cleared_at: a.cleared_at,
+            figures: a.figures,
+            cleared_figures: a.cleared_figures,
+            undelivered: a.undelivered,
+            last_error: a.last_error,
+        }
+    }
+}
+
+/// One alert rule (`jxc-hub alert rule list --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRuleView {
+    pub id: String,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_days: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours: Option<u32>,
+    pub scope: crate::alert::rules::Scope,
+    pub channels: Vec<&'static str>,
+    /// `hub.toml` or `database`.
+    pub origin: &'static str,
+}
+
+impl From<crate::alert::rules::Rule> for AlertRuleView {
+    fn from(r: crate::alert::rules::Rule) -> Self {
+        use crate::alert::rules::Condition;
+        let (max_days, hours) = match &r.condition {
+            Condition::OverDaysOfSupply { max_days } => (Some(max_days.to_string()), None),
+            Condition::Stale { hours } => (None, Some(*hours)),
+            _ => (None, None),
+        };
+        AlertRuleView {
+            kind: r.condition.kind(),
+            max_days,
+            hours,
+            channels: r.channels.names(),
+            origin: r.origin.as_str(),
+            id: r.id,
+            scope: r.scope,
+        }
+    }
+}

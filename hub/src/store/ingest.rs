@@ -93,13 +93,17 @@ impl MovementRow {
 /// Most incoming transfers returned in one response.
 const INCOMING_LIMIT: usize = 500;
 
-/// What one batch did, for metrics and logs.
-#[derive(Debug, Default, Clone, Copy)]
+/// What one batch did, for metrics, logs and alerts.
+#[derive(Debug, Default, Clone)]
 pub struct IngestStats {
     pub accepted: u64,
     pub duplicates: u64,
     pub refused: u64,
     pub conflicts: u64,
+    /// The (site, location, sku) lines whose on hand or in transit the
+    /// batch changed: its own, and those its transfers are on their way to.
+    /// Sorted, each once. Alerts are evaluated on these only.
+    pub touched: Vec<(String, String, String)>,
 }
 
 fn digest(m: &WireMovement) -> Vec<u8> {
@@ -274,6 +278,8 @@ struct BatchEffects {
     flow: sales::FlowEffects,
     stats: IngestStats,
     quarantined: Vec<Quarantined>,
+    /// Receivers' lines whose in transit a sender's cancellation lowered.
+    returned_to: Vec<(String, String, String)>,
 }
 
 /// Decides every record of a batch: a replay (duplicate), a second version
@@ -540,6 +546,8 @@ fn apply(
                 TransferInRole::Return => {
                     if let Some(t) = view.transfers.get_mut(&id) {
                         t.returned += qty;
+                        let to = (t.to_site.clone(), t.to_location.clone(), d.sku.to_string());
+                        fx.returned_to.push(to);
                     }
                     fx.transfers.push(TransferEffect::Returned { id, qty });
                 }
@@ -881,8 +889,10 @@ impl Store {
         let PreparedBatch { req, records } = batch;
         self.db().write(|sql| {
             let view = read_view(sql, site, &req, &records)?;
-            let fx = decide(site, &req, records, view);
-            let (hwm, stats) = (fx.hwm, fx.stats);
+            let mut fx = decide(site, &req, records, view);
+            let mut stats = std::mem::take(&mut fx.stats);
+            stats.touched = touched(site, &fx);
+            let hwm = fx.hwm;
             let quarantined = fx.quarantined.clone();
             write_effects(sql, site, &req, fx, now)?;
             let incoming = incoming(sql, site.as_str(), req.transfers_cursor)?;
@@ -899,6 +909,23 @@ impl Store {
             ))
         })
     }
+}
+
+/// The lines a batch's effects change: its balances, and the receivers of
+/// the transfers it sends or takes back.
+fn touched(site: &SiteId, fx: &BatchEffects) -> Vec<(String, String, String)> {
+    let mut lines: BTreeSet<(String, String, String)> = fx
+        .balances
+        .keys()
+        .map(|(loc, sku, _)| (site.to_string(), loc.clone(), sku.clone()))
+        .collect();
+    for t in &fx.transfers {
+        if let TransferEffect::Sent(t) = t {
+            lines.insert((t.to_site.clone(), t.to_location.clone(), t.sku.clone()));
+        }
+    }
+    lines.extend(fx.returned_to.iter().cloned());
+    lines.into_iter().collect()
 }
 
 fn incoming(sql: &mut Sql<'_>, site: &str, after: u64) -> Result<Vec<IncomingTransfer>> {

@@ -1,6 +1,7 @@
 //! The hub's one store: it owns the SQLite connection and all the SQL.
 //! Sites, tokens and users here; ingest in `ingest.rs`; reads in `query.rs`.
 
+mod alert;
 pub mod db;
 pub mod docs;
 mod ingest;
@@ -8,6 +9,9 @@ mod plan;
 mod query;
 mod sales;
 
+pub use alert::{
+    AlertRow, AlertState, Channel, Evaluated, LineKey, OutboxMessage, PendingMessage, Watch,
+};
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use plan::{
     DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy,
@@ -40,6 +44,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0006_balance_total.sql"),
         include_str!("migrations/sqlite/0007_sales_flow.sql"),
         include_str!("migrations/sqlite/0008_policy.sql"),
+        include_str!("migrations/sqlite/0009_alerts.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -50,6 +55,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0006_balance_total.sql"),
         include_str!("migrations/postgres/0007_sales_flow.sql"),
         include_str!("migrations/postgres/0008_policy.sql"),
+        include_str!("migrations/postgres/0009_alerts.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;
