@@ -599,6 +599,7 @@ impl Https {
 }
 
 pub mod faults;
+pub mod webhook;
 
 /// The DER of the first certificate in a PEM text.
 pub fn pem_der(pem: &str) -> Result<Vec<u8>, String> {

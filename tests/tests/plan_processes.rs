@@ -1,10 +1,14 @@
 //! HQ planning end to end with real processes: HQ, a branch and a dealer
 //! record four weeks of steady sales in their own ledgers and sync, then
-//! `jxc-hub sales`, `jxc-hub plan policy` and `jxc-hub plan reorder` agree
-//! with figures computed here from what each site recorded.
+//! `jxc-hub sales`, `jxc-hub plan policy`, `jxc-hub plan reorder` and the
+//! below-reorder-point alert the hub POSTs to a webhook here agree with
+//! figures computed here from what each site recorded.
 
+use jxc_e2e::webhook::{receiver, wait_for};
 use jxc_e2e::{Hub, Site};
 use serde_json::Value;
+
+const SECRET: &str = "plan-e2e-webhook-secret";
 
 const CATALOG: &str = "sku,name,category,lead_time_days,pack_size,min_order_qty,list_price
 TEA-1,\"龙井, 特级\",tea,3,6,12,25
@@ -29,7 +33,16 @@ fn line<'a>(rows: &'a Value, site: &str, location: &str, sku: &str) -> &'a Value
 
 #[test]
 fn sales_policy_and_reorder_agree_with_what_the_sites_recorded() {
+    let (url, seen) = receiver();
     let hub = Hub::new();
+    std::fs::write(
+        hub.dir.path().join("jxc-hub.toml"),
+        format!(
+            "[alerts.webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n\
+             [[alerts.rules]]\nid = \"low\"\nkind = \"below-reorder-point\"\nchannels = [\"webhook\"]\n"
+        ),
+    )
+    .unwrap();
     let served = hub.start(None);
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog.csv");
@@ -189,6 +202,9 @@ fn sales_policy_and_reorder_agree_with_what_the_sites_recorded() {
     // order-up-to − 4, at least 12, in packs of 6.
     let reorder = hub.json(&["plan", "reorder", "--as-of", "2026-11-29"]);
     assert_eq!(reorder, Value::Array(vec![]), "{reorder}");
+    // Stored for the alerts, which judge each synced line against it.
+    hub.ok(&["plan", "policy", "--as-of", "2026-11-29", "--save"]);
+    let rop = num(&tea["reorder_point"]);
     for day in 29..=30 {
         sell(&bj, "main", "TEA-1", "3", "20", day);
     }
@@ -221,6 +237,28 @@ fn sales_policy_and_reorder_agree_with_what_the_sites_recorded() {
     assert!(
         qty % 6.0 == 0.0 && qty >= need.max(12.0) && qty < need.max(12.0) + 6.0,
         "{s}"
+    );
+
+    // The sync that took BJ01 to 4 ≤ its reorder point raised one alert,
+    // signed, with the figures computed here.
+    let got = wait_for(&seen, SECRET, 1);
+    let a = &got[0]["alert"];
+    assert_eq!(got[0]["event"], "raised", "{got:?}");
+    assert_eq!(
+        (&a["site"], &a["location"], &a["sku"]),
+        (&"BJ01".into(), &"main".into(), &"TEA-1".into()),
+        "{a}"
+    );
+    assert_eq!(num(&a["figures"]["on_hand"]), 4.0, "{a}");
+    assert!(
+        (num(&a["figures"]["reorder_point"]) - rop).abs() < 0.0001,
+        "{a}"
+    );
+    let open = hub.json(&["alerts", "--open"]);
+    assert_eq!(
+        open.as_array().map(Vec::len),
+        Some(1),
+        "only BJ01's line: {open}"
     );
 
     // A service level the hub cannot plan with: exit 3, naming it.

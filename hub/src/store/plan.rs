@@ -7,6 +7,7 @@ use super::db::{Sql, vals};
 use super::query::{SELECTED, SITE_POLICY, check_known};
 use crate::error::Result;
 use chrono::{Duration, NaiveDate};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 /// Joined to a balance `b`: its site's policy `m`, the pairs a selective
@@ -338,8 +339,10 @@ fn policy_inputs(
         })
         .collect::<Result<_>>()?;
     lines.sort_by(|a, b| (&a.site, &a.location, &a.sku).cmp(&(&b.site, &b.location, &b.sku)));
-    // Per site: location → sku → line, looked up by the row's borrowed text.
-    let mut index: HashMap<String, HashMap<String, HashMap<String, usize>>> = HashMap::new();
+    // Per site: location → sku → line, looked up by the row's borrowed text
+    // (FxHash: these lookups are most of a plan's read).
+    type Index = FxHashMap<String, FxHashMap<String, usize>>;
+    let mut index: HashMap<String, Index> = HashMap::new();
     for (i, l) in lines.iter().enumerate() {
         index
             .entry(l.site.clone())
@@ -353,16 +356,18 @@ fn policy_inputs(
         None => sql.column("SELECT id FROM site ORDER BY id", vals![])?,
     };
     let abc_from = as_of - Duration::days(90);
-    let mut revenue = HashMap::new();
+    // Revenue in the ABC window per line, and per (site, sku) for the rows
+    // of no line asked for (another location, when one is asked).
+    let mut line_revenue: Vec<(i64, i64)> = vec![(0, 0); lines.len()];
+    let mut revenue: HashMap<(String, String), (i64, i64)> = HashMap::new();
     // One pass over each site's days in key order (no sort, no GROUP BY):
     // the daily series of the lines asked for, and the revenue of every SKU
     // of the site (ABC ranks the whole site, whatever location is asked).
     for s in &sites {
         let lines_of = index.get(s);
-        let mut site_revenue: HashMap<String, (i64, i64)> = HashMap::new();
+        let mut other: FxHashMap<String, (i64, i64)> = FxHashMap::default();
         sql.each(
-            "SELECT location, sku, day, sold - returned, revenue - refunds,
-                    unpriced_sold - unpriced_returned
+            "SELECT location, sku, day, sold, returned, revenue, refunds, unpriced_sold - unpriced_returned
              FROM sales_day WHERE site = ?1 AND day >= ?2 AND day < ?3",
             vals![s, from.to_string(), as_of.to_string()],
             |r| {
@@ -370,29 +375,32 @@ fn policy_inputs(
                 let Some(day) = parse_day(r[2].text("day")?) else {
                     return Ok(());
                 };
-                if let Some(&i) = lines_of.and_then(|l| l.get(loc)).and_then(|l| l.get(sku)) {
-                    lines[i].days.push((day, r[3].int("net")?));
+                let line = lines_of.and_then(|l| l.get(loc)).and_then(|l| l.get(sku));
+                if let Some(&i) = line {
+                    lines[i]
+                        .days
+                        .push((day, r[3].int("sold")? - r[4].int("returned")?));
                 }
                 if day >= abc_from {
-                    let add = (r[4].int("revenue")?, r[5].int("unpriced")?);
-                    match site_revenue.get_mut(sku) {
-                        Some(e) => {
-                            e.0 += add.0;
-                            e.1 += add.1;
-                        }
-                        None => {
-                            site_revenue.insert(sku.to_owned(), add);
-                        }
-                    }
+                    let add = (r[5].int("revenue")? - r[6].int("refunds")?, r[7].int("unpriced")?);
+                    let sum = match line {
+                        Some(&i) => &mut line_revenue[i],
+                        None => other.entry(sku.to_owned()).or_default(),
+                    };
+                    sum.0 += add.0;
+                    sum.1 += add.1;
                 }
                 Ok(())
             },
         )?;
-        revenue.extend(
-            site_revenue
-                .into_iter()
-                .map(|(sku, v)| ((s.clone(), sku), v)),
-        );
+        for (sku, v) in other {
+            revenue.insert((s.clone(), sku), v);
+        }
+    }
+    for (l, add) in lines.iter().zip(&line_revenue) {
+        let e = revenue.entry((l.site.clone(), l.sku.clone())).or_default();
+        e.0 += add.0;
+        e.1 += add.1;
     }
     for l in &mut lines {
         l.days.sort_unstable();
