@@ -7,7 +7,7 @@
 #   scripts/bench.sh --quick    CI-sized runs of the same code (small sizes, under a minute
 #                               once built); the numbers prove the code runs, not the targets
 #   scripts/bench.sh [--quick] NAME...   only the named benchmarks (ledger, sync_load, catalog_load,
-#                                        inventory_scale)
+#                                        inventory_scale, plan_scale)
 #
 # A benchmark is one line of BENCHES below: a name, and the command that
 # prints its figures. QUICK_ENV holds the sizes --quick sets for it.
@@ -37,6 +37,7 @@ BENCHES=(
     "sync_load|cargo build --release -p jxc-agent && cargo bench -p jxc-hub --bench sync_load"
     "catalog_load|cargo build --release -p jxc-agent && cargo bench -p jxc-hub --bench catalog_load"
     "inventory_scale|cargo bench -p jxc-hub --bench inventory_scale"
+    "plan_scale|cargo bench -p jxc-hub --bench plan_scale"
 )
 # name | environment for --quick (the benches read their sizes from it)
 QUICK_ENV=(
@@ -44,6 +45,7 @@ QUICK_ENV=(
     "sync_load|JXC_LOAD_AGENTS=10 JXC_LOAD_BATCHES=1 JXC_LOAD_BATCH_SIZE=1000 JXC_LOAD_CATCHUP=10000 JXC_LOAD_SALES=5 JXC_LOAD_SITES=20"
     "catalog_load|JXC_CATALOG_SKUS=2000 JXC_CATALOG_AGENTS=10 JXC_CATALOG_STARTS=5"
     "inventory_scale|JXC_INV_SITES=50 JXC_INV_SKUS=1000 JXC_INV_SQLITE_SITES=20 JXC_INV_RUNS=3"
+    "plan_scale|JXC_PLAN_ONE_SKUS=2000 JXC_PLAN_SITES=3 JXC_PLAN_SKUS=1000 JXC_PLAN_RUNS=2"
 )
 
 known=()
