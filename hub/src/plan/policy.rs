@@ -152,7 +152,7 @@ fn weekly(history: &[f64]) -> Vec<f64> {
 /// `as_of`, a qty sold without a price valued at the catalog's list price
 /// (dealers that keep their prices to themselves are still ranked); every
 /// SKU of a site's lines takes part, those without sales as C.
-fn abc_classes(inputs: &PolicyInputs) -> HashMap<(String, String), Abc> {
+fn abc_classes(inputs: &PolicyInputs) -> HashMap<(&str, &str), Abc> {
     let mut per_site: HashMap<&str, HashMap<&str, Decimal>> = HashMap::new();
     for l in &inputs.lines {
         let (revenue, unpriced) = inputs
@@ -171,7 +171,7 @@ fn abc_classes(inputs: &PolicyInputs) -> HashMap<(String, String), Abc> {
     for (site, skus) in per_site {
         let items: Vec<(&str, Decimal)> = skus.into_iter().collect();
         for (sku, class) in classify::abc(&items) {
-            out.insert((site.to_owned(), sku.to_owned()), class);
+            out.insert((site, sku), class);
         }
     }
     out
@@ -259,7 +259,7 @@ pub fn compute(
     let abc = abc_classes(inputs);
     let one = |l: &PolicyLine| {
         let class = abc
-            .get(&(l.site.clone(), l.sku.clone()))
+            .get(&(l.site.as_str(), l.sku.as_str()))
             .copied()
             .unwrap_or(Abc::C);
         line_policy(l, class, params, config, z, stale.contains(&l.site))
@@ -553,7 +553,7 @@ mod tests {
             ]),
         };
         let classes = abc_classes(&inputs);
-        let c = |s: &str| classes[&("BJ01".to_owned(), s.to_owned())];
+        let c = |s: &str| classes[&("BJ01", s)];
         // 70 of 95 < 80% → T1 is A, and T2 (85 ≥ 80%) too; T3 reaches 100%.
         assert_eq!(
             (c("T1"), c("T2"), c("T3"), c("T4")),

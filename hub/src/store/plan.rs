@@ -309,12 +309,13 @@ fn policy_inputs(
     from: NaiveDate,
     as_of: NaiveDate,
 ) -> Result<PolicyInputs> {
-    let balances = "(SELECT b.site, b.location, b.sku, b.qty, b.value, 0 AS in_transit
-                     FROM balance b
-                     WHERE (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)
-                       AND (CAST(?2 AS TEXT) IS NULL OR b.location = ?2)
-                     UNION ALL SELECT * FROM {OPEN_TRANSFERS} o)"
-        .replace("{OPEN_TRANSFERS}", OPEN_TRANSFERS);
+    let balances = format!(
+        "(SELECT b.site, b.location, b.sku, b.qty, b.value, 0 AS in_transit
+          FROM balance b
+          WHERE (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)
+            AND (CAST(?2 AS TEXT) IS NULL OR b.location = ?2)
+          UNION ALL SELECT * FROM {OPEN_TRANSFERS} o)"
+    );
     let mut lines: Vec<PolicyLine> = sql
         .query(&policy_select(&balances), vals![site, location])?
         .iter()
