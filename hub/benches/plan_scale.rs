@@ -2,7 +2,8 @@
 //! of 30,000 SKUs (target ≤ 1 s), and a full plan — every site's forecasts
 //! and policy, computed and stored as `serve` does once a day — for 100
 //! sites × 10,000 SKUs with a year of daily history (target ≤ 60 s, peak RSS
-//! ≤ 1 GB), on SQLite.
+//! ≤ 1 GB), on SQLite. On the one site it also times, for the record,
+//! `plan forecast --by location,sku --horizon 28` and `plan sunk --by line`.
 //!
 //! Run: `cargo bench -p jxc-hub --bench plan_scale`. Each case gets a fresh
 //! database made by `Store::open` (the hub's migrations); sites, products,
@@ -22,7 +23,8 @@ mod common;
 use common::{env_usize, grouped, ms, status_mb, verdict};
 use jxc_hub::config::HubConfig;
 use jxc_hub::plan::policy::{self, PolicyParams};
-use jxc_hub::store::{SalesFilter, SalesKey, Store, Target};
+use jxc_hub::plan::sunk::SunkBy;
+use jxc_hub::store::{SalesFilter, SalesKey, SeriesBy, Store, Target};
 use std::time::{Duration, Instant};
 
 const TARGET_ONE_SITE_MS: f64 = 1000.0;
@@ -258,6 +260,33 @@ fn main() {
         ms(median),
         ms(times[times.len() - 1]),
         verdict(ms(median), TARGET_ONE_SITE_MS, false)
+    );
+
+    // The site's other plans, on the same data, for the record (no target):
+    // `plan forecast --by location,sku --horizon 28` and `plan sunk`.
+    let t = Instant::now();
+    let forecasts = jxc_hub::plan::forecasts(
+        &store,
+        SeriesBy::LocationSku,
+        Some("S0001"),
+        as_of(),
+        28,
+        i64::MAX,
+    )
+    .expect("forecasts");
+    println!(
+        "plan forecast --by location,sku --site --horizon 28 (1 site × {} SKUs, {} series): {:.0} ms  (for the record)",
+        grouped(one_skus as f64),
+        grouped(forecasts.len() as f64),
+        ms(t.elapsed())
+    );
+    let t = Instant::now();
+    let sunk = jxc_hub::plan::sunk(&store, SunkBy::Line, 90, as_of(), i64::MAX).expect("sunk");
+    println!(
+        "plan sunk --by line (1 site × {} SKUs, {} rows): {:.0} ms  (for the record)",
+        grouped(one_skus as f64),
+        grouped(sunk.len() as f64),
+        ms(t.elapsed())
     );
     drop(store);
     drop(dir);

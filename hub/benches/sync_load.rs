@@ -10,9 +10,15 @@
 //!   2. catch-up of one site that worked offline (100,000 movements);
 //!   3. request bytes per movement on the wire (figure 1's bodies);
 //!   4. sale visibility: `jxc-agent sell` exit → the hub serves the movement;
-//!   5. peak RSS of a hub with 1,000 enrolled, synced sites.
+//!   5. peak RSS of a hub with 1,000 enrolled, synced sites;
+//!   6. the writer alone: figure 1's batches applied in this process, one
+//!      after another, to a `Store` on SQLite, with the time in `prepare`
+//!      (beside the writer in `serve`) and in `ingest_prepared` (the
+//!      writer, which is what bounds figure 1) apart. No network, no other
+//!      thread: the steadiest figure for before/after a change, and the
+//!      one to profile (`perf record` this bench with `JXC_LOAD_ONLY=writer`).
 //!
-//! Environment: `JXC_LOAD_ONLY=ingest|catchup|visibility|rss` (comma list
+//! Environment: `JXC_LOAD_ONLY=ingest|catchup|visibility|rss|writer` (comma list
 //! allowed) runs a subset; `JXC_LOAD_AGENTS`, `JXC_LOAD_BATCHES` and
 //! `JXC_LOAD_BATCH_SIZE` size figure 1, `JXC_LOAD_CATCHUP` figure 2,
 //! `JXC_LOAD_SALES` figure 4 and `JXC_LOAD_SITES` figure 5.
@@ -56,6 +62,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const HUB_BIN: &str = env!("CARGO_BIN_EXE_jxc-hub");
+
+/// The allocator `jxc-hub` runs with, so figure 6 measures the same code.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Concurrent enrollments.
 const ENROLL_CONCURRENCY: usize = 16;
 /// Longest wait for a started hub to print its address.
@@ -1411,6 +1421,76 @@ fn catchup(quick: bool) {
 }
 
 // ---------------------------------------------------------------------------
+// Figure 6: the writer alone
+
+fn writer(quick: bool) {
+    let agents = env_usize("JXC_LOAD_AGENTS", if quick { 4 } else { 100 }).max(1);
+    let batches = env_usize("JXC_LOAD_BATCHES", if quick { 1 } else { 4 }).max(1);
+    let batch_size = env_usize("JXC_LOAD_BATCH_SIZE", if quick { 500 } else { 5_000 })
+        .clamp(1, protocol::MAX_BATCH_MOVEMENTS);
+    let sites = site_ids("W", agents);
+    let (bodies, _, _) = encode_all(&sites, batches, batch_size);
+    // Rounds as figure 1 sends them: every site's first batch, then every
+    // site's second, …
+    let mut rounds: Vec<Vec<SyncRequest>> = (0..batches).map(|_| Vec::new()).collect();
+    for site in &bodies {
+        for (round, b) in rounds.iter_mut().zip(site) {
+            round.push(protocol::decode("sync request", &b.body).expect("decodes"));
+        }
+    }
+    drop(bodies);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = jxc_hub::store::Target::Sqlite(dir.path().to_path_buf());
+    let mut store = jxc_hub::store::Store::open(&target, true).expect("create the store");
+    let now = chrono::Utc::now();
+    for id in &sites {
+        let site = NewSite {
+            id: SiteId::parse(id).expect("site id"),
+            kind: SiteKind::Branch,
+            name: format!("{id} 分公司"),
+            region: "east".into(),
+        };
+        let token = format!("t-{id}");
+        store
+            .add_token(&token, "secret", &site, ChronoDuration::hours(1), now)
+            .expect("token");
+        store
+            .redeem_token(&token, "secret", now, |_, _| Ok(()))
+            .expect("enroll");
+    }
+    let ids: Vec<SiteId> = sites
+        .iter()
+        .map(|s| SiteId::parse(s).expect("site id"))
+        .collect();
+    let (mut prepare_s, mut write_s) = (0.0, 0.0);
+    let mut total = 0u64;
+    for round in rounds {
+        for (site, req) in ids.iter().zip(round) {
+            let n = req.movements.len() as u64;
+            let t = Instant::now();
+            let prepared = jxc_hub::store::prepare(site, req);
+            prepare_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let (resp, _) = store
+                .ingest_prepared(site, prepared, chrono::Utc::now())
+                .expect("ingest");
+            write_s += t.elapsed().as_secs_f64();
+            assert_eq!(resp.accepted as u64, n, "every movement accepted");
+            total += n;
+        }
+    }
+    let per = |s: f64| s * 1e6 / total as f64;
+    println!(
+        "6. the writer alone, {agents} sites x {batches} batches x {batch_size} movements ({} movements, SQLite, one thread): ingest_prepared {write_s:.2} s = {:.2} us/movement ({} movements/s, the ceiling of figure 1); prepare {prepare_s:.2} s = {:.2} us/movement",
+        grouped(total as f64),
+        per(write_s),
+        grouped(total as f64 / write_s),
+        per(prepare_s),
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Figure 4: sale visibility through the real agent
 
 fn agent_bin() -> PathBuf {
@@ -1684,13 +1764,15 @@ fn main() {
     let wanted = |name: &str| {
         only.trim().is_empty() || only.split(',').any(|o| o.trim().eq_ignore_ascii_case(name))
     };
-    let known = ["ingest", "catchup", "visibility", "rss"];
+    let known = ["ingest", "catchup", "visibility", "rss", "writer"];
     if let Some(bad) = only
         .split(',')
         .map(str::trim)
         .find(|o| !o.is_empty() && !known.contains(&o.to_ascii_lowercase().as_str()))
     {
-        eprintln!("JXC_LOAD_ONLY={bad:?} is not valid: use ingest, catchup, visibility or rss");
+        eprintln!(
+            "JXC_LOAD_ONLY={bad:?} is not valid: use ingest, catchup, visibility, rss or writer"
+        );
         std::process::exit(2);
     }
     let backend = LoadBackend::from_env().unwrap_or_else(|bad| {
@@ -1741,6 +1823,9 @@ fn main() {
     }
     if wanted("rss") {
         rss(quick);
+    }
+    if wanted("writer") {
+        writer(quick);
     }
     if skipped && !quick {
         std::process::exit(1);

@@ -6,6 +6,12 @@ use jxc_hub::cli::{Cli, run};
 use std::io::Write;
 use std::process::ExitCode;
 
+/// Many small allocations freed on other threads than made them (each sync
+/// batch is prepared on one blocking thread and written on another): glibc
+/// malloc and free were a fifth of the hub's CPU on ingest (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // rustls warns per connection about what a client sent; see init_quieting.
     jxc_runtime::telemetry::init_quieting("info", &["rustls"]);

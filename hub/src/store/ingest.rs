@@ -10,7 +10,7 @@
 use super::db::{Sql, Value, vals};
 use super::{Store, now_text, sales};
 use crate::error::{HubError, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use jxc_shared::docs::SharePolicy;
 use jxc_shared::protocol::{
     IncomingTransfer, Quarantined, SyncRequest, SyncResponse, WireMovement,
@@ -18,8 +18,9 @@ use jxc_shared::protocol::{
 use jxc_shared::share::{check_shared, withheld};
 use jxc_shared::time::format_time;
 use jxc_shared::{GlobalLocation, Movement, MovementKind, Quantity, SiteId};
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Values bound per `IN (…)` list when the batch's rows are read.
 const IN_CHUNK: usize = 500;
@@ -46,7 +47,9 @@ const MOVEMENT_COLUMNS: [&str; 16] = [
 /// One movement row waiting to be written with others.
 struct MovementRow {
     seq: i64,
-    kind: &'static str,
+    kind: MovementKind,
+    /// The business day: the local date in the movement's own offset.
+    day: NaiveDate,
     location: String,
     sku: String,
     lot: String,
@@ -72,7 +75,7 @@ impl MovementRow {
         vec![
             Value::Text(site.to_owned()),
             Value::Int(self.seq),
-            Value::Text(self.kind.to_owned()),
+            Value::Text(self.kind.as_str().to_owned()),
             Value::Text(self.location),
             Value::Text(self.sku),
             Value::Text(self.lot),
@@ -134,6 +137,10 @@ struct PreparedRecord {
 pub struct PreparedBatch {
     req: SyncRequest,
     records: Vec<PreparedRecord>,
+    /// The `sales_day` rows of the valid records' sales and returns, summed:
+    /// what the batch adds there when the writer applies all of them (the
+    /// usual case), built here instead of in the writer.
+    lines: Vec<Vec<Value>>,
 }
 
 /// Checks every record of a request from `site`. Pure: no database.
@@ -149,8 +156,31 @@ pub fn prepare(site: &SiteId, req: SyncRequest) -> PreparedBatch {
             });
             PreparedRecord { digest, checked }
         })
-        .collect();
-    PreparedBatch { req, records }
+        .collect::<Vec<_>>();
+    let valid = records.iter().filter_map(|r| r.checked.as_ref().ok());
+    let lines = sales::line_rows(site.as_str(), sale_lines(valid.map(|(_, row)| row)));
+    PreparedBatch {
+        req,
+        records,
+        lines,
+    }
+}
+
+/// The sales and customer returns among `rows`, as the per-line aggregate
+/// takes them.
+fn sale_lines<'a>(
+    rows: impl Iterator<Item = &'a MovementRow>,
+) -> impl Iterator<Item = sales::SaleLine<'a>> {
+    rows.filter_map(|r| {
+        let flow = sales::flow_of(r.kind, r.qty, r.value_micro, r.revenue_micro, false)?;
+        Some(sales::SaleLine {
+            location: &r.location,
+            sku: &r.sku,
+            day: r.day,
+            customer: r.counterparty.as_deref().unwrap_or_default(),
+            flow,
+        })
+    })
 }
 
 fn movement_row(
@@ -161,7 +191,8 @@ fn movement_row(
     let d = &m.draft;
     Ok(MovementRow {
         seq: m.seq as i64,
-        kind: d.kind.as_str(),
+        kind: d.kind,
+        day: d.occurred_at.date_naive(),
         location: d.location.to_string(),
         sku: d.sku.to_string(),
         lot: d.lot.as_ref().map(|l| l.to_string()).unwrap_or_default(),
@@ -218,15 +249,15 @@ struct BatchView {
     hwm: u64,
     /// Digests held for the batch's seqs at or below the hwm: the movement,
     /// or the first refused record of that seq.
-    held: HashMap<u64, Vec<u8>>,
+    held: FxHashMap<u64, Vec<u8>>,
     /// The transfers the batch's transfer records name.
-    transfers: HashMap<String, TransferView>,
+    transfers: FxHashMap<String, TransferView>,
     /// The sharing policy in force, for a dealer.
     policy: Option<SharePolicy>,
     /// Catalog categories of the batch's SKUs (a dealer's batch only);
     /// absent: not in HQ's catalog.
-    categories: HashMap<String, String>,
-    balances: HashMap<BalKey, Holding>,
+    categories: FxHashMap<String, String>,
+    balances: FxHashMap<BalKey, Holding>,
 }
 
 /// A transfer the batch creates.
@@ -270,7 +301,7 @@ struct BatchEffects {
     movements: Vec<MovementRow>,
     quarantine: Vec<QuarantineEntry>,
     /// The new on hand and value of every (location, sku, lot) touched.
-    balances: HashMap<BalKey, Holding>,
+    balances: FxHashMap<BalKey, Holding>,
     transfers: Vec<TransferEffect>,
     /// The newest business time among the movements applied.
     newest: Option<DateTime<Utc>>,
@@ -290,12 +321,14 @@ fn decide(
     site: &SiteId,
     req: &SyncRequest,
     records: Vec<PreparedRecord>,
+    lines: Vec<Vec<Value>>,
     mut view: BatchView,
 ) -> BatchEffects {
     let mut fx = BatchEffects {
         hwm: view.hwm,
         ..Default::default()
     };
+    let valid = records.iter().filter(|r| r.checked.is_ok()).count() as u64;
     // A batch that starts beyond hwm + 1 would leave a gap: apply none of
     // it. The agent resends from the hwm in the answer.
     if req.from_seq > view.hwm + 1 {
@@ -365,13 +398,20 @@ fn decide(
         }
         fx.hwm = w.seq;
     }
+    // The lines prepare summed hold every valid record: right when all were
+    // applied, else summed again from those that were.
+    fx.flow.lines = if fx.stats.accepted == valid {
+        lines
+    } else {
+        sales::line_rows(site.as_str(), sale_lines(fx.movements.iter()))
+    };
     fx
 }
 
 /// Transfers must name a real counterpart: a transfer-out a destination, a
 /// transfer-in one that was addressed to this site.
 fn check_transfer(
-    transfers: &HashMap<String, TransferView>,
+    transfers: &FxHashMap<String, TransferView>,
     site: &SiteId,
     m: &Movement,
 ) -> std::result::Result<Option<TransferInRole>, String> {
@@ -487,13 +527,7 @@ fn apply(
         row.revenue_micro,
         role == Some(TransferInRole::Receipt),
     ) {
-        fx.flow.record(
-            d.location.as_str(),
-            d.sku.as_str(),
-            d.occurred_at.date_naive(),
-            d.counterparty.as_deref(),
-            flow,
-        );
+        fx.flow.record_day(row.day, flow);
     }
     let lot = row.lot.clone();
     fx.movements.push(row);
@@ -886,10 +920,14 @@ impl Store {
         batch: PreparedBatch,
         now: DateTime<Utc>,
     ) -> Result<(SyncResponse, IngestStats)> {
-        let PreparedBatch { req, records } = batch;
+        let PreparedBatch {
+            req,
+            records,
+            lines,
+        } = batch;
         self.db().write(|sql| {
             let view = read_view(sql, site, &req, &records)?;
-            let mut fx = decide(site, &req, records, view);
+            let mut fx = decide(site, &req, records, lines, view);
             let mut stats = std::mem::take(&mut fx.stats);
             stats.touched = touched(site, &fx);
             let hwm = fx.hwm;

@@ -51,18 +51,27 @@ pub struct HoldingHistory {
 
 /// Every holding with stock that HQ sees as it is now ([`shared_joins`]),
 /// with its sales in the window.
-fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
-    let window_start = (as_of - Duration::days(i64::from(days))).to_string();
-    let as_of = as_of.to_string();
-    let mut sold: HashMap<(String, String, String), (Option<String>, i64)> = HashMap::new();
-    for r in sql.query(
-        "SELECT site, location, sku, MAX(CASE WHEN sold > 0 THEN day END),
-                CAST(SUM(CASE WHEN day >= ?1 THEN sold - returned ELSE 0 END) AS BIGINT)
-         FROM sales_day WHERE day < ?2 GROUP BY site, location, sku",
-        vals![window_start, as_of],
-    )? {
-        sold.insert((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
+/// site → location → sku → position in a list of lines, for looking rows
+/// up by their borrowed text (FxHash: these lookups are most of a plan's
+/// read).
+type LineIndex = FxHashMap<String, FxHashMap<String, FxHashMap<String, usize>>>;
+
+/// The [`LineIndex`] of lines given as (site, location, sku), in order.
+fn line_index<'a>(lines: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> LineIndex {
+    let mut index = LineIndex::default();
+    for (i, (site, location, sku)) in lines.enumerate() {
+        index
+            .entry(site.to_owned())
+            .or_default()
+            .entry(location.to_owned())
+            .or_default()
+            .insert(sku.to_owned(), i);
     }
+    index
+}
+
+fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
+    let window_start = as_of - Duration::days(i64::from(days));
     let rows = sql.query(
         &format!(
             "SELECT b.site, m.kind, m.region, b.location, b.sku, COALESCE(p.category, ''), p.dealer_price,
@@ -76,27 +85,59 @@ fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<Holdin
         ),
         vals![],
     )?;
-    rows.iter()
+    let mut held = rows
+        .iter()
         .map(|r| {
-            let key = (r.get(0)?, r.get(3)?, r.get(4)?);
-            let (last, net) = sold.remove(&key).unwrap_or((None, 0));
-            let (site, location, sku) = key;
             Ok(HoldingHistory {
-                site,
+                site: r.get(0)?,
                 kind: r.get(1)?,
                 region: r.get(2)?,
-                location,
-                sku,
+                location: r.get(3)?,
+                sku: r.get(4)?,
                 category: r.get(5)?,
                 dealer_price: r.get(6)?,
                 qty: r.get(7)?,
                 value: r.get(8)?,
                 unvalued: r.get(9)?,
-                last_sale: last.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-                net_sold: net,
+                last_sale: None,
+                net_sold: 0,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let index = line_index(
+        held.iter()
+            .map(|h| (h.site.as_str(), h.location.as_str(), h.sku.as_str())),
+    );
+    // One pass over the daily rows before as-of (no GROUP BY sort): each
+    // holding's last day with a sale, and its net sales in the window.
+    sql.each(
+        "SELECT site, location, sku, day, sold, returned FROM sales_day WHERE day < ?1",
+        vals![as_of.to_string()],
+        |r| {
+            let (site, loc, sku) = (
+                r[0].text("site")?,
+                r[1].text("location")?,
+                r[2].text("sku")?,
+            );
+            let line = index
+                .get(site)
+                .and_then(|l| l.get(loc))
+                .and_then(|l| l.get(sku));
+            let (Some(&i), Some(day)) = (line, parse_day(r[3].text("day")?)) else {
+                return Ok(());
+            };
+            let (sold, returned) = (r[4].int("sold")?, r[5].int("returned")?);
+            let h = &mut held[i];
+            if sold > 0 && h.last_sale.is_none_or(|d| d < day) {
+                h.last_sale = Some(day);
+            }
+            if day >= window_start {
+                h.net_sold += sold - returned;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(held)
 }
 
 impl Store {
@@ -138,18 +179,6 @@ impl SeriesBy {
             SeriesBy::LocationSku => ["location", "sku"],
         }
     }
-
-    /// The SQL of the site and the two keys over `row` (with site,
-    /// location and sku columns) and `p` (its product, left-joined).
-    fn columns(self, row: &str) -> String {
-        match self {
-            SeriesBy::SiteCategory => format!("{row}.site, {row}.site, COALESCE(p.category, '')"),
-            SeriesBy::SiteSku => format!("{row}.site, {row}.site, {row}.sku"),
-            SeriesBy::LocationSku => {
-                format!("{row}.site, {row}.site || '/' || {row}.location, {row}.sku")
-            }
-        }
-    }
 }
 
 /// One demand series: its site and keys, and its net qty sold per business
@@ -171,53 +200,120 @@ fn demand(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DemandSeries>> {
-    let cols = by.columns("r");
-    let mut series: std::collections::BTreeMap<(String, String, String), Vec<(NaiveDate, i64)>> =
-        std::collections::BTreeMap::new();
-    let rows = sql.query(
-        &format!(
-            "SELECT {cols}, r.day, CAST(SUM(r.sold - r.returned) AS BIGINT)
-             FROM sales_day r LEFT JOIN product p ON p.sku = r.sku
-             WHERE r.day >= ?1 AND r.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR r.site = ?3)
-             GROUP BY {cols}, r.day"
-        ),
+    let mut found = SeriesIndex::new(by);
+    // One pass over the daily rows (no GROUP BY sort, no row materialised):
+    // each row is looked up by its borrowed text and added to its series.
+    sql.each(
+        "SELECT r.site, r.location, r.sku, COALESCE(p.category, ''), r.day, r.sold - r.returned
+         FROM sales_day r LEFT JOIN product p ON p.sku = r.sku
+         WHERE r.day >= ?1 AND r.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR r.site = ?3)",
         vals![from.to_string(), to.to_string(), site],
+        |r| {
+            let Some(day) = parse_day(r[4].text("day")?) else {
+                return Ok(());
+            };
+            let i = found.slot(
+                r[0].text("site")?,
+                r[1].text("location")?,
+                r[2].text("sku")?,
+                r[3].text("category")?,
+            );
+            let days = &mut found.series[i].days;
+            let qty = r[5].int("qty")?;
+            match days.last_mut() {
+                Some((d, q)) if *d == day => *q += qty,
+                _ => days.push((day, qty)),
+            }
+            Ok(())
+        },
     )?;
-    for r in &rows {
-        let day: String = r.get(3)?;
-        let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
-            continue;
-        };
-        series
-            .entry((r.get(0)?, r.get(1)?, r.get(2)?))
-            .or_default()
-            .push((day, r.get(4)?));
-    }
-    let stocked = sql.query(
+    sql.each(
         &format!(
-            "SELECT DISTINCT {b_cols}
+            "SELECT DISTINCT b.site, b.location, b.sku, COALESCE(p.category, '')
              FROM balance b {shared}
              WHERE b.qty > 0 AND {IS_SHARED}
                AND (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)",
-            b_cols = by.columns("b"),
             shared = shared_joins()
         ),
         vals![site],
+        |r| {
+            found.slot(
+                r[0].text("site")?,
+                r[1].text("location")?,
+                r[2].text("sku")?,
+                r[3].text("category")?,
+            );
+            Ok(())
+        },
     )?;
-    for r in &stocked {
-        series.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default();
-    }
-    Ok(series
-        .into_iter()
-        .map(|((site, k0, k1), mut days)| {
-            days.sort_unstable();
-            DemandSeries {
-                site,
-                keys: [k0, k1],
-                days,
+    let mut series = found.series;
+    for s in &mut series {
+        // Rows come in key order, so each series' days already do; sorted
+        // and summed again in case the engine visits them otherwise.
+        s.days.sort_unstable();
+        s.days.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 += later.1;
             }
-        })
-        .collect())
+            same
+        });
+    }
+    series.sort_unstable_by(|a, b| (&a.site, &a.keys).cmp(&(&b.site, &b.keys)));
+    Ok(series)
+}
+
+/// The demand series found so far, looked up by a row's site and the text
+/// of its keys (location or '', then SKU or category) without allocating.
+struct SeriesIndex {
+    by: SeriesBy,
+    series: Vec<DemandSeries>,
+    /// site → location or '' → SKU or category → position in `series`.
+    index: LineIndex,
+}
+
+impl SeriesIndex {
+    fn new(by: SeriesBy) -> SeriesIndex {
+        SeriesIndex {
+            by,
+            series: Vec::new(),
+            index: LineIndex::default(),
+        }
+    }
+
+    /// The series of a row at `site`/`location` of `sku` in `category`.
+    fn slot(&mut self, site: &str, location: &str, sku: &str, category: &str) -> usize {
+        let (a, b) = match self.by {
+            SeriesBy::SiteCategory => ("", category),
+            SeriesBy::SiteSku => ("", sku),
+            SeriesBy::LocationSku => (location, sku),
+        };
+        if let Some(&i) = self
+            .index
+            .get(site)
+            .and_then(|m| m.get(a))
+            .and_then(|m| m.get(b))
+        {
+            return i;
+        }
+        let i = self.series.len();
+        let first = match self.by {
+            SeriesBy::LocationSku => format!("{site}/{location}"),
+            _ => site.to_owned(),
+        };
+        self.series.push(DemandSeries {
+            site: site.to_owned(),
+            keys: [first, b.to_owned()],
+            days: Vec::new(),
+        });
+        self.index
+            .entry(site.to_owned())
+            .or_default()
+            .entry(a.to_owned())
+            .or_default()
+            .insert(b.to_owned(), i);
+        i
+    }
 }
 
 impl Store {
@@ -340,18 +436,11 @@ fn policy_inputs(
         })
         .collect::<Result<_>>()?;
     lines.sort_by(|a, b| (&a.site, &a.location, &a.sku).cmp(&(&b.site, &b.location, &b.sku)));
-    // Per site: location → sku → line, looked up by the row's borrowed text
-    // (FxHash: these lookups are most of a plan's read).
-    type Index = FxHashMap<String, FxHashMap<String, usize>>;
-    let mut index: HashMap<String, Index> = HashMap::new();
-    for (i, l) in lines.iter().enumerate() {
-        index
-            .entry(l.site.clone())
-            .or_default()
-            .entry(l.location.clone())
-            .or_default()
-            .insert(l.sku.clone(), i);
-    }
+    let index = line_index(
+        lines
+            .iter()
+            .map(|l| (l.site.as_str(), l.location.as_str(), l.sku.as_str())),
+    );
     let sites: Vec<String> = match site {
         Some(s) => vec![s.to_owned()],
         None => sql.column("SELECT id FROM site ORDER BY id", vals![])?,
@@ -364,36 +453,64 @@ fn policy_inputs(
     // One pass over each site's days in key order (no sort, no GROUP BY):
     // the daily series of the lines asked for, and the revenue of every SKU
     // of the site (ABC ranks the whole site, whatever location is asked).
+    // This thread steps SQLite and copies the cells out; a second one
+    // matches the rows to their lines and sums, batches of rows between.
     for s in &sites {
         let lines_of = index.get(s);
-        let mut other: FxHashMap<String, (i64, i64)> = FxHashMap::default();
-        sql.each(
-            "SELECT location, sku, day, sold, returned, revenue, refunds, unpriced_sold - unpriced_returned
-             FROM sales_day WHERE site = ?1 AND day >= ?2 AND day < ?3",
-            vals![s, from.to_string(), as_of.to_string()],
-            |r| {
-                let (loc, sku) = (r[0].text("location")?, r[1].text("sku")?);
-                let Some(day) = parse_day(r[2].text("day")?) else {
-                    return Ok(());
+        let (lines, line_revenue) = (&mut lines, &mut line_revenue);
+        let other = std::thread::scope(|scope| -> Result<FxHashMap<String, (i64, i64)>> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<ScanRows>(4);
+            let matcher = scope.spawn(move || {
+                let mut m = Matcher {
+                    lines_of,
+                    lines,
+                    line_revenue,
+                    other: FxHashMap::default(),
+                    abc_from,
                 };
-                let line = lines_of.and_then(|l| l.get(loc)).and_then(|l| l.get(sku));
-                if let Some(&i) = line {
-                    lines[i]
-                        .days
-                        .push((day, r[3].int("sold")? - r[4].int("returned")?));
+                for batch in rx {
+                    m.add(&batch);
                 }
-                if day >= abc_from {
-                    let add = (r[5].int("revenue")? - r[6].int("refunds")?, r[7].int("unpriced")?);
-                    let sum = match line {
-                        Some(&i) => &mut line_revenue[i],
-                        None => other.entry(sku.to_owned()).or_default(),
+                m.other
+            });
+            let mut batch = ScanRows::default();
+            let scanned = sql.each(
+                "SELECT location, sku, day, sold, returned, revenue, refunds, unpriced_sold - unpriced_returned
+                 FROM sales_day WHERE site = ?1 AND day >= ?2 AND day < ?3",
+                vals![s, from.to_string(), as_of.to_string()],
+                |r| {
+                    let Some(day) = parse_day(r[2].text("day")?) else {
+                        return Ok(());
                     };
-                    sum.0 += add.0;
-                    sum.1 += add.1;
-                }
-                Ok(())
-            },
-        )?;
+                    batch.push(
+                        r[0].text("location")?,
+                        r[1].text("sku")?,
+                        ScanRow {
+                            day,
+                            qty: r[3].int("sold")? - r[4].int("returned")?,
+                            revenue: r[5].int("revenue")? - r[6].int("refunds")?,
+                            unpriced: r[7].int("unpriced")?,
+                            ..ScanRow::default()
+                        },
+                    );
+                    if batch.rows.len() >= SCAN_BATCH {
+                        // The matcher only stops early by panicking, which
+                        // the join below reports.
+                        let _ = tx.send(std::mem::take(&mut batch));
+                    }
+                    Ok(())
+                },
+            );
+            if !batch.rows.is_empty() {
+                let _ = tx.send(batch);
+            }
+            drop(tx);
+            let other = matcher.join().map_err(|_| {
+                crate::error::HubError::Internal("the policy read's matcher thread panicked".into())
+            })?;
+            scanned?;
+            Ok(other)
+        })?;
         for (sku, v) in other {
             revenue.insert((s.clone(), sku), v);
         }
@@ -407,6 +524,90 @@ fn policy_inputs(
         l.days.sort_unstable();
     }
     Ok(PolicyInputs { lines, revenue })
+}
+
+/// Rows of `sales_day` handed from the scan to the matcher at a time.
+const SCAN_BATCH: usize = 4096;
+
+/// One `sales_day` row as the policy read needs it: its location and SKU
+/// as ranges of [`ScanRows::text`], its day and its sums.
+#[derive(Default)]
+struct ScanRow {
+    location: (u32, u32),
+    sku: (u32, u32),
+    day: NaiveDate,
+    /// Sold − returned.
+    qty: i64,
+    /// Revenue − refunds.
+    revenue: i64,
+    /// Unpriced sold − unpriced returned.
+    unpriced: i64,
+}
+
+/// A batch of scanned rows, their text in one buffer.
+#[derive(Default)]
+struct ScanRows {
+    text: String,
+    rows: Vec<ScanRow>,
+}
+
+impl ScanRows {
+    fn push(&mut self, location: &str, sku: &str, mut row: ScanRow) {
+        let mut put = |t: &str| {
+            let at = self.text.len() as u32;
+            self.text.push_str(t);
+            (at, self.text.len() as u32)
+        };
+        row.location = put(location);
+        row.sku = put(sku);
+        self.rows.push(row);
+    }
+
+    fn str(&self, (from, to): (u32, u32)) -> &str {
+        &self.text[from as usize..to as usize]
+    }
+}
+
+/// Adds scanned rows to the lines they belong to, and the revenue of the
+/// rows of no line asked for to `other`, per SKU.
+struct Matcher<'a> {
+    lines_of: Option<&'a FxHashMap<String, FxHashMap<String, usize>>>,
+    lines: &'a mut [PolicyLine],
+    line_revenue: &'a mut [(i64, i64)],
+    other: FxHashMap<String, (i64, i64)>,
+    abc_from: NaiveDate,
+}
+
+impl Matcher<'_> {
+    fn add(&mut self, batch: &ScanRows) {
+        // A site's rows mostly share their location: its SKUs are looked
+        // up once per run of it.
+        let mut current: Option<(&str, Option<&FxHashMap<String, usize>>)> = None;
+        for r in &batch.rows {
+            let loc = batch.str(r.location);
+            let skus = match current {
+                Some((l, skus)) if l == loc => skus,
+                _ => {
+                    let skus = self.lines_of.and_then(|l| l.get(loc));
+                    current = Some((loc, skus));
+                    skus
+                }
+            };
+            let sku = batch.str(r.sku);
+            let line = skus.and_then(|l| l.get(sku)).copied();
+            if let Some(i) = line {
+                self.lines[i].days.push((r.day, r.qty));
+            }
+            if r.day >= self.abc_from {
+                let sum = match line {
+                    Some(i) => &mut self.line_revenue[i],
+                    None => self.other.entry(sku.to_owned()).or_default(),
+                };
+                sum.0 += r.revenue;
+                sum.1 += r.unpriced;
+            }
+        }
+    }
 }
 
 /// A `YYYY-MM-DD` business day, read without allocating.

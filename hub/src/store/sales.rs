@@ -15,6 +15,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use jxc_shared::suggest::did_you_mean;
 use jxc_shared::{Money, MovementKind, Quantity};
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 /// The sums one aggregate row holds, in micro-units and micro-currency.
@@ -149,38 +150,67 @@ pub(super) fn week_of(day: NaiveDate) -> NaiveDate {
     day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
 }
 
-type LineKey = (String, String, NaiveDate, String);
+/// One sale or customer return as the per-line aggregate takes it.
+pub(super) struct SaleLine<'a> {
+    pub location: &'a str,
+    pub sku: &'a str,
+    pub day: NaiveDate,
+    /// The counterparty as shared, '' when none.
+    pub customer: &'a str,
+    pub flow: Flow,
+}
+
+/// `sales_day` rows summing `lines` per (location, sku, day, customer),
+/// in key order (site, day, location, sku, customer): each statement then
+/// touches neighbouring pages of the table. Pure; the keys are borrowed
+/// until the rows are built.
+pub(super) fn line_rows<'a>(
+    site: &str,
+    lines: impl IntoIterator<Item = SaleLine<'a>>,
+) -> Vec<Vec<Value>> {
+    let mut sums: FxHashMap<(NaiveDate, &str, &str, &str), Flow> = FxHashMap::default();
+    for l in lines {
+        sums.entry((l.day, l.location, l.sku, l.customer))
+            .or_default()
+            .add(&l.flow);
+    }
+    let mut sums: Vec<_> = sums.into_iter().collect();
+    sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sums.into_iter()
+        .map(|((day, location, sku, customer), f)| {
+            let mut row = Vec::with_capacity(6 + SUMS.len());
+            row.extend([
+                Value::Text(site.to_owned()),
+                Value::Text(location.to_owned()),
+                Value::Text(sku.to_owned()),
+                Value::Text(day_text(day)),
+                Value::Text(customer.to_owned()),
+                Value::Text(day_text(week_of(day))),
+            ]);
+            row.extend(f.sums().into_iter().map(Value::Int));
+            row
+        })
+        .collect()
+}
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
 
 /// A batch's additions to the two aggregates.
 #[derive(Default)]
 pub(super) struct FlowEffects {
-    /// Per (location, sku, business day, customer): sales and returns.
-    lines: HashMap<LineKey, Flow>,
+    /// `sales_day` rows from [`line_rows`]: sales and returns per (location,
+    /// sku, business day, customer).
+    pub lines: Vec<Vec<Value>>,
     /// Per business day: the same, and sell-in.
     days: HashMap<NaiveDate, Flow>,
 }
 
 impl FlowEffects {
-    pub(super) fn record(
-        &mut self,
-        location: &str,
-        sku: &str,
-        day: NaiveDate,
-        customer: Option<&str>,
-        flow: Flow,
-    ) {
+    /// Adds one applied movement's flow to its business day.
+    pub(super) fn record_day(&mut self, day: NaiveDate, flow: Flow) {
         self.days.entry(day).or_default().add(&flow);
-        if flow.sell_in == 0 {
-            self.lines
-                .entry((
-                    location.to_owned(),
-                    sku.to_owned(),
-                    day,
-                    customer.unwrap_or_default().to_owned(),
-                ))
-                .or_default()
-                .add(&flow);
-        }
     }
 
     fn is_empty(&self) -> bool {
@@ -193,28 +223,6 @@ pub(super) fn write_flow(sql: &mut Sql<'_>, site: &str, fx: FlowEffects) -> Resu
     if fx.is_empty() {
         return Ok(());
     }
-    let day_text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-    // In key order (site, day, location, sku, customer): each statement
-    // then touches neighbouring pages of the table.
-    let mut lines: Vec<(LineKey, Flow)> = fx.lines.into_iter().collect();
-    lines.sort_unstable_by(|a, b| {
-        (a.0.2, &a.0.0, &a.0.1, &a.0.3).cmp(&(b.0.2, &b.0.0, &b.0.1, &b.0.3))
-    });
-    let rows: Vec<Vec<Value>> = lines
-        .into_iter()
-        .map(|((location, sku, day, customer), f)| {
-            let mut row = vec![
-                Value::Text(site.to_owned()),
-                Value::Text(location),
-                Value::Text(sku),
-                Value::Text(day_text(day)),
-                Value::Text(customer),
-                Value::Text(day_text(week_of(day))),
-            ];
-            row.extend(f.sums().into_iter().map(Value::Int));
-            row
-        })
-        .collect();
     let mut columns = vec!["site", "location", "sku", "day", "customer", "week"];
     columns.extend(SUMS);
     sql.accumulate_rows(
@@ -222,7 +230,7 @@ pub(super) fn write_flow(sql: &mut Sql<'_>, site: &str, fx: FlowEffects) -> Resu
         &columns,
         &["site", "day", "location", "sku", "customer"],
         &SUMS,
-        &rows,
+        &fx.lines,
     )?;
 
     let rows: Vec<Vec<Value>> = fx
@@ -288,7 +296,9 @@ pub(super) fn backfill(store: &Store) -> Result<()> {
             )?;
             let Some(last) = rows.last() else { break };
             after = (last.get(0)?, last.get(1)?);
-            let mut by_site: HashMap<String, FlowEffects> = HashMap::new();
+            // Per site: its days, and its sales and returns as owned lines.
+            type Owned = (String, String, NaiveDate, String, Flow);
+            let mut by_site: HashMap<String, (FlowEffects, Vec<Owned>)> = HashMap::new();
             for r in &rows {
                 let kind: String = r.get(2)?;
                 let Ok(kind) = MovementKind::parse(&kind) else {
@@ -320,15 +330,23 @@ pub(super) fn backfill(store: &Store) -> Result<()> {
                 let location: String = r.get(3)?;
                 let sku: String = r.get(4)?;
                 let customer: Option<String> = r.get(8)?;
-                by_site.entry(r.get(0)?).or_default().record(
-                    &location,
-                    &sku,
-                    day,
-                    customer.as_deref(),
-                    flow,
-                );
+                let (fx, lines) = by_site.entry(r.get(0)?).or_default();
+                fx.record_day(day, flow);
+                if flow.sell_in == 0 {
+                    lines.push((location, sku, day, customer.unwrap_or_default(), flow));
+                }
             }
-            for (site, fx) in by_site {
+            for (site, (mut fx, lines)) in by_site {
+                fx.lines = line_rows(
+                    &site,
+                    lines.iter().map(|(location, sku, day, customer, flow)| SaleLine {
+                        location,
+                        sku,
+                        day: *day,
+                        customer,
+                        flow: *flow,
+                    }),
+                );
                 write_flow(sql, &site, fx)?;
             }
         }

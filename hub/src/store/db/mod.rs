@@ -464,6 +464,18 @@ impl Sql<'_> {
         }
     }
 
+    /// Runs a statement whose parameters are `rows`' values in order (a
+    /// multi-row INSERT); on SQLite they are bound where they lie, not copied.
+    fn exec_rows(&mut self, sql: &str, rows: &[Vec<Value>]) -> Result<u64> {
+        match &mut self.inner {
+            SqlInner::Sqlite(c) => sqlite::exec_iter(c, sql, rows.iter().flatten()),
+            SqlInner::Postgres(c, s) => {
+                let params: Vec<Value> = rows.iter().flatten().cloned().collect();
+                pg::exec(c, s, sql, &params)
+            }
+        }
+    }
+
     /// Runs statements without parameters, separated by `;`.
     pub fn batch(&mut self, sql: &str) -> Result<()> {
         match &mut self.inner {
@@ -547,8 +559,7 @@ impl Sql<'_> {
                 key.join(", "),
                 set.join(", ")
             );
-            let params: Vec<Value> = run.iter().flatten().cloned().collect();
-            self.exec(&sql, &params)?;
+            self.exec_rows(&sql, run)?;
         }
         Ok(())
     }
@@ -577,8 +588,7 @@ impl Sql<'_> {
                 key.join(", "),
                 set.join(", ")
             );
-            let params: Vec<Value> = run.iter().flatten().cloned().collect();
-            self.exec(&sql, &params)?;
+            self.exec_rows(&sql, run)?;
         }
         Ok(())
     }

@@ -135,6 +135,14 @@ pub(super) fn in_transaction<T>(
 }
 
 pub(super) fn exec(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
+    exec_iter(conn, sql, params.iter())
+}
+
+pub(super) fn exec_iter<'a>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Iterator<Item = &'a Value>,
+) -> Result<u64> {
     let n = conn
         .prepare_cached(sql)?
         .execute(rusqlite::params_from_iter(params))?;
