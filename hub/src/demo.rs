@@ -205,6 +205,10 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     let hub_dir = base.join("hub");
     let home = crate::config::HubHome::sqlite(&hub_dir);
     let (_, admin) = cli::init(&home, &[])?;
+    // The dashboard's sign-in: admin with a password made for this demo.
+    let password = format!("demo-{:08x}", rand::random::<u32>());
+    crate::store::Store::open(&home.db, false)?
+        .set_password("admin", &crate::web::password::hash(&password)?)?;
     let config = HubConfig::default();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -649,18 +653,27 @@ async fn run_async(base: &Path, opts: &DemoOptions, out: &mut dyn Write) -> Resu
     say(
         out,
         format!(
-            "\nwhere to look:\n  jxc-hub --data {} inventory --by region\n  jxc-hub --data {} sites\n  jxc-hub --data {} transfers --open\n  jxc-agent --data {} stock\n  admin token: {admin}",
+            "\nwhere to look:\n  jxc-hub --data {} inventory --by region\n  jxc-hub --data {} sites\n  jxc-hub --data {} transfers --open\n  jxc-agent --data {} stock\n  admin token: {admin}\n  dashboard sign-in: user admin, password {password}{}",
             hub_dir.display(),
             hub_dir.display(),
             hub_dir.display(),
-            first.dir.display()
+            first.dir.display(),
+            if opts.serve {
+                String::new()
+            } else {
+                format!(
+                    " (jxc-hub --data {} serve, then open https://127.0.0.1:8443/)",
+                    hub_dir.display()
+                )
+            }
         ),
     )?;
     if opts.serve {
         say(
             out,
             format!(
-                "  curl --cacert {}/ca.pem -H 'Authorization: Bearer {admin}' '{url}/v1/inventory?by=site'\nserving until Ctrl-C…",
+                "  curl --cacert {}/ca.pem -H 'Authorization: Bearer {admin}' '{url}/v1/inventory?by=site'\n  dashboard: {url}/ (the browser warns of the hub's own CA: trust {}/ca.pem, or accept)\nserving until Ctrl-C…",
+                hub_dir.display(),
                 hub_dir.display()
             ),
         )?;

@@ -15,3 +15,4 @@ pub mod plan;
 pub mod pool;
 pub mod store;
 pub mod tls;
+pub mod web;

@@ -541,7 +541,13 @@ async fn hq_endpoints_need_a_bearer_token_and_check_their_parameters() {
     let viewer = "jxch_viewer_token_for_tests";
     Store::open(&h.home.db, false)
         .unwrap()
-        .add_user("ops", jxc_hub::store::Role::Viewer, viewer, Utc::now())
+        .add_user(
+            "ops",
+            jxc_hub::store::Role::Viewer,
+            viewer,
+            None,
+            Utc::now(),
+        )
         .unwrap();
     for path in [
         "/v1/inventory",

@@ -105,6 +105,7 @@ fn the_hub_connects_over_verified_tls_and_refuses_what_it_cannot_verify() {
             "ops",
             jxc_hub::store::Role::Viewer,
             "tok",
+            None,
             chrono::Utc::now(),
         )
         .unwrap();

@@ -126,7 +126,9 @@ fn schema_is_made_once_and_a_newer_one_is_refused(engine: Engine) {
     let db = fresh(engine, "schema");
     // Opening again migrates nothing and keeps what is there.
     let mut store = Store::open(&db.target, false).unwrap();
-    store.add_user("ops", Role::Viewer, "tok", now()).unwrap();
+    store
+        .add_user("ops", Role::Viewer, "tok", None, now())
+        .unwrap();
     drop(store);
     let store = Store::open(&db.target, false).unwrap();
     assert_eq!(store.users().unwrap().len(), 1);
@@ -229,9 +231,17 @@ fn revocation_and_replaced_certificates_are_refused(engine: Engine) {
 fn users_are_added_once_listed_and_removed(engine: Engine) {
     let db = fresh(engine, "users");
     let mut store = Store::open(&db.target, false).unwrap();
-    store.add_user("王芳", Role::Admin, "tok-a", now()).unwrap();
-    store.add_user("li", Role::Viewer, "tok-b", now()).unwrap();
-    assert!(store.add_user("li", Role::Viewer, "tok-c", now()).is_err());
+    store
+        .add_user("王芳", Role::Admin, "tok-a", None, now())
+        .unwrap();
+    store
+        .add_user("li", Role::Viewer, "tok-b", None, now())
+        .unwrap();
+    assert!(
+        store
+            .add_user("li", Role::Viewer, "tok-c", None, now())
+            .is_err()
+    );
     let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();
     assert_eq!(names, ["li", "王芳"]);
     assert_eq!(
@@ -994,7 +1004,10 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
            DELETE FROM counter WHERE name = 'sales_flow_backfilled';"
         // Migrations 8 (the stored policy) and 9 (alerts) are made again too.
         + "DROP TABLE policy_line; DROP TABLE alert_outbox; DROP TABLE alert; DROP TABLE alert_rule;
-           DROP TABLE alert_cursor;";
+           DROP TABLE alert_cursor;"
+        // Migration 10 (dashboard sign-in): its table; PostgreSQL's added
+        // columns below (SQLite's rebuilds the table from the old columns).
+        + "DROP TABLE hq_session;";
     let undo = undo.as_str();
     match &db.target {
         Target::Sqlite(dir) => {
@@ -1005,6 +1018,8 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
         Target::Postgres(url) => {
             let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
             c.batch_execute(undo).unwrap();
+            c.batch_execute("ALTER TABLE hq_user DROP COLUMN password_hash, DROP COLUMN lang")
+                .unwrap();
             c.batch_execute("UPDATE jxc_schema SET version = 4")
                 .unwrap();
         }

@@ -74,4 +74,66 @@ fn the_demo_runs_and_every_site_converges() {
         age >= chrono::Duration::zero() && age < chrono::Duration::days(2),
         "the newest activity is {age} old: {newest}"
     );
+
+    // The dashboard sign-in it prints works against the hub it leaves.
+    let password = stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("dashboard sign-in: user admin, password ")
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no dashboard sign-in in {stdout}"))
+        .to_owned();
+    let port = jxc_e2e::free_port();
+    let log = dir.path().join("serve.out");
+    let serve = Command::new(jxc_e2e::binary("jxc-hub"))
+        .arg("--data")
+        .arg(dir.path().join("hub"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("JXC_LOG", "warn")
+        .env_remove("JXC_HUB_CONFIG")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _serve = KillOnDrop(serve);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening on")
+    {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ca = std::fs::read(dir.path().join("hub").join("ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        client
+            .post(format!("https://127.0.0.1:{port}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("username=admin&password={password}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 303, "the demo's sign-in is refused");
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -185,11 +185,24 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
-    /// Add a user and print their bearer token once.
+    /// Add a user and print their API bearer token once. Asks for a
+    /// dashboard password on a terminal; without one the user has the API
+    /// token only.
     Add {
         name: String,
-        #[arg(long, value_name = "admin|viewer")]
+        #[arg(long, value_name = "admin|planner|viewer")]
         role: String,
+        /// Read the dashboard password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's dashboard password (their signed-in browsers are signed
+    /// out).
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// The HQ users and their roles.
     List {
@@ -202,6 +215,39 @@ pub enum UserCmd {
 
 fn io_err(e: std::io::Error) -> HubError {
     HubError::io("<stdout>", e)
+}
+
+/// A dashboard password: the first line of standard input with
+/// `--password-stdin`, else asked for twice on the terminal without echo;
+/// `None` when there is no terminal to ask on.
+fn read_password(from_stdin: bool) -> Result<Option<String>> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin_err = |e: std::io::Error| HubError::io("<stdin>", e);
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(stdin_err)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("dashboard password: ").map_err(stdin_err)?;
+        let again = rpassword::prompt_password("again: ").map_err(stdin_err)?;
+        if first != again {
+            return Err(HubError::Invalid(
+                "password: the two entries differ; nothing changed".into(),
+            ));
+        }
+        first
+    } else {
+        return Ok(None);
+    };
+    if password.is_empty() {
+        return Err(HubError::Invalid(
+            "password \"\" is not valid: give one of at least 8 characters".into(),
+        ));
+    }
+    Ok(Some(password))
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -288,7 +334,7 @@ pub fn init(home: &HubHome, hostnames: &[String]) -> Result<(Ca, String)> {
         )));
     }
     let token = format!("jxch_{}", random_hex(24));
-    store.add_user("admin", Role::Admin, &token, Utc::now())?;
+    store.add_user("admin", Role::Admin, &token, None, Utc::now())?;
     store.put_secrets(&[
         (CA_CERT, ca.cert_pem()),
         (CA_KEY, ca.key_pem()),
@@ -503,7 +549,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Store::open(db, false)?.revoke(&SiteId::parse(&site)?, Utc::now())?;
             writeln!(out, "revoked site {site}: its next request is refused").map_err(io_err)
         }
-        Command::User(UserCmd::Add { name, role }) => {
+        Command::User(UserCmd::Add {
+            name,
+            role,
+            password_stdin,
+        }) => {
             let role = Role::parse(&role)?;
             let name = check_text("name", &name, 100)?;
             if name.is_empty() {
@@ -511,9 +561,35 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                     "name \"\" is not valid: a user needs a name".into(),
                 ));
             }
+            let mut store = Store::open(db, false)?;
+            let hash = read_password(password_stdin)?
+                .map(|p| crate::web::password::hash(&p))
+                .transpose()?;
+            if hash.is_none() {
+                eprintln!(
+                    "note: {name} has no dashboard password and can use the API token only; set one with `jxc-hub user passwd {name}`"
+                );
+            }
             let token = format!("jxch_{}", random_hex(24));
-            Store::open(db, false)?.add_user(&name, role, &token, Utc::now())?;
+            store.add_user(&name, role, &token, hash.as_deref(), Utc::now())?;
             writeln!(out, "{token}").map_err(io_err)
+        }
+        Command::User(UserCmd::Passwd {
+            name,
+            password_stdin,
+        }) => {
+            let mut store = Store::open(db, false)?;
+            let password = read_password(password_stdin)?.ok_or_else(|| {
+                HubError::Invalid(
+                    "password: standard input is not a terminal: pass --password-stdin and the password on its first line".into(),
+                )
+            })?;
+            store.set_password(&name, &crate::web::password::hash(&password)?)?;
+            writeln!(
+                out,
+                "password of {name} set: they sign in to the dashboard with it"
+            )
+            .map_err(io_err)
         }
         Command::User(UserCmd::List { format }) => {
             let users = Store::open(db, false)?.users()?;

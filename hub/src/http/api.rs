@@ -193,6 +193,7 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/quarantine", get(quarantine))
         .route("/v1/alerts", get(alerts))
         .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
         .layer(axum::middleware::from_fn_with_state(
             hub.clone(),
             count_requests,

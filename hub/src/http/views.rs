@@ -355,6 +355,8 @@ pub struct UserView {
     pub name: String,
     pub role: String,
     pub created_at: String,
+    /// Whether the user has a dashboard password.
+    pub can_sign_in: bool,
 }
 
 impl From<UserRow> for UserView {
@@ -363,6 +365,7 @@ impl From<UserRow> for UserView {
             name: r.name,
             role: r.role,
             created_at: r.created_at,
+            can_sign_in: r.has_password,
         }
     }
 }

@@ -8,6 +8,8 @@ mod ingest;
 mod plan;
 mod query;
 mod sales;
+mod users;
+pub use users::{Credentials, Role, SessionUser, UserRow};
 
 pub use alert::{
     AlertRow, AlertState, Channel, Evaluated, LineKey, OutboxMessage, PendingMessage, Watch,
@@ -45,6 +47,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0007_sales_flow.sql"),
         include_str!("migrations/sqlite/0008_policy.sql"),
         include_str!("migrations/sqlite/0009_alerts.sql"),
+        include_str!("migrations/sqlite/0010_dashboard.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -56,36 +59,11 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0007_sales_flow.sql"),
         include_str!("migrations/postgres/0008_policy.sql"),
         include_str!("migrations/postgres/0009_alerts.sql"),
+        include_str!("migrations/postgres/0010_dashboard.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;
 const _: () = assert!(MIGRATIONS.sqlite.len() == MIGRATIONS.postgres.len());
-
-/// An HQ user's role: admins change things, viewers read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Viewer,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Result<Role> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "viewer" => Ok(Role::Viewer),
-            _ => Err(HubError::Invalid(format!(
-                "role {s:?} is not valid: use admin or viewer"
-            ))),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Viewer => "viewer",
-        }
-    }
-}
 
 /// Who a token was issued for, kept until the agent enrolls.
 #[derive(Debug, Clone)]
@@ -348,82 +326,6 @@ impl Store {
             Ok(())
         })
     }
-
-    /// Adds an HQ user and returns nothing; the caller prints the token once.
-    pub fn add_user(
-        &mut self,
-        name: &str,
-        role: Role,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let n = self.db().write(|sql| {
-            sql.exec(
-                "INSERT INTO hq_user (name, role, token_sha256, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                vals![name, role.as_str(), sha256_hex(token), now_text(now)],
-            )
-        })?;
-        if n == 0 {
-            return Err(HubError::Conflict(format!("user {name:?} already exists")));
-        }
-        Ok(())
-    }
-
-    /// HQ users: name, role and when each was added (never their tokens).
-    pub fn users(&self) -> Result<Vec<UserRow>> {
-        self.db().read(|sql| {
-            sql.query(
-                "SELECT name, role, created_at FROM hq_user ORDER BY name",
-                vals![],
-            )?
-            .iter()
-            .map(|r| {
-                Ok(UserRow {
-                    name: r.get(0)?,
-                    role: r.get(1)?,
-                    created_at: r.get(2)?,
-                })
-            })
-            .collect()
-        })
-    }
-
-    /// Removes an HQ user. Tokens are looked up on every request, so the
-    /// user's token stops working at once, also in a running hub.
-    pub fn remove_user(&mut self, name: &str) -> Result<()> {
-        let n = self
-            .db()
-            .write(|sql| sql.exec("DELETE FROM hq_user WHERE name = ?", vals![name]))?;
-        if n == 0 {
-            let names: Vec<String> = self.users()?.into_iter().map(|u| u.name).collect();
-            return Err(HubError::NotFound(format!(
-                "no HQ user {name:?}{}",
-                jxc_shared::suggest::did_you_mean(name, names.iter().map(String::as_str))
-            )));
-        }
-        Ok(())
-    }
-
-    /// The user a bearer token belongs to.
-    pub fn user_for_token(&self, token: &str) -> Result<Option<(String, Role)>> {
-        let row = self.db().read(|sql| {
-            sql.query_opt(
-                "SELECT name, role FROM hq_user WHERE token_sha256 = ?",
-                vals![sha256_hex(token)],
-            )?
-            .map(|r| Ok::<_, HubError>((r.get::<String>(0)?, r.get::<String>(1)?)))
-            .transpose()
-        })?;
-        row.map(|(n, r)| Ok((n, Role::parse(&r)?))).transpose()
-    }
-}
-
-/// An HQ user as `jxc-hub user list` shows it.
-#[derive(Debug, Clone)]
-pub struct UserRow {
-    pub name: String,
-    pub role: String,
-    pub created_at: String,
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,0 +1,322 @@
+//! The dashboard's two languages: every text of its pages in English and
+//! in simplified Chinese, and numbers and times written for each. Figures
+//! are formatted from the API's exact decimal strings (digits grouped, never
+//! through a float), so a page never rounds what the API says.
+
+use chrono::{DateTime, FixedOffset};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    ZhCn,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    /// `en` or `zh-CN` (also `zh`, any case).
+    pub fn parse(s: &str) -> Option<Lang> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "en" || s.starts_with("en-") {
+            Some(Lang::En)
+        } else if s == "zh" || s.starts_with("zh-") {
+            Some(Lang::ZhCn)
+        } else {
+            None
+        }
+    }
+
+    /// The first of the browser's `Accept-Language` choices (by weight, then
+    /// order) that is English or Chinese; English when none is.
+    pub fn from_accept(header: Option<&str>) -> Lang {
+        let mut choices: Vec<(f32, usize, Lang)> = header
+            .unwrap_or("")
+            .split(',')
+            .enumerate()
+            .filter_map(|(i, part)| {
+                let mut it = part.split(';');
+                let lang = Lang::parse(it.next()?)?;
+                let q = it
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+                (q > 0.0).then_some((q, i, lang))
+            })
+            .collect();
+        choices.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        choices.first().map_or(Lang::En, |c| c.2)
+    }
+
+    /// The other language, for the switch on every page.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::ZhCn,
+            Lang::ZhCn => Lang::En,
+        }
+    }
+
+    /// The language's own name, as the switch shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::ZhCn => "中文",
+        }
+    }
+
+    pub fn t(self, m: Msg) -> &'static str {
+        let (en, zh) = m.texts();
+        match self {
+            Lang::En => en,
+            Lang::ZhCn => zh,
+        }
+    }
+
+    /// A decimal string (as the API gives it) with its digits grouped by
+    /// thousands; anything that is not a plain decimal is returned as is.
+    /// Both languages group with `,` and mark decimals with `.`.
+    pub fn number(self, s: &str) -> String {
+        let (sign, rest) = match s.strip_prefix('-') {
+            Some(r) => ("-", r),
+            None => ("", s),
+        };
+        let (int, frac) = match rest.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (rest, None),
+        };
+        if int.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || frac.is_some_and(|f| !f.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return s.to_owned();
+        }
+        let mut out = String::with_capacity(s.len() + int.len() / 3);
+        out.push_str(sign);
+        for (i, c) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if let Some(f) = frac {
+            out.push('.');
+            out.push_str(f);
+        }
+        out
+    }
+
+    /// An RFC 3339 time in `zone`: `3 Dec 2026 16:32` or `2026年12月3日 16:32`.
+    /// Text that is not such a time is returned as is.
+    pub fn time(self, rfc3339: &str, zone: FixedOffset) -> String {
+        let Ok(t) = DateTime::parse_from_rfc3339(rfc3339) else {
+            return rfc3339.to_owned();
+        };
+        let t = t.with_timezone(&zone);
+        match self {
+            Lang::En => t.format("%-d %b %Y %H:%M").to_string(),
+            Lang::ZhCn => t.format("%Y年%-m月%-d日 %H:%M").to_string(),
+        }
+    }
+
+    /// An age in seconds: `3 h 5 min`, `2 d 4 h` / `3小时5分`, `2天4小时`.
+    pub fn age(self, secs: i64) -> String {
+        let secs = secs.max(0);
+        let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+        match self {
+            Lang::En if d > 0 => format!("{d} d {h} h"),
+            Lang::En if h > 0 => format!("{h} h {m} min"),
+            Lang::En => format!("{m} min"),
+            Lang::ZhCn if d > 0 => format!("{d}天{h}小时"),
+            Lang::ZhCn if h > 0 => format!("{h}小时{m}分"),
+            Lang::ZhCn => format!("{m}分钟"),
+        }
+    }
+}
+
+/// Every text of the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    Title,
+    SignIn,
+    SignOut,
+    UserName,
+    Password,
+    WrongPassword,
+    SessionEnded,
+    Overview,
+    Sites,
+    Users,
+    Forbidden,
+    Language,
+    ChannelStock,
+    Tier,
+    Region,
+    OnHand,
+    InTransit,
+    Value,
+    NotUpdated,
+    Unvalued,
+    SellThrough,
+    Last4Weeks,
+    Previous4Weeks,
+    Change,
+    NetQty,
+    Revenue,
+    NotShared,
+    Freshness,
+    Site,
+    Kind,
+    Name,
+    LastSync,
+    Age,
+    Unsynced,
+    ClockSkew,
+    Fresh,
+    Stale,
+    Never,
+    Revoked,
+    Revoke,
+    OpenAlerts,
+    NoAlerts,
+    Raised,
+    Message,
+    Role,
+    Created,
+    CanSignIn,
+    Yes,
+    No,
+    Hq,
+    Branch,
+    Dealer,
+    Locations,
+    StaleSites,
+    Actions,
+}
+
+impl Msg {
+    fn texts(self) -> (&'static str, &'static str) {
+        match self {
+            Msg::Title => ("jxc HQ", "jxc 总部"),
+            Msg::SignIn => ("Sign in", "登录"),
+            Msg::SignOut => ("Sign out", "退出"),
+            Msg::UserName => ("User name", "用户名"),
+            Msg::Password => ("Password", "密码"),
+            Msg::WrongPassword => ("Wrong user name or password.", "用户名或密码错误。"),
+            Msg::SessionEnded => (
+                "Your session has ended: sign in again.",
+                "会话已过期，请重新登录。",
+            ),
+            Msg::Overview => ("Overview", "总览"),
+            Msg::Sites => ("Sites", "站点"),
+            Msg::Users => ("Users", "用户"),
+            Msg::Forbidden => (
+                "Your role does not allow this page or action.",
+                "您的角色无权访问此页面或操作。",
+            ),
+            Msg::Language => ("Language", "语言"),
+            Msg::ChannelStock => ("Channel stock", "渠道库存"),
+            Msg::Tier => ("Tier", "层级"),
+            Msg::Region => ("Region", "区域"),
+            Msg::OnHand => ("On hand", "在库"),
+            Msg::InTransit => ("In transit", "在途"),
+            Msg::Value => ("Value at cost", "成本金额"),
+            Msg::NotUpdated => ("Not updated (policy)", "未更新（共享策略）"),
+            Msg::Unvalued => ("Not valued (policy)", "未计价（共享策略）"),
+            Msg::SellThrough => ("Sell-through", "销售流向"),
+            Msg::Last4Weeks => ("Last 4 weeks", "近4周"),
+            Msg::Previous4Weeks => ("4 weeks before", "前4周"),
+            Msg::Change => ("Change", "变化"),
+            Msg::NetQty => ("Net qty", "净销量"),
+            Msg::Revenue => ("Revenue", "销售额"),
+            Msg::NotShared => ("not shared", "未共享"),
+            Msg::Freshness => ("Data freshness", "数据新鲜度"),
+            Msg::Site => ("Site", "站点"),
+            Msg::Kind => ("Kind", "类型"),
+            Msg::Name => ("Name", "名称"),
+            Msg::LastSync => ("Last sync", "最近同步"),
+            Msg::Age => ("Age", "间隔"),
+            Msg::Unsynced => ("Unsynced at agent", "代理端未同步"),
+            Msg::ClockSkew => ("Clock skew", "时钟偏差"),
+            Msg::Fresh => ("fresh", "新鲜"),
+            Msg::Stale => ("stale", "过期"),
+            Msg::Never => ("never synced", "从未同步"),
+            Msg::Revoked => ("revoked", "已吊销"),
+            Msg::Revoke => ("Revoke", "吊销"),
+            Msg::OpenAlerts => ("Open alerts", "未关闭预警"),
+            Msg::NoAlerts => ("No open alerts.", "没有未关闭的预警。"),
+            Msg::Raised => ("Raised", "触发时间"),
+            Msg::Message => ("Message", "内容"),
+            Msg::Role => ("Role", "角色"),
+            Msg::Created => ("Created", "创建时间"),
+            Msg::CanSignIn => ("Can sign in", "可登录"),
+            Msg::Yes => ("yes", "是"),
+            Msg::No => ("no", "否"),
+            Msg::Hq => ("HQ", "总部"),
+            Msg::Branch => ("Branch", "分公司"),
+            Msg::Dealer => ("Dealer", "经销商"),
+            Msg::Locations => ("Locations", "库位"),
+            Msg::StaleSites => ("Sites with stale data", "数据过期的站点"),
+            Msg::Actions => ("Actions", "操作"),
+        }
+    }
+}
+
+/// The tier's name for a site kind (`hq`, `branch`, `dealer`).
+pub fn tier(lang: Lang, kind: &str) -> &str {
+    match kind {
+        "hq" => lang.t(Msg::Hq),
+        "branch" => lang.t(Msg::Branch),
+        "dealer" => lang.t(Msg::Dealer),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_first_known_by_weight() {
+        assert_eq!(Lang::from_accept(None), Lang::En);
+        assert_eq!(
+            Lang::from_accept(Some("zh-CN,zh;q=0.9,en;q=0.8")),
+            Lang::ZhCn
+        );
+        assert_eq!(
+            Lang::from_accept(Some("de-DE,en-US;q=0.7,zh;q=0.3")),
+            Lang::En
+        );
+        assert_eq!(Lang::from_accept(Some("en;q=0.5, zh-TW")), Lang::ZhCn);
+        assert_eq!(Lang::from_accept(Some("fr, de")), Lang::En);
+        assert_eq!(Lang::from_accept(Some("zh;q=0, en")), Lang::En);
+    }
+
+    #[test]
+    fn numbers_are_grouped_from_their_exact_text() {
+        let l = Lang::En;
+        assert_eq!(l.number("0"), "0");
+        assert_eq!(l.number("999"), "999");
+        assert_eq!(l.number("1000"), "1,000");
+        assert_eq!(l.number("-1234567.0100"), "-1,234,567.0100");
+        assert_eq!(
+            l.number("123456789012345678901234.5"),
+            "123,456,789,012,345,678,901,234.5"
+        );
+        assert_eq!(l.number("n/a"), "n/a");
+        assert_eq!(Lang::ZhCn.number("12345.6"), "12,345.6");
+    }
+
+    #[test]
+    fn times_and_ages_read_in_each_language() {
+        let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+        let t = "2026-12-03T16:32:05.123Z";
+        assert_eq!(Lang::En.time(t, cst), "4 Dec 2026 00:32");
+        assert_eq!(Lang::ZhCn.time(t, cst), "2026年12月4日 00:32");
+        assert_eq!(Lang::En.age(3 * 3600 + 5 * 60), "3 h 5 min");
+        assert_eq!(Lang::ZhCn.age(2 * 86_400 + 4 * 3600), "2天4小时");
+        assert_eq!(Lang::En.time("garbage", cst), "garbage");
+    }
+}

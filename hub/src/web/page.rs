@@ -1,0 +1,233 @@
+//! The frame every dashboard page shares (navigation, the language switch,
+//! sign-out) and the small HTML writers the pages are made of. Every text
+//! that comes from data goes through [`esc`].
+
+use super::i18n::{Lang, Msg};
+use super::session::Signed;
+use crate::store::Role;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+
+/// `s` with HTML's special characters escaped, for text and attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Headers every page carries: no script or style from anywhere but the
+/// hub itself, no framing, not cached (pages hold figures of the moment).
+pub fn with_headers(status: StatusCode, html: String) -> Response {
+    let mut res = (status, html).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    res
+}
+
+/// The document around `body`, without navigation (the sign-in page).
+pub fn document(lang: Lang, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · {}</title><link rel=\"stylesheet\" href=\"/assets/app.css\"></head>\
+         <body>{body}</body></html>\n",
+        lang.code(),
+        esc(title),
+        lang.t(Msg::Title),
+    )
+}
+
+/// Which navigation entry a page is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Overview,
+    Sites,
+    Users,
+    None,
+}
+
+/// A signed-in page: navigation for the user's role, the language switch
+/// and sign-out, then `main`.
+pub fn frame(s: &Signed, nav: Nav, title: &str, path: &str, main: &str) -> String {
+    let l = s.lang;
+    let mut links = vec![
+        (Nav::Overview, "/", Msg::Overview),
+        (Nav::Sites, "/sites", Msg::Sites),
+    ];
+    if s.user.role >= Role::Admin {
+        links.push((Nav::Users, "/users", Msg::Users));
+    }
+    let mut h = String::from("<header><a class=\"brand\" href=\"/\">");
+    h.push_str(l.t(Msg::Title));
+    h.push_str("</a><nav>");
+    for (n, href, m) in links {
+        let current = if n == nav {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(h, "<a href=\"{href}\"{current}>{}</a>", l.t(m));
+    }
+    let other = l.other();
+    let csrf = esc(&s.user.csrf);
+    let _ = write!(
+        h,
+        "</nav><div class=\"who\"><span class=\"user\">{} · {}</span>\
+         <form method=\"post\" action=\"/lang\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <input type=\"hidden\" name=\"back\" value=\"{}\">\
+         <button type=\"submit\" id=\"lang-switch\" title=\"{}\">{}</button></form>\
+         <form method=\"post\" action=\"/logout\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\" id=\"sign-out\">{}</button></form></div></header>",
+        esc(&s.user.name),
+        s.user.role.as_str(),
+        other.code(),
+        esc(path),
+        l.t(Msg::Language),
+        other.name(),
+        l.t(Msg::SignOut),
+    );
+    let _ = write!(h, "<main><h1>{}</h1>{main}</main>", esc(title));
+    document(l, title, &h)
+}
+
+/// An error page for a signed-in user (403, 404) with the navigation.
+pub fn error(s: &Signed, status: StatusCode, message: &str) -> Response {
+    let main = format!("<p class=\"error\" role=\"alert\">{}</p>", esc(message));
+    let title = status.canonical_reason().unwrap_or("Error");
+    with_headers(status, frame(s, Nav::None, title, "/", &main))
+}
+
+/// A table: a header row and body rows of HTML cells already escaped.
+/// `numeric` marks the columns aligned right.
+pub struct Table {
+    pub id: &'static str,
+    pub head: Vec<String>,
+    pub numeric: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(id: &'static str, head: Vec<&str>, numeric: Vec<bool>) -> Table {
+        Table {
+            id,
+            head: head.into_iter().map(esc).collect(),
+            numeric,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn html(&self) -> String {
+        let mut h = format!(
+            "<div class=\"scroll\"><table id=\"{}\"><thead><tr>",
+            self.id
+        );
+        for (i, c) in self.head.iter().enumerate() {
+            let class = if self.numeric.get(i) == Some(&true) {
+                " class=\"num\""
+            } else {
+                ""
+            };
+            let _ = write!(h, "<th{class}>{c}</th>");
+        }
+        h.push_str("</tr></thead><tbody>");
+        for r in &self.rows {
+            h.push_str("<tr>");
+            for (i, c) in r.iter().enumerate() {
+                let class = if self.numeric.get(i) == Some(&true) {
+                    " class=\"num\""
+                } else {
+                    ""
+                };
+                let _ = write!(h, "<td{class}>{c}</td>");
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</tbody></table></div>");
+        h
+    }
+}
+
+/// A figure cell: the number formatted for the language, with the API's
+/// exact string in `data-value` (what the browser test compares).
+pub fn figure(l: Lang, exact: &str) -> String {
+    format!(
+        "<span data-value=\"{}\">{}</span>",
+        esc(exact),
+        esc(&l.number(exact))
+    )
+}
+
+/// A horizontal bar chart in SVG, drawn at the server: one bar per
+/// `(label, exact figure)`, scaled to the largest; the exact figure is
+/// written beside its bar, so the chart never shows a rounded number.
+pub fn bar_chart(l: Lang, id: &str, title: &str, bars: &[(String, String)]) -> String {
+    let values: Vec<f64> = bars
+        .iter()
+        .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0).max(0.0))
+        .collect();
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let (row, label_w, bar_w) = (28, 140, 360);
+    let height = row * bars.len().max(1) + 8;
+    let mut s = format!(
+        "<figure class=\"chart\"><figcaption>{}</figcaption>\
+         <svg id=\"{id}\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {} {height}\" \
+         xmlns=\"http://www.w3.org/2000/svg\">",
+        esc(title),
+        esc(title),
+        label_w + bar_w + 160,
+    );
+    for (i, ((label, exact), v)) in bars.iter().zip(&values).enumerate() {
+        let y = 4 + i * row;
+        let w = if max > 0.0 {
+            (v / max * bar_w as f64).round() as usize
+        } else {
+            0
+        };
+        let _ = write!(
+            s,
+            "<text x=\"0\" y=\"{}\" class=\"label\">{}</text>\
+             <rect x=\"{label_w}\" y=\"{}\" width=\"{w}\" height=\"{}\" class=\"bar\"></rect>\
+             <text x=\"{}\" y=\"{}\" class=\"value\">{}</text>",
+            y + 17,
+            esc(label),
+            y + 3,
+            row - 8,
+            label_w + w + 6,
+            y + 17,
+            esc(&l.number(exact)),
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}

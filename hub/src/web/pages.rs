@@ -1,0 +1,433 @@
+//! The dashboard's pages. Each reads through the same store functions and
+//! the same response views as the JSON route named in its comment, so a
+//! figure on a page is the API's figure, written for the language.
+
+use super::CsrfForm;
+use super::i18n::{self, Lang, Msg};
+use super::page::{self, Nav, Table, esc, figure};
+use super::session::Signed;
+use crate::error::Result;
+use crate::http::api::{AppState, blocking, lock};
+use crate::http::views::{self, AlertView, InventoryView, SalesView, SiteView, UserView};
+use crate::store::{GroupBy, InventoryFilter, Role, SalesFilter};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Days, FixedOffset, Utc};
+use jxc_shared::SiteId;
+use rust_decimal::Decimal;
+use std::fmt::Write;
+
+/// Open alerts the overview lists (the alerts page lists them all).
+const OVERVIEW_ALERTS: u32 = 20;
+
+/// The hub's own zone, in which times are shown.
+fn zone() -> FixedOffset {
+    *chrono::Local::now().offset()
+}
+
+fn qty(q: jxc_shared::Quantity) -> String {
+    q.decimal().to_string()
+}
+
+/// What the overview shows, read in one go from the read pool.
+struct Overview {
+    /// `/v1/inventory?by=kind,region`.
+    stock: Vec<InventoryView>,
+    /// `/v1/sales?by=kind` over the last 28 days and the 28 before.
+    last: Vec<SalesView>,
+    before: Vec<SalesView>,
+    /// `/v1/sites`.
+    sites: Vec<SiteView>,
+    /// `/v1/alerts?open=true`.
+    alerts: Vec<AlertView>,
+    /// The windows of `last` and `before`, `[from, to)`.
+    windows: [(String, String); 2],
+}
+
+fn read_overview(hub: &AppState) -> Result<Overview> {
+    let store = lock(&hub.reads);
+    let by = vec![GroupBy::Kind, GroupBy::Region];
+    let filter = InventoryFilter {
+        by: by.clone(),
+        ..InventoryFilter::default()
+    };
+    let stock = store
+        .inventory(&filter)?
+        .into_iter()
+        .map(|r| InventoryView::new(&by, r))
+        .collect();
+    let tomorrow = crate::plan::as_of(None)? + Days::new(1);
+    let mid = tomorrow - Days::new(28);
+    let start = mid - Days::new(28);
+    let windows = [
+        (mid.to_string(), tomorrow.to_string()),
+        (start.to_string(), mid.to_string()),
+    ];
+    let mut sales = Vec::with_capacity(2);
+    for (from, to) in &windows {
+        let f = SalesFilter::parse(
+            Some("kind"),
+            Some(from),
+            Some(to),
+            None,
+            None,
+            None,
+            None,
+            None,
+        )?;
+        let by = f.by.clone();
+        let rows: Vec<SalesView> = store
+            .sales(&f)?
+            .into_iter()
+            .map(|r| SalesView::new(&by, r))
+            .collect();
+        sales.push(rows);
+    }
+    let before = sales.pop().unwrap_or_default();
+    let last = sales.pop().unwrap_or_default();
+    let mut sites: Vec<SiteView> =
+        views::all::<_, SiteView>(store.sites(Utc::now(), hub.stale_after_secs)?);
+    // Never synced, then stale, oldest first, then fresh: what needs a call
+    // comes first.
+    let rank = |f: &str| match f {
+        "never" => 0,
+        "stale" => 1,
+        _ => 2,
+    };
+    sites.sort_by(|a, b| {
+        rank(a.freshness)
+            .cmp(&rank(b.freshness))
+            .then(b.last_sync_age_secs.cmp(&a.last_sync_age_secs))
+            .then(a.id.cmp(&b.id))
+    });
+    let alerts = views::all::<_, AlertView>(store.alerts(true, OVERVIEW_ALERTS)?);
+    Ok(Overview {
+        stock,
+        last,
+        before,
+        sites,
+        alerts,
+        windows,
+    })
+}
+
+fn freshness(l: Lang, s: &SiteView) -> String {
+    let (class, text) = if s.revoked_at.is_some() {
+        ("revoked", l.t(Msg::Revoked))
+    } else {
+        match s.freshness {
+            "fresh" => ("fresh", l.t(Msg::Fresh)),
+            "stale" => ("stale", l.t(Msg::Stale)),
+            _ => ("never", l.t(Msg::Never)),
+        }
+    };
+    format!("<span class=\"badge {class}\">{}</span>", esc(text))
+}
+
+fn money(l: Lang, v: Option<Decimal>) -> String {
+    match v {
+        Some(d) => figure(l, &d.to_string()),
+        None => format!("<span class=\"muted\">{}</span>", l.t(Msg::NotShared)),
+    }
+}
+
+/// `GET /`: channel stock by tier and region, sell-through of the last four
+/// weeks against the four before, every site's freshness, open alerts.
+pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response {
+    let h = hub.clone();
+    let data = match blocking(move || read_overview(&h)).await {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let l = s.lang;
+    let mut main = String::new();
+
+    // Channel stock by tier, then by tier and region.
+    let mut tiers: Vec<(String, Decimal)> = Vec::new();
+    let mut stock = Table::new(
+        "stock",
+        vec![
+            l.t(Msg::Tier),
+            l.t(Msg::Region),
+            l.t(Msg::OnHand),
+            l.t(Msg::InTransit),
+            l.t(Msg::Value),
+            l.t(Msg::NotUpdated),
+            l.t(Msg::Unvalued),
+        ],
+        vec![false, false, true, true, true, true, true],
+    );
+    for r in &data.stock {
+        let kind = r.keys.get("kind").map_or("", String::as_str);
+        let region = r.keys.get("region").map_or("", String::as_str);
+        match tiers.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, total)) => *total += r.on_hand.decimal(),
+            None => tiers.push((kind.to_owned(), r.on_hand.decimal())),
+        }
+        stock.rows.push(vec![
+            esc(i18n::tier(l, kind)),
+            esc(region),
+            figure(l, &qty(r.on_hand)),
+            figure(l, &qty(r.in_transit)),
+            figure(l, &r.value.to_string()),
+            figure(l, &qty(r.not_updated)),
+            figure(l, &qty(r.unvalued)),
+        ]);
+    }
+    let bars: Vec<(String, String)> = tiers
+        .iter()
+        .map(|(k, v)| (i18n::tier(l, k).to_owned(), v.to_string()))
+        .collect();
+    let _ = write!(
+        main,
+        "<section><h2>{}</h2>{}{}</section>",
+        l.t(Msg::ChannelStock),
+        page::bar_chart(l, "chart-stock", l.t(Msg::OnHand), &bars),
+        stock.html()
+    );
+
+    // Sell-through, last 4 weeks against the 4 before, per tier.
+    let mut kinds: Vec<&str> = data
+        .last
+        .iter()
+        .chain(&data.before)
+        .filter_map(|r| r.keys.get("kind").map(String::as_str))
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let find = |rows: &[SalesView], k: &str| -> Option<SalesView> {
+        rows.iter()
+            .find(|r| r.keys.get("kind").map(String::as_str) == Some(k))
+            .cloned()
+    };
+    let mut flow = Table::new(
+        "sell-through",
+        vec![
+            l.t(Msg::Tier),
+            &format!("{} · {}", l.t(Msg::NetQty), l.t(Msg::Last4Weeks)),
+            &format!("{} · {}", l.t(Msg::NetQty), l.t(Msg::Previous4Weeks)),
+            l.t(Msg::Change),
+            &format!("{} · {}", l.t(Msg::Revenue), l.t(Msg::Last4Weeks)),
+            &format!("{} · {}", l.t(Msg::Revenue), l.t(Msg::Previous4Weeks)),
+        ],
+        vec![false, true, true, true, true, true],
+    );
+    for k in kinds {
+        let (a, b) = (find(&data.last, k), find(&data.before, k));
+        let na = a.as_ref().map_or(Decimal::ZERO, |r| r.net_qty.decimal());
+        let nb = b.as_ref().map_or(Decimal::ZERO, |r| r.net_qty.decimal());
+        flow.rows.push(vec![
+            esc(i18n::tier(l, k)),
+            figure(l, &na.to_string()),
+            figure(l, &nb.to_string()),
+            figure(l, &(na - nb).to_string()),
+            money(l, a.as_ref().map_or(Some(Decimal::ZERO), |r| r.revenue)),
+            money(l, b.as_ref().map_or(Some(Decimal::ZERO), |r| r.revenue)),
+        ]);
+    }
+    let _ = write!(
+        main,
+        "<section><h2>{}</h2><p class=\"muted\">{} {} – {} · {} {} – {}</p>{}</section>",
+        l.t(Msg::SellThrough),
+        l.t(Msg::Last4Weeks),
+        data.windows[0].0,
+        data.windows[0].1,
+        l.t(Msg::Previous4Weeks),
+        data.windows[1].0,
+        data.windows[1].1,
+        flow.html()
+    );
+
+    // Freshness of every site.
+    let stale = data.sites.iter().filter(|s| s.freshness != "fresh").count();
+    let mut fresh = Table::new(
+        "freshness",
+        vec![
+            l.t(Msg::Site),
+            l.t(Msg::Name),
+            l.t(Msg::Kind),
+            l.t(Msg::Region),
+            l.t(Msg::Freshness),
+            l.t(Msg::LastSync),
+            l.t(Msg::Age),
+            l.t(Msg::Unsynced),
+        ],
+        vec![false, false, false, false, false, false, true, true],
+    );
+    let z = zone();
+    for site in &data.sites {
+        fresh.rows.push(site_cells(l, z, site));
+    }
+    let _ = write!(
+        main,
+        "<section><h2>{}</h2><p>{}: <strong id=\"stale-count\">{stale}</strong> / {}</p>{}</section>",
+        l.t(Msg::Freshness),
+        l.t(Msg::StaleSites),
+        data.sites.len(),
+        fresh.html()
+    );
+
+    // Open alerts.
+    let _ = write!(main, "<section><h2>{}</h2>", l.t(Msg::OpenAlerts));
+    if data.alerts.is_empty() {
+        let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NoAlerts));
+    } else {
+        let mut t = Table::new(
+            "alerts",
+            vec![l.t(Msg::Raised), l.t(Msg::Site), "SKU", l.t(Msg::Message)],
+            vec![false; 4],
+        );
+        for a in &data.alerts {
+            t.rows.push(vec![
+                esc(&l.time(&a.raised_at, z)),
+                esc(&a.site),
+                esc(&a.sku),
+                esc(&a.message),
+            ]);
+        }
+        main.push_str(&t.html());
+    }
+    main.push_str("</section>");
+    page::with_headers(
+        StatusCode::OK,
+        page::frame(&s, Nav::Overview, l.t(Msg::Overview), "/", &main),
+    )
+}
+
+fn site_cells(l: Lang, z: FixedOffset, s: &SiteView) -> Vec<String> {
+    vec![
+        format!("<code class=\"site-id\">{}</code>", esc(&s.id)),
+        esc(&s.name),
+        esc(i18n::tier(l, &s.kind)),
+        esc(&s.region),
+        freshness(l, s),
+        s.last_sync_at
+            .as_deref()
+            .map_or(String::new(), |t| esc(&l.time(t, z))),
+        s.last_sync_age_secs
+            .map_or(String::new(), |a| esc(&l.age(a))),
+        figure(l, &s.unsynced_at_agent.to_string()),
+    ]
+}
+
+/// `GET /sites`: every site (`/v1/sites`) with its sync state; admins also
+/// revoke a site here.
+pub(super) async fn sites(State(hub): State<AppState>, s: Signed) -> Response {
+    let stale = hub.stale_after_secs;
+    let rows = match blocking(move || lock(&hub.reads).sites(Utc::now(), stale)).await {
+        Ok(r) => views::all::<_, SiteView>(r),
+        Err(e) => return e.into_response(),
+    };
+    let l = s.lang;
+    let admin = s.user.role >= Role::Admin;
+    let mut head = vec![
+        l.t(Msg::Site),
+        l.t(Msg::Name),
+        l.t(Msg::Kind),
+        l.t(Msg::Region),
+        l.t(Msg::Freshness),
+        l.t(Msg::LastSync),
+        l.t(Msg::Age),
+        l.t(Msg::Unsynced),
+        l.t(Msg::ClockSkew),
+        l.t(Msg::Locations),
+    ];
+    let mut numeric = vec![
+        false, false, false, false, false, false, true, true, true, true,
+    ];
+    if admin {
+        head.push(l.t(Msg::Actions));
+        numeric.push(false);
+    }
+    let mut t = Table::new("sites", head, numeric);
+    let z = zone();
+    for site in &rows {
+        let mut cells = site_cells(l, z, site);
+        cells.push(site.clock_skew_ms.map_or(String::new(), |ms| {
+            figure(l, &(Decimal::from(ms) / Decimal::from(1000)).to_string()) + " s"
+        }));
+        cells.push(figure(l, &site.locations.to_string()));
+        if admin {
+            cells.push(if site.revoked_at.is_some() {
+                String::new()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"/sites/{}/revoke\" class=\"inline\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                     <button type=\"submit\" class=\"danger\">{}</button></form>",
+                    esc(&super::url_encode(&site.id)),
+                    esc(&s.user.csrf),
+                    l.t(Msg::Revoke)
+                )
+            });
+        }
+        t.rows.push(cells);
+    }
+    page::with_headers(
+        StatusCode::OK,
+        page::frame(&s, Nav::Sites, l.t(Msg::Sites), "/sites", &t.html()),
+    )
+}
+
+/// `POST /sites/{id}/revoke` (admins): the site's next request is refused,
+/// as `jxc-hub revoke SITE`.
+pub(super) async fn revoke(
+    State(hub): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = s.require(Role::Admin).and_then(|()| s.check_csrf(&f.csrf)) {
+        return r.into_response();
+    }
+    let site = match SiteId::parse(&id) {
+        Ok(site) => site,
+        Err(e) => return page::error(&s, StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let by = s.user.name.clone();
+    match blocking(move || lock(&hub.store).revoke(&site, Utc::now())).await {
+        Ok(()) => {
+            tracing::info!(site = %id, by = %by, "site revoked from the dashboard");
+            Redirect::to("/sites").into_response()
+        }
+        Err(e) => page::error(&s, e.status(), &e.to_string()),
+    }
+}
+
+/// `GET /users` (admins): the HQ users and their roles.
+pub(super) async fn users(State(hub): State<AppState>, s: Signed) -> Response {
+    if let Err(r) = s.require(Role::Admin) {
+        return r.into_response();
+    }
+    let rows = match blocking(move || lock(&hub.reads).users()).await {
+        Ok(r) => views::all::<_, UserView>(r),
+        Err(e) => return e.into_response(),
+    };
+    let l = s.lang;
+    let mut t = Table::new(
+        "users",
+        vec![
+            l.t(Msg::Name),
+            l.t(Msg::Role),
+            l.t(Msg::CanSignIn),
+            l.t(Msg::Created),
+        ],
+        vec![false; 4],
+    );
+    let z = zone();
+    for u in &rows {
+        t.rows.push(vec![
+            esc(&u.name),
+            esc(&u.role),
+            l.t(if u.can_sign_in { Msg::Yes } else { Msg::No })
+                .to_owned(),
+            esc(&l.time(&u.created_at, z)),
+        ]);
+    }
+    page::with_headers(
+        StatusCode::OK,
+        page::frame(&s, Nav::Users, l.t(Msg::Users), "/users", &t.html()),
+    )
+}

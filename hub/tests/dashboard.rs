@@ -1,0 +1,515 @@
+//! The dashboard through the hub's `Router` with `oneshot`: sign-in and its
+//! cookie, each page for each role, CSRF refusals, an ended session, the
+//! language switch, sign-out, and the overview's figures against the JSON
+//! API's strings.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{Duration, Utc};
+use jxc_hub::cli;
+use jxc_hub::config::{HubConfig, HubHome};
+use jxc_hub::http::api::{self, Hub};
+use jxc_hub::store::{NewSite, Role, Store};
+use jxc_hub::web::password;
+use jxc_shared::protocol::{SyncRequest, WireMovement};
+use jxc_shared::{MovementKind, SiteId, SiteKind};
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse 电池";
+
+struct Dash {
+    _dir: tempfile::TempDir,
+    home: HubHome,
+    app: Router,
+    admin_token: String,
+}
+
+/// What a response said: status, the headers asked about, the body.
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+fn movement(seq: u64, kind: MovementKind, site: &str, qty: i64, days_ago: i64) -> WireMovement {
+    let t = Utc::now() - Duration::days(days_ago);
+    WireMovement {
+        seq,
+        kind,
+        location: format!("{site}/main"),
+        sku: "茶-1".into(),
+        lot: String::new(),
+        qty_micro: qty * 1_000_000,
+        unit_cost: "12.5".into(),
+        unit_price: (kind == MovementKind::Sale).then(|| "19.9".into()),
+        counterparty: None,
+        reference: None,
+        reason: None,
+        transfer_id: None,
+        occurred_ms: t.timestamp_millis(),
+        offset_min: 480,
+        recorded_ms: t.timestamp_millis(),
+    }
+}
+
+fn setup() -> Dash {
+    let dir = tempfile::tempdir().unwrap();
+    let home = HubHome::new(
+        dir.path().to_path_buf(),
+        jxc_testkit::database_url("dashboard").as_deref(),
+    )
+    .unwrap();
+    let (ca, admin_token) = cli::init(&home, &[]).unwrap();
+    {
+        let mut store = Store::open(&home.db, false).unwrap();
+        let now = Utc::now();
+        for (name, role) in [
+            ("王芳", Role::Admin),
+            ("plan", Role::Planner),
+            ("view", Role::Viewer),
+        ] {
+            let hash = password::hash(PASSWORD).unwrap();
+            store
+                .add_user(name, role, &format!("tok-{name}"), Some(&hash), now)
+                .unwrap();
+        }
+        // A branch with stock and sales, a dealer that never synced.
+        for (id, kind, region) in [
+            ("BJ01", SiteKind::Branch, "华北"),
+            ("DL01", SiteKind::Dealer, "east"),
+        ] {
+            let site = NewSite {
+                id: SiteId::parse(id).unwrap(),
+                kind,
+                name: format!("{id} 门店"),
+                region: region.into(),
+            };
+            store
+                .add_token(&format!("t-{id}"), "s", &site, Duration::hours(1), now)
+                .unwrap();
+            store
+                .redeem_token(&format!("t-{id}"), "s", now, |_, _| Ok(()))
+                .unwrap();
+        }
+        let movements = vec![
+            movement(1, MovementKind::Receipt, "BJ01", 1500, 40),
+            movement(2, MovementKind::Sale, "BJ01", -7, 35),
+            movement(3, MovementKind::Sale, "BJ01", -3, 2),
+        ];
+        let req = SyncRequest {
+            from_seq: 1,
+            movements,
+            agent_last_seq: 3,
+            transfers_cursor: 0,
+            locations: Vec::new(),
+            agent_time_ms: now.timestamp_millis(),
+        };
+        store
+            .ingest(&SiteId::parse("BJ01").unwrap(), &req, now)
+            .unwrap();
+    }
+    let config = HubConfig {
+        stale_after_secs: 900,
+        ..HubConfig::default()
+    };
+    let hub = Arc::new(Hub::open(&home.db, ca, &config).unwrap());
+    Dash {
+        _dir: dir,
+        home,
+        app: api::router(hub),
+        admin_token,
+    }
+}
+
+impl Dash {
+    async fn send(&self, req: Request<Body>) -> Answer {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let h =
+            |n: header::HeaderName| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+        let (location, set_cookie) = (h(header::LOCATION), h(header::SET_COOKIE));
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            location,
+            set_cookie,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>, lang: Option<&str>) -> Answer {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, format!("jxc_session={c}"));
+        }
+        if let Some(l) = lang {
+            req = req.header(header::ACCEPT_LANGUAGE, l);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", jxc_hub::web::url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, format!("jxc_session={c}"));
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Signs in and returns the session cookie's secret.
+    async fn sign_in(&self, user: &str) -> String {
+        let a = self
+            .post(
+                "/login",
+                None,
+                &[
+                    ("username", user),
+                    ("password", PASSWORD),
+                    ("next", "/sites"),
+                ],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        assert_eq!(a.location.as_deref(), Some("/sites"));
+        let cookie = a.set_cookie.expect("a session cookie");
+        for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(flag), "{flag} missing from {cookie}");
+        }
+        cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .strip_prefix("jxc_session=")
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn api(&self, path: &str) -> Value {
+        let req = Request::get(path)
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.admin_token),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let a = self.send(req).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        serde_json::from_str(&a.body).unwrap()
+    }
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_page_without_a_session_sends_the_browser_to_sign_in() {
+    let d = setup();
+    let a = d.get("/sites?x=1", None, None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location.as_deref(), Some("/login?next=/sites%3Fx%3D1"));
+    let login = d.get("/login?next=/sites", None, None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.body.contains("name=\"username\""), "{}", login.body);
+    assert!(login.body.contains("name=\"password\""));
+    assert!(login.body.contains("type=\"password\""));
+    let zh = d.get("/login", None, Some("zh-CN,zh;q=0.9,en;q=0.8")).await;
+    assert!(
+        zh.body.contains("登录") && zh.body.contains("lang=\"zh-CN\""),
+        "{}",
+        zh.body
+    );
+    let css = d.get("/assets/app.css", None, None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.body.contains("--accent"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_name_is_refused_after_a_delay_and_sets_no_cookie() {
+    let d = setup();
+    for (user, pass) in [
+        ("view", "wrong password"),
+        ("nobody", PASSWORD),
+        ("view", ""),
+    ] {
+        let started = std::time::Instant::now();
+        let a = d
+            .post("/login", None, &[("username", user), ("password", pass)])
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{user}");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+        assert!(a.set_cookie.is_none());
+        assert!(a.body.contains("Wrong user name or password"), "{}", a.body);
+        assert!(a.body.contains("name=\"username\""));
+    }
+    // A user with an API token only cannot sign in either.
+    let a = d
+        .post(
+            "/login",
+            None,
+            &[("username", "admin"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    // A sign-in's `next` never leaves the hub.
+    let a = d
+        .post(
+            "/login",
+            None,
+            &[
+                ("username", "view"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(a.location.as_deref(), Some("/"));
+}
+
+#[tokio::test]
+async fn each_role_sees_its_pages_and_gets_403_outside_them() {
+    let d = setup();
+    for (user, admin) in [("view", false), ("plan", false), ("王芳", true)] {
+        let c = d.sign_in(user).await;
+        let overview = d.get("/", Some(&c), None).await;
+        assert_eq!(overview.status, StatusCode::OK, "{user}");
+        let sites = d.get("/sites", Some(&c), None).await;
+        assert_eq!(sites.status, StatusCode::OK);
+        assert_eq!(
+            sites.body.contains("/revoke"),
+            admin,
+            "{user}: the revoke form"
+        );
+        let users = d.get("/users", Some(&c), None).await;
+        if admin {
+            assert_eq!(users.status, StatusCode::OK);
+            assert!(users.body.contains("王芳") && users.body.contains("planner"));
+            assert!(overview.body.contains("href=\"/users\""));
+        } else {
+            assert_eq!(users.status, StatusCode::FORBIDDEN, "{user}");
+            assert!(users.body.contains("does not allow"), "{}", users.body);
+            assert!(!overview.body.contains("href=\"/users\""));
+            // An action outside the role, even with the right CSRF token.
+            let token = csrf(&sites.body);
+            let a = d
+                .post("/sites/BJ01/revoke", Some(&c), &[("csrf", &token)])
+                .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{user}");
+        }
+        for h in ["Content-Security-Policy", "X-Content-Type-Options"] {
+            let res = d
+                .app
+                .clone()
+                .oneshot(
+                    Request::get("/")
+                        .header(header::COOKIE, format!("jxc_session={c}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert!(res.headers().contains_key(h), "{h}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_change_needs_this_sessions_csrf_token() {
+    let d = setup();
+    let c = d.sign_in("王芳").await;
+    let sites = d.get("/sites", Some(&c), None).await;
+    let token = csrf(&sites.body);
+    for form in [vec![], vec![("csrf", "0000")]] {
+        let a = d.post("/sites/BJ01/revoke", Some(&c), &form).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        assert!(a.body.contains("CSRF"), "{}", a.body);
+        let a = d.post("/logout", Some(&c), &form).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        let a = d
+            .post(
+                "/lang",
+                Some(&c),
+                &[&form[..], &[("lang", "zh-CN")]].concat(),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+    }
+    // Another session's token is not this one's.
+    let other = d.sign_in("王芳").await;
+    let other_token = csrf(&d.get("/sites", Some(&other), None).await.body);
+    assert_ne!(other_token, token);
+    let a = d
+        .post("/sites/BJ01/revoke", Some(&c), &[("csrf", &other_token)])
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let sites_api = d.api("/v1/sites").await;
+    assert!(
+        sites_api
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["revoked_at"].is_null())
+    );
+    // With it, the admin's revocation is done.
+    let a = d
+        .post("/sites/BJ01/revoke", Some(&c), &[("csrf", &token)])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let sites_api = d.api("/v1/sites").await;
+    let bj = sites_api
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "BJ01")
+        .unwrap();
+    assert!(bj["revoked_at"].is_string(), "{bj}");
+}
+
+#[tokio::test]
+async fn an_ended_session_or_a_signed_out_one_opens_nothing() {
+    let d = setup();
+    {
+        let mut store = Store::open(&d.home.db, false).unwrap();
+        store
+            .start_session(
+                "view",
+                "old-secret",
+                "csrf",
+                Utc::now() - Duration::hours(13),
+                Duration::hours(12),
+            )
+            .unwrap();
+    }
+    let a = d.get("/", Some("old-secret"), None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location.as_deref(), Some("/login?next=/&ended=1"));
+    let login = d.get(a.location.as_deref().unwrap(), None, None).await;
+    assert!(login.body.contains("session has ended"), "{}", login.body);
+
+    let c = d.sign_in("view").await;
+    let page = d.get("/", Some(&c), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let a = d
+        .post("/logout", Some(&c), &[("csrf", &csrf(&page.body))])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        d.get("/", Some(&c), None).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        d.get("/", Some("made-up"), None).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn the_language_follows_the_browser_until_the_user_chooses_one() {
+    let d = setup();
+    let c = d.sign_in("plan").await;
+    let zh = d.get("/", Some(&c), Some("zh-CN,zh;q=0.9")).await;
+    assert!(
+        zh.body.contains("总览") && zh.body.contains("渠道库存"),
+        "{}",
+        zh.body
+    );
+    let en = d.get("/", Some(&c), Some("en-US,en;q=0.9")).await;
+    assert!(en.body.contains("Channel stock") && !en.body.contains("渠道库存"));
+    let a = d
+        .post(
+            "/lang",
+            Some(&c),
+            &[
+                ("csrf", &csrf(&en.body)),
+                ("lang", "zh-CN"),
+                ("back", "/sites"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location.as_deref(), Some("/sites"));
+    // Remembered for the user, over the browser's choice and in a new session.
+    let later = d.get("/sites", Some(&c), Some("en-US")).await;
+    assert!(later.body.contains("站点") && later.body.contains("lang=\"zh-CN\""));
+    let c2 = d.sign_in("plan").await;
+    assert!(
+        d.get("/", Some(&c2), Some("en"))
+            .await
+            .body
+            .contains("渠道库存")
+    );
+    let bad = d
+        .post(
+            "/lang",
+            Some(&c),
+            &[("csrf", &csrf(&later.body)), ("lang", "fr")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("lang &quot;fr&quot; is not valid"),
+        "{}",
+        bad.body
+    );
+}
+
+#[tokio::test]
+async fn the_overview_shows_the_apis_figures_and_every_site() {
+    let d = setup();
+    let c = d.sign_in("view").await;
+    let page = d.get("/", Some(&c), Some("en")).await.body;
+    for id in ["BJ01", "DL01"] {
+        assert!(
+            page.contains(&format!("<code class=\"site-id\">{id}</code>")),
+            "{id}"
+        );
+    }
+    assert!(page.contains("never synced"), "the dealer has not synced");
+    // Channel stock: the API's strings for the branch tier in 华北.
+    let inv = d.api("/v1/inventory?by=kind,region").await;
+    let row = inv
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "branch" && r["region"] == "华北")
+        .expect("the branch's stock");
+    let (on_hand, value) = (
+        row["on_hand"].as_str().unwrap(),
+        row["value"].as_str().unwrap(),
+    );
+    assert_eq!(on_hand, "1490");
+    assert!(
+        page.contains(&format!("data-value=\"{on_hand}\">1,490<")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("data-value=\"{value}\">")),
+        "value {value}"
+    );
+    // Sell-through: 3 in the last four weeks, 7 in the four before, at 19.9.
+    let since = (chrono::Local::now().date_naive() - Duration::days(27)).to_string();
+    let sales = d.api(&format!("/v1/sales?by=kind&from={since}")).await;
+    let revenue = sales[0]["revenue"].as_str().unwrap();
+    assert_eq!(revenue, "59.7");
+    assert!(page.contains(&format!("data-value=\"{revenue}\"")));
+    assert!(page.contains("data-value=\"-4\""), "the change 3 − 7");
+    assert!(page.contains("<svg id=\"chart-stock\""));
+}
