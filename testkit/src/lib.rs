@@ -15,6 +15,7 @@
 //! A missing `initdb`/`postgres` or `haproxy` is an error naming the package
 //! to install, never a silently skipped test.
 
+mod chromium;
 mod haproxy;
 mod pg;
 mod proc;
@@ -22,6 +23,7 @@ mod proc;
 use std::fmt;
 use std::net::TcpListener;
 
+pub use chromium::Chromium;
 pub use haproxy::Haproxy;
 pub use pg::PgCluster;
 

@@ -194,6 +194,8 @@ pub enum Msg {
     Locations,
     StaleSites,
     Actions,
+    ExportCsv,
+    NoSales,
 }
 
 impl Msg {
@@ -260,6 +262,8 @@ impl Msg {
             Msg::Locations => ("Locations", "库位"),
             Msg::StaleSites => ("Sites with stale data", "数据过期的站点"),
             Msg::Actions => ("Actions", "操作"),
+            Msg::ExportCsv => ("Download CSV", "导出 CSV"),
+            Msg::NoSales => ("No sales in these eight weeks.", "这八周没有销售。"),
         }
     }
 }

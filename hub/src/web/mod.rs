@@ -38,12 +38,25 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/sites", get(pages::sites))
+        .route("/sites.csv", get(pages::sites_csv))
         .route("/sites/{id}/revoke", post(pages::revoke))
         .route("/users", get(pages::users))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/lang", post(set_lang))
         .route("/assets/app.css", get(stylesheet))
+        .route("/assets/favicon.svg", get(favicon))
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("assets/favicon.svg"),
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {

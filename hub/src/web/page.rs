@@ -57,7 +57,7 @@ pub fn document(lang: Lang, title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · {}</title><link rel=\"stylesheet\" href=\"/assets/app.css\"></head>\
+         <title>{} · {}</title><link rel=\"icon\" href=\"/assets/favicon.svg\" type=\"image/svg+xml\"><link rel=\"stylesheet\" href=\"/assets/app.css\"></head>\
          <body>{body}</body></html>\n",
         lang.code(),
         esc(title),
@@ -230,4 +230,45 @@ pub fn bar_chart(l: Lang, id: &str, title: &str, bars: &[(String, String)]) -> S
     }
     s.push_str("</svg></figure>");
     s
+}
+
+/// A CSV download: UTF-8 with a byte-order mark (so Excel reads Chinese
+/// right), quoted by the csv crate, figures as the API's exact strings.
+pub fn csv_download(file: &str, head: &[&str], rows: &[Vec<String>]) -> Response {
+    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let written = w
+        .write_record(head)
+        .and_then(|()| rows.iter().try_for_each(|r| w.write_record(r)));
+    let body = match written
+        .map_err(|e| e.to_string())
+        .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
+    {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("CSV export failed: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The link that downloads a table as CSV.
+pub fn csv_link(l: Lang, id: &str, href: &str) -> String {
+    format!(
+        "<p class=\"exports\"><a id=\"{id}\" href=\"{href}\" download>{}</a></p>",
+        l.t(Msg::ExportCsv)
+    )
 }

@@ -42,7 +42,7 @@ struct Overview {
     sites: Vec<SiteView>,
     /// `/v1/alerts?open=true`.
     alerts: Vec<AlertView>,
-    /// The windows of `last` and `before`, `[from, to)`.
+    /// The windows of `last` and `before`: first and last day (inclusive).
     windows: [(String, String); 2],
 }
 
@@ -61,16 +61,13 @@ fn read_overview(hub: &AppState) -> Result<Overview> {
     let tomorrow = crate::plan::as_of(None)? + Days::new(1);
     let mid = tomorrow - Days::new(28);
     let start = mid - Days::new(28);
-    let windows = [
-        (mid.to_string(), tomorrow.to_string()),
-        (start.to_string(), mid.to_string()),
-    ];
     let mut sales = Vec::with_capacity(2);
-    for (from, to) in &windows {
+    for (from, to) in [(mid, tomorrow), (start, mid)] {
+        let (from, to) = (from.to_string(), to.to_string());
         let f = SalesFilter::parse(
             Some("kind"),
-            Some(from),
-            Some(to),
+            Some(&from),
+            Some(&to),
             None,
             None,
             None,
@@ -85,6 +82,11 @@ fn read_overview(hub: &AppState) -> Result<Overview> {
             .collect();
         sales.push(rows);
     }
+    let day_before = |d: chrono::NaiveDate| (d - Days::new(1)).to_string();
+    let windows = [
+        (mid.to_string(), day_before(tomorrow)),
+        (start.to_string(), day_before(mid)),
+    ];
     let before = sales.pop().unwrap_or_default();
     let last = sales.pop().unwrap_or_default();
     let mut sites: Vec<SiteView> =
@@ -227,6 +229,11 @@ pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response
             money(l, b.as_ref().map_or(Some(Decimal::ZERO), |r| r.revenue)),
         ]);
     }
+    let flow_html = if flow.rows.is_empty() {
+        format!("<p class=\"muted\">{}</p>", l.t(Msg::NoSales))
+    } else {
+        flow.html()
+    };
     let _ = write!(
         main,
         "<section><h2>{}</h2><p class=\"muted\">{} {} – {} · {} {} – {}</p>{}</section>",
@@ -237,7 +244,7 @@ pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response
         l.t(Msg::Previous4Weeks),
         data.windows[1].0,
         data.windows[1].1,
-        flow.html()
+        flow_html
     );
 
     // Freshness of every site.
@@ -312,12 +319,65 @@ fn site_cells(l: Lang, z: FixedOffset, s: &SiteView) -> Vec<String> {
     ]
 }
 
+async fn read_sites(hub: AppState) -> Result<Vec<SiteView>> {
+    let stale = hub.stale_after_secs;
+    let rows = blocking(move || lock(&hub.reads).sites(Utc::now(), stale)).await?;
+    Ok(views::all::<_, SiteView>(rows))
+}
+
+/// `GET /sites.csv`: the sites table with `/v1/sites`'s exact values.
+pub(super) async fn sites_csv(State(hub): State<AppState>, s: Signed) -> Response {
+    let rows = match read_sites(hub).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let l = s.lang;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.name.clone(),
+                r.kind.clone(),
+                r.region.clone(),
+                if r.revoked_at.is_some() {
+                    "revoked".into()
+                } else {
+                    r.freshness.into()
+                },
+                opt(&r.last_sync_at),
+                r.last_sync_age_secs
+                    .map_or(String::new(), |a| a.to_string()),
+                r.unsynced_at_agent.to_string(),
+                r.clock_skew_ms.map_or(String::new(), |ms| ms.to_string()),
+                r.locations.to_string(),
+            ]
+        })
+        .collect();
+    page::csv_download(
+        "sites.csv",
+        &[
+            l.t(Msg::Site),
+            l.t(Msg::Name),
+            l.t(Msg::Kind),
+            l.t(Msg::Region),
+            l.t(Msg::Freshness),
+            l.t(Msg::LastSync),
+            "age_secs",
+            l.t(Msg::Unsynced),
+            "clock_skew_ms",
+            l.t(Msg::Locations),
+        ],
+        &rows,
+    )
+}
+
 /// `GET /sites`: every site (`/v1/sites`) with its sync state; admins also
 /// revoke a site here.
 pub(super) async fn sites(State(hub): State<AppState>, s: Signed) -> Response {
-    let stale = hub.stale_after_secs;
-    let rows = match blocking(move || lock(&hub.reads).sites(Utc::now(), stale)).await {
-        Ok(r) => views::all::<_, SiteView>(r),
+    let rows = match read_sites(hub).await {
+        Ok(r) => r,
         Err(e) => return e.into_response(),
     };
     let l = s.lang;
@@ -367,7 +427,13 @@ pub(super) async fn sites(State(hub): State<AppState>, s: Signed) -> Response {
     }
     page::with_headers(
         StatusCode::OK,
-        page::frame(&s, Nav::Sites, l.t(Msg::Sites), "/sites", &t.html()),
+        page::frame(
+            &s,
+            Nav::Sites,
+            l.t(Msg::Sites),
+            "/sites",
+            &(page::csv_link(l, "export-sites", "/sites.csv") + &t.html()),
+        ),
     )
 }
 
