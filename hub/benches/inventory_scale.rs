@@ -330,12 +330,80 @@ fn run(
         runs,
     );
     out.push(t);
+    drop(store);
+    out.push(time_overview(target, runs.max(20)));
     // Every grouping adds up to the same channel.
     let totals = total(&by_region);
     assert_eq!(total(&by_site), totals, "by site and by region disagree");
     assert_eq!(total(&by_sku), totals, "by sku and by region disagree");
     eprintln!("  on hand {} units, in transit {}", totals.0, totals.1);
     out
+}
+
+/// The dashboard's overview (`GET /` for a signed-in user) through the
+/// hub's router, as `serve` answers it: every query the page makes and its
+/// rendering, timed from request to the last byte of the body.
+fn time_overview(target: &Target, runs: usize) -> Timed {
+    use tower::ServiceExt;
+    let ca = jxc_hub::pki::Ca::generate("jxc bench CA").expect("a CA");
+    let mut store = Store::open(target, false).expect("the hub database");
+    store
+        .add_user("bench", jxc_hub::store::Role::Viewer, "bench-token", None, chrono::Utc::now())
+        .expect("a user");
+    store
+        .start_session(
+            "bench",
+            "bench-session",
+            "csrf",
+            chrono::Utc::now(),
+            chrono::Duration::hours(1),
+        )
+        .expect("a session");
+    drop(store);
+    let hub = std::sync::Arc::new(
+        jxc_hub::http::api::Hub::open(target, ca, &jxc_hub::config::HubConfig::default())
+            .expect("a hub"),
+    );
+    let app = jxc_hub::http::api::router(hub);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut times = Vec::with_capacity(runs);
+    let mut bytes = 0;
+    for _ in 0..runs {
+        let req = axum::http::Request::get("/")
+            .header("cookie", "jxc_session=bench-session")
+            .body(axum::body::Body::empty())
+            .expect("a request");
+        let t = Instant::now();
+        let body = rt.block_on(async {
+            let res = app.clone().oneshot(req).await.expect("an answer");
+            assert_eq!(res.status(), 200, "the overview answers");
+            axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .expect("a body")
+        });
+        times.push(t.elapsed());
+        bytes = body.len();
+    }
+    let first = times.remove(0);
+    times.sort();
+    let p95 = times[(times.len() * 95).div_ceil(100).saturating_sub(1)];
+    eprintln!(
+        "  overview: first {:.1} ms, p95 {:.1} ms over {} runs, {} bytes of HTML",
+        ms(first),
+        ms(p95),
+        times.len(),
+        grouped(bytes as f64)
+    );
+    Timed {
+        label: format!("overview p95 {:.0} ms, {} KB", ms(p95), bytes / 1024),
+        first,
+        rest: times,
+        rows: 1,
+    }
 }
 
 fn main() {
