@@ -348,7 +348,13 @@ fn time_overview(target: &Target, runs: usize) -> Timed {
     let ca = jxc_hub::pki::Ca::generate("jxc bench CA").expect("a CA");
     let mut store = Store::open(target, false).expect("the hub database");
     store
-        .add_user("bench", jxc_hub::store::Role::Viewer, "bench-token", None, chrono::Utc::now())
+        .add_user(
+            "bench",
+            jxc_hub::store::Role::Viewer,
+            "bench-token",
+            None,
+            chrono::Utc::now(),
+        )
         .expect("a user");
     store
         .start_session(

@@ -249,20 +249,8 @@ pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response
 
     // Freshness of every site.
     let stale = data.sites.iter().filter(|s| s.freshness != "fresh").count();
-    let mut fresh = Table::new(
-        "freshness",
-        vec![
-            l.t(Msg::Site),
-            l.t(Msg::Name),
-            l.t(Msg::Kind),
-            l.t(Msg::Region),
-            l.t(Msg::Freshness),
-            l.t(Msg::LastSync),
-            l.t(Msg::Age),
-            l.t(Msg::Unsynced),
-        ],
-        vec![false, false, false, false, false, false, true, true],
-    );
+    let (head, numeric) = site_head(l);
+    let mut fresh = Table::new("freshness", head, numeric);
     let z = zone();
     for site in &data.sites {
         fresh.rows.push(site_cells(l, z, site));
@@ -300,6 +288,25 @@ pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response
     page::with_headers(
         StatusCode::OK,
         page::frame(&s, Nav::Overview, l.t(Msg::Overview), "/", &main),
+    )
+}
+
+/// The headings of [`site_cells`]' columns, and which are figures.
+fn site_head(l: Lang) -> (Vec<&'static str>, Vec<bool>) {
+    (
+        [
+            Msg::Site,
+            Msg::Name,
+            Msg::Kind,
+            Msg::Region,
+            Msg::Freshness,
+            Msg::LastSync,
+            Msg::Age,
+            Msg::Unsynced,
+        ]
+        .map(|m| l.t(m))
+        .to_vec(),
+        vec![false, false, false, false, false, false, true, true],
     )
 }
 
@@ -382,21 +389,9 @@ pub(super) async fn sites(State(hub): State<AppState>, s: Signed) -> Response {
     };
     let l = s.lang;
     let admin = s.user.role >= Role::Admin;
-    let mut head = vec![
-        l.t(Msg::Site),
-        l.t(Msg::Name),
-        l.t(Msg::Kind),
-        l.t(Msg::Region),
-        l.t(Msg::Freshness),
-        l.t(Msg::LastSync),
-        l.t(Msg::Age),
-        l.t(Msg::Unsynced),
-        l.t(Msg::ClockSkew),
-        l.t(Msg::Locations),
-    ];
-    let mut numeric = vec![
-        false, false, false, false, false, false, true, true, true, true,
-    ];
+    let (mut head, mut numeric) = site_head(l);
+    head.extend([l.t(Msg::ClockSkew), l.t(Msg::Locations)]);
+    numeric.extend([true, true]);
     if admin {
         head.push(l.t(Msg::Actions));
         numeric.push(false);
