@@ -117,7 +117,7 @@ fn hub_handles(req: SyncRequest) {
         .sites(now(), 900)
         .unwrap_or_else(|e| panic!("sites: {e}"));
     store
-        .movements(None, ("", 0), 10_000)
+        .movements(None, &Default::default(), ("", 0), 10_000)
         .unwrap_or_else(|e| panic!("movements: {e}"));
     store
         .transfers(false)

@@ -513,3 +513,72 @@ async fn the_overview_shows_the_apis_figures_and_every_site() {
     assert!(page.contains("data-value=\"-4\""), "the change 3 − 7");
     assert!(page.contains("<svg id=\"chart-stock\""));
 }
+
+/// The `href`s of the drill-down links in a page, unescaped.
+fn drills(page: &str) -> Vec<String> {
+    page.match_indices("class=\"drill\" href=\"")
+        .map(|(at, m)| {
+            let rest = &page[at + m.len()..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_inventory_drills_down_from_a_region_to_the_movements() {
+    let d = setup();
+    let c = d.sign_in("view").await;
+    let page = d.get("/inventory", Some(&c), Some("en")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("data-value=\"1490\""), "{}", page.body);
+    let links = drills(&page.body);
+    assert_eq!(links, ["/inventory?by=site&region=%E5%8D%8E%E5%8C%97"]);
+    let sites = d.get(&links[0], Some(&c), None).await;
+    let links = drills(&sites.body);
+    assert_eq!(links, ["/inventory?by=location%2Csku&site=BJ01"]);
+    let lines = d.get(&links[0], Some(&c), None).await;
+    assert_eq!(lines.status, StatusCode::OK);
+    let links = drills(&lines.body);
+    assert_eq!(
+        links,
+        [
+            "/movements?site=BJ01&location=main&sku=%E8%8C%B6-1",
+            "/movements?site=BJ01&sku=%E8%8C%B6-1"
+        ]
+    );
+    // The movements behind the figure: the receipt and both sales, and the
+    // same rows as the API's.
+    let moves = d.get(&links[0], Some(&c), Some("en")).await;
+    assert_eq!(moves.status, StatusCode::OK, "{}", moves.body);
+    let api = d
+        .api("/v1/movements?site=BJ01&location=main&sku=%E8%8C%B6-1")
+        .await;
+    let qtys: Vec<&str> = api["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["qty"].as_str().unwrap())
+        .collect();
+    assert_eq!(qtys, ["1500", "-7", "-3"]);
+    for q in qtys {
+        assert!(moves.body.contains(&format!("data-value=\"{q}\"")), "{q}");
+    }
+    // Another SKU has none.
+    let none = d
+        .get("/movements?site=BJ01&sku=OTHER", Some(&c), None)
+        .await;
+    assert!(!none.body.contains("data-value"));
+    // Bad input: a page naming the value, never an empty table.
+    let bad = d.get("/inventory?site=NOPE", Some(&c), Some("en")).await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND, "{}", bad.body);
+    assert!(bad.body.contains("NOPE"));
+    let bad = d.get("/inventory?by=colour", Some(&c), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = d.get("/movements?after=garbage", Some(&c), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("after &quot;garbage&quot; is not valid"),
+        "{}",
+        bad.body
+    );
+}

@@ -124,7 +124,9 @@ fn recomputed(store: &Store) -> Expected {
     let mut sums: BTreeMap<Vec<String>, ([Decimal; 5], bool)> = BTreeMap::new();
     let mut after = (String::new(), 0u64);
     loop {
-        let page = store.movements(None, (&after.0, after.1), 1000).unwrap();
+        let page = store
+            .movements(None, &Default::default(), (&after.0, after.1), 1000)
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = (last.site.clone(), last.seq);
         for m in &page {

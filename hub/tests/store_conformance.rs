@@ -295,7 +295,9 @@ fn ingest_is_gapless_idempotent_and_quarantines_without_blocking(engine: Engine)
     let (_, stats) = store.ingest(&site, &batch(5, again), now()).unwrap();
     assert_eq!(stats.duplicates, 1);
     // Text with commas, quotes, tabs and Chinese survives.
-    let rows = store.movements(Some("BJ01"), ("", 0), 10).unwrap();
+    let rows = store
+        .movements(Some("BJ01"), &Default::default(), ("", 0), 10)
+        .unwrap();
     assert_eq!(rows.len(), 4);
     assert_eq!(
         rows[0].counterparty.as_deref(),
@@ -437,7 +439,9 @@ fn two_writers_on_one_site_stay_gapless_and_exactly_once(engine: Engine) {
         w.join().unwrap();
     }
     let store = Store::open(&db.target, false).unwrap();
-    let rows = store.movements(Some("BJ01"), ("", 0), 10_000).unwrap();
+    let rows = store
+        .movements(Some("BJ01"), &Default::default(), ("", 0), 10_000)
+        .unwrap();
     let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (1..=TOTAL).collect::<Vec<_>>());
     assert!(store.quarantine().unwrap().is_empty());

@@ -129,7 +129,12 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
                     .unwrap();
             }
             assert_eq!(b.eval("document.documentElement.lang").unwrap(), lang);
-            for (path, name) in [("/", "overview"), ("/sites", "sites")] {
+            for (path, name) in [
+                ("/", "overview"),
+                ("/inventory?by=site,sku", "inventory"),
+                ("/movements?site=BJ01", "movements"),
+                ("/sites", "sites"),
+            ] {
                 b.open(&format!("{base}{path}")).unwrap();
                 assert_eq!(
                     b.eval("document.documentElement.lang").unwrap(),
@@ -140,6 +145,10 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
                 let expected = match (name, lang) {
                     ("overview", "en") => "Overview",
                     ("overview", _) => "总览",
+                    ("inventory", "en") => "Inventory",
+                    ("inventory", _) => "库存",
+                    ("movements", "en") => "Movements",
+                    ("movements", _) => "出入库记录",
                     (_, "en") => "Sites",
                     _ => "站点",
                 };
@@ -158,6 +167,18 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
             }
         }
     }
+    // A drill-down from the region reaches the receipt behind the figure.
+    b.open(&format!("{base}/inventory")).unwrap();
+    for _ in 0..3 {
+        b.eval_and_wait("document.querySelector('#inventory a.drill').click()")
+            .unwrap();
+    }
+    assert_eq!(b.eval("location.pathname").unwrap(), "/movements");
+    let qty = b
+        .eval("[...document.querySelectorAll('#movements [data-value]')].map(e => e.dataset.value)")
+        .unwrap();
+    assert_eq!(qty[0], "1234.5", "{qty}");
+
     let errors = b.take_errors();
     assert!(errors.is_empty(), "the pages raised errors: {errors:#?}");
 

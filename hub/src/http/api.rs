@@ -890,9 +890,33 @@ async fn sites(State(hub): State<AppState>, _user: HqUser) -> Result<Response> {
 #[derive(Debug, Deserialize)]
 struct MovementsQuery {
     site: Option<String>,
+    /// One location, its id at the site (`main`).
+    location: Option<String>,
+    sku: Option<String>,
     /// The `next` cursor of the previous page, `SITE:SEQ`.
     after: Option<String>,
     limit: Option<u32>,
+}
+
+/// A movements page's `after` cursor (`SITE:SEQ`, the `next` of the page
+/// before); none or empty is the start.
+pub(crate) fn movements_cursor(after: Option<&str>) -> Result<(String, u64)> {
+    match after {
+        None | Some("") => Ok((String::new(), 0)),
+        Some(c) => {
+            // Seqs are stored as SQLite integers (i64): a larger one would
+            // wrap, so it is refused like any other bad cursor.
+            let parsed = c.rsplit_once(':').and_then(|(s, n)| {
+                let seq = n.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64)?;
+                Some((s.to_owned(), seq))
+            });
+            parsed.ok_or_else(|| {
+                HubError::Invalid(format!(
+                    "after {c:?} is not valid: pass the `next` of the previous page (SITE:SEQ)"
+                ))
+            })
+        }
+    }
 }
 
 async fn movements(
@@ -906,25 +930,14 @@ async fn movements(
             "limit {limit} is not valid: use 1 to 10000"
         )));
     }
-    let (after_site, after_seq) = match q.after.as_deref() {
-        None | Some("") => (String::new(), 0),
-        Some(c) => {
-            // Seqs are stored as SQLite integers (i64): a larger one would
-            // wrap, so it is refused like any other bad cursor.
-            let parsed = c.rsplit_once(':').and_then(|(s, n)| {
-                let seq = n.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64)?;
-                Some((s.to_owned(), seq))
-            });
-            parsed.ok_or_else(|| {
-                HubError::Invalid(format!(
-                    "after {c:?} is not valid: pass the `next` of the previous page (SITE:SEQ)"
-                ))
-            })?
-        }
-    };
+    let (after_site, after_seq) = movements_cursor(q.after.as_deref())?;
     let site = q.site.clone();
+    let of = crate::store::MovementsOf {
+        location: q.location.filter(|l| !l.is_empty()),
+        sku: q.sku.filter(|s| !s.is_empty()),
+    };
     let rows = blocking(move || {
-        lock(&hub.reads).movements(site.as_deref(), (&after_site, after_seq), limit)
+        lock(&hub.reads).movements(site.as_deref(), &of, (&after_site, after_seq), limit)
     })
     .await?;
     let next = (rows.len() == limit as usize)

@@ -452,6 +452,8 @@ pub fn document() -> Value {
                 "Movements in (site, seq) order, paged",
                 json!([
                     query("site", "only this site", string.clone()),
+                    query("location", "only this location (its id at the site, e.g. main)", string.clone()),
+                    query("sku", "only this SKU", string.clone()),
                     query("after", "the `next` cursor of the previous page (SITE:SEQ)",
                         json!({ "type": "string", "pattern": "^(.*:[0-9]{1,19})?$" })),
                     query("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))

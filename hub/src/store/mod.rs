@@ -20,8 +20,8 @@ pub use plan::{
     StoredPolicy,
 };
 pub use query::{
-    GroupBy, InventoryFilter, InventoryRow, MovementRow, QuarantineRow, SiteRow, TransferCounts,
-    TransferRow, TransferState,
+    GroupBy, InventoryFilter, InventoryRow, MovementRow, MovementsOf, QuarantineRow, SiteRow,
+    TransferCounts, TransferRow, TransferState,
 };
 pub use sales::{ChannelBy, ChannelRow, Flow, SalesFilter, SalesKey, SalesRow, channel_period};
 

@@ -182,6 +182,14 @@ pub struct InventoryRow {
     pub undeliverable: Quantity,
 }
 
+/// Narrows [`Store::movements`] to one location (its id at the site, as
+/// movements carry it) or SKU.
+#[derive(Debug, Clone, Default)]
+pub struct MovementsOf {
+    pub location: Option<String>,
+    pub sku: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SiteRow {
     pub id: String,
@@ -391,9 +399,15 @@ impl Store {
 
     /// Movements after the cursor `(after_site, after_seq)` in (site, seq)
     /// order, at most `limit`; optionally of one site only.
+    /// Movements in (site, seq) order after `after`, at most `limit`, of
+    /// `site` (else every site), and of one location (its id at the site) or
+    /// SKU.
+    /// The location and SKU filters read the site's movements in order and
+    /// keep the matching ones: a page of a rare SKU may read many.
     pub fn movements(
         &self,
         site: Option<&str>,
+        of: &MovementsOf,
         after: (&str, u64),
         limit: u32,
     ) -> Result<Vec<MovementRow>> {
@@ -402,8 +416,9 @@ impl Store {
                 "SELECT site, seq, kind, location, sku, lot, qty, unit_cost, unit_price, counterparty, ref, reason,
                         transfer_id, occurred_at, recorded_at
                  FROM movement WHERE (CAST(?1 AS TEXT) IS NULL OR site = ?1) AND (site, seq) > (?2, ?3)
+                   AND (CAST(?5 AS TEXT) IS NULL OR location = ?5) AND (CAST(?6 AS TEXT) IS NULL OR sku = ?6)
                  ORDER BY site, seq LIMIT ?4",
-                vals![site, after.0, after.1 as i64, limit],
+                vals![site, after.0, after.1 as i64, limit, of.location.as_deref(), of.sku.as_deref()],
             )
         })?;
         rows.iter()

@@ -13,6 +13,7 @@ pub mod page;
 mod pages;
 pub mod password;
 pub mod session;
+mod stock;
 
 use crate::http::api::{AppState, blocking, lock};
 use axum::Form;
@@ -37,6 +38,8 @@ const FAILED_SIGN_IN_DELAY: Duration = Duration::from_millis(500);
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
+        .route("/inventory", get(stock::inventory))
+        .route("/movements", get(stock::movements))
         .route("/sites", get(pages::sites))
         .route("/sites.csv", get(pages::sites_csv))
         .route("/sites/{id}/revoke", post(pages::revoke))

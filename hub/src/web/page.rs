@@ -69,6 +69,7 @@ pub fn document(lang: Lang, title: &str, body: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    Inventory,
     Sites,
     Users,
     None,
@@ -80,6 +81,7 @@ pub fn frame(s: &Signed, nav: Nav, title: &str, path: &str, main: &str) -> Strin
     let l = s.lang;
     let mut links = vec![
         (Nav::Overview, "/", Msg::Overview),
+        (Nav::Inventory, "/inventory", Msg::Inventory),
         (Nav::Sites, "/sites", Msg::Sites),
     ];
     if s.user.role >= Role::Admin {
