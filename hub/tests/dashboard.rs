@@ -582,3 +582,59 @@ async fn the_inventory_drills_down_from_a_region_to_the_movements() {
         bad.body
     );
 }
+
+#[tokio::test]
+async fn transfers_in_transit_and_the_quarantine_have_pages() {
+    let d = setup();
+    {
+        let mut store = Store::open(&d.home.db, false).unwrap();
+        let send = WireMovement {
+            counterparty: Some("DL01/main".into()),
+            transfer_id: Some("T-BJ01-1".into()),
+            ..movement(4, MovementKind::TransferOut, "BJ01", -10, 1)
+        };
+        // A sale of a positive quantity: quarantined, the rest applies.
+        let bad = movement(5, MovementKind::Sale, "BJ01", 2, 1);
+        let req = SyncRequest {
+            from_seq: 4,
+            movements: vec![send, bad],
+            agent_last_seq: 5,
+            transfers_cursor: 0,
+            locations: Vec::new(),
+            agent_time_ms: Utc::now().timestamp_millis(),
+        };
+        store
+            .ingest(&SiteId::parse("BJ01").unwrap(), &req, Utc::now())
+            .unwrap();
+    }
+    let c = d.sign_in("view").await;
+    let t = d.get("/transfers", Some(&c), Some("en")).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let api = d.api("/v1/transfers?open=true").await;
+    assert_eq!(api[0]["id"], "T-BJ01-1", "{api}");
+    assert!(
+        t.body.contains("T-BJ01-1") && t.body.contains("data-value=\"10\""),
+        "{}",
+        t.body
+    );
+    assert!(t.body.contains("<strong id=\"open-count\">1</strong>"));
+    let q = d.get("/quarantine", Some(&c), Some("zh-CN")).await;
+    assert_eq!(q.status, StatusCode::OK);
+    let api = d.api("/v1/quarantine").await;
+    let reason = api[0]["reason"].as_str().unwrap();
+    assert!(
+        q.body.contains(&jxc_hub::web::page::esc(reason)),
+        "{reason}: {}",
+        q.body
+    );
+    assert!(
+        q.body.contains("隔离记录")
+            && q.body
+                .contains("<strong id=\"quarantined-count\">1</strong>")
+    );
+    // A page past the end shows the last one.
+    assert_eq!(
+        d.get("/quarantine?page=99", Some(&c), None).await.status,
+        StatusCode::OK
+    );
+}

@@ -133,6 +133,8 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
                 ("/", "overview"),
                 ("/inventory?by=site,sku", "inventory"),
                 ("/movements?site=BJ01", "movements"),
+                ("/transfers", "transfers"),
+                ("/quarantine", "quarantine"),
                 ("/sites", "sites"),
             ] {
                 b.open(&format!("{base}{path}")).unwrap();
@@ -149,6 +151,10 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
                     ("inventory", _) => "库存",
                     ("movements", "en") => "Movements",
                     ("movements", _) => "出入库记录",
+                    ("transfers", "en") => "Transfers",
+                    ("transfers", _) => "调拨",
+                    ("quarantine", "en") => "Quarantine",
+                    ("quarantine", _) => "隔离记录",
                     (_, "en") => "Sites",
                     _ => "站点",
                 };

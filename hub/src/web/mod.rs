@@ -12,6 +12,7 @@ pub mod i18n;
 pub mod page;
 mod pages;
 pub mod password;
+mod records;
 pub mod session;
 mod stock;
 
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::overview))
         .route("/inventory", get(stock::inventory))
         .route("/movements", get(stock::movements))
+        .route("/transfers", get(records::transfers))
+        .route("/quarantine", get(records::quarantine))
         .route("/sites", get(pages::sites))
         .route("/sites.csv", get(pages::sites_csv))
         .route("/sites/{id}/revoke", post(pages::revoke))

@@ -70,6 +70,8 @@ pub fn document(lang: Lang, title: &str, body: &str) -> String {
 pub enum Nav {
     Overview,
     Inventory,
+    Transfers,
+    Quarantine,
     Sites,
     Users,
     None,
@@ -82,6 +84,8 @@ pub fn frame(s: &Signed, nav: Nav, title: &str, path: &str, main: &str) -> Strin
     let mut links = vec![
         (Nav::Overview, "/", Msg::Overview),
         (Nav::Inventory, "/inventory", Msg::Inventory),
+        (Nav::Transfers, "/transfers", Msg::Transfers),
+        (Nav::Quarantine, "/quarantine", Msg::Quarantine),
         (Nav::Sites, "/sites", Msg::Sites),
     ];
     if s.user.role >= Role::Admin {
