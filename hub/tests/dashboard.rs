@@ -638,3 +638,49 @@ async fn transfers_in_transit_and_the_quarantine_have_pages() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_sites_table_downloads_as_csv_and_excel() {
+    let d = setup();
+    let c = d.sign_in("view").await;
+    for (path, kind, magic) in [
+        (
+            "/sites.csv",
+            "text/csv; charset=utf-8",
+            &b"\xEF\xBB\xBF"[..],
+        ),
+        (
+            "/sites.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &b"PK"[..],
+        ),
+    ] {
+        let res = d
+            .app
+            .clone()
+            .oneshot(
+                Request::get(path)
+                    .header(header::COOKIE, format!("jxc_session={c}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], kind);
+        let file = path.trim_start_matches('/');
+        assert_eq!(
+            res.headers()[header::CONTENT_DISPOSITION],
+            format!("attachment; filename=\"{file}\"").as_str()
+        );
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(body.starts_with(magic), "{path}");
+    }
+    // Without a session: to sign-in, as every page.
+    assert_eq!(
+        d.get("/sites.xlsx", None, None).await.status,
+        StatusCode::SEE_OTHER
+    );
+}

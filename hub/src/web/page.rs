@@ -238,32 +238,43 @@ pub fn bar_chart(l: Lang, id: &str, title: &str, bars: &[(String, String)]) -> S
     s
 }
 
-/// A CSV download: UTF-8 with a byte-order mark (so Excel reads Chinese
-/// right), quoted by the csv crate, figures as the API's exact strings.
-pub fn csv_download(file: &str, head: &[&str], rows: &[Vec<String>]) -> Response {
-    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let written = w
-        .write_record(head)
-        .and_then(|()| rows.iter().try_for_each(|r| w.write_record(r)));
-    let body = match written
-        .map_err(|e| e.to_string())
-        .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
-    {
+/// The formats a table downloads in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    Csv,
+    Xlsx,
+}
+
+/// A table as a download named `file`: figures as the API's exact strings.
+pub fn download(
+    format: Export,
+    file: &str,
+    head: &[&str],
+    numeric: &[bool],
+    rows: &[Vec<String>],
+) -> Response {
+    let built = match format {
+        Export::Csv => csv_bytes(head, rows).map(|b| (b, "text/csv; charset=utf-8")),
+        Export::Xlsx => xlsx_bytes(head, numeric, rows).map(|b| {
+            (
+                b,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        }),
+    };
+    let (body, content_type) = match built {
         Ok(b) => b,
         Err(e) => {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("CSV export failed: {e}"),
+                format!("the export {file} failed: {e}"),
             )
                 .into_response();
         }
     };
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -271,10 +282,102 @@ pub fn csv_download(file: &str, head: &[&str], rows: &[Vec<String>]) -> Response
     res
 }
 
-/// The link that downloads a table as CSV.
-pub fn csv_link(l: Lang, id: &str, href: &str) -> String {
+/// UTF-8 with a byte-order mark (so Excel reads Chinese right), quoted by
+/// the csv crate.
+fn csv_bytes(head: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    w.write_record(head).map_err(|e| e.to_string())?;
+    for r in rows {
+        w.write_record(r).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// An Excel workbook of one sheet. A figure is written as a number only
+/// when Excel's double holds it exactly (15 significant digits or fewer);
+/// any other stays text, so no figure is rounded on the way into Excel.
+fn xlsx_bytes(head: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let bold = Format::new().set_bold();
+    for (c, h) in head.iter().enumerate() {
+        sheet
+            .write_string_with_format(0, c as u16, *h, &bold)
+            .map_err(err)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        for (c, v) in r.iter().enumerate() {
+            let col = c as u16;
+            match exact_number(v).filter(|_| numeric.get(c) == Some(&true)) {
+                Some(n) => sheet.write_number(row, col, n).map_err(err)?,
+                None if v.is_empty() => continue,
+                None => sheet.write_string(row, col, v).map_err(err)?,
+            };
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(err)?;
+    book.save_to_buffer().map_err(err)
+}
+
+/// `s` as a double if it is a plain decimal of at most 15 significant
+/// digits (which a double holds exactly enough to print back the same).
+fn exact_number(s: &str) -> Option<f64> {
+    let digits = s.trim_start_matches('-').replace('.', "");
+    let significant = digits.trim_start_matches('0').len();
+    let plain = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && s.matches('.').count() <= 1;
+    (plain && significant <= 15)
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// The links that download a table (`/NAME.csv`, `/NAME.xlsx`).
+pub fn export_links(l: Lang, name: &str) -> String {
     format!(
-        "<p class=\"exports\"><a id=\"{id}\" href=\"{href}\" download>{}</a></p>",
-        l.t(Msg::ExportCsv)
+        "<p class=\"exports\"><a id=\"export-{name}\" href=\"/{name}.csv\" download>{}</a> · \
+         <a id=\"export-{name}-xlsx\" href=\"/{name}.xlsx\" download>{}</a></p>",
+        l.t(Msg::ExportCsv),
+        l.t(Msg::ExportXlsx)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_figures_a_double_holds_go_into_excel_as_numbers() {
+        assert_eq!(exact_number("1234.5"), Some(1234.5));
+        assert_eq!(exact_number("-0.001"), Some(-0.001));
+        assert_eq!(exact_number("123456789012345"), Some(123456789012345.0));
+        assert_eq!(exact_number("1234567890123456"), None);
+        assert_eq!(exact_number("0.1234567890123456"), None);
+        assert_eq!(exact_number(""), None);
+        assert_eq!(exact_number("1e5"), None);
+        assert_eq!(exact_number("BJ01"), None);
+    }
+
+    #[test]
+    fn a_csv_starts_with_a_bom_and_quotes_what_needs_it() {
+        let b = csv_bytes(&["名称"], &[vec!["西湖龙井, \"特级\"".into()]]).unwrap();
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "\u{feff}名称\n\"西湖龙井, \"\"特级\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn a_workbook_is_a_zip() {
+        let b = xlsx_bytes(
+            &["站点", "qty"],
+            &[false, true],
+            &[vec!["BJ01".into(), "1.5".into()]],
+        )
+        .unwrap();
+        assert!(b.starts_with(b"PK"));
+    }
 }

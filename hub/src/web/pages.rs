@@ -332,8 +332,19 @@ async fn read_sites(hub: AppState) -> Result<Vec<SiteView>> {
     Ok(views::all::<_, SiteView>(rows))
 }
 
-/// `GET /sites.csv`: the sites table with `/v1/sites`'s exact values.
-pub(super) async fn sites_csv(State(hub): State<AppState>, s: Signed) -> Response {
+/// `GET /sites.csv` and `GET /sites.xlsx`: the sites table with
+/// `/v1/sites`' exact values.
+pub(super) async fn sites_export(
+    State(hub): State<AppState>,
+    s: Signed,
+    uri: axum::http::Uri,
+) -> Response {
+    let file = uri.path().trim_start_matches('/').to_owned();
+    let format = match file.as_str() {
+        "sites.csv" => page::Export::Csv,
+        "sites.xlsx" => page::Export::Xlsx,
+        _ => return page::error(&s, StatusCode::NOT_FOUND, &format!("no export {file:?}")),
+    };
     let rows = match read_sites(hub).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -362,22 +373,22 @@ pub(super) async fn sites_csv(State(hub): State<AppState>, s: Signed) -> Respons
             ]
         })
         .collect();
-    page::csv_download(
-        "sites.csv",
-        &[
-            l.t(Msg::Site),
-            l.t(Msg::Name),
-            l.t(Msg::Kind),
-            l.t(Msg::Region),
-            l.t(Msg::Freshness),
-            l.t(Msg::LastSync),
-            "age_secs",
-            l.t(Msg::Unsynced),
-            "clock_skew_ms",
-            l.t(Msg::Locations),
-        ],
-        &rows,
-    )
+    let head = [
+        l.t(Msg::Site),
+        l.t(Msg::Name),
+        l.t(Msg::Kind),
+        l.t(Msg::Region),
+        l.t(Msg::Freshness),
+        l.t(Msg::LastSync),
+        "age_secs",
+        l.t(Msg::Unsynced),
+        "clock_skew_ms",
+        l.t(Msg::Locations),
+    ];
+    let numeric = [
+        false, false, false, false, false, false, true, true, true, true,
+    ];
+    page::download(format, &file, &head, &numeric, &rows)
 }
 
 /// `GET /sites`: every site (`/v1/sites`) with its sync state; admins also
@@ -427,7 +438,7 @@ pub(super) async fn sites(State(hub): State<AppState>, s: Signed) -> Response {
             Nav::Sites,
             l.t(Msg::Sites),
             "/sites",
-            &(page::csv_link(l, "export-sites", "/sites.csv") + &t.html()),
+            &(page::export_links(l, "sites") + &t.html()),
         ),
     )
 }
