@@ -250,7 +250,8 @@ fn read_password(from_stdin: bool) -> Result<Option<String>> {
     Ok(Some(password))
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes, hex-encoded.
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut b);
     hex::encode(b)

@@ -16,6 +16,7 @@ mod records;
 pub mod session;
 mod stock;
 
+use crate::cli::random_hex;
 use crate::http::api::{AppState, blocking, lock};
 use axum::Form;
 use axum::Router;
@@ -26,7 +27,6 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use i18n::{Lang, Msg};
 use page::esc;
-use rand::RngCore;
 use serde::Deserialize;
 use session::Signed;
 use std::time::Duration;
@@ -96,12 +96,6 @@ fn safe_next(next: Option<&str>) -> &str {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
         _ => "/",
     }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,7 @@
 use super::i18n::{Lang, Msg};
 use super::page;
 use crate::http::api::{AppState, blocking, lock};
-use crate::store::{Role, SessionUser};
+use crate::store::{Role, SessionUser, constant_time_eq};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -101,10 +101,6 @@ impl Signed {
             ))))
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl<S> FromRequestParts<S> for Signed
