@@ -268,7 +268,7 @@ fn main() {
     let forecasts = jxc_hub::plan::forecasts(
         &store,
         SeriesBy::LocationSku,
-        Some("S0001"),
+        &jxc_hub::store::SeriesOf::site(Some("S0001")),
         as_of(),
         28,
         i64::MAX,
@@ -281,7 +281,7 @@ fn main() {
         ms(t.elapsed())
     );
     let t = Instant::now();
-    let sunk = jxc_hub::plan::sunk(&store, SunkBy::Line, 90, as_of(), i64::MAX).expect("sunk");
+    let sunk = jxc_hub::plan::sunk(&store, None, SunkBy::Line, 90, as_of(), i64::MAX).expect("sunk");
     println!(
         "plan sunk --by line (1 site × {} SKUs, {} rows): {:.0} ms  (for the record)",
         grouped(one_skus as f64),

@@ -684,3 +684,331 @@ async fn the_sites_table_downloads_as_csv_and_excel() {
         StatusCode::SEE_OTHER
     );
 }
+
+impl Dash {
+    /// A download: its status, content type and bytes.
+    async fn download(&self, path: &str, cookie: &str) -> (StatusCode, String, Vec<u8>) {
+        let res = self
+            .app
+            .clone()
+            .oneshot(
+                Request::get(path)
+                    .header(header::COOKIE, format!("jxc_session={cookie}"))
+                    .header(header::ACCEPT_LANGUAGE, "en")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status();
+        let kind = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, kind, body.to_vec())
+    }
+}
+
+/// A CSV download's records (after its BOM), the heading first.
+fn csv_records(bytes: &[u8]) -> Vec<Vec<String>> {
+    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").expect("a BOM")).unwrap();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// An Excel download's first sheet, each cell as text (numbers as Excel
+/// holds them), the heading first.
+fn xlsx_rows(bytes: Vec<u8>) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    let mut book: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let range = book.worksheet_range_at(0).unwrap().unwrap();
+    range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::Float(f) => format!("{f}"),
+                    Data::Int(i) => i.to_string(),
+                    Data::Empty => String::new(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sales_flow_page_shows_the_apis_figures_over_time_by_group_and_sell_in() {
+    let d = setup();
+    let c = d.sign_in("view").await;
+    let page = d.get("/sales?period=month", Some(&c), Some("en")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let tomorrow = chrono::Local::now().date_naive() + Duration::days(1);
+    let from = (tomorrow - Duration::days(84)).to_string();
+    let window = format!("from={from}&to={tomorrow}");
+    // Over time: each month's revenue is the API's string, charted.
+    let months = d.api(&format!("/v1/sales?by=month&{window}")).await;
+    assert!(!months.as_array().unwrap().is_empty());
+    for m in months.as_array().unwrap() {
+        let revenue = m["revenue"].as_str().unwrap();
+        assert!(
+            page.body.contains(&format!("data-value=\"{revenue}\"")),
+            "{revenue}"
+        );
+    }
+    assert!(page.body.contains("<svg id=\"chart-sales\""));
+    // By region (the default group): 10 sold at 19.9, at 12.5 cost.
+    let regions = d.api(&format!("/v1/sales?by=region&{window}")).await;
+    let r = &regions[0];
+    assert_eq!(r["region"], "华北");
+    assert_eq!(r["revenue"], "199");
+    for f in ["qty", "net_qty", "revenue", "cogs", "margin", "margin_pct"] {
+        let v = r[f].as_str().unwrap();
+        assert!(page.body.contains(&format!("data-value=\"{v}\"")), "{f} {v}");
+    }
+    // A region links to its sites, a site to its categories.
+    let links = drills(&page.body);
+    assert!(
+        links.contains(&"/sales?by=site&region=%E5%8D%8E%E5%8C%97".to_owned()),
+        "{links:?}"
+    );
+    let sites = d
+        .get("/sales?by=site&region=%E5%8D%8E%E5%8C%97", Some(&c), None)
+        .await;
+    assert_eq!(sites.status, StatusCode::OK);
+    assert!(drills(&sites.body).contains(&"/sales?by=category&site=BJ01".to_owned()));
+    // Sell-in against sell-through: the API's dealers.
+    let channel = d.api(&format!("/v1/channel?by=region&{window}")).await;
+    for row in channel.as_array().unwrap() {
+        assert!(page.body.contains(&esc_json(&row["key"])), "{row}");
+    }
+    // In Chinese.
+    let zh = d.get("/sales", Some(&c), Some("zh-CN")).await;
+    assert!(zh.body.contains("销售流向") && zh.body.contains("毛利"));
+
+    // Downloads: the whole table with the API's strings, Chinese intact.
+    let (status, kind, csv) = d
+        .download("/sales.csv?by=region&table=groups", &c)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    let rows = csv_records(&csv);
+    assert_eq!(rows[0][0], "Region");
+    assert_eq!(rows[1][0], "华北");
+    assert!(rows[1].contains(&"199".to_owned()), "{rows:?}");
+    let (status, _, xlsx) = d
+        .download("/sales.xlsx?period=month&table=time", &c)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let sheet = xlsx_rows(xlsx);
+    assert_eq!(sheet.len(), months.as_array().unwrap().len() + 1);
+    assert_eq!(sheet[0][0], "Month");
+    let (_, _, xlsx) = d.download("/sales.xlsx?table=groups", &c).await;
+    let sheet = xlsx_rows(xlsx);
+    assert_eq!(sheet[1][0], "华北");
+    assert_eq!(sheet[1][4], "199", "revenue, a number in Excel");
+
+    // Bad input names the field and the value.
+    for (path, status, text) in [
+        ("/sales?period=year", StatusCode::BAD_REQUEST, "period &quot;year&quot;"),
+        ("/sales?by=colour", StatusCode::BAD_REQUEST, "by &quot;colour&quot;"),
+        ("/sales?from=2026-13-01", StatusCode::BAD_REQUEST, "from"),
+        ("/sales?kind=shop", StatusCode::BAD_REQUEST, "shop"),
+        ("/sales?site=NOPE", StatusCode::NOT_FOUND, "NOPE"),
+        ("/sales.csv?table=all", StatusCode::BAD_REQUEST, "table &quot;all&quot;"),
+    ] {
+        let a = d.get(path, Some(&c), Some("en")).await;
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        assert!(a.body.contains(text), "{path}: {}", a.body);
+    }
+}
+
+/// A JSON string as the page writes it (HTML-escaped).
+fn esc_json(v: &Value) -> String {
+    jxc_hub::web::page::esc(v.as_str().unwrap())
+}
+
+#[tokio::test]
+async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_against_actual() {
+    let d = setup();
+    {
+        // A second SKU selling one a day on 18 of the last 40 days, with 2
+        // left: below any reorder point.
+        let mut store = Store::open(&d.home.db, false).unwrap();
+        let mut movements = vec![WireMovement {
+            sku: "茶-2".into(),
+            ..movement(4, MovementKind::Receipt, "BJ01", 20, 45)
+        }];
+        for i in 0..18 {
+            movements.push(WireMovement {
+                sku: "茶-2".into(),
+                ..movement(5 + i, MovementKind::Sale, "BJ01", -1, 40 - 2 * i as i64)
+            });
+        }
+        let req = SyncRequest {
+            from_seq: 4,
+            movements,
+            agent_last_seq: 22,
+            transfers_cursor: 0,
+            locations: Vec::new(),
+            agent_time_ms: Utc::now().timestamp_millis(),
+        };
+        store
+            .ingest(&SiteId::parse("BJ01").unwrap(), &req, Utc::now())
+            .unwrap();
+    }
+    let c = d.sign_in("plan").await;
+    // The channel: sunk stock per site, each linking to its site's plan.
+    let page = d.get("/planning", Some(&c), Some("en")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let sunk = d.api("/v1/plan/sunk?by=site").await;
+    for row in sunk.as_array().unwrap() {
+        let qty = row["qty"].as_str().unwrap();
+        assert!(page.body.contains(&format!("data-value=\"{qty}\"")), "{row}");
+    }
+    assert!(drills(&page.body).contains(&"/planning?site=BJ01".to_owned()));
+
+    // One site: the API's suggestions, matrix and policy.
+    let site = d.get("/planning?site=BJ01", Some(&c), Some("en")).await;
+    assert_eq!(site.status, StatusCode::OK, "{}", site.body);
+    let reorder = d.api("/v1/plan/reorder?site=BJ01").await;
+    let reorder = reorder.as_array().unwrap();
+    assert_eq!(reorder.len(), 1, "{reorder:?}");
+    assert_eq!(reorder[0]["sku"], "茶-2");
+    for f in ["qty", "need"] {
+        let v = reorder[0][f].as_str().unwrap();
+        assert!(site.body.contains(&format!("data-value=\"{v}\"")), "{f} {v}");
+    }
+    let rop = reorder[0]["inputs"]["reorder_point"].as_str().unwrap();
+    assert!(site.body.contains(&format!("data-value=\"{rop}\"")));
+    let matrix = d.api("/v1/plan/matrix?site=BJ01").await;
+    assert_eq!(matrix.as_array().unwrap().len(), 9);
+    let lines: u64 = matrix
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["lines"].as_u64().unwrap())
+        .sum();
+    assert_eq!(lines, 2, "two lines at BJ01: {matrix}");
+    for cell in matrix.as_array().unwrap() {
+        let id = format!(
+            "id=\"cell-{}{}\"",
+            cell["abc"].as_str().unwrap(),
+            cell["xyz"].as_str().unwrap()
+        );
+        let at = site.body.find(&id).expect("every cell");
+        let shown = format!("<span data-value=\"{}\">", cell["lines"]);
+        assert!(site.body[at..].starts_with(&id) && site.body[at..at + 300].contains(&shown));
+    }
+    // A cell's link lists its lines only.
+    let a_cell = matrix
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["lines"].as_u64() > Some(0))
+        .unwrap();
+    let (abc, xyz) = (a_cell["abc"].as_str().unwrap(), a_cell["xyz"].as_str().unwrap());
+    let filtered = d
+        .get(
+            &format!("/planning?site=BJ01&abc={abc}&xyz={xyz}"),
+            Some(&c),
+            None,
+        )
+        .await;
+    let policy = d.api("/v1/plan/policy?site=BJ01").await;
+    let in_cell: Vec<&Value> = policy
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["abc"] == abc && p["xyz"] == xyz)
+        .collect();
+    let (_, _, csv) = d
+        .download(
+            &format!("/planning.csv?site=BJ01&abc={abc}&xyz={xyz}&table=policy"),
+            &c,
+        )
+        .await;
+    assert_eq!(csv_records(&csv).len(), in_cell.len() + 1);
+    assert!(filtered.body.contains(&format!(" · {abc}{xyz}</h2>")));
+
+    // A chosen SKU: its forecast from 28 days ago against what sold.
+    let since = (chrono::Local::now().date_naive() - Duration::days(28)).to_string();
+    let series = d
+        .get("/planning?site=BJ01&sku=%E8%8C%B6-2", Some(&c), Some("en"))
+        .await;
+    assert_eq!(series.status, StatusCode::OK, "{}", series.body);
+    assert!(series.body.contains("<svg id=\"chart-forecast\""));
+    let forecast = d
+        .api(&format!(
+            "/v1/plan/forecast?by=site,sku&site=BJ01&sku=%E8%8C%B6-2&as_of={since}"
+        ))
+        .await;
+    let forecast = forecast.as_array().unwrap();
+    assert_eq!(forecast.len(), 28, "one series, 28 days");
+    assert!(forecast.iter().all(|f| f["sku"] == "茶-2"));
+    let first = forecast[0]["qty"].as_str().unwrap();
+    assert!(series.body.contains(&format!("data-value=\"{first}\"")));
+    let backtest = d
+        .api(&format!(
+            "/v1/plan/backtest?by=site,sku&site=BJ01&sku=%E8%8C%B6-2&as_of={since}"
+        ))
+        .await;
+    assert_eq!(backtest["series"], 1);
+    assert!(series.body.contains("id=\"backtest\""));
+
+    // Downloads of the site's tables; Excel keeps the Chinese SKU.
+    let (status, _, xlsx) = d
+        .download("/planning.xlsx?site=BJ01&table=reorder", &c)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let sheet = xlsx_rows(xlsx);
+    assert_eq!(sheet.len(), 2);
+    assert_eq!(sheet[1][0], "茶-2");
+    let (status, _, csv) = d.download("/planning.csv?table=sunk", &c).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(csv_records(&csv).len(), sunk.as_array().unwrap().len() + 1);
+
+    // Bad input names the field and the value.
+    for (path, status, text) in [
+        ("/planning?site=NOPE", StatusCode::NOT_FOUND, "NOPE"),
+        ("/planning?site=BJ01&abc=D", StatusCode::BAD_REQUEST, "abc &quot;D&quot;"),
+        ("/planning?sku=x", StatusCode::BAD_REQUEST, "give site too"),
+        (
+            "/planning?site=BJ01&sku=x&category=y",
+            StatusCode::BAD_REQUEST,
+            "choose one",
+        ),
+        (
+            "/planning?site=BJ01&sku=x&as_of=yesterday",
+            StatusCode::BAD_REQUEST,
+            "as_of",
+        ),
+        ("/planning.csv?table=reorder", StatusCode::BAD_REQUEST, "table &quot;reorder&quot;"),
+    ] {
+        let a = d.get(path, Some(&c), Some("en")).await;
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        assert!(a.body.contains(text), "{path}: {}", a.body);
+    }
+    // The API refuses a series filter its grouping lacks, and an unknown site.
+    for (path, status) in [
+        ("/v1/plan/forecast?by=site,category&sku=x", StatusCode::BAD_REQUEST),
+        ("/v1/plan/forecast?by=site,sku&category=x", StatusCode::BAD_REQUEST),
+        ("/v1/plan/backtest?by=location,sku&location=main", StatusCode::BAD_REQUEST),
+        ("/v1/plan/sunk?site=NOPE", StatusCode::NOT_FOUND),
+        ("/v1/plan/matrix?site=NOPE", StatusCode::NOT_FOUND),
+    ] {
+        let req = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", d.admin_token))
+            .body(Body::empty())
+            .unwrap();
+        let a = d.send(req).await;
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+    }
+}

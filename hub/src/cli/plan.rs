@@ -103,6 +103,15 @@ pub struct ForecastArgs {
     /// Only this site's series
     #[arg(long)]
     pub site: Option<String>,
+    /// Only this location of --site (series by location,sku)
+    #[arg(long, value_name = "LOC")]
+    pub location: Option<String>,
+    /// Only this SKU's series (by site,sku or location,sku)
+    #[arg(long)]
+    pub sku: Option<String>,
+    /// Only this category's series (by site,category)
+    #[arg(long)]
+    pub category: Option<String>,
     /// Days forecast, from --as-of (1 to 366)
     #[arg(long, default_value_t = 28)]
     pub horizon: u32,
@@ -111,6 +120,17 @@ pub struct ForecastArgs {
     pub as_of: Option<String>,
     #[command(flatten)]
     pub format: ListFormat,
+}
+
+impl ForecastArgs {
+    fn series(&self) -> crate::store::SeriesOf {
+        crate::store::SeriesOf {
+            site: self.site.clone(),
+            location: self.location.clone(),
+            sku: self.sku.clone(),
+            category: self.category.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +142,9 @@ pub struct SunkArgs {
     /// The window: no sale in it, or more days of supply than it
     #[arg(long, default_value_t = 90)]
     pub days: u32,
+    /// Only this site's stock
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
     /// Judge as of this business day (history before it) [default: today in the hub's zone]
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
@@ -139,7 +162,7 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
             let rows: Vec<ForecastView> = plan::forecasts(
                 &store,
                 by,
-                a.site.as_deref(),
+                &a.series(),
                 as_of,
                 horizon,
                 config.stale_after_secs,
@@ -188,7 +211,7 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
                 plan::backtests(
                     &store,
                     by,
-                    a.site.as_deref(),
+                    &a.series(),
                     as_of,
                     horizon,
                     config.stale_after_secs,
@@ -324,7 +347,14 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
             let days = plan::check_days(a.days)?;
             let as_of = plan::as_of(a.as_of.as_deref())?;
             let store = Store::open(&home.db, false)?;
-            let rows: Vec<SunkView> = plan::sunk(&store, by, days, as_of, config.stale_after_secs)?
+            let rows: Vec<SunkView> = plan::sunk(
+                &store,
+                a.site.as_deref(),
+                by,
+                days,
+                as_of,
+                config.stale_after_secs,
+            )?
                 .into_iter()
                 .map(SunkView::from)
                 .collect();

@@ -187,6 +187,7 @@ pub fn router(hub: AppState) -> Router {
         .route("/v1/plan/backtest", get(plan_backtest))
         .route("/v1/plan/policy", get(plan_policy))
         .route("/v1/plan/reorder", get(plan_reorder))
+        .route("/v1/plan/matrix", get(plan_matrix))
         .route("/v1/sites", get(sites))
         .route("/v1/movements", get(movements))
         .route("/v1/transfers", get(transfers))
@@ -738,6 +739,7 @@ async fn channel(
 #[derive(Debug, Deserialize)]
 struct SunkQuery {
     by: Option<String>,
+    site: Option<String>,
     days: Option<u32>,
     as_of: Option<String>,
 }
@@ -751,8 +753,10 @@ async fn plan_sunk(
     let days = crate::plan::check_days(q.days.unwrap_or(90))?;
     let as_of = crate::plan::as_of(q.as_of.as_deref())?;
     let stale = hub.stale_after_secs;
-    let rows =
-        blocking(move || crate::plan::sunk(&lock(&hub.reads), by, days, as_of, stale)).await?;
+    let rows = blocking(move || {
+        crate::plan::sunk(&lock(&hub.reads), q.site.as_deref(), by, days, as_of, stale)
+    })
+    .await?;
     let rows: Vec<views::SunkView> = rows.into_iter().map(views::SunkView::from).collect();
     Ok(Json(rows).into_response())
 }
@@ -818,12 +822,46 @@ async fn plan_reorder(
     Ok(Json(rows).into_response())
 }
 
+async fn plan_matrix(
+    State(hub): State<AppState>,
+    _user: HqUser,
+    Params(q): Params<PolicyQuery>,
+) -> Result<Response> {
+    let params = q.params(&hub.config)?;
+    let rows = blocking(move || {
+        crate::plan::policy::policy(
+            &lock(&hub.reads),
+            &hub.config,
+            q.site.as_deref(),
+            q.location.as_deref(),
+            &params,
+        )
+    })
+    .await?;
+    let cells: Vec<views::MatrixView> = views::all(crate::plan::policy::matrix(&rows));
+    Ok(Json(cells).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 struct ForecastQuery {
     by: Option<String>,
     site: Option<String>,
+    location: Option<String>,
+    sku: Option<String>,
+    category: Option<String>,
     horizon: Option<u32>,
     as_of: Option<String>,
+}
+
+impl ForecastQuery {
+    fn series(&self) -> crate::store::SeriesOf {
+        crate::store::SeriesOf {
+            site: self.site.clone(),
+            location: self.location.clone(),
+            sku: self.sku.clone(),
+            category: self.category.clone(),
+        }
+    }
 }
 
 /// The series, horizon and as-of day of a forecast or backtest query.
@@ -846,7 +884,7 @@ async fn plan_forecast(
         crate::plan::forecasts(
             &lock(&hub.reads),
             by,
-            q.site.as_deref(),
+            &q.series(),
             as_of,
             horizon,
             stale,
@@ -871,7 +909,7 @@ async fn plan_backtest(
         crate::plan::backtests(
             &lock(&hub.reads),
             by,
-            q.site.as_deref(),
+            &q.series(),
             as_of,
             horizon,
             stale,

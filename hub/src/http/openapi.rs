@@ -121,6 +121,17 @@ pub fn document() -> Value {
         "404",
         "a site or location the hub does not know",
     );
+    let mut plan_matrix = plan_policy.clone();
+    plan_matrix["get"]["summary"] = json!(
+        "The ABC/XYZ matrix of the stock policy: per value class and variability class, the lines, their stock, their daily demand and how many are at or below their reorder point"
+    );
+    plan_matrix["get"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({
+        "type": "array", "items": { "type": "object",
+            "required": ["abc", "xyz", "lines", "on_hand", "daily_demand", "at_reorder"],
+            "properties": { "abc": { "enum": ["A", "B", "C"] }, "xyz": { "enum": ["X", "Y", "Z"] },
+                "lines": { "type": "integer" }, "on_hand": decimal.clone(), "daily_demand": decimal.clone(),
+                "at_reorder": { "type": "integer" } } }
+    });
     let plan_reorder = with_response(
         with_response(
             hq_get(
@@ -407,20 +418,24 @@ pub fn document() -> Value {
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/ChannelRow" } })
             ), "400", "a malformed date, or from not before to"),
-            "/v1/plan/sunk": with_response(hq_get(
+            "/v1/plan/sunk": with_response(with_response(hq_get(
                 "Slow-moving and sunk stock per site tier: no sale in the window, or more days of supply than it",
                 json!([
                     query("by", "site, region, category or line (default site)", json!({ "enum": ["site", "region", "category", "line"] })),
                     query("days", "the window in days (default 90)", json!({ "type": "integer", "minimum": 1, "maximum": 3660 })),
+                    query("site", "only this site's stock (404 if unknown)", string.clone()),
                     query("as_of", "judge as of this business day, history before it (default today)", date.clone())
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/SunkRow" } })
-            ), "400", "an unknown grouping, a window out of range or a malformed date"),
+            ), "400", "an unknown grouping, a window out of range or a malformed date"), "404", "a site the hub does not know"),
             "/v1/plan/forecast": with_response(with_response(hq_get(
                 "Daily demand forecast per series for the horizon from as_of, on the sales before it; each series' model chosen by a holdout",
                 json!([
                     query("by", "site,category (default), site,sku or location,sku", string.clone()),
                     query("site", "only this site", string.clone()),
+                    query("location", "only this location of site (by location,sku)", string.clone()),
+                    query("sku", "only this SKU's series (by site,sku or location,sku)", string.clone()),
+                    query("category", "only this category's series (by site,category)", string.clone()),
                     query("horizon", "days forecast (default 28)", json!({ "type": "integer", "minimum": 1, "maximum": 366 })),
                     query("as_of", "first day forecast (default today)", date.clone())
                 ]),
@@ -435,6 +450,9 @@ pub fn document() -> Value {
                 json!([
                     query("by", "site,category (default), site,sku or location,sku", string.clone()),
                     query("site", "only this site", string.clone()),
+                    query("location", "only this location of site (by location,sku)", string.clone()),
+                    query("sku", "only this SKU's series (by site,sku or location,sku)", string.clone()),
+                    query("category", "only this category's series (by site,category)", string.clone()),
                     query("horizon", "days tested (default 28)", json!({ "type": "integer", "minimum": 1, "maximum": 366 })),
                     query("as_of", "the forecast's first day (default today)", date.clone())
                 ]),
@@ -446,6 +464,7 @@ pub fn document() -> Value {
             ), "400", "an unknown series, a horizon out of range or a malformed date"), "404", "a site the hub does not know"),
             "/v1/plan/policy": plan_policy,
             "/v1/plan/reorder": plan_reorder,
+            "/v1/plan/matrix": plan_matrix,
             "/v1/sites": hq_get("Enrolled sites and the freshness of their data", json!([]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/Site" } })),
             "/v1/movements": hq_get(

@@ -506,6 +506,32 @@ impl From<crate::plan::policy::PolicyRow> for StockPolicyView {
     }
 }
 
+/// One cell of the ABC/XYZ matrix (`/v1/plan/matrix`): the policy lines
+/// of one value class (A, B, C) and one variability class (X, Y, Z).
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixView {
+    pub abc: &'static str,
+    pub xyz: &'static str,
+    pub lines: u64,
+    pub on_hand: Decimal,
+    pub daily_demand: Decimal,
+    /// Lines at or below their reorder point.
+    pub at_reorder: u64,
+}
+
+impl From<crate::plan::policy::MatrixCell> for MatrixView {
+    fn from(c: crate::plan::policy::MatrixCell) -> Self {
+        MatrixView {
+            abc: c.abc.as_str(),
+            xyz: c.xyz.as_str(),
+            lines: c.lines,
+            on_hand: c.on_hand.normalize(),
+            daily_demand: c.daily_demand.normalize(),
+            at_reorder: c.at_reorder,
+        }
+    }
+}
+
 /// One reorder suggestion (`/v1/plan/reorder`) and the policy it was
 /// computed from (`inputs`).
 #[derive(Debug, Clone, Serialize)]

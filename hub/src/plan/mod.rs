@@ -33,18 +33,20 @@ pub fn check_days(days: u32) -> Result<u32> {
     }
 }
 
-/// Slow-moving and sunk stock as of `as_of`, grouped `by`, with the sites
+/// Slow-moving and sunk stock as of `as_of` (of one site, if given),
+/// grouped `by`, with the sites
 /// whose data is stale (no sync within `stale_after_secs`, or never) named
 /// on each row they affect: a plan is never silently computed on old data.
 pub fn sunk(
     store: &Store,
+    site: Option<&str>,
     by: sunk::SunkBy,
     days: u32,
     as_of: NaiveDate,
     stale_after_secs: i64,
 ) -> Result<Vec<sunk::SunkRow>> {
     let stale = stale_sites(store, stale_after_secs)?;
-    let holdings = store.holdings_with_sales(as_of, days)?;
+    let holdings = store.holdings_with_sales(site, as_of, days)?;
     Ok(sunk::report(&holdings, as_of, days, by, &stale))
 }
 
@@ -76,12 +78,12 @@ fn stale_sites(store: &Store, stale_after_secs: i64) -> Result<std::collections:
 fn series(
     store: &Store,
     by: crate::store::SeriesBy,
-    site: Option<&str>,
+    of: &crate::store::SeriesOf,
     as_of: NaiveDate,
     until: NaiveDate,
 ) -> Result<Vec<crate::store::DemandSeries>> {
     let from = as_of - chrono::Duration::days(forecast::HISTORY_DAYS);
-    store.demand(by, site, from, until)
+    store.demand(by, of, from, until)
 }
 
 /// Each series' forecast for the `horizon` days from `as_of`, from its
@@ -89,13 +91,13 @@ fn series(
 pub fn forecasts(
     store: &Store,
     by: crate::store::SeriesBy,
-    site: Option<&str>,
+    of: &crate::store::SeriesOf,
     as_of: NaiveDate,
     horizon: u32,
     stale_after_secs: i64,
 ) -> Result<Vec<(forecast::SeriesForecast, bool)>> {
     let stale = stale_sites(store, stale_after_secs)?;
-    Ok(series(store, by, site, as_of, as_of)?
+    Ok(series(store, by, of, as_of, as_of)?
         .iter()
         .map(|s| {
             (
@@ -111,14 +113,14 @@ pub fn forecasts(
 pub fn backtests(
     store: &Store,
     by: crate::store::SeriesBy,
-    site: Option<&str>,
+    of: &crate::store::SeriesOf,
     as_of: NaiveDate,
     horizon: u32,
     stale_after_secs: i64,
 ) -> Result<Vec<(forecast::Backtest, bool)>> {
     let stale = stale_sites(store, stale_after_secs)?;
     let until = as_of + chrono::Duration::days(i64::from(horizon));
-    Ok(series(store, by, site, as_of, until)?
+    Ok(series(store, by, of, as_of, until)?
         .iter()
         .map(|s| {
             (
@@ -139,6 +141,13 @@ pub fn reorder(
     params: &policy::PolicyParams,
 ) -> Result<Vec<reorder::Suggestion>> {
     let rows = policy::policy(store, config, site, None, params)?;
+    reorder_of(store, &rows)
+}
+
+/// The reorder suggestions of policy rows already computed (as
+/// [`reorder`] makes them), so a page showing both computes the policy
+/// once.
+pub fn reorder_of(store: &Store, rows: &[policy::PolicyRow]) -> Result<Vec<reorder::Suggestion>> {
     let (hq_sites, held) = store.hq_stock()?;
     let mut stock = reorder::HqStock::new();
     for (site, location, sku, qty) in held {
@@ -148,5 +157,5 @@ pub fn reorder(
             rust_decimal::Decimal::new(qty, 6).normalize(),
         ));
     }
-    Ok(reorder::suggest(&rows, &hq_sites, &stock))
+    Ok(reorder::suggest(rows, &hq_sites, &stock))
 }

@@ -459,6 +459,46 @@ pub fn for_lines(
         .collect())
 }
 
+/// One cell of the ABC/XYZ matrix: the lines of one value class and one
+/// variability class, their stock and their demand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixCell {
+    pub abc: Abc,
+    pub xyz: Xyz,
+    pub lines: u64,
+    pub on_hand: Decimal,
+    pub daily_demand: Decimal,
+    /// Lines at or below their reorder point.
+    pub at_reorder: u64,
+}
+
+/// The ABC/XYZ matrix of `rows`: all nine cells, A-X first, each with the
+/// lines in it (a cell with none is there with zeros).
+pub fn matrix(rows: &[PolicyRow]) -> Vec<MatrixCell> {
+    let mut cells: Vec<MatrixCell> = [Abc::A, Abc::B, Abc::C]
+        .into_iter()
+        .flat_map(|abc| {
+            [Xyz::X, Xyz::Y, Xyz::Z].into_iter().map(move |xyz| MatrixCell {
+                abc,
+                xyz,
+                lines: 0,
+                on_hand: Decimal::ZERO,
+                daily_demand: Decimal::ZERO,
+                at_reorder: 0,
+            })
+        })
+        .collect();
+    for r in rows {
+        if let Some(c) = cells.iter_mut().find(|c| c.abc == r.abc && c.xyz == r.xyz) {
+            c.lines += 1;
+            c.on_hand += r.on_hand;
+            c.daily_demand += r.daily_demand;
+            c.at_reorder += u64::from(r.position() <= r.reorder_point);
+        }
+    }
+    cells
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ pub use alert::{
 };
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use plan::{
-    DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy,
+    DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy, SeriesOf,
     StoredPolicy,
 };
 pub use query::{

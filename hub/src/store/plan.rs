@@ -70,20 +70,25 @@ fn line_index<'a>(lines: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> L
     index
 }
 
-fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
+fn holdings(
+    sql: &mut Sql<'_>,
+    site: Option<&str>,
+    as_of: NaiveDate,
+    days: u32,
+) -> Result<Vec<HoldingHistory>> {
     let window_start = as_of - Duration::days(i64::from(days));
     let rows = sql.query(
         &format!(
             "SELECT b.site, m.kind, m.region, b.location, b.sku, COALESCE(p.category, ''), p.dealer_price,
                     CAST(SUM(b.qty) AS BIGINT), CAST(SUM(b.value) AS BIGINT), m.unvalued
              FROM balance b {shared}
-             WHERE {IS_SHARED}
+             WHERE {IS_SHARED} AND (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)
              GROUP BY b.site, m.kind, m.region, b.location, b.sku, p.category, p.dealer_price, m.unvalued
              HAVING SUM(b.qty) > 0
              ORDER BY b.site, b.location, b.sku",
             shared = shared_joins()
         ),
-        vals![],
+        vals![site],
     )?;
     let mut held = rows
         .iter()
@@ -111,8 +116,9 @@ fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<Holdin
     // One pass over the daily rows before as-of (no GROUP BY sort): each
     // holding's last day with a sale, and its net sales in the window.
     sql.each(
-        "SELECT site, location, sku, day, sold, returned FROM sales_day WHERE day < ?1",
-        vals![as_of.to_string()],
+        "SELECT site, location, sku, day, sold, returned FROM sales_day
+         WHERE day < ?1 AND (CAST(?2 AS TEXT) IS NULL OR site = ?2)",
+        vals![as_of.to_string(), site],
         |r| {
             let (site, loc, sku) = (
                 r[0].text("site")?,
@@ -141,10 +147,20 @@ fn holdings(sql: &mut Sql<'_>, as_of: NaiveDate, days: u32) -> Result<Vec<Holdin
 }
 
 impl Store {
-    /// Holdings with stock and their sales in the `days` before `as_of`,
-    /// read in one snapshot.
-    pub fn holdings_with_sales(&self, as_of: NaiveDate, days: u32) -> Result<Vec<HoldingHistory>> {
-        self.db().snapshot(|sql| holdings(sql, as_of, days))
+    /// Holdings with stock (of one site, if given) and their sales in the
+    /// `days` before `as_of`, read in one snapshot. An unknown `site` is
+    /// refused.
+    pub fn holdings_with_sales(
+        &self,
+        site: Option<&str>,
+        as_of: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<HoldingHistory>> {
+        self.db().snapshot(|sql| {
+            let named = site.map(str::to_owned);
+            check_known(sql, &[("site", &named, "SELECT id FROM site")])?;
+            holdings(sql, site, as_of, days)
+        })
     }
 }
 
@@ -181,6 +197,58 @@ impl SeriesBy {
     }
 }
 
+/// Which series a forecast read takes: of one site, one location of it
+/// (series by location and SKU), one SKU or one category. The API's and
+/// the CLI's words; [`SeriesOf::check`] refuses a filter its `by` lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesOf {
+    pub site: Option<String>,
+    /// A location of `site` (its own name, as `/v1/movements` takes it).
+    pub location: Option<String>,
+    pub sku: Option<String>,
+    pub category: Option<String>,
+}
+
+impl SeriesOf {
+    /// Of one site, or all.
+    pub fn site(site: Option<&str>) -> SeriesOf {
+        SeriesOf {
+            site: site.map(str::to_owned),
+            ..SeriesOf::default()
+        }
+    }
+
+    /// `Ok` if every filter given is one of `by`'s keys.
+    pub fn check(&self, by: SeriesBy) -> Result<()> {
+        let refuse = |field: &str, value: &str| {
+            Err(crate::error::HubError::Invalid(format!(
+                "{field} {value:?} is not a filter of series by {}: use {}",
+                by.keys().join(","),
+                by.keys()[1]
+            )))
+        };
+        match (by, &self.sku, &self.category) {
+            (SeriesBy::SiteCategory, Some(s), _) => return refuse("sku", s),
+            (SeriesBy::SiteSku | SeriesBy::LocationSku, _, Some(c)) => {
+                return refuse("category", c);
+            }
+            _ => {}
+        }
+        match (&self.location, by, &self.site) {
+            (Some(l), SeriesBy::LocationSku, None) => Err(crate::error::HubError::Invalid(
+                format!("location {l:?} needs the site it is of: give site too"),
+            )),
+            (Some(l), SeriesBy::SiteCategory | SeriesBy::SiteSku, _) => {
+                Err(crate::error::HubError::Invalid(format!(
+                    "location {l:?} is not a filter of series by {}: use by location,sku",
+                    by.keys().join(",")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One demand series: its site and keys, and its net qty sold per business
 /// day (micro-units), the days without sales absent, in day order.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,18 +264,23 @@ pub struct DemandSeries {
 fn demand(
     sql: &mut Sql<'_>,
     by: SeriesBy,
-    site: Option<&str>,
+    of: &SeriesOf,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DemandSeries>> {
+    let (site, location) = (of.site.as_deref(), of.location.as_deref());
+    let (sku, category) = (of.sku.as_deref(), of.category.as_deref());
     let mut found = SeriesIndex::new(by);
     // One pass over the daily rows (no GROUP BY sort, no row materialised):
     // each row is looked up by its borrowed text and added to its series.
     sql.each(
         "SELECT r.site, r.location, r.sku, COALESCE(p.category, ''), r.day, r.sold - r.returned
          FROM sales_day r LEFT JOIN product p ON p.sku = r.sku
-         WHERE r.day >= ?1 AND r.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR r.site = ?3)",
-        vals![from.to_string(), to.to_string(), site],
+         WHERE r.day >= ?1 AND r.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR r.site = ?3)
+           AND (CAST(?4 AS TEXT) IS NULL OR r.location = ?4)
+           AND (CAST(?5 AS TEXT) IS NULL OR r.sku = ?5)
+           AND (CAST(?6 AS TEXT) IS NULL OR COALESCE(p.category, '') = ?6)",
+        vals![from.to_string(), to.to_string(), site, location, sku, category],
         |r| {
             let Some(day) = parse_day(r[4].text("day")?) else {
                 return Ok(());
@@ -232,10 +305,13 @@ fn demand(
             "SELECT DISTINCT b.site, b.location, b.sku, COALESCE(p.category, '')
              FROM balance b {shared}
              WHERE b.qty > 0 AND {IS_SHARED}
-               AND (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)",
+               AND (CAST(?1 AS TEXT) IS NULL OR b.site = ?1)
+               AND (CAST(?2 AS TEXT) IS NULL OR b.location = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR b.sku = ?3)
+               AND (CAST(?4 AS TEXT) IS NULL OR COALESCE(p.category, '') = ?4)",
             shared = shared_joins()
         ),
-        vals![site],
+        vals![site, location, sku, category],
         |r| {
             found.slot(
                 r[0].text("site")?,
@@ -317,19 +393,20 @@ impl SeriesIndex {
 }
 
 impl Store {
-    /// Demand series of `by` with their sales in `[from, to)`, read in one
-    /// snapshot. An unknown `site` is refused.
+    /// Demand series of `by` (those `of` names) with their sales in
+    /// `[from, to)`, read in one snapshot. An unknown site or SKU, or a
+    /// filter `by` lacks, is refused.
     pub fn demand(
         &self,
         by: SeriesBy,
-        site: Option<&str>,
+        of: &SeriesOf,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DemandSeries>> {
+        of.check(by)?;
         self.db().snapshot(|sql| {
-            let named = site.map(str::to_owned);
-            check_known(sql, &[("site", &named, "SELECT id FROM site")])?;
-            demand(sql, by, site, from, to)
+            check_known(sql, &[("site", &of.site, "SELECT id FROM site")])?;
+            demand(sql, by, of, from, to)
         })
     }
 }

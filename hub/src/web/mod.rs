@@ -6,13 +6,18 @@
 //! - `session`: the cookie, the signed-in user, roles and CSRF;
 //! - `password`: argon2id hashes;
 //! - `i18n`: English and 中文, numbers and times;
-//! - `page`: the frame and HTML writers; `pages`: the pages themselves.
+//! - `page`: the frame, HTML writers, charts and downloads;
+//! - `pages` (overview, sites, users), `stock` (inventory, movements),
+//!   `sales` (the sales flow, sell-in), `planning`, `records` (transfers,
+//!   quarantine): the pages themselves.
 
 pub mod i18n;
 pub mod page;
 mod pages;
 pub mod password;
+mod planning;
 mod records;
+mod sales;
 pub mod session;
 mod stock;
 
@@ -41,6 +46,12 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::overview))
         .route("/inventory", get(stock::inventory))
         .route("/movements", get(stock::movements))
+        .route("/sales", get(sales::sales))
+        .route("/sales.csv", get(sales::sales))
+        .route("/sales.xlsx", get(sales::sales))
+        .route("/planning", get(planning::planning))
+        .route("/planning.csv", get(planning::planning))
+        .route("/planning.xlsx", get(planning::planning))
         .route("/transfers", get(records::transfers))
         .route("/quarantine", get(records::quarantine))
         .route("/sites", get(pages::sites))

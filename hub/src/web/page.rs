@@ -70,6 +70,8 @@ pub fn document(lang: Lang, title: &str, body: &str) -> String {
 pub enum Nav {
     Overview,
     Inventory,
+    Sales,
+    Planning,
     Transfers,
     Quarantine,
     Sites,
@@ -84,6 +86,8 @@ pub fn frame(s: &Signed, nav: Nav, title: &str, path: &str, main: &str) -> Strin
     let mut links = vec![
         (Nav::Overview, "/", Msg::Overview),
         (Nav::Inventory, "/inventory", Msg::Inventory),
+        (Nav::Sales, "/sales", Msg::SalesFlow),
+        (Nav::Planning, "/planning", Msg::Planning),
         (Nav::Transfers, "/transfers", Msg::Transfers),
         (Nav::Quarantine, "/quarantine", Msg::Quarantine),
         (Nav::Sites, "/sites", Msg::Sites),
@@ -337,12 +341,287 @@ fn exact_number(s: &str) -> Option<f64> {
 
 /// The links that download a table (`/NAME.csv`, `/NAME.xlsx`).
 pub fn export_links(l: Lang, name: &str) -> String {
+    export_links_of(l, name, name, "")
+}
+
+/// The links that download the table `id` of the page at `/PATH`, with the
+/// page's query (`a=b&amp;c=d`, already escaped for HTML, or empty).
+pub fn export_links_of(l: Lang, path: &str, id: &str, query: &str) -> String {
+    let q = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
     format!(
-        "<p class=\"exports\"><a id=\"export-{name}\" href=\"/{name}.csv\" download>{}</a> · \
-         <a id=\"export-{name}-xlsx\" href=\"/{name}.xlsx\" download>{}</a></p>",
+        "<p class=\"exports\"><a id=\"export-{id}\" href=\"/{path}.csv{q}\" download>{}</a> · \
+         <a id=\"export-{id}-xlsx\" href=\"/{path}.xlsx{q}\" download>{}</a></p>",
         l.t(Msg::ExportCsv),
         l.t(Msg::ExportXlsx)
     )
+}
+
+/// The format a request's path asks for: `….csv`, `….xlsx`, or a page.
+pub fn export_of(path: &str) -> Option<Export> {
+    if path.ends_with(".csv") {
+        Some(Export::Csv)
+    } else if path.ends_with(".xlsx") {
+        Some(Export::Xlsx)
+    } else {
+        None
+    }
+}
+
+/// How a [`Grid`] column's exact text is shown on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Text,
+    /// A site's kind, shown as its tier's name.
+    Tier,
+    /// A decimal figure (see [`figure`]).
+    Figure,
+    /// Money: an empty cell is a figure not shared by the dealer's policy.
+    Money,
+}
+
+/// A table kept as the API's exact strings, shown on a page (a range of
+/// its rows, with figures formatted for the language) and downloaded whole
+/// as CSV or Excel: one source for both, so the download is the page.
+pub struct Grid {
+    pub id: &'static str,
+    pub head: Vec<String>,
+    pub cols: Vec<Col>,
+    pub rows: Vec<Vec<String>>,
+    /// Where a row's first cell links to (one level down), if anywhere.
+    pub links: Vec<Option<String>>,
+}
+
+impl Grid {
+    pub fn new(id: &'static str, cols: Vec<(&str, Col)>) -> Grid {
+        let (head, cols) = cols.into_iter().map(|(h, c)| (h.to_owned(), c)).unzip();
+        Grid {
+            id,
+            head,
+            cols,
+            rows: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, cells: Vec<String>, link: Option<String>) {
+        self.rows.push(cells);
+        self.links.push(link);
+    }
+
+    /// Rows `skip..skip + take` as an HTML table.
+    pub fn html(&self, l: Lang, skip: usize, take: usize) -> String {
+        let numeric = self
+            .cols
+            .iter()
+            .map(|c| matches!(c, Col::Figure | Col::Money))
+            .collect();
+        let mut t = Table::new(self.id, Vec::new(), numeric);
+        t.head = self.head.iter().map(|h| esc(h)).collect();
+        for (r, link) in self.rows.iter().zip(&self.links).skip(skip).take(take) {
+            let cells = r
+                .iter()
+                .zip(&self.cols)
+                .enumerate()
+                .map(|(i, (v, c))| {
+                    let shown = match c {
+                        Col::Text => esc(v),
+                        Col::Tier => esc(super::i18n::tier(l, v)),
+                        Col::Figure if v.is_empty() => String::new(),
+                        Col::Figure => figure(l, v),
+                        Col::Money if v.is_empty() => {
+                            format!("<span class=\"muted\">{}</span>", l.t(Msg::NotShared))
+                        }
+                        Col::Money => figure(l, v),
+                    };
+                    match link {
+                        Some(href) if i == 0 => {
+                            format!("<a class=\"drill\" href=\"{}\">{shown}</a>", esc(href))
+                        }
+                        _ => shown,
+                    }
+                })
+                .collect();
+            t.rows.push(cells);
+        }
+        t.html()
+    }
+
+    /// Every row as a download named `file`.
+    pub fn download(&self, format: Export, file: &str) -> Response {
+        let head: Vec<&str> = self.head.iter().map(String::as_str).collect();
+        let numeric: Vec<bool> = self
+            .cols
+            .iter()
+            .map(|c| matches!(c, Col::Figure | Col::Money))
+            .collect();
+        download(format, file, &head, &numeric, &self.rows)
+    }
+}
+
+/// The number of pages of `rows` rows at `per_page` a page, and the page
+/// asked for held within them.
+pub fn page_of(rows: usize, per_page: usize, asked: Option<usize>) -> (usize, usize) {
+    let pages = rows.div_ceil(per_page).max(1);
+    (asked.unwrap_or(1).clamp(1, pages), pages)
+}
+
+/// Links to the page before and after `page` of `pages`; `at(p)` is the
+/// address of page `p`. Nothing when there is one page.
+pub fn pager(page: usize, pages: usize, at: impl Fn(usize) -> String) -> String {
+    if pages <= 1 {
+        return String::new();
+    }
+    let mut h = String::from("<nav class=\"pager\">");
+    if page > 1 {
+        let _ = write!(h, "<a href=\"{}\" id=\"prev-page\">←</a> ", at(page - 1));
+    }
+    let _ = write!(h, "{page} / {pages}");
+    if page < pages {
+        let _ = write!(h, " <a href=\"{}\" id=\"next-page\">→</a>", at(page + 1));
+    }
+    h.push_str("</nav>");
+    h
+}
+
+/// A column chart in SVG for a series over time: one column per
+/// `(label, exact figure)` in order, scaled to the largest; each column's
+/// exact figure is its tooltip, and the largest is written on the axis.
+/// Negative figures (more returned than sold) are drawn below the line.
+pub fn column_chart(l: Lang, id: &str, title: &str, bars: &[(String, String)]) -> String {
+    let values: Vec<f64> = bars
+        .iter()
+        .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0))
+        .collect();
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let min = values.iter().copied().fold(0.0, f64::min);
+    let (width, plot_h, left, bottom) = (720.0, 180.0, 70.0, 40.0);
+    let span = if max - min > 0.0 { max - min } else { 1.0 };
+    let zero_y = 10.0 + plot_h * max / span;
+    let step = (width - left) / bars.len().max(1) as f64;
+    let label_every = (bars.len() / 12).max(1);
+    let mut s = format!(
+        "<figure class=\"chart\"><figcaption>{t}</figcaption>\
+         <svg id=\"{id}\" role=\"img\" aria-label=\"{t}\" viewBox=\"0 0 {width} {h}\" \
+         xmlns=\"http://www.w3.org/2000/svg\">\
+         <line x1=\"{left}\" y1=\"{zero_y:.1}\" x2=\"{width}\" y2=\"{zero_y:.1}\" class=\"axis\"></line>",
+        t = esc(title),
+        h = 10.0 + plot_h + bottom,
+    );
+    if let Some((_, top)) = bars
+        .iter()
+        .zip(&values)
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(b, v)| (v, &b.1))
+        .filter(|(v, _)| **v > 0.0)
+    {
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"16\" class=\"value\" text-anchor=\"end\">{}</text>",
+            left - 6.0,
+            esc(&l.number(top))
+        );
+    }
+    for (i, ((label, exact), v)) in bars.iter().zip(&values).enumerate() {
+        let x = left + i as f64 * step;
+        let h = (v.abs() / span * plot_h).max(if *v != 0.0 { 1.0 } else { 0.0 });
+        let y = if *v >= 0.0 { zero_y - h } else { zero_y };
+        let _ = write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{h:.1}\" class=\"bar\">\
+             <title>{} · {}</title></rect>",
+            x + step * 0.1,
+            (step * 0.8).max(1.0),
+            esc(label),
+            esc(&l.number(exact)),
+        );
+        if i % label_every == 0 {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text>",
+                x,
+                10.0 + plot_h + 24.0,
+                esc(label)
+            );
+        }
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+/// Two series over the same days in SVG (`actual` as columns, `forecast`
+/// as a line), scaled together; each day's exact figures are tooltips.
+pub fn forecast_chart(
+    l: Lang,
+    id: &str,
+    title: &str,
+    days: &[(String, Option<String>, Option<String>)],
+) -> String {
+    let num = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
+    let max = days
+        .iter()
+        .flat_map(|(_, a, f)| [num(a), num(f)])
+        .flatten()
+        .fold(0.0, f64::max);
+    let (width, plot_h, left) = (720.0, 180.0, 70.0);
+    let scale = if max > 0.0 { plot_h / max } else { 0.0 };
+    let step = (width - left) / days.len().max(1) as f64;
+    let base = 10.0 + plot_h;
+    let label_every = (days.len() / 10).max(1);
+    let mut s = format!(
+        "<figure class=\"chart\"><figcaption>{t}</figcaption>\
+         <svg id=\"{id}\" role=\"img\" aria-label=\"{t}\" viewBox=\"0 0 {width} {}\" \
+         xmlns=\"http://www.w3.org/2000/svg\">\
+         <line x1=\"{left}\" y1=\"{base}\" x2=\"{width}\" y2=\"{base}\" class=\"axis\"></line>",
+        base + 40.0,
+        t = esc(title),
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"16\" class=\"value\" text-anchor=\"end\">{}</text>",
+        left - 6.0,
+        esc(&l.number(&format!("{max:.1}")))
+    );
+    let mut line = Vec::new();
+    for (i, (day, actual, forecast)) in days.iter().enumerate() {
+        let x = left + i as f64 * step;
+        if let Some(a) = num(actual) {
+            let h = a.max(0.0) * scale;
+            let _ = write!(
+                s,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" class=\"bar\">\
+                 <title>{} · {}</title></rect>",
+                x + step * 0.15,
+                base - h,
+                (step * 0.7).max(1.0),
+                esc(day),
+                esc(&l.number(actual.as_deref().unwrap_or(""))),
+            );
+        }
+        if let Some(f) = num(forecast) {
+            line.push(format!("{:.1},{:.1}", x + step * 0.5, base - f.max(0.0) * scale));
+        }
+        if i % label_every == 0 {
+            let _ = write!(
+                s,
+                "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"label\">{}</text>",
+                base + 24.0,
+                esc(day)
+            );
+        }
+    }
+    if !line.is_empty() {
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" class=\"forecast\"></polyline>",
+            line.join(" ")
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
 }
 
 #[cfg(test)]
