@@ -281,7 +281,8 @@ fn main() {
         ms(t.elapsed())
     );
     let t = Instant::now();
-    let sunk = jxc_hub::plan::sunk(&store, None, SunkBy::Line, 90, as_of(), i64::MAX).expect("sunk");
+    let sunk =
+        jxc_hub::plan::sunk(&store, None, SunkBy::Line, 90, as_of(), i64::MAX).expect("sunk");
     println!(
         "plan sunk --by line (1 site × {} SKUs, {} rows): {:.0} ms  (for the record)",
         grouped(one_skus as f64),

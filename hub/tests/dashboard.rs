@@ -771,7 +771,10 @@ async fn the_sales_flow_page_shows_the_apis_figures_over_time_by_group_and_sell_
     assert_eq!(r["revenue"], "199");
     for f in ["qty", "net_qty", "revenue", "cogs", "margin", "margin_pct"] {
         let v = r[f].as_str().unwrap();
-        assert!(page.body.contains(&format!("data-value=\"{v}\"")), "{f} {v}");
+        assert!(
+            page.body.contains(&format!("data-value=\"{v}\"")),
+            "{f} {v}"
+        );
     }
     // A region links to its sites, a site to its categories.
     let links = drills(&page.body);
@@ -794,18 +797,14 @@ async fn the_sales_flow_page_shows_the_apis_figures_over_time_by_group_and_sell_
     assert!(zh.body.contains("销售流向") && zh.body.contains("毛利"));
 
     // Downloads: the whole table with the API's strings, Chinese intact.
-    let (status, kind, csv) = d
-        .download("/sales.csv?by=region&table=groups", &c)
-        .await;
+    let (status, kind, csv) = d.download("/sales.csv?by=region&table=groups", &c).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(kind, "text/csv; charset=utf-8");
     let rows = csv_records(&csv);
     assert_eq!(rows[0][0], "Region");
     assert_eq!(rows[1][0], "华北");
     assert!(rows[1].contains(&"199".to_owned()), "{rows:?}");
-    let (status, _, xlsx) = d
-        .download("/sales.xlsx?period=month&table=time", &c)
-        .await;
+    let (status, _, xlsx) = d.download("/sales.xlsx?period=month&table=time", &c).await;
     assert_eq!(status, StatusCode::OK);
     let sheet = xlsx_rows(xlsx);
     assert_eq!(sheet.len(), months.as_array().unwrap().len() + 1);
@@ -817,12 +816,29 @@ async fn the_sales_flow_page_shows_the_apis_figures_over_time_by_group_and_sell_
 
     // Bad input names the field and the value.
     for (path, status, text) in [
-        ("/sales?period=year", StatusCode::BAD_REQUEST, "period &quot;year&quot;"),
-        ("/sales?by=colour", StatusCode::BAD_REQUEST, "by &quot;colour&quot;"),
+        (
+            "/sales?period=year",
+            StatusCode::BAD_REQUEST,
+            "period &quot;year&quot;",
+        ),
+        (
+            "/sales?by=colour",
+            StatusCode::BAD_REQUEST,
+            "by &quot;colour&quot;",
+        ),
         ("/sales?from=2026-13-01", StatusCode::BAD_REQUEST, "from"),
         ("/sales?kind=shop", StatusCode::BAD_REQUEST, "shop"),
         ("/sales?site=NOPE", StatusCode::NOT_FOUND, "NOPE"),
-        ("/sales.csv?table=all", StatusCode::BAD_REQUEST, "table &quot;all&quot;"),
+        (
+            "/sales?period=day&from=2020-01-01",
+            StatusCode::BAD_REQUEST,
+            "choose a longer period",
+        ),
+        (
+            "/sales.csv?table=all",
+            StatusCode::BAD_REQUEST,
+            "table &quot;all&quot;",
+        ),
     ] {
         let a = d.get(path, Some(&c), Some("en")).await;
         assert_eq!(a.status, status, "{path}: {}", a.body);
@@ -871,7 +887,10 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
     let sunk = d.api("/v1/plan/sunk?by=site").await;
     for row in sunk.as_array().unwrap() {
         let qty = row["qty"].as_str().unwrap();
-        assert!(page.body.contains(&format!("data-value=\"{qty}\"")), "{row}");
+        assert!(
+            page.body.contains(&format!("data-value=\"{qty}\"")),
+            "{row}"
+        );
     }
     assert!(drills(&page.body).contains(&"/planning?site=BJ01".to_owned()));
 
@@ -884,7 +903,10 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
     assert_eq!(reorder[0]["sku"], "茶-2");
     for f in ["qty", "need"] {
         let v = reorder[0][f].as_str().unwrap();
-        assert!(site.body.contains(&format!("data-value=\"{v}\"")), "{f} {v}");
+        assert!(
+            site.body.contains(&format!("data-value=\"{v}\"")),
+            "{f} {v}"
+        );
     }
     let rop = reorder[0]["inputs"]["reorder_point"].as_str().unwrap();
     assert!(site.body.contains(&format!("data-value=\"{rop}\"")));
@@ -914,7 +936,10 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
         .iter()
         .find(|c| c["lines"].as_u64() > Some(0))
         .unwrap();
-    let (abc, xyz) = (a_cell["abc"].as_str().unwrap(), a_cell["xyz"].as_str().unwrap());
+    let (abc, xyz) = (
+        a_cell["abc"].as_str().unwrap(),
+        a_cell["xyz"].as_str().unwrap(),
+    );
     let filtered = d
         .get(
             &format!("/planning?site=BJ01&abc={abc}&xyz={xyz}"),
@@ -978,7 +1003,11 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
     // Bad input names the field and the value.
     for (path, status, text) in [
         ("/planning?site=NOPE", StatusCode::NOT_FOUND, "NOPE"),
-        ("/planning?site=BJ01&abc=D", StatusCode::BAD_REQUEST, "abc &quot;D&quot;"),
+        (
+            "/planning?site=BJ01&abc=D",
+            StatusCode::BAD_REQUEST,
+            "abc &quot;D&quot;",
+        ),
         ("/planning?sku=x", StatusCode::BAD_REQUEST, "give site too"),
         (
             "/planning?site=BJ01&sku=x&category=y",
@@ -990,7 +1019,11 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
             StatusCode::BAD_REQUEST,
             "as_of",
         ),
-        ("/planning.csv?table=reorder", StatusCode::BAD_REQUEST, "table &quot;reorder&quot;"),
+        (
+            "/planning.csv?table=reorder",
+            StatusCode::BAD_REQUEST,
+            "table &quot;reorder&quot;",
+        ),
     ] {
         let a = d.get(path, Some(&c), Some("en")).await;
         assert_eq!(a.status, status, "{path}: {}", a.body);
@@ -998,9 +1031,18 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
     }
     // The API refuses a series filter its grouping lacks, and an unknown site.
     for (path, status) in [
-        ("/v1/plan/forecast?by=site,category&sku=x", StatusCode::BAD_REQUEST),
-        ("/v1/plan/forecast?by=site,sku&category=x", StatusCode::BAD_REQUEST),
-        ("/v1/plan/backtest?by=location,sku&location=main", StatusCode::BAD_REQUEST),
+        (
+            "/v1/plan/forecast?by=site,category&sku=x",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/plan/forecast?by=site,sku&category=x",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/plan/backtest?by=location,sku&location=main",
+            StatusCode::BAD_REQUEST,
+        ),
         ("/v1/plan/sunk?site=NOPE", StatusCode::NOT_FOUND),
         ("/v1/plan/matrix?site=NOPE", StatusCode::NOT_FOUND),
     ] {

@@ -68,6 +68,17 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
         "--cost",
         "88.8",
     ]);
+    bj.ok(&[
+        "sell",
+        "--location",
+        "main",
+        "--sku",
+        "TEA-LJ-01",
+        "--qty",
+        "2.5",
+        "--price",
+        "168",
+    ]);
     bj.ok(&["sync"]);
 
     let mut b = Chromium::start(1366, 768).unwrap_or_else(|e| panic!("{}", e.message()));
@@ -105,11 +116,11 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
         ]),
         "{shown} against {row}"
     );
-    assert_eq!(row["on_hand"], "1234.5");
+    assert_eq!(row["on_hand"], "1232", "1234.5 received, 2.5 sold");
     let text = b
         .eval("document.querySelector('#stock').innerText")
         .unwrap();
-    assert!(text.as_str().unwrap().contains("1,234.5"), "{text}");
+    assert!(text.as_str().unwrap().contains("1,232"), "{text}");
     let ids = b
         .eval("[...document.querySelectorAll('#freshness .site-id')].map(e => e.textContent)")
         .unwrap();
@@ -133,6 +144,9 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
                 ("/", "overview"),
                 ("/inventory?by=site,sku", "inventory"),
                 ("/movements?site=BJ01", "movements"),
+                ("/sales?period=day", "sales"),
+                ("/planning", "planning"),
+                ("/planning?site=BJ01&sku=TEA-LJ-01", "planning-site"),
                 ("/transfers", "transfers"),
                 ("/quarantine", "quarantine"),
                 ("/sites", "sites"),
@@ -151,6 +165,10 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
                     ("inventory", _) => "库存",
                     ("movements", "en") => "Movements",
                     ("movements", _) => "出入库记录",
+                    ("sales", "en") => "Sales flow",
+                    ("sales", _) => "销售流向",
+                    ("planning" | "planning-site", "en") => "Planning",
+                    ("planning" | "planning-site", _) => "计划",
                     ("transfers", "en") => "Transfers",
                     ("transfers", _) => "调拨",
                     ("quarantine", "en") => "Quarantine",
@@ -184,6 +202,32 @@ fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
         .eval("[...document.querySelectorAll('#movements [data-value]')].map(e => e.dataset.value)")
         .unwrap();
     assert_eq!(qty[0], "1234.5", "{qty}");
+
+    // The sales flow's figures are the API's strings: 2.5 sold at 168.
+    b.open(&format!("{base}/sales?by=site")).unwrap();
+    let shown = b
+        .eval("[...document.querySelectorAll('#sales-groups [data-value]')].map(e => e.dataset.value)")
+        .unwrap();
+    let api = api.get("/v1/sales?by=site", Some(admin.trim())).json();
+    for f in ["qty", "revenue", "margin"] {
+        let v = api[0][f].as_str().unwrap();
+        assert!(
+            shown.as_array().unwrap().iter().any(|s| s == v),
+            "{f} {v} in {shown}"
+        );
+    }
+    assert_eq!(api[0]["revenue"], "420");
+    // The planning page's forecast chart is drawn for the chosen SKU.
+    b.open(&format!("{base}/planning?site=BJ01&sku=TEA-LJ-01"))
+        .unwrap();
+    let drawn = b
+        .eval("[document.querySelectorAll('#chart-forecast rect').length, document.querySelectorAll('#chart-forecast polyline').length]")
+        .unwrap();
+    assert_eq!(
+        drawn,
+        serde_json::json!([56, 1]),
+        "a column a day for the 4 weeks before and the 4 forecast, and the forecast's line"
+    );
 
     let errors = b.take_errors();
     assert!(errors.is_empty(), "the pages raised errors: {errors:#?}");

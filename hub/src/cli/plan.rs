@@ -355,9 +355,9 @@ pub fn run(home: &HubHome, config: &HubConfig, cmd: PlanCmd, out: &mut dyn Write
                 as_of,
                 config.stale_after_secs,
             )?
-                .into_iter()
-                .map(SunkView::from)
-                .collect();
+            .into_iter()
+            .map(SunkView::from)
+            .collect();
             if a.format.json {
                 return json(out, &rows);
             }

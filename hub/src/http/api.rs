@@ -881,14 +881,7 @@ async fn plan_forecast(
     let (by, horizon, as_of) = forecast_query(&q)?;
     let stale = hub.stale_after_secs;
     let rows = blocking(move || {
-        crate::plan::forecasts(
-            &lock(&hub.reads),
-            by,
-            &q.series(),
-            as_of,
-            horizon,
-            stale,
-        )
+        crate::plan::forecasts(&lock(&hub.reads), by, &q.series(), as_of, horizon, stale)
     })
     .await?;
     let rows: Vec<views::ForecastView> = rows
@@ -906,14 +899,7 @@ async fn plan_backtest(
     let (by, horizon, as_of) = forecast_query(&q)?;
     let stale = hub.stale_after_secs;
     let tests = blocking(move || {
-        crate::plan::backtests(
-            &lock(&hub.reads),
-            by,
-            &q.series(),
-            as_of,
-            horizon,
-            stale,
-        )
+        crate::plan::backtests(&lock(&hub.reads), by, &q.series(), as_of, horizon, stale)
     })
     .await?;
     Ok(Json(views::BacktestReport::new(tests, by.keys(), as_of, horizon)).into_response())

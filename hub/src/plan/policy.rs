@@ -478,14 +478,16 @@ pub fn matrix(rows: &[PolicyRow]) -> Vec<MatrixCell> {
     let mut cells: Vec<MatrixCell> = [Abc::A, Abc::B, Abc::C]
         .into_iter()
         .flat_map(|abc| {
-            [Xyz::X, Xyz::Y, Xyz::Z].into_iter().map(move |xyz| MatrixCell {
-                abc,
-                xyz,
-                lines: 0,
-                on_hand: Decimal::ZERO,
-                daily_demand: Decimal::ZERO,
-                at_reorder: 0,
-            })
+            [Xyz::X, Xyz::Y, Xyz::Z]
+                .into_iter()
+                .map(move |xyz| MatrixCell {
+                    abc,
+                    xyz,
+                    lines: 0,
+                    on_hand: Decimal::ZERO,
+                    daily_demand: Decimal::ZERO,
+                    at_reorder: 0,
+                })
         })
         .collect();
     for r in rows {

@@ -16,8 +16,8 @@ pub use alert::{
 };
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use plan::{
-    DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy, SeriesOf,
-    StoredPolicy,
+    DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy,
+    SeriesOf, StoredPolicy,
 };
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, MovementsOf, QuarantineRow, SiteRow,

@@ -280,7 +280,14 @@ fn demand(
            AND (CAST(?4 AS TEXT) IS NULL OR r.location = ?4)
            AND (CAST(?5 AS TEXT) IS NULL OR r.sku = ?5)
            AND (CAST(?6 AS TEXT) IS NULL OR COALESCE(p.category, '') = ?6)",
-        vals![from.to_string(), to.to_string(), site, location, sku, category],
+        vals![
+            from.to_string(),
+            to.to_string(),
+            site,
+            location,
+            sku,
+            category
+        ],
         |r| {
             let Some(day) = parse_day(r[4].text("day")?) else {
                 return Ok(());

@@ -428,6 +428,8 @@ impl Grid {
                 .enumerate()
                 .map(|(i, (v, c))| {
                     let shown = match c {
+                        // A group without a value (no region set, say).
+                        Col::Text if i == 0 && v.is_empty() => "—".to_owned(),
                         Col::Text => esc(v),
                         Col::Tier => esc(super::i18n::tier(l, v)),
                         Col::Figure if v.is_empty() => String::new(),
@@ -501,8 +503,8 @@ pub fn column_chart(l: Lang, id: &str, title: &str, bars: &[(String, String)]) -
     let (width, plot_h, left, bottom) = (720.0, 180.0, 70.0, 40.0);
     let span = if max - min > 0.0 { max - min } else { 1.0 };
     let zero_y = 10.0 + plot_h * max / span;
-    let step = (width - left) / bars.len().max(1) as f64;
-    let label_every = (bars.len() / 12).max(1);
+    let step = ((width - left) / bars.len().max(1) as f64).min(48.0);
+    let label_every = label_spacing(step);
     let mut s = format!(
         "<figure class=\"chart\"><figcaption>{t}</figcaption>\
          <svg id=\"{id}\" role=\"img\" aria-label=\"{t}\" viewBox=\"0 0 {width} {h}\" \
@@ -552,6 +554,16 @@ pub fn column_chart(l: Lang, id: &str, title: &str, bars: &[(String, String)]) -
     s
 }
 
+/// Every how many columns of `step` pixels a label goes, so that labels
+/// (a date is ~80 px wide) never overlap.
+fn label_spacing(step: f64) -> usize {
+    if step <= 0.0 {
+        1
+    } else {
+        ((90.0 / step).ceil() as usize).max(1)
+    }
+}
+
 /// Two series over the same days in SVG (`actual` as columns, `forecast`
 /// as a line), scaled together; each day's exact figures are tooltips.
 pub fn forecast_chart(
@@ -570,7 +582,7 @@ pub fn forecast_chart(
     let scale = if max > 0.0 { plot_h / max } else { 0.0 };
     let step = (width - left) / days.len().max(1) as f64;
     let base = 10.0 + plot_h;
-    let label_every = (days.len() / 10).max(1);
+    let label_every = label_spacing(step);
     let mut s = format!(
         "<figure class=\"chart\"><figcaption>{t}</figcaption>\
          <svg id=\"{id}\" role=\"img\" aria-label=\"{t}\" viewBox=\"0 0 {width} {}\" \
@@ -602,7 +614,11 @@ pub fn forecast_chart(
             );
         }
         if let Some(f) = num(forecast) {
-            line.push(format!("{:.1},{:.1}", x + step * 0.5, base - f.max(0.0) * scale));
+            line.push(format!(
+                "{:.1},{:.1}",
+                x + step * 0.5,
+                base - f.max(0.0) * scale
+            ));
         }
         if i % label_every == 0 {
             let _ = write!(

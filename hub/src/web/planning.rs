@@ -267,6 +267,16 @@ fn opt(v: Option<Decimal>) -> String {
     v.map_or(String::new(), |d| d.to_string())
 }
 
+/// The stock at dealer price; empty when none of it has a dealer price
+/// (so a planner never reads "0" for "not priced").
+fn dealer_value(r: &SunkView) -> String {
+    if r.no_dealer_price_qty == r.qty && !r.qty.decimal().is_zero() {
+        String::new()
+    } else {
+        r.dealer_value.to_string()
+    }
+}
+
 fn sunk_grid(l: Lang, rows: &[SunkView]) -> Grid {
     let mut g = Grid::new(
         "sunk",
@@ -292,7 +302,7 @@ fn sunk_grid(l: Lang, rows: &[SunkView]) -> Grid {
                 r.over_supply_lines.to_string(),
                 r.qty.decimal().to_string(),
                 r.value.to_string(),
-                r.dealer_value.to_string(),
+                dealer_value(r),
                 r.unvalued_qty.decimal().to_string(),
             ],
             Some(format!("/planning?site={}", url_encode(&r.key))),
@@ -440,7 +450,7 @@ fn sinking_grid(l: Lang, rows: &[SunkView]) -> Grid {
                 opt(r.days_of_supply),
                 r.qty.decimal().to_string(),
                 r.value.to_string(),
-                r.dealer_value.to_string(),
+                dealer_value(r),
             ],
             None,
         );
@@ -529,12 +539,11 @@ fn site_select(l: Lang, sites: &[(String, String)], chosen: Option<&str>) -> Str
 
 /// The forecast-against-actual section of a chosen series.
 fn series_html(l: Lang, s: &SeriesAsked, d: &SeriesData) -> String {
-    let key = s
-        .of
-        .sku
-        .as_deref()
-        .or(s.of.category.as_deref())
-        .unwrap_or("");
+    let key =
+        s.of.sku
+            .as_deref()
+            .or(s.of.category.as_deref())
+            .unwrap_or("");
     let mut h = format!(
         "<section id=\"series\"><h2>{} · {}</h2>",
         l.t(Msg::ForecastVsActual),
@@ -604,7 +613,10 @@ fn series_html(l: Lang, s: &SeriesAsked, d: &SeriesData) -> String {
         ],
     );
     for (day, a, f) in days.into_iter().rev() {
-        g.push(vec![day, a.unwrap_or_default(), f.unwrap_or_default()], None);
+        g.push(
+            vec![day, a.unwrap_or_default(), f.unwrap_or_default()],
+            None,
+        );
     }
     let _ = write!(
         h,
@@ -696,7 +708,11 @@ pub(super) async fn planning(
                 l.number(&reorder.rows.len().to_string())
             );
             if reorder.rows.is_empty() {
-                let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NothingToReorder));
+                let _ = write!(
+                    main,
+                    "<p class=\"muted\">{}</p>",
+                    l.t(Msg::NothingToReorder)
+                );
             } else {
                 main.push_str(&page::export_links_of(
                     l,

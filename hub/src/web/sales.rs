@@ -24,6 +24,9 @@ use std::fmt::Write;
 const GROUPS_PAGE: usize = 200;
 /// Days shown when no `from` is given: twelve weeks.
 const DEFAULT_DAYS: u64 = 84;
+/// The longest window shown by day (a year) and by week (five years).
+const MAX_DAYS_BY_DAY: i64 = 366;
+const MAX_DAYS_BY_WEEK: i64 = 5 * 366;
 
 /// The page's query: the API's filters, the period and the group, and
 /// which table a download is of.
@@ -67,11 +70,7 @@ fn given(v: &Option<String>) -> Option<String> {
 
 /// One of `choices` by its name, or the first; a name not among them is
 /// refused naming the field.
-fn choose(
-    field: &str,
-    v: &Option<String>,
-    choices: &[(SalesKey, Msg)],
-) -> Result<(SalesKey, Msg)> {
+fn choose(field: &str, v: &Option<String>, choices: &[(SalesKey, Msg)]) -> Result<(SalesKey, Msg)> {
     match given(v) {
         None => Ok(choices[0]),
         Some(name) => choices
@@ -116,8 +115,23 @@ impl Asked {
         if let Some(k) = given(&q.kind) {
             jxc_shared::SiteKind::parse(&k)?;
         }
+        let period = choose("period", &q.period, &PERIODS)?;
+        // A page shows every period of its window: bounded, so that no
+        // page grows past what a planner reads (and 500 KB).
+        let days = (to - from).num_days();
+        let most = match period.0 {
+            SalesKey::Day => Some(MAX_DAYS_BY_DAY),
+            SalesKey::Week => Some(MAX_DAYS_BY_WEEK),
+            _ => None,
+        };
+        if let Some(most) = most.filter(|m| days > *m) {
+            return Err(HubError::Invalid(format!(
+                "period {} over {days} days is not valid: at most {most} days; choose a longer period",
+                period.0.as_str()
+            )));
+        }
         Ok(Asked {
-            period: choose("period", &q.period, &PERIODS)?,
+            period,
             group: choose("by", &q.by, &GROUPS)?,
             from,
             to,
@@ -209,7 +223,14 @@ fn sales_grid(l: Lang, id: &'static str, key: SalesKey, head: &str, rows: &[Sale
     let mut g = Grid::new(
         id,
         vec![
-            (head, if key == SalesKey::Kind { Col::Tier } else { Col::Text }),
+            (
+                head,
+                if key == SalesKey::Kind {
+                    Col::Tier
+                } else {
+                    Col::Text
+                },
+            ),
             (l.t(Msg::Qty), Col::Figure),
             (l.t(Msg::Returns), Col::Figure),
             (l.t(Msg::NetQty), Col::Figure),
@@ -309,7 +330,13 @@ pub(super) async fn sales(
         Err(e) => return page::error(&s, e.status(), &e.to_string()),
     };
     let period_head = l.t(asked.period.1);
-    let time = sales_grid(l, "sales-time", asked.period.0, period_head, &data.over_time);
+    let time = sales_grid(
+        l,
+        "sales-time",
+        asked.period.0,
+        period_head,
+        &data.over_time,
+    );
     let groups = sales_grid(
         l,
         "sales-groups",
@@ -387,13 +414,25 @@ pub(super) async fn sales(
             (k, v.to_string())
         })
         .collect();
+    // By day, every day of the period is a column (days without sales at 0).
+    let bars = if asked.period.0 == SalesKey::Day {
+        let mut all = Vec::new();
+        let mut day = asked.from;
+        while day < asked.to {
+            let d = day.to_string();
+            let v = bars
+                .iter()
+                .find(|(k, _)| *k == d)
+                .map_or_else(|| "0".to_owned(), |(_, v)| v.clone());
+            all.push((d, v));
+            day = day + Days::new(1);
+        }
+        all
+    } else {
+        bars
+    };
     let what = l.t(if priced { Msg::Revenue } else { Msg::NetQty });
-    let _ = write!(
-        main,
-        "<section><h2>{} · {}</h2>",
-        what,
-        l.t(asked.period.1)
-    );
+    let _ = write!(main, "<section><h2>{} · {}</h2>", what, l.t(asked.period.1));
     if data.over_time.is_empty() {
         let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NoSalesInPeriod));
     } else {
