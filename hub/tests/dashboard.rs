@@ -846,6 +846,33 @@ async fn the_sales_flow_page_shows_the_apis_figures_over_time_by_group_and_sell_
     }
 }
 
+/// A second SKU at BJ01 selling one a day on 18 of the last 40 days, with 2
+/// left: below any reorder point.
+fn with_a_line_to_reorder(d: &Dash) {
+    let mut store = Store::open(&d.home.db, false).unwrap();
+    let mut movements = vec![WireMovement {
+        sku: "茶-2".into(),
+        ..movement(4, MovementKind::Receipt, "BJ01", 20, 45)
+    }];
+    for i in 0..18 {
+        movements.push(WireMovement {
+            sku: "茶-2".into(),
+            ..movement(5 + i, MovementKind::Sale, "BJ01", -1, 40 - 2 * i as i64)
+        });
+    }
+    let req = SyncRequest {
+        from_seq: 4,
+        movements,
+        agent_last_seq: 22,
+        transfers_cursor: 0,
+        locations: Vec::new(),
+        agent_time_ms: Utc::now().timestamp_millis(),
+    };
+    store
+        .ingest(&SiteId::parse("BJ01").unwrap(), &req, Utc::now())
+        .unwrap();
+}
+
 /// A JSON string as the page writes it (HTML-escaped).
 fn esc_json(v: &Value) -> String {
     jxc_hub::web::page::esc(v.as_str().unwrap())
@@ -854,32 +881,7 @@ fn esc_json(v: &Value) -> String {
 #[tokio::test]
 async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_against_actual() {
     let d = setup();
-    {
-        // A second SKU selling one a day on 18 of the last 40 days, with 2
-        // left: below any reorder point.
-        let mut store = Store::open(&d.home.db, false).unwrap();
-        let mut movements = vec![WireMovement {
-            sku: "茶-2".into(),
-            ..movement(4, MovementKind::Receipt, "BJ01", 20, 45)
-        }];
-        for i in 0..18 {
-            movements.push(WireMovement {
-                sku: "茶-2".into(),
-                ..movement(5 + i, MovementKind::Sale, "BJ01", -1, 40 - 2 * i as i64)
-            });
-        }
-        let req = SyncRequest {
-            from_seq: 4,
-            movements,
-            agent_last_seq: 22,
-            transfers_cursor: 0,
-            locations: Vec::new(),
-            agent_time_ms: Utc::now().timestamp_millis(),
-        };
-        store
-            .ingest(&SiteId::parse("BJ01").unwrap(), &req, Utc::now())
-            .unwrap();
-    }
+    with_a_line_to_reorder(&d);
     let c = d.sign_in("plan").await;
     // The channel: sunk stock per site, each linking to its site's plan.
     let page = d.get("/planning", Some(&c), Some("en")).await;
@@ -1053,4 +1055,284 @@ async fn the_planning_page_shows_reorder_suggestions_the_matrix_and_forecast_aga
         let a = d.send(req).await;
         assert_eq!(a.status, status, "{path}: {}", a.body);
     }
+}
+
+#[tokio::test]
+async fn every_records_table_downloads_whole_as_csv_and_excel() {
+    let d = setup();
+    let c = d.sign_in("view").await;
+    // Inventory by site and SKU: the API's rows, Chinese SKU intact.
+    let api = d.api("/v1/inventory?by=site,sku").await;
+    let (status, _, csv) = d.download("/inventory.csv?by=site,sku", &c).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = csv_records(&csv);
+    assert_eq!(rows[0][..3], ["Site", "SKU", "On hand"]);
+    assert_eq!(rows.len(), api.as_array().unwrap().len() + 1);
+    assert_eq!(rows[1][..3], ["BJ01", "茶-1", "1490"]);
+    let (_, _, xlsx) = d.download("/inventory.xlsx?by=site,sku", &c).await;
+    let sheet = xlsx_rows(xlsx);
+    assert_eq!(sheet[1][..3], ["BJ01", "茶-1", "1490"]);
+    // Movements: all of them, from the cursor on, with exact figures.
+    let (status, _, csv) = d.download("/movements.csv?site=BJ01", &c).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = csv_records(&csv);
+    let qty = rows[0].iter().position(|h| h == "Qty").unwrap();
+    let qtys: Vec<&str> = rows[1..].iter().map(|r| r[qty].as_str()).collect();
+    assert_eq!(qtys, ["1500", "-7", "-3"]);
+    let (_, _, csv) = d
+        .download("/movements.csv?site=BJ01&after=BJ01:1", &c)
+        .await;
+    assert_eq!(csv_records(&csv).len(), 3, "after the cursor");
+    let page = d.get("/movements?site=BJ01", Some(&c), None).await;
+    assert!(page.body.contains("href=\"/movements.csv?site=BJ01\""));
+    // Transfers and the quarantine download even when empty: a heading.
+    for (path, first) in [("/transfers.csv", "ID"), ("/quarantine.csv", "Received")] {
+        let (status, kind, csv) = d.download(path, &c).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(kind, "text/csv; charset=utf-8");
+        assert_eq!(csv_records(&csv)[0][0], first, "{path}");
+    }
+    let (status, _, xlsx) = d.download("/quarantine.xlsx", &c).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(xlsx_rows(xlsx).len(), 1);
+    // A bad filter is refused for a download as for the page.
+    let (status, _, _) = d.download("/inventory.csv?site=NOPE", &c).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_planner_marks_a_suggestion_ordered_or_dismissed_and_a_viewer_cannot() {
+    let d = setup();
+    with_a_line_to_reorder(&d);
+    let today = chrono::Local::now().date_naive().to_string();
+    let viewer = d.sign_in("view").await;
+    let page = d.get("/planning?site=BJ01", Some(&viewer), None).await;
+    assert!(
+        !page.body.contains("/planning/decide"),
+        "no forms for a viewer"
+    );
+    let token = csrf(&page.body);
+    let form = |decision: &'static str, qty: &'static str, note: &'static str| {
+        vec![
+            ("site", "BJ01"),
+            ("location", "main"),
+            ("sku", "茶-2"),
+            ("as_of", today.as_str()),
+            ("decision", decision),
+            ("qty", qty),
+            ("note", note),
+        ]
+    };
+    let mut f = form("ordered", "10", "");
+    f.push(("csrf", &token));
+    let a = d.post("/planning/decide", Some(&viewer), &f).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    let planner = d.sign_in("plan").await;
+    let page = d
+        .get("/planning?site=BJ01", Some(&planner), Some("en"))
+        .await;
+    assert!(page.body.contains("action=\"/planning/decide\""));
+    let token = csrf(&page.body);
+    // Without the session's CSRF token: refused.
+    let a = d
+        .post(
+            "/planning/decide",
+            Some(&planner),
+            &form("ordered", "10", ""),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let mut f = form("ordered", "12.5", "调拨单 T-88");
+    f.push(("csrf", &token));
+    let a = d.post("/planning/decide", Some(&planner), &f).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.location.as_deref(), Some("/planning?site=BJ01#reorder"));
+    // The API and the page show it.
+    let reorder = d.api("/v1/plan/reorder?site=BJ01").await;
+    let decision = &reorder[0]["decision"];
+    assert_eq!(decision["decision"], "ordered", "{reorder}");
+    assert_eq!(decision["qty"], "12.5");
+    assert_eq!(decision["decided_by"], "plan");
+    assert_eq!(decision["note"], "调拨单 T-88");
+    let page = d
+        .get("/planning?site=BJ01", Some(&planner), Some("en"))
+        .await;
+    assert!(
+        page.body.contains("ordered 12.5 · 调拨单 T-88"),
+        "{}",
+        page.body
+    );
+    // Dismissed replaces it for the day.
+    let mut f = form("dismissed", "", "");
+    f.push(("csrf", &token));
+    let a = d.post("/planning/decide", Some(&planner), &f).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let reorder = d.api("/v1/plan/reorder?site=BJ01").await;
+    assert_eq!(reorder[0]["decision"]["decision"], "dismissed");
+    assert!(reorder[0]["decision"]["qty"].is_null());
+    // Bad input names the field.
+    for (decision, qty, site, text, status) in [
+        (
+            "ordered",
+            "-1",
+            "BJ01",
+            "qty &quot;-1&quot;",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "ordered",
+            "lots",
+            "BJ01",
+            "qty &quot;lots&quot;",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bought",
+            "1",
+            "BJ01",
+            "decision &quot;bought&quot;",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("ordered", "1", "NOPE", "NOPE", StatusCode::NOT_FOUND),
+    ] {
+        let f = vec![
+            ("csrf", token.as_str()),
+            ("site", site),
+            ("location", "main"),
+            ("sku", "茶-2"),
+            ("as_of", today.as_str()),
+            ("decision", decision),
+            ("qty", qty),
+        ];
+        let a = d.post("/planning/decide", Some(&planner), &f).await;
+        assert_eq!(a.status, status, "{decision} {qty}: {}", a.body);
+        assert!(a.body.contains(text), "{}", a.body);
+    }
+    // The download leaves the forms out.
+    let (_, _, csv) = d
+        .download("/planning.csv?site=BJ01&table=reorder", &planner)
+        .await;
+    let rows = csv_records(&csv);
+    assert_eq!(rows[0].last().unwrap(), "Decided by");
+    assert_eq!(rows[1].last().unwrap(), "plan");
+}
+
+#[tokio::test]
+async fn a_planner_acknowledges_an_open_alert_once() {
+    use jxc_hub::alert::rules::{Channels, Condition, Origin, Rule, Scope};
+    let d = setup();
+    {
+        // A stock-out rule, and a sale that empties a line.
+        let mut store = Store::open(&d.home.db, false).unwrap();
+        let rule = Rule::new(
+            "out",
+            Condition::StockOut,
+            Scope::default(),
+            Channels {
+                webhook: true,
+                email: false,
+            },
+            Origin::Database,
+        )
+        .unwrap();
+        store.add_alert_rule(&rule, Utc::now()).unwrap();
+        let req = SyncRequest {
+            from_seq: 4,
+            movements: vec![movement(4, MovementKind::Sale, "BJ01", -1490, 0)],
+            agent_last_seq: 4,
+            transfers_cursor: 0,
+            locations: Vec::new(),
+            agent_time_ms: Utc::now().timestamp_millis(),
+        };
+        let (resp, stats) = store
+            .ingest(&SiteId::parse("BJ01").unwrap(), &req, Utc::now())
+            .unwrap();
+        let e = jxc_hub::alert::after_ingest(
+            &mut store,
+            &HubConfig::default(),
+            "BJ01",
+            4,
+            resp.hwm,
+            &stats,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(e.raised, 1);
+    }
+    let alerts = d.api("/v1/alerts?open=true").await;
+    let id = alerts[0]["id"].as_i64().unwrap();
+    assert!(alerts[0]["acked_by"].is_null());
+    let path = format!("/alerts/{id}/ack");
+
+    let viewer = d.sign_in("view").await;
+    let page = d.get("/alerts", Some(&viewer), Some("en")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("茶-1") && !page.body.contains(&path));
+    let token = csrf(&page.body);
+    let a = d
+        .post(&path, Some(&viewer), &[("csrf", &token), ("note", "x")])
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    let planner = d.sign_in("plan").await;
+    let page = d.get("/alerts", Some(&planner), Some("en")).await;
+    assert!(page.body.contains(&format!("action=\"{path}\"")));
+    let token = csrf(&page.body);
+    let a = d.post(&path, Some(&planner), &[("note", "补货中")]).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let a = d
+        .post(
+            &path,
+            Some(&planner),
+            &[("csrf", &token), ("note", "补货中")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let alerts = d.api("/v1/alerts?open=true").await;
+    assert_eq!(alerts[0]["acked_by"], "plan");
+    assert_eq!(alerts[0]["ack_note"], "补货中");
+    assert_eq!(alerts[0]["state"], "open", "it stays open until it clears");
+    let page = d.get("/alerts", Some(&planner), Some("en")).await;
+    assert!(page.body.contains("补货中") && !page.body.contains(&path));
+    // Once only; an unknown alert, a bad id, a long note.
+    let a = d
+        .post(
+            &path,
+            Some(&planner),
+            &[("csrf", &token), ("note", "again")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(
+        a.body.contains("acknowledged already, by plan"),
+        "{}",
+        a.body
+    );
+    let a = d
+        .post("/alerts/999/ack", Some(&planner), &[("csrf", &token)])
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = d
+        .post("/alerts/x/ack", Some(&planner), &[("csrf", &token)])
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let long = "长".repeat(501);
+    let a = d
+        .post(&path, Some(&planner), &[("csrf", &token), ("note", &long)])
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("at most 500"));
+    // Every state, and the download.
+    let all = d.get("/alerts?show=all", Some(&viewer), None).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(
+        d.get("/alerts?show=some", Some(&viewer), None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, _, csv) = d.download("/alerts.csv", &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = csv_records(&csv);
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].contains(&"补货中".to_owned()));
 }

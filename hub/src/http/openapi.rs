@@ -160,11 +160,16 @@ pub fn document() -> Value {
                     )
                 ]),
                 json!({ "type": "array", "items": { "type": "object",
-                    "required": ["site", "location", "sku", "action", "source", "qty", "need", "inputs"],
+                    "required": ["site", "location", "sku", "action", "source", "qty", "need", "inputs", "decision"],
                     "properties": { "site": string, "location": string, "sku": string,
                         "action": { "enum": ["transfer", "purchase"] }, "source": string,
                         "source_on_hand": { "type": ["string", "null"] }, "qty": decimal, "need": decimal,
-                        "inputs": { "$ref": "#/components/schemas/StockPolicy" } } } }),
+                        "inputs": { "$ref": "#/components/schemas/StockPolicy" },
+                        "decision": { "type": ["object", "null"],
+                            "description": "a planner's decision on it for this plan day, from the dashboard",
+                            "properties": { "decision": { "enum": ["ordered", "dismissed"] },
+                                "qty": { "type": ["string", "null"] }, "note": string,
+                                "decided_by": string, "decided_at": string } } } } }),
             ),
             "400",
             "a service level or days out of range, or a malformed date",
@@ -293,7 +298,8 @@ pub fn document() -> Value {
                 "Alert": {
                     "type": "object",
                     "required": ["id", "rule", "kind", "site", "location", "sku", "state", "raised_at", "cleared_at",
-                                 "message", "figures", "cleared_figures", "undelivered", "last_error"],
+                                 "message", "figures", "cleared_figures", "undelivered", "last_error",
+                                 "acked_by", "acked_at", "ack_note"],
                     "properties": {
                         "id": { "type": "integer" }, "rule": string,
                         "kind": { "enum": ["below-reorder-point", "stock-out", "over-days-of-supply", "stale", "quarantine-grew"] },
@@ -306,7 +312,10 @@ pub fn document() -> Value {
                         "figures": { "type": "object", "description": "the line's figures when raised: on_hand, in_transit (decimal text), or a site's silent_secs, or a batch's quarantined and accepted" },
                         "cleared_figures": { "type": ["object", "null"], "description": "the same, when it cleared" },
                         "undelivered": { "type": "integer", "description": "messages about it not yet delivered" },
-                        "last_error": nullable_string.clone()
+                        "last_error": nullable_string.clone(),
+                        "acked_by": { "type": ["string", "null"], "description": "the planner who acknowledged it on the dashboard" },
+                        "acked_at": nullable_string.clone(),
+                        "ack_note": nullable_string.clone()
                     }
                 }
             }

@@ -552,6 +552,31 @@ pub struct ReorderView {
     /// `order_up_to − position`.
     pub need: Decimal,
     pub inputs: StockPolicyView,
+    /// What a planner decided on it for this plan day (`null`: undecided).
+    pub decision: Option<DecisionView>,
+}
+
+/// A planner's decision on a reorder suggestion.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionView {
+    /// `ordered` or `dismissed`.
+    pub decision: &'static str,
+    pub qty: Option<Decimal>,
+    pub note: String,
+    pub decided_by: String,
+    pub decided_at: String,
+}
+
+impl From<crate::store::PlanDecision> for DecisionView {
+    fn from(d: crate::store::PlanDecision) -> Self {
+        DecisionView {
+            decision: d.decision.as_str(),
+            qty: d.qty,
+            note: d.note,
+            decided_by: d.decided_by,
+            decided_at: d.decided_at,
+        }
+    }
 }
 
 impl From<crate::plan::reorder::Suggestion> for ReorderView {
@@ -575,6 +600,7 @@ impl From<crate::plan::reorder::Suggestion> for ReorderView {
             qty: s.qty,
             need: s.need,
             inputs: StockPolicyView::from(s.policy),
+            decision: s.decision.map(DecisionView::from),
         }
     }
 }
@@ -718,6 +744,10 @@ pub struct AlertView {
     /// Messages about it not yet delivered, and why the last attempt failed.
     pub undelivered: u64,
     pub last_error: Option<String>,
+    /// Who acknowledged it on the dashboard, when, and the note they left.
+    pub acked_by: Option<String>,
+    pub acked_at: Option<String>,
+    pub ack_note: Option<String>,
 }
 
 impl From<crate::store::AlertRow> for AlertView {
@@ -737,6 +767,9 @@ impl From<crate::store::AlertRow> for AlertView {
             cleared_figures: a.cleared_figures,
             undelivered: a.undelivered,
             last_error: a.last_error,
+            acked_by: a.acked_by,
+            acked_at: a.acked_at,
+            ack_note: a.ack_note,
         }
     }
 }

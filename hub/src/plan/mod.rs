@@ -141,13 +141,17 @@ pub fn reorder(
     params: &policy::PolicyParams,
 ) -> Result<Vec<reorder::Suggestion>> {
     let rows = policy::policy(store, config, site, None, params)?;
-    reorder_of(store, &rows)
+    reorder_of(store, &rows, params.as_of)
 }
 
-/// The reorder suggestions of policy rows already computed (as
-/// [`reorder`] makes them), so a page showing both computes the policy
-/// once.
-pub fn reorder_of(store: &Store, rows: &[policy::PolicyRow]) -> Result<Vec<reorder::Suggestion>> {
+/// The reorder suggestions of policy rows already computed as of `as_of`
+/// (as [`reorder`] makes them), so a page showing both computes the policy
+/// once; each with the planners' decision on it for that day.
+pub fn reorder_of(
+    store: &Store,
+    rows: &[policy::PolicyRow],
+    as_of: NaiveDate,
+) -> Result<Vec<reorder::Suggestion>> {
     let (hq_sites, held) = store.hq_stock()?;
     let mut stock = reorder::HqStock::new();
     for (site, location, sku, qty) in held {
@@ -157,5 +161,28 @@ pub fn reorder_of(store: &Store, rows: &[policy::PolicyRow]) -> Result<Vec<reord
             rust_decimal::Decimal::new(qty, 6).normalize(),
         ));
     }
-    Ok(reorder::suggest(rows, &hq_sites, &stock))
+    let mut suggestions = reorder::suggest(rows, &hq_sites, &stock);
+    let sites: std::collections::BTreeSet<&str> =
+        suggestions.iter().map(|s| s.policy.site.as_str()).collect();
+    let site = match sites.len() {
+        1 => sites.first().copied(),
+        _ => None,
+    };
+    let mut decided: std::collections::HashMap<
+        (String, String, String),
+        crate::store::PlanDecision,
+    > = store
+        .decisions(site, as_of)?
+        .into_iter()
+        .map(|d| ((d.site.clone(), d.location.clone(), d.sku.clone()), d))
+        .collect();
+    for s in &mut suggestions {
+        let key = (
+            s.policy.site.clone(),
+            s.policy.location.clone(),
+            s.policy.sku.clone(),
+        );
+        s.decision = decided.remove(&key);
+    }
+    Ok(suggestions)
 }

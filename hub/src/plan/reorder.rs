@@ -31,6 +31,8 @@ pub struct Suggestion {
     pub source: Source,
     /// On hand at the HQ source location (`None` for the supplier).
     pub source_on_hand: Option<Decimal>,
+    /// What a planner decided on it for this plan day, if anything.
+    pub decision: Option<crate::store::PlanDecision>,
 }
 
 impl Suggestion {
@@ -89,6 +91,7 @@ pub fn suggest(rows: &[PolicyRow], hq_sites: &[String], hq_stock: &HqStock) -> V
                 qty,
                 source,
                 source_on_hand,
+                decision: None,
             })
         })
         .collect()

@@ -51,6 +51,10 @@ pub struct AlertRow {
     pub undelivered: u64,
     /// Why the newest failed delivery failed.
     pub last_error: Option<String>,
+    /// Who acknowledged it (a planner, on the dashboard), when, and why.
+    pub acked_by: Option<String>,
+    pub acked_at: Option<String>,
+    pub ack_note: Option<String>,
 }
 
 /// A delivery channel.
@@ -367,7 +371,8 @@ impl Store {
                         (SELECT COUNT(*) FROM alert_outbox o WHERE o.alert = a.id AND o.delivered_at IS NULL),
                         (SELECT o.last_error FROM alert_outbox o
                          WHERE o.alert = a.id AND o.delivered_at IS NULL AND o.last_error IS NOT NULL
-                         ORDER BY o.id DESC LIMIT 1)
+                         ORDER BY o.id DESC LIMIT 1),
+                        a.acked_by, a.acked_at, a.ack_note
                  FROM alert a WHERE (?1 = 0 OR a.state = 'open')
                  ORDER BY a.raised_at DESC, a.id DESC LIMIT ?2",
                 vals![open_only, limit],
@@ -399,9 +404,40 @@ impl Store {
                     detail: parse(r.get(11)?)?,
                     undelivered: r.get(12)?,
                     last_error: r.get(13)?,
+                    acked_by: r.get(14)?,
+                    acked_at: r.get(15)?,
+                    ack_note: r.get(16)?,
                 })
             })
             .collect()
+    }
+
+    /// Acknowledges the open alert `id` for `by`, with `note`: the alert
+    /// stays open until its condition clears, but the planners see that
+    /// someone is on it. Refused if it is unknown (404), has cleared, or
+    /// was acknowledged already (409, naming by whom).
+    pub fn ack_alert(&mut self, id: i64, by: &str, note: &str, now: DateTime<Utc>) -> Result<()> {
+        self.db().write(|sql| {
+            let n = sql.exec(
+                "UPDATE alert SET acked_by = ?, acked_at = ?, ack_note = ?
+                 WHERE id = ? AND state = 'open' AND acked_by IS NULL",
+                vals![by, now_text(now), note, id],
+            )?;
+            if n == 1 {
+                return Ok(());
+            }
+            let found = sql.query("SELECT state, acked_by FROM alert WHERE id = ?", vals![id])?;
+            let Some(r) = found.first() else {
+                return Err(HubError::NotFound(format!(
+                    "alert {id} is not known to the hub"
+                )));
+            };
+            let (state, acked): (String, Option<String>) = (r.get(0)?, r.get(1)?);
+            Err(HubError::Conflict(match acked {
+                Some(who) => format!("alert {id} was acknowledged already, by {who}"),
+                None => format!("alert {id} is {state}: only an open alert is acknowledged"),
+            }))
+        })
     }
 
     /// Claims up to `limit` due messages for `worker` until `lease_until`.

@@ -16,8 +16,8 @@ pub use alert::{
 };
 pub use ingest::{IngestStats, PreparedBatch, prepare};
 pub use plan::{
-    DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PolicyInputs, PolicyLine, SeriesBy,
-    SeriesOf, StoredPolicy,
+    Decision, DemandSeries, HoldingHistory, HqHolding, POLICY_COLUMNS, PlanDecision, PolicyInputs,
+    PolicyLine, SeriesBy, SeriesOf, StoredPolicy,
 };
 pub use query::{
     GroupBy, InventoryFilter, InventoryRow, MovementRow, MovementsOf, QuarantineRow, SiteRow,
@@ -48,6 +48,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0008_policy.sql"),
         include_str!("migrations/sqlite/0009_alerts.sql"),
         include_str!("migrations/sqlite/0010_dashboard.sql"),
+        include_str!("migrations/sqlite/0011_planner_actions.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -60,6 +61,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0008_policy.sql"),
         include_str!("migrations/postgres/0009_alerts.sql"),
         include_str!("migrations/postgres/0010_dashboard.sql"),
+        include_str!("migrations/postgres/0011_planner_actions.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;

@@ -887,3 +887,108 @@ impl Store {
         })
     }
 }
+
+/// What a planner decided on a reorder suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Ordered (a transfer or a purchase placed outside jxc, or to be).
+    Ordered,
+    /// Not to be ordered this time.
+    Dismissed,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Ordered => "ordered",
+            Decision::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Decision> {
+        match s {
+            "ordered" => Ok(Decision::Ordered),
+            "dismissed" => Ok(Decision::Dismissed),
+            _ => Err(crate::error::HubError::Invalid(format!(
+                "decision {s:?} is not valid: use ordered or dismissed"
+            ))),
+        }
+    }
+}
+
+/// A planner's decision on one line's reorder suggestion of one plan day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanDecision {
+    pub site: String,
+    /// The location's id at its site.
+    pub location: String,
+    pub sku: String,
+    /// The plan day the suggestion was computed as of.
+    pub as_of: NaiveDate,
+    pub decision: Decision,
+    /// The qty ordered (for `ordered`).
+    pub qty: Option<rust_decimal::Decimal>,
+    pub note: String,
+    pub decided_by: String,
+    /// RFC 3339 UTC.
+    pub decided_at: String,
+}
+
+impl Store {
+    /// Records `d`, replacing an earlier decision on the same line and day.
+    /// An unknown site is refused (404).
+    pub fn decide(&mut self, d: &PlanDecision) -> Result<()> {
+        self.db().write(|sql| {
+            let named = Some(d.site.clone());
+            check_known(sql, &[("site", &named, "SELECT id FROM site")])?;
+            sql.exec(
+                "INSERT INTO plan_decision (site, location, sku, as_of, decision, qty, note, decided_by, decided_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (site, location, sku, as_of) DO UPDATE SET
+                    decision = excluded.decision, qty = excluded.qty, note = excluded.note,
+                    decided_by = excluded.decided_by, decided_at = excluded.decided_at",
+                vals![
+                    d.site.as_str(),
+                    d.location.as_str(),
+                    d.sku.as_str(),
+                    d.as_of.to_string(),
+                    d.decision.as_str(),
+                    d.qty.map(|q| q.to_string()),
+                    d.note.as_str(),
+                    d.decided_by.as_str(),
+                    d.decided_at.as_str()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The decisions on the suggestions of plan day `as_of` (of one site,
+    /// if given).
+    pub fn decisions(&self, site: Option<&str>, as_of: NaiveDate) -> Result<Vec<PlanDecision>> {
+        let rows = self.db().read(|sql| {
+            sql.query(
+                "SELECT site, location, sku, decision, qty, note, decided_by, decided_at
+                 FROM plan_decision WHERE as_of = ?1 AND (CAST(?2 AS TEXT) IS NULL OR site = ?2)
+                 ORDER BY site, location, sku",
+                vals![as_of.to_string(), site],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                let qty: Option<String> = r.get(4)?;
+                Ok(PlanDecision {
+                    site: r.get(0)?,
+                    location: r.get(1)?,
+                    sku: r.get(2)?,
+                    as_of,
+                    decision: Decision::parse(&r.get::<String>(3)?)?,
+                    qty: qty.and_then(|q| q.parse().ok()),
+                    note: r.get(5)?,
+                    decided_by: r.get(6)?,
+                    decided_at: r.get(7)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -8,9 +8,11 @@
 //! - `i18n`: English and 中文, numbers and times;
 //! - `page`: the frame, HTML writers, charts and downloads;
 //! - `pages` (overview, sites, users), `stock` (inventory, movements),
-//!   `sales` (the sales flow, sell-in), `planning`, `records` (transfers,
-//!   quarantine): the pages themselves.
+//!   `sales` (the sales flow, sell-in), `planning` (and planners'
+//!   decisions on suggestions), `alerts` (and acknowledging them),
+//!   `records` (transfers, quarantine): the pages themselves.
 
+mod alerts;
 pub mod i18n;
 pub mod page;
 mod pages;
@@ -45,15 +47,28 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/inventory", get(stock::inventory))
+        .route("/inventory.csv", get(stock::inventory))
+        .route("/inventory.xlsx", get(stock::inventory))
         .route("/movements", get(stock::movements))
+        .route("/movements.csv", get(stock::movements))
+        .route("/movements.xlsx", get(stock::movements))
         .route("/sales", get(sales::sales))
         .route("/sales.csv", get(sales::sales))
         .route("/sales.xlsx", get(sales::sales))
         .route("/planning", get(planning::planning))
         .route("/planning.csv", get(planning::planning))
         .route("/planning.xlsx", get(planning::planning))
+        .route("/planning/decide", post(planning::decide))
+        .route("/alerts", get(alerts::alerts))
+        .route("/alerts.csv", get(alerts::alerts))
+        .route("/alerts.xlsx", get(alerts::alerts))
+        .route("/alerts/{id}/ack", post(alerts::ack))
         .route("/transfers", get(records::transfers))
+        .route("/transfers.csv", get(records::transfers))
+        .route("/transfers.xlsx", get(records::transfers))
         .route("/quarantine", get(records::quarantine))
+        .route("/quarantine.csv", get(records::quarantine))
+        .route("/quarantine.xlsx", get(records::quarantine))
         .route("/sites", get(pages::sites))
         .route("/sites.csv", get(pages::sites_export))
         .route("/sites.xlsx", get(pages::sites_export))

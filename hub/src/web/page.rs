@@ -72,6 +72,7 @@ pub enum Nav {
     Inventory,
     Sales,
     Planning,
+    Alerts,
     Transfers,
     Quarantine,
     Sites,
@@ -88,6 +89,7 @@ pub fn frame(s: &Signed, nav: Nav, title: &str, path: &str, main: &str) -> Strin
         (Nav::Inventory, "/inventory", Msg::Inventory),
         (Nav::Sales, "/sales", Msg::SalesFlow),
         (Nav::Planning, "/planning", Msg::Planning),
+        (Nav::Alerts, "/alerts", Msg::Alerts),
         (Nav::Transfers, "/transfers", Msg::Transfers),
         (Nav::Quarantine, "/quarantine", Msg::Quarantine),
         (Nav::Sites, "/sites", Msg::Sites),
@@ -381,6 +383,12 @@ pub enum Col {
     Figure,
     /// Money: an empty cell is a figure not shared by the dealer's policy.
     Money,
+    /// An RFC 3339 time, shown in the hub's zone for the language.
+    Time,
+    /// A record's text, in small type that wraps.
+    Code,
+    /// HTML written by the page (a form): shown as is, never downloaded.
+    Html,
 }
 
 /// A table kept as the API's exact strings, shown on a page (a range of
@@ -391,8 +399,8 @@ pub struct Grid {
     pub head: Vec<String>,
     pub cols: Vec<Col>,
     pub rows: Vec<Vec<String>>,
-    /// Where a row's first cell links to (one level down), if anywhere.
-    pub links: Vec<Option<String>>,
+    /// Per row, the cells (by column) that link one level down, and where.
+    pub links: Vec<Vec<(usize, String)>>,
 }
 
 impl Grid {
@@ -407,9 +415,15 @@ impl Grid {
         }
     }
 
+    /// A row whose first cell links to `link`, if given.
     pub fn push(&mut self, cells: Vec<String>, link: Option<String>) {
+        self.push_links(cells, link.map(|l| (0, l)).into_iter().collect());
+    }
+
+    /// A row with links on the cells `links` names.
+    pub fn push_links(&mut self, cells: Vec<String>, links: Vec<(usize, String)>) {
         self.rows.push(cells);
-        self.links.push(link);
+        self.links.push(links);
     }
 
     /// Rows `skip..skip + take` as an HTML table.
@@ -421,7 +435,8 @@ impl Grid {
             .collect();
         let mut t = Table::new(self.id, Vec::new(), numeric);
         t.head = self.head.iter().map(|h| esc(h)).collect();
-        for (r, link) in self.rows.iter().zip(&self.links).skip(skip).take(take) {
+        let zone = *chrono::Local::now().offset();
+        for (r, links) in self.rows.iter().zip(&self.links).skip(skip).take(take) {
             let cells = r
                 .iter()
                 .zip(&self.cols)
@@ -438,12 +453,15 @@ impl Grid {
                             format!("<span class=\"muted\">{}</span>", l.t(Msg::NotShared))
                         }
                         Col::Money => figure(l, v),
+                        Col::Time => esc(&l.time(v, zone)),
+                        Col::Code => format!("<code class=\"record\">{}</code>", esc(v)),
+                        Col::Html => v.clone(),
                     };
-                    match link {
-                        Some(href) if i == 0 => {
+                    match links.iter().find(|(c, _)| *c == i) {
+                        Some((_, href)) => {
                             format!("<a class=\"drill\" href=\"{}\">{shown}</a>", esc(href))
                         }
-                        _ => shown,
+                        None => shown,
                     }
                 })
                 .collect();
@@ -452,15 +470,22 @@ impl Grid {
         t.html()
     }
 
-    /// Every row as a download named `file`.
+    /// Every row as a download named `file` (without the page's forms).
     pub fn download(&self, format: Export, file: &str) -> Response {
-        let head: Vec<&str> = self.head.iter().map(String::as_str).collect();
-        let numeric: Vec<bool> = self
-            .cols
-            .iter()
-            .map(|c| matches!(c, Col::Figure | Col::Money))
+        let kept: Vec<usize> = (0..self.cols.len())
+            .filter(|&i| self.cols[i] != Col::Html)
             .collect();
-        download(format, file, &head, &numeric, &self.rows)
+        let head: Vec<&str> = kept.iter().map(|&i| self.head[i].as_str()).collect();
+        let numeric: Vec<bool> = kept
+            .iter()
+            .map(|&i| matches!(self.cols[i], Col::Figure | Col::Money))
+            .collect();
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| kept.iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        download(format, file, &head, &numeric, &rows)
     }
 }
 

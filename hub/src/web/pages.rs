@@ -184,9 +184,10 @@ pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response
         .collect();
     let _ = write!(
         main,
-        "<section><h2>{}</h2>{}{}</section>",
+        "<section><h2>{}</h2>{}{}{}</section>",
         l.t(Msg::ChannelStock),
         page::bar_chart(l, "chart-stock", l.t(Msg::OnHand), &bars),
+        page::export_links_of(l, "inventory", "stock", "by=kind&amp;by2=region"),
         stock.html()
     );
 
@@ -257,15 +258,21 @@ pub(super) async fn overview(State(hub): State<AppState>, s: Signed) -> Response
     }
     let _ = write!(
         main,
-        "<section><h2>{}</h2><p>{}: <strong id=\"stale-count\">{stale}</strong> / {}</p>{}</section>",
+        "<section><h2>{}</h2><p>{}: <strong id=\"stale-count\">{stale}</strong> / {}</p>{}{}</section>",
         l.t(Msg::Freshness),
         l.t(Msg::StaleSites),
         data.sites.len(),
+        page::export_links(l, "sites"),
         fresh.html()
     );
 
     // Open alerts.
-    let _ = write!(main, "<section><h2>{}</h2>", l.t(Msg::OpenAlerts));
+    let _ = write!(
+        main,
+        "<section><h2>{}</h2><p><a id=\"all-alerts\" href=\"/alerts\">{} →</a></p>",
+        l.t(Msg::OpenAlerts),
+        l.t(Msg::Alerts)
+    );
     if data.alerts.is_empty() {
         let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NoAlerts));
     } else {

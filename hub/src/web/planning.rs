@@ -16,10 +16,11 @@ use crate::error::{HubError, Result};
 use crate::http::api::{AppState, blocking, lock};
 use crate::http::views::{self, BacktestView, MatrixView, ReorderView, StockPolicyView, SunkView};
 use crate::plan::{self, policy::PolicyParams, sunk::SunkBy};
-use crate::store::{SalesFilter, SeriesBy, SeriesOf};
+use crate::store::{Decision, PlanDecision, Role, SalesFilter, SeriesBy, SeriesOf};
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Days, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -29,6 +30,8 @@ use std::fmt::Write;
 const ROWS_PAGE: usize = 200;
 /// The sunk window, in days: the API's default.
 const SUNK_DAYS: u32 = 90;
+/// The longest note a planner leaves on a decision, in characters.
+const MAX_NOTE: usize = 500;
 /// Days of history shown before a forecast starts, and its default length.
 const SHOWN_HISTORY: u64 = 28;
 const HORIZON: u32 = 28;
@@ -221,7 +224,7 @@ fn read(hub: &AppState, a: &Asked) -> Result<PlanningData> {
                 let params = PolicyParams::new(&hub.config.plan, as_of, None, None, None)?;
                 let rows = plan::policy::policy(&store, &hub.config, Some(site), None, &params)?;
                 let matrix = views::all(plan::policy::matrix(&rows));
-                let reorder = views::all(plan::reorder_of(&store, &rows)?);
+                let reorder = views::all(plan::reorder_of(&store, &rows, as_of)?);
                 let sinking = views::all(plan::sunk(
                     &store,
                     Some(site),
@@ -311,60 +314,114 @@ fn sunk_grid(l: Lang, rows: &[SunkView]) -> Grid {
     g
 }
 
-fn reorder_grid(l: Lang, rows: &[ReorderView]) -> Grid {
-    let mut g = Grid::new(
-        "reorder",
-        vec![
-            (l.t(Msg::Sku), Col::Text),
-            (l.t(Msg::Location), Col::Text),
-            (l.t(Msg::Action), Col::Text),
-            (l.t(Msg::Source), Col::Text),
-            (l.t(Msg::OrderQty), Col::Figure),
-            (l.t(Msg::Need), Col::Figure),
-            (l.t(Msg::OnHand), Col::Figure),
-            (l.t(Msg::InTransit), Col::Figure),
-            (l.t(Msg::ReorderPoint), Col::Figure),
-            (l.t(Msg::OrderUpTo), Col::Figure),
-            (l.t(Msg::SafetyStock), Col::Figure),
-            (l.t(Msg::DailyDemand), Col::Figure),
-            (l.t(Msg::LeadTime), Col::Figure),
-            ("ABC", Col::Text),
-            ("XYZ", Col::Text),
-            (l.t(Msg::Method), Col::Text),
-            (l.t(Msg::SourceOnHand), Col::Figure),
-            ("EOQ", Col::Figure),
-            (l.t(Msg::PackSize), Col::Figure),
-        ],
-    );
+/// A planner's forms on a suggestion: ordered (with the qty), or dismissed.
+fn decide_form(l: Lang, csrf: &str, as_of: NaiveDate, r: &ReorderView) -> String {
+    format!(
+        "<form method=\"post\" action=\"/planning/decide\" class=\"inline decide\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"site\" value=\"{site}\">\
+         <input type=\"hidden\" name=\"location\" value=\"{location}\">\
+         <input type=\"hidden\" name=\"sku\" value=\"{sku}\">\
+         <input type=\"hidden\" name=\"as_of\" value=\"{as_of}\">\
+         <input name=\"qty\" value=\"{qty}\" size=\"7\" aria-label=\"{qty_label}\">\
+         <input name=\"note\" size=\"10\" maxlength=\"{MAX_NOTE}\" placeholder=\"{note}\" aria-label=\"{note}\">\
+         <button type=\"submit\" name=\"decision\" value=\"ordered\">{ordered}</button> \
+         <button type=\"submit\" name=\"decision\" value=\"dismissed\" class=\"quiet\">{dismiss}</button></form>",
+        csrf = esc(csrf),
+        site = esc(&r.site),
+        location = esc(&r.location),
+        sku = esc(&r.sku),
+        qty = esc(&r.qty.to_string()),
+        qty_label = l.t(Msg::OrderQty),
+        note = l.t(Msg::Note),
+        ordered = l.t(Msg::MarkOrdered),
+        dismiss = l.t(Msg::Dismiss),
+    )
+}
+
+/// The suggestions; with `actions` (a planner's CSRF token and the plan
+/// day), a column of forms to decide on each.
+fn reorder_grid(l: Lang, rows: &[ReorderView], actions: Option<(&str, NaiveDate)>) -> Grid {
+    let mut cols = vec![
+        (l.t(Msg::Sku), Col::Text),
+        (l.t(Msg::Location), Col::Text),
+        (l.t(Msg::Action), Col::Text),
+        (l.t(Msg::Source), Col::Text),
+        (l.t(Msg::OrderQty), Col::Figure),
+        (l.t(Msg::Need), Col::Figure),
+        (l.t(Msg::OnHand), Col::Figure),
+        (l.t(Msg::InTransit), Col::Figure),
+        (l.t(Msg::ReorderPoint), Col::Figure),
+        (l.t(Msg::OrderUpTo), Col::Figure),
+        (l.t(Msg::SafetyStock), Col::Figure),
+        (l.t(Msg::DailyDemand), Col::Figure),
+        (l.t(Msg::LeadTime), Col::Figure),
+        ("ABC", Col::Text),
+        ("XYZ", Col::Text),
+        (l.t(Msg::Method), Col::Text),
+        (l.t(Msg::SourceOnHand), Col::Figure),
+        ("EOQ", Col::Figure),
+        (l.t(Msg::PackSize), Col::Figure),
+        (l.t(Msg::Decision), Col::Text),
+        (l.t(Msg::DecidedBy), Col::Text),
+    ];
+    if actions.is_some() {
+        cols.push((l.t(Msg::Actions), Col::Html));
+    }
+    let mut g = Grid::new("reorder", cols);
     for r in rows {
         let p = &r.inputs;
+        let decision = r.decision.as_ref().map_or(String::new(), |d| {
+            let what = l.t(if d.decision == "ordered" {
+                Msg::Ordered
+            } else {
+                Msg::Dismissed
+            });
+            let qty = d.qty.map_or(String::new(), |q| format!(" {q}"));
+            let note = if d.note.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", d.note)
+            };
+            format!("{what}{qty}{note}")
+        });
+        let by = r
+            .decision
+            .as_ref()
+            .map_or(String::new(), |d| d.decided_by.clone());
+        let mut cells = vec![
+            r.sku.clone(),
+            r.location.clone(),
+            l.t(if r.action == "transfer" {
+                Msg::TransferAction
+            } else {
+                Msg::PurchaseAction
+            })
+            .to_owned(),
+            r.source.clone(),
+            r.qty.to_string(),
+            r.need.to_string(),
+            p.on_hand.to_string(),
+            p.in_transit.to_string(),
+            p.reorder_point.to_string(),
+            p.order_up_to.to_string(),
+            p.safety_stock.to_string(),
+            p.daily_demand.to_string(),
+            p.lead_time_days.to_string(),
+            p.abc.to_owned(),
+            p.xyz.to_owned(),
+            p.method.to_owned(),
+            opt(r.source_on_hand),
+            opt(p.eoq),
+            opt(p.pack_size),
+            decision,
+            by,
+        ];
+        if let Some((csrf, as_of)) = actions {
+            cells.push(decide_form(l, csrf, as_of, r));
+        }
         g.push(
-            vec![
-                r.sku.clone(),
-                r.location.clone(),
-                l.t(if r.action == "transfer" {
-                    Msg::TransferAction
-                } else {
-                    Msg::PurchaseAction
-                })
-                .to_owned(),
-                r.source.clone(),
-                r.qty.to_string(),
-                r.need.to_string(),
-                p.on_hand.to_string(),
-                p.in_transit.to_string(),
-                p.reorder_point.to_string(),
-                p.order_up_to.to_string(),
-                p.safety_stock.to_string(),
-                p.daily_demand.to_string(),
-                p.lead_time_days.to_string(),
-                p.abc.to_owned(),
-                p.xyz.to_owned(),
-                p.method.to_owned(),
-                opt(r.source_on_hand),
-                opt(p.eoq),
-                opt(p.pack_size),
-            ],
+            cells,
             Some(format!(
                 "/planning?site={}&sku={}",
                 url_encode(&r.site),
@@ -654,7 +711,7 @@ pub(super) async fn planning(
         let table = q.table.as_deref().unwrap_or("");
         let grid = match (&data.site, table) {
             (None, "sunk") => sunk_grid(l, &data.sunk),
-            (Some(d), "reorder") => reorder_grid(l, &d.reorder),
+            (Some(d), "reorder") => reorder_grid(l, &d.reorder, None),
             (Some(d), "matrix") => matrix_grid(l, &d.matrix),
             (Some(d), "policy") => policy_grid(l, &d.policy),
             (Some(d), "sinking") => sinking_grid(l, &d.sinking),
@@ -699,7 +756,13 @@ pub(super) async fn planning(
             if let (Some(sa), Some(sd)) = (&asked.series, &d.series) {
                 main.push_str(&series_html(l, sa, sd));
             }
-            let reorder = reorder_grid(l, &d.reorder);
+            let planner = s.user.role >= Role::Planner;
+            let today = plan::as_of(None).unwrap_or_default();
+            let reorder = reorder_grid(
+                l,
+                &d.reorder,
+                planner.then_some((s.user.csrf.as_str(), today)),
+            );
             let (p, pages) = page::page_of(reorder.rows.len(), ROWS_PAGE, q.rpage);
             let _ = write!(
                 main,
@@ -828,4 +891,95 @@ pub(super) async fn planning(
         StatusCode::OK,
         page::frame(&s, Nav::Planning, l.t(Msg::Planning), &back, &main),
     )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    site: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    as_of: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    qty: String,
+    #[serde(default)]
+    note: String,
+}
+
+impl DecideForm {
+    /// The decision the form asks to record for `by`, checked field by field.
+    fn decision(&self, by: &str) -> Result<PlanDecision> {
+        let need = |field: &str, v: &str| {
+            if v.trim().is_empty() {
+                Err(HubError::Invalid(format!("{field} is missing")))
+            } else {
+                Ok(v.trim().to_owned())
+            }
+        };
+        let decision = Decision::parse(self.decision.trim())?;
+        let qty = match (decision, self.qty.trim()) {
+            (Decision::Dismissed, _) => None,
+            (Decision::Ordered, q) => {
+                let parsed = q.parse::<Decimal>().ok().filter(|d| *d > Decimal::ZERO);
+                Some(parsed.ok_or_else(|| {
+                    HubError::Invalid(format!(
+                        "qty {q:?} is not valid: the qty ordered, a number above 0"
+                    ))
+                })?)
+            }
+        };
+        let note = self.note.trim().to_owned();
+        if note.chars().count() > MAX_NOTE {
+            return Err(HubError::Invalid(format!(
+                "note is {} characters: at most {MAX_NOTE}",
+                note.chars().count()
+            )));
+        }
+        Ok(PlanDecision {
+            site: need("site", &self.site)?,
+            location: need("location", &self.location)?,
+            sku: need("sku", &self.sku)?,
+            as_of: plan::as_of(Some(&need("as_of", &self.as_of)?))?,
+            decision,
+            qty: qty.map(|q| q.normalize()),
+            note,
+            decided_by: by.to_owned(),
+            decided_at: crate::store::now_text(chrono::Utc::now()),
+        })
+    }
+}
+
+/// `POST /planning/decide` (planners and admins): a suggestion ordered or
+/// dismissed, shown beside it (and in `/v1/plan/reorder`) for the day.
+pub(super) async fn decide(
+    State(hub): State<AppState>,
+    s: Signed,
+    Form(f): Form<DecideForm>,
+) -> Response {
+    if let Err(r) = s
+        .require(Role::Planner)
+        .and_then(|()| s.check_csrf(&f.csrf))
+    {
+        return r.into_response();
+    }
+    let d = match f.decision(&s.user.name) {
+        Ok(d) => d,
+        Err(e) => return page::error(&s, e.status(), &e.to_string()),
+    };
+    let back = format!("/planning?site={}#reorder", url_encode(&d.site));
+    let logged = (d.site.clone(), d.sku.clone(), d.decision.as_str());
+    match blocking(move || lock(&hub.store).decide(&d)).await {
+        Ok(()) => {
+            tracing::info!(site = %logged.0, sku = %logged.1, decision = logged.2, by = %s.user.name, "reorder suggestion decided on the dashboard");
+            Redirect::to(&back).into_response()
+        }
+        Err(e) => page::error(&s, e.status(), &e.to_string()),
+    }
 }

@@ -1,17 +1,17 @@
 //! Transfers still open (in transit, short, disputed or undeliverable:
 //! `/v1/transfers?open=true`'s `Store::transfers` and `TransferView`) and the
-//! quarantine with its reasons (`/v1/quarantine`), each paged at the server.
+//! quarantine with its reasons (`/v1/quarantine`), each paged at the server
+//! and downloaded whole (`/transfers.csv`, `/quarantine.xlsx`, …).
 
-use super::i18n::Msg;
-use super::page::{self, Nav, Table, esc, figure};
+use super::i18n::{Lang, Msg};
+use super::page::{self, Col, Grid, Nav};
 use super::session::Signed;
 use crate::http::api::{AppState, blocking, lock};
 use crate::http::views::{self, QuarantineView, TransferView};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
-use std::fmt::Write;
 
 /// Rows a page shows.
 const PAGE: usize = 200;
@@ -21,38 +21,89 @@ pub(super) struct PageQuery {
     page: Option<usize>,
 }
 
-/// `rows`' page `page` (from 1, clamped), and the pager under it.
-fn paged<'a, T>(rows: &'a [T], page: Option<usize>, path: &str) -> (&'a [T], String) {
-    let pages = rows.len().div_ceil(PAGE).max(1);
-    let at = page.unwrap_or(1).clamp(1, pages);
-    let slice = &rows[(at - 1) * PAGE..(at * PAGE).min(rows.len())];
-    let mut nav = String::new();
-    if pages > 1 {
-        nav.push_str("<nav class=\"pager\">");
-        if at > 1 {
-            let _ = write!(
-                nav,
-                "<a id=\"prev-page\" href=\"{path}?page={}\">←</a> ",
-                at - 1
-            );
-        }
-        let _ = write!(nav, "{at} / {pages}");
-        if at < pages {
-            let _ = write!(
-                nav,
-                " <a id=\"next-page\" href=\"{path}?page={}\">→</a>",
-                at + 1
-            );
-        }
-        nav.push_str("</nav>");
+/// `grid`'s page `page` (from 1, clamped) with the pager under it, or the
+/// whole grid as the download `uri` asks for.
+fn show(
+    s: &Signed,
+    uri: &Uri,
+    grid: &Grid,
+    page: Option<usize>,
+    nav: Nav,
+    title: &str,
+    count: (&str, &str),
+) -> Response {
+    let name = grid.id;
+    if let Some(format) = page::export_of(uri.path()) {
+        let file = uri.path().trim_start_matches('/');
+        return grid.download(format, file);
     }
-    (slice, nav)
+    let l = s.lang;
+    let (at, pages) = page::page_of(grid.rows.len(), PAGE, page);
+    let main = format!(
+        "<p class=\"muted\">{}: <strong id=\"{}\">{}</strong></p>{}{}{}",
+        count.0,
+        count.1,
+        grid.rows.len(),
+        page::export_links(l, name),
+        grid.html(l, (at - 1) * PAGE, PAGE),
+        page::pager(at, pages, |p| format!("/{name}?page={p}")),
+    );
+    page::with_headers(
+        StatusCode::OK,
+        page::frame(s, nav, title, &format!("/{name}"), &main),
+    )
 }
 
-/// `GET /transfers`: every transfer not yet settled, with what is missing.
+fn transfer_grid(l: Lang, rows: &[TransferView]) -> Grid {
+    let mut g = Grid::new(
+        "transfers",
+        vec![
+            ("ID", Col::Text),
+            (l.t(Msg::From), Col::Text),
+            (l.t(Msg::To), Col::Text),
+            (l.t(Msg::Sku), Col::Text),
+            (l.t(Msg::Lot), Col::Text),
+            (l.t(Msg::Qty), Col::Figure),
+            (l.t(Msg::Received), Col::Figure),
+            (l.t(Msg::Returned), Col::Figure),
+            (l.t(Msg::InTransit), Col::Figure),
+            (l.t(Msg::Disputed), Col::Figure),
+            (l.t(Msg::Status), Col::Text),
+            (l.t(Msg::Sent), Col::Time),
+        ],
+    );
+    for r in rows {
+        let status = match &r.undeliverable {
+            Some(why) => format!("{} ({})", r.status, why),
+            None => r.status.to_owned(),
+        };
+        g.push(
+            vec![
+                r.id.clone(),
+                r.from.clone(),
+                r.to.clone(),
+                r.sku.clone(),
+                r.lot.clone(),
+                r.qty.decimal().to_string(),
+                r.received.decimal().to_string(),
+                r.returned.decimal().to_string(),
+                r.in_transit.decimal().to_string(),
+                r.disputed.decimal().to_string(),
+                status,
+                r.sent_at.clone(),
+            ],
+            None,
+        );
+    }
+    g
+}
+
+/// `GET /transfers` (and `.csv`, `.xlsx`): every transfer not yet settled,
+/// with what is missing.
 pub(super) async fn transfers(
     State(hub): State<AppState>,
     s: Signed,
+    uri: Uri,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let rows = match blocking(move || lock(&hub.reads).transfers(true)).await {
@@ -60,68 +111,24 @@ pub(super) async fn transfers(
         Err(e) => return page::error(&s, e.status(), &e.to_string()),
     };
     let l = s.lang;
-    let z = *chrono::Local::now().offset();
-    let (slice, nav) = paged(&rows, q.page, "/transfers");
-    let mut t = Table::new(
-        "transfers",
-        vec![
-            "ID",
-            l.t(Msg::From),
-            l.t(Msg::To),
-            l.t(Msg::Sku),
-            l.t(Msg::Lot),
-            l.t(Msg::Qty),
-            l.t(Msg::Received),
-            l.t(Msg::Returned),
-            l.t(Msg::InTransit),
-            l.t(Msg::Disputed),
-            l.t(Msg::Status),
-            l.t(Msg::Sent),
-        ],
-        vec![
-            false, false, false, false, false, true, true, true, true, true, false, false,
-        ],
-    );
-    for r in slice {
-        let status = match &r.undeliverable {
-            Some(why) => format!("{} ({})", r.status, why),
-            None => r.status.to_owned(),
-        };
-        t.rows.push(vec![
-            esc(&r.id),
-            esc(&r.from),
-            esc(&r.to),
-            esc(&r.sku),
-            esc(&r.lot),
-            figure(l, &r.qty.decimal().to_string()),
-            figure(l, &r.received.decimal().to_string()),
-            figure(l, &r.returned.decimal().to_string()),
-            figure(l, &r.in_transit.decimal().to_string()),
-            figure(l, &r.disputed.decimal().to_string()),
-            format!(
-                "<span class=\"status {}\">{}</span>",
-                esc(r.status),
-                esc(&status)
-            ),
-            esc(&l.time(&r.sent_at, z)),
-        ]);
-    }
-    let main = format!(
-        "<p class=\"muted\">{}: <strong id=\"open-count\">{}</strong></p>{}{nav}",
-        l.t(Msg::OpenTransfers),
-        rows.len(),
-        t.html()
-    );
-    page::with_headers(
-        StatusCode::OK,
-        page::frame(&s, Nav::Transfers, l.t(Msg::Transfers), "/transfers", &main),
+    let grid = transfer_grid(l, &rows);
+    show(
+        &s,
+        &uri,
+        &grid,
+        q.page,
+        Nav::Transfers,
+        l.t(Msg::Transfers),
+        (l.t(Msg::OpenTransfers), "open-count"),
     )
 }
 
-/// `GET /quarantine`: the records the hub refused, and why.
+/// `GET /quarantine` (and `.csv`, `.xlsx`): the records the hub refused,
+/// and why.
 pub(super) async fn quarantine(
     State(hub): State<AppState>,
     s: Signed,
+    uri: Uri,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let rows = match blocking(move || lock(&hub.reads).quarantine()).await {
@@ -129,47 +136,37 @@ pub(super) async fn quarantine(
         Err(e) => return page::error(&s, e.status(), &e.to_string()),
     };
     let l = s.lang;
-    let z = *chrono::Local::now().offset();
-    let (slice, nav) = paged(&rows, q.page, "/quarantine");
-    let mut t = Table::new(
+    let mut grid = Grid::new(
         "quarantine",
         vec![
-            l.t(Msg::Received),
-            l.t(Msg::Site),
-            "seq",
-            l.t(Msg::Type),
-            l.t(Msg::Reason),
-            l.t(Msg::Record),
+            (l.t(Msg::Received), Col::Time),
+            (l.t(Msg::Site), Col::Text),
+            ("seq", Col::Text),
+            (l.t(Msg::Type), Col::Text),
+            (l.t(Msg::Reason), Col::Text),
+            (l.t(Msg::Record), Col::Code),
         ],
-        vec![false, false, true, false, false, false],
     );
-    for r in slice {
-        t.rows.push(vec![
-            esc(&l.time(&r.received_at, z)),
-            esc(&r.site),
-            r.seq.to_string(),
-            esc(&r.kind),
-            esc(&r.reason),
-            format!(
-                "<code class=\"record\">{}</code>",
-                esc(&r.record.to_string())
-            ),
-        ]);
+    for r in &rows {
+        grid.push(
+            vec![
+                r.received_at.clone(),
+                r.site.clone(),
+                r.seq.to_string(),
+                r.kind.clone(),
+                r.reason.clone(),
+                r.record.to_string(),
+            ],
+            None,
+        );
     }
-    let main = format!(
-        "<p class=\"muted\">{}: <strong id=\"quarantined-count\">{}</strong></p>{}{nav}",
+    show(
+        &s,
+        &uri,
+        &grid,
+        q.page,
+        Nav::Quarantine,
         l.t(Msg::Quarantine),
-        rows.len(),
-        t.html()
-    );
-    page::with_headers(
-        StatusCode::OK,
-        page::frame(
-            &s,
-            Nav::Quarantine,
-            l.t(Msg::Quarantine),
-            "/quarantine",
-            &main,
-        ),
+        (l.t(Msg::Quarantine), "quarantined-count"),
     )
 }

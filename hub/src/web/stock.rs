@@ -5,15 +5,16 @@
 //! movements; a SKU at a site → its movements — so any figure can be traced
 //! to the records that make it.
 
-use super::i18n::{self, Lang, Msg};
-use super::page::{self, Nav, Table, esc, figure};
+use super::i18n::{Lang, Msg};
+use super::page::{self, Col, Grid, Nav, esc};
 use super::session::Signed;
 use super::url_encode;
+use crate::error::HubError;
 use crate::http::api::{AppState, blocking, lock, movements_cursor};
 use crate::http::views::{self, InventoryView, MovementView};
 use crate::store::{GroupBy, InventoryFilter, MovementsOf};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use std::fmt::Write;
@@ -77,10 +78,11 @@ fn key_select(l: Lang, name: &str, chosen: Option<GroupBy>, none: bool) -> Strin
     h
 }
 
-/// `GET /inventory`.
+/// `GET /inventory` (and `.csv`, `.xlsx`: every group).
 pub(super) async fn inventory(
     State(hub): State<AppState>,
     s: Signed,
+    uri: Uri,
     Query(q): Query<InventoryQuery>,
 ) -> Response {
     let l = s.lang;
@@ -147,78 +149,79 @@ pub(super) async fn inventory(
         l.t(Msg::Apply)
     );
 
-    let mut head: Vec<&str> = by
+    let mut cols: Vec<(&str, Col)> = by
         .iter()
         .map(|k| {
-            KEYS.iter()
+            let head = KEYS
+                .iter()
                 .find(|(g, _)| g == k)
-                .map_or("", |(_, m)| l.t(*m))
+                .map_or("", |(_, m)| l.t(*m));
+            let col = if *k == GroupBy::Kind {
+                Col::Tier
+            } else {
+                Col::Text
+            };
+            (head, col)
         })
         .collect();
-    head.extend([
-        l.t(Msg::OnHand),
-        l.t(Msg::InTransit),
-        l.t(Msg::Value),
-        l.t(Msg::NotUpdated),
-        l.t(Msg::Unvalued),
+    cols.extend([
+        (l.t(Msg::OnHand), Col::Figure),
+        (l.t(Msg::InTransit), Col::Figure),
+        (l.t(Msg::Value), Col::Figure),
+        (l.t(Msg::NotUpdated), Col::Figure),
+        (l.t(Msg::Unvalued), Col::Figure),
     ]);
-    let mut numeric = vec![false; by.len()];
-    numeric.extend([true; 5]);
-    let mut t = Table::new("inventory", head, numeric);
-    for r in rows
-        .iter()
-        .skip((page_no - 1) * INVENTORY_PAGE)
-        .take(INVENTORY_PAGE)
-    {
-        let mut cells: Vec<String> = by
+    let mut grid = Grid::new("inventory", cols);
+    for r in &rows {
+        let keys: Vec<String> = by
             .iter()
-            .map(|k| {
-                let v = r.keys.get(k.as_str()).map_or("", String::as_str);
-                drill(l, *k, v, r, &filter)
-            })
+            .map(|k| r.keys.get(k.as_str()).cloned().unwrap_or_default())
             .collect();
+        let links = by
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .map(|(i, (k, v))| (i, drill(*k, v, r, &filter)))
+            .collect();
+        let mut cells = keys;
         cells.extend([
-            figure(l, &r.on_hand.decimal().to_string()),
-            figure(l, &r.in_transit.decimal().to_string()),
-            figure(l, &r.value.to_string()),
-            figure(l, &r.not_updated.decimal().to_string()),
-            figure(l, &r.unvalued.decimal().to_string()),
+            r.on_hand.decimal().to_string(),
+            r.in_transit.decimal().to_string(),
+            r.value.to_string(),
+            r.not_updated.decimal().to_string(),
+            r.unvalued.decimal().to_string(),
         ]);
-        t.rows.push(cells);
+        grid.push_links(cells, links);
     }
-    main.push_str(&t.html());
-    if pages > 1 {
-        let at = |p: usize| {
-            format!(
-                "/inventory{}",
-                query(&[
-                    ("by", Some(&keys_text(&by))),
-                    ("site", filter.site.as_deref()),
-                    ("region", filter.region.as_deref()),
-                    ("kind", filter.kind.as_deref()),
-                    ("sku", filter.sku.as_deref()),
-                    ("page", Some(&p.to_string())),
-                ])
-            )
-        };
-        let _ = write!(main, "<nav class=\"pager\">");
-        if page_no > 1 {
-            let _ = write!(
-                main,
-                "<a href=\"{}\" id=\"prev-page\">←</a> ",
-                at(page_no - 1)
-            );
-        }
-        let _ = write!(main, "{page_no} / {pages}");
-        if page_no < pages {
-            let _ = write!(
-                main,
-                " <a href=\"{}\" id=\"next-page\">→</a>",
-                at(page_no + 1)
-            );
-        }
-        main.push_str("</nav>");
+    if let Some(format) = page::export_of(uri.path()) {
+        let file = format!(
+            "inventory-{}.{}",
+            keys_text(&by).replace(',', "-"),
+            if format == page::Export::Csv {
+                "csv"
+            } else {
+                "xlsx"
+            }
+        );
+        return grid.download(format, &file);
     }
+    let filters = query(&[
+        ("by", Some(&keys_text(&by))),
+        ("site", filter.site.as_deref()),
+        ("region", filter.region.as_deref()),
+        ("kind", filter.kind.as_deref()),
+        ("sku", filter.sku.as_deref()),
+    ]);
+    main.push_str(&page::export_links_of(
+        l,
+        "inventory",
+        "inventory",
+        filters.trim_start_matches('?'),
+    ));
+    main.push_str(&grid.html(l, (page_no - 1) * INVENTORY_PAGE, INVENTORY_PAGE));
+    main.push_str(&page::pager(page_no, pages, |p| {
+        format!("/inventory{filters}&amp;page={p}")
+    }));
     page::with_headers(
         StatusCode::OK,
         page::frame(&s, Nav::Inventory, l.t(Msg::Inventory), "/inventory", &main),
@@ -229,8 +232,8 @@ fn keys_text(by: &[GroupBy]) -> String {
     by.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
 }
 
-/// A group's key as a link one level down.
-fn drill(l: Lang, key: GroupBy, v: &str, r: &InventoryView, f: &InventoryFilter) -> String {
+/// Where a group's key links one level down (unescaped).
+fn drill(key: GroupBy, v: &str, r: &InventoryView, f: &InventoryFilter) -> String {
     let site = r.keys.get("site").map(String::as_str).or(f.site.as_deref());
     let href = match key {
         GroupBy::Region => format!(
@@ -267,12 +270,7 @@ fn drill(l: Lang, key: GroupBy, v: &str, r: &InventoryView, f: &InventoryFilter)
             ),
         },
     };
-    let shown = if key == GroupBy::Kind {
-        i18n::tier(l, v)
-    } else {
-        v
-    };
-    format!("<a class=\"drill\" href=\"{href}\">{}</a>", esc(shown))
+    href.replace("&amp;", "&")
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,10 +281,16 @@ pub(super) struct MovementsQuery {
     after: Option<String>,
 }
 
-/// `GET /movements`: the records behind a figure, oldest first, paged.
+/// The most movements one download holds; a filter matching more is
+/// refused (narrow it, or page `/v1/movements`).
+const MOVEMENTS_EXPORT: usize = 100_000;
+
+/// `GET /movements` (and `.csv`, `.xlsx`): the records behind a figure,
+/// oldest first, paged; a download holds every one from the cursor on.
 pub(super) async fn movements(
     State(hub): State<AppState>,
     s: Signed,
+    uri: Uri,
     Query(q): Query<MovementsQuery>,
 ) -> Response {
     let l = s.lang;
@@ -299,81 +303,115 @@ pub(super) async fn movements(
         location: given(&q.location),
         sku: given(&q.sku),
     };
+    let export = page::export_of(uri.path());
     let (site2, of2) = (site.clone(), of.clone());
     let rows = match blocking(move || {
-        lock(&hub.reads).movements(
-            site2.as_deref(),
-            &of2,
-            (&cursor.0, cursor.1),
-            MOVEMENTS_PAGE,
-        )
+        let reads = lock(&hub.reads);
+        let Some(_) = export else {
+            return reads.movements(
+                site2.as_deref(),
+                &of2,
+                (&cursor.0, cursor.1),
+                MOVEMENTS_PAGE,
+            );
+        };
+        // A download: pages of the API's largest until the end.
+        let mut all = Vec::new();
+        let mut at = cursor;
+        loop {
+            let got = reads.movements(site2.as_deref(), &of2, (&at.0, at.1), 10_000)?;
+            let done = got.len() < 10_000;
+            if let Some(last) = got.last() {
+                at = (last.site.clone(), last.seq);
+            }
+            all.extend(got);
+            if all.len() > MOVEMENTS_EXPORT {
+                return Err(HubError::Invalid(format!(
+                    "more than {MOVEMENTS_EXPORT} movements match: narrow the download by site, location or SKU, or page /v1/movements"
+                )));
+            }
+            if done {
+                return Ok(all);
+            }
+        }
     })
     .await
     {
         Ok(r) => views::all::<_, MovementView>(r),
         Err(e) => return page::error(&s, e.status(), &e.to_string()),
     };
-    let z = *chrono::Local::now().offset();
+    let mut grid = Grid::new(
+        "movements",
+        vec![
+            (l.t(Msg::Site), Col::Text),
+            ("seq", Col::Text),
+            (l.t(Msg::Occurred), Col::Time),
+            (l.t(Msg::Type), Col::Text),
+            (l.t(Msg::Location), Col::Text),
+            (l.t(Msg::Sku), Col::Text),
+            (l.t(Msg::Lot), Col::Text),
+            (l.t(Msg::Qty), Col::Figure),
+            (l.t(Msg::UnitCost), Col::Figure),
+            (l.t(Msg::UnitPrice), Col::Figure),
+            (l.t(Msg::Counterparty), Col::Text),
+            (l.t(Msg::Reference), Col::Text),
+        ],
+    );
+    for m in &rows {
+        grid.push(
+            vec![
+                m.site.clone(),
+                m.seq.to_string(),
+                m.occurred_at.clone(),
+                m.kind.clone(),
+                m.location.clone(),
+                m.sku.clone(),
+                m.lot.clone(),
+                m.qty.decimal().to_string(),
+                m.unit_cost.clone(),
+                m.unit_price.clone().unwrap_or_default(),
+                m.counterparty.clone().unwrap_or_default(),
+                m.reference.clone().unwrap_or_default(),
+            ],
+            None,
+        );
+    }
+    if let Some(format) = export {
+        return grid.download(format, uri.path().trim_start_matches('/'));
+    }
     let what: Vec<&str> = [site.as_deref(), of.location.as_deref(), of.sku.as_deref()]
         .into_iter()
         .flatten()
         .collect();
+    let filters = query(&[
+        ("site", site.as_deref()),
+        ("location", of.location.as_deref()),
+        ("sku", of.sku.as_deref()),
+    ]);
     let mut main = format!(
-        "<p class=\"muted\" id=\"movements-of\">{}</p>",
-        esc(&what.join(" · "))
+        "<p class=\"muted\" id=\"movements-of\">{}</p>{}",
+        esc(&what.join(" · ")),
+        page::export_links_of(
+            l,
+            "movements",
+            "movements",
+            &query(&[
+                ("site", site.as_deref()),
+                ("location", of.location.as_deref()),
+                ("sku", of.sku.as_deref()),
+                ("after", after.as_deref()),
+            ])[1..]
+        )
     );
-    let mut t = Table::new(
-        "movements",
-        vec![
-            l.t(Msg::Site),
-            "seq",
-            l.t(Msg::Occurred),
-            l.t(Msg::Type),
-            l.t(Msg::Location),
-            l.t(Msg::Sku),
-            l.t(Msg::Lot),
-            l.t(Msg::Qty),
-            l.t(Msg::UnitCost),
-            l.t(Msg::UnitPrice),
-            l.t(Msg::Counterparty),
-            l.t(Msg::Reference),
-        ],
-        vec![
-            false, true, false, false, false, false, false, true, true, true, false, false,
-        ],
-    );
-    for m in &rows {
-        t.rows.push(vec![
-            esc(&m.site),
-            m.seq.to_string(),
-            esc(&l.time(&m.occurred_at, z)),
-            esc(&m.kind),
-            esc(&m.location),
-            esc(&m.sku),
-            esc(&m.lot),
-            figure(l, &m.qty.decimal().to_string()),
-            figure(l, &m.unit_cost),
-            m.unit_price
-                .as_deref()
-                .map_or(String::new(), |p| figure(l, p)),
-            esc(m.counterparty.as_deref().unwrap_or("")),
-            esc(m.reference.as_deref().unwrap_or("")),
-        ]);
-    }
-    main.push_str(&t.html());
+    main.push_str(&grid.html(l, 0, grid.rows.len()));
     if rows.len() == MOVEMENTS_PAGE as usize
         && let Some(last) = rows.last()
     {
         let next = format!("{}:{}", last.site, last.seq);
         let _ = write!(
             main,
-            "<nav class=\"pager\"><a id=\"next-page\" href=\"/movements{}\">→</a></nav>",
-            query(&[
-                ("site", site.as_deref()),
-                ("location", of.location.as_deref()),
-                ("sku", of.sku.as_deref()),
-                ("after", Some(&next)),
-            ])
+            "<nav class=\"pager\"><a id=\"next-page\" href=\"/movements{filters}&amp;after={}\">→</a></nav>",
+            url_encode(&next)
         );
     }
     page::with_headers(
