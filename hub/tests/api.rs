@@ -1587,3 +1587,56 @@ async fn policy_and_reorder_follow_the_formulas_and_name_their_source() {
     let e = hub_cli(&h, &["plan", "policy", "--service-level", "1"]).unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
 }
+
+#[tokio::test]
+async fn inventory_groups_by_lot_and_movements_filter_by_lot() {
+    let h = setup();
+    let cert = h.enroll("BJ01").await;
+    let lot = |seq: u64, lot: &str, qty: i64| WireMovement {
+        lot: lot.into(),
+        ..movement("BJ01", seq, qty)
+    };
+    let r = h
+        .sync(
+            &cert,
+            &batch(
+                1,
+                vec![
+                    lot(1, "L-2026-11", 10_000_000),
+                    lot(2, "批次2", 4_000_000),
+                    lot(3, "L-2026-11", -1_500_000),
+                    lot(4, "", 2_000_000),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(r.accepted, 4);
+    let (status, inv) = h.get("/v1/inventory?by=sku,lot", Some(&h.admin)).await;
+    assert_eq!(status, StatusCode::OK, "{inv}");
+    let lots: Vec<(&str, &str)> = inv
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["lot"].as_str().unwrap(), r["on_hand"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lots, [("", "2"), ("L-2026-11", "8.5"), ("批次2", "4")]);
+    let (_, inv) = h
+        .get("/v1/inventory?by=location,lot&site=BJ01", Some(&h.admin))
+        .await;
+    assert_eq!(inv.as_array().unwrap().len(), 3);
+    assert_eq!(inv[1]["location"], "BJ01/main");
+    let (_, m) = h
+        .get("/v1/movements?site=BJ01&lot=L-2026-11", Some(&h.admin))
+        .await;
+    let seqs: Vec<u64> = m["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 3]);
+    let (_, m) = h.get("/v1/movements?site=BJ01&lot=", Some(&h.admin)).await;
+    assert_eq!(m["movements"].as_array().unwrap().len(), 1, "without a lot");
+    let (status, _) = h.get("/v1/inventory?by=lot,batch", Some(&h.admin)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -543,12 +543,24 @@ async fn the_inventory_drills_down_from_a_region_to_the_movements() {
         links,
         [
             "/movements?site=BJ01&location=main&sku=%E8%8C%B6-1",
-            "/movements?site=BJ01&sku=%E8%8C%B6-1"
+            "/inventory?by=location%2Clot&site=BJ01&sku=%E8%8C%B6-1"
         ]
     );
+    // The SKU's lots at the site (one, without a lot number), each linking
+    // to its movements.
+    let lots = d.get(&links[1], Some(&c), Some("en")).await;
+    assert_eq!(lots.status, StatusCode::OK, "{}", lots.body);
+    let api = d
+        .api("/v1/inventory?by=location,lot&site=BJ01&sku=%E8%8C%B6-1")
+        .await;
+    assert_eq!(api[0]["lot"], "", "{api}");
+    assert!(lots.body.contains("data-value=\"1490\""));
+    let links = drills(&lots.body);
+    let lot_link = "/movements?site=BJ01&location=main&sku=%E8%8C%B6-1&lot=";
+    assert_eq!(links, [lot_link, lot_link]);
     // The movements behind the figure: the receipt and both sales, and the
     // same rows as the API's.
-    let moves = d.get(&links[0], Some(&c), Some("en")).await;
+    let moves = d.get(lot_link, Some(&c), Some("en")).await;
     assert_eq!(moves.status, StatusCode::OK, "{}", moves.body);
     let api = d
         .api("/v1/movements?site=BJ01&location=main&sku=%E8%8C%B6-1")
@@ -563,6 +575,11 @@ async fn the_inventory_drills_down_from_a_region_to_the_movements() {
     for q in qtys {
         assert!(moves.body.contains(&format!("data-value=\"{q}\"")), "{q}");
     }
+    // Another lot has none.
+    let api = d
+        .api("/v1/movements?site=BJ01&sku=%E8%8C%B6-1&lot=L2")
+        .await;
+    assert_eq!(api["movements"], serde_json::json!([]));
     // Another SKU has none.
     let none = d
         .get("/movements?site=BJ01&sku=OTHER", Some(&c), None)
@@ -1335,4 +1352,80 @@ async fn a_planner_acknowledges_an_open_alert_once() {
     let rows = csv_records(&csv);
     assert_eq!(rows.len(), 2);
     assert!(rows[1].contains(&"补货中".to_owned()));
+}
+
+#[tokio::test]
+async fn an_admin_makes_an_enrollment_token_that_enrolls_once() {
+    let d = setup();
+    let admin = d.sign_in("王芳").await;
+    let sites = d.get("/sites", Some(&admin), Some("en")).await;
+    assert!(sites.body.contains("action=\"/sites/token\""));
+    let token = csrf(&sites.body);
+    let a = d
+        .post(
+            "/sites/token",
+            Some(&admin),
+            &[
+                ("csrf", &token),
+                ("site", "SH02"),
+                ("kind", "dealer"),
+                ("name", "上海 \"二店\", 徐汇"),
+                ("region", "华东"),
+                ("ttl", "2h"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let at = a.body.find("<code id=\"token\" class=\"record\">").unwrap() + 32;
+    let printed = &a.body[at..at + a.body[at..].find('<').unwrap()];
+    assert!(printed.starts_with("jxc1."), "{printed}");
+    assert!(a.body.contains(&format!("--token {printed}")));
+    // It enrolls the site it names, once.
+    let parts: Vec<&str> = printed.split('.').collect();
+    let mut store = Store::open(&d.home.db, false).unwrap();
+    let (enrolling, ()) = store
+        .redeem_token(parts[1], parts[2], Utc::now(), |_, _| Ok(()))
+        .unwrap();
+    let site = enrolling.site;
+    assert_eq!(site.id.as_str(), "SH02");
+    assert_eq!(site.name, "上海 \"二店\", 徐汇");
+    assert_eq!(site.region, "华东");
+    assert!(
+        store
+            .redeem_token(parts[1], parts[2], Utc::now(), |_, _| Ok(()))
+            .is_err()
+    );
+    // Bad input names the field; a planner may not.
+    for (field, value, text) in [
+        ("kind", "shop", "shop"),
+        ("ttl", "forever", "ttl &quot;forever&quot;"),
+        ("site", "", "site"),
+    ] {
+        let mut form = vec![
+            ("csrf", token.as_str()),
+            ("site", "SH03"),
+            ("kind", "dealer"),
+            ("ttl", "24h"),
+        ];
+        form.retain(|(k, _)| *k != field);
+        form.push((field, value));
+        let a = d.post("/sites/token", Some(&admin), &form).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{field}: {}", a.body);
+        assert!(a.body.contains(text), "{field}: {}", a.body);
+    }
+    let planner = d.sign_in("plan").await;
+    let page = d.get("/sites", Some(&planner), None).await;
+    assert!(!page.body.contains("/sites/token"));
+    let a = d
+        .post(
+            "/sites/token",
+            Some(&planner),
+            &[
+                ("csrf", &csrf(&page.body)),
+                ("site", "X1"),
+                ("kind", "dealer"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
 }

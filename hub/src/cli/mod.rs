@@ -106,7 +106,7 @@ pub enum Command {
         region: Option<String>,
         #[arg(long)]
         kind: Option<String>,
-        /// Group by one or more of sku, site, location, region, kind (comma-separated)
+        /// Group by one or more of sku, site, location, region, kind, lot (comma-separated)
         #[arg(long, default_value = "sku", value_name = "KEY[,KEY…]")]
         by: String,
         #[command(flatten)]
@@ -284,7 +284,7 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// Parses a duration such as `30m`, `24h` or `7d`.
-fn parse_ttl(s: &str) -> Result<ChronoDuration> {
+pub(crate) fn parse_ttl(s: &str) -> Result<ChronoDuration> {
     let bad = || {
         HubError::Invalid(format!(
             "ttl {s:?} is not valid: write a number with m, h or d, such as 24h"
@@ -407,13 +407,38 @@ pub fn export_certs(home: &HubHome, to: &Path) -> Result<()> {
 pub fn make_token(home: &HubHome, site: NewSite, ttl: ChronoDuration) -> Result<EnrollToken> {
     let mut store = Store::open(&home.db, false)?;
     let ca = load_ca_from(&mut store, home)?;
+    issue_token(&mut store, &ca, &site, ttl)
+}
+
+/// A one-time enrollment token for `site`, valid for `ttl`, stored (its
+/// secret hashed) in `store`: what `jxc-hub token` and the dashboard's
+/// sites page print.
+pub fn issue_token(
+    store: &mut Store,
+    ca: &Ca,
+    site: &NewSite,
+    ttl: ChronoDuration,
+) -> Result<EnrollToken> {
     let token = EnrollToken {
         id: random_hex(4),
         secret: random_hex(16),
         ca_fingerprint: ca.fingerprint(),
     };
-    store.add_token(&token.id, &token.secret, &site, ttl, Utc::now())?;
+    store.add_token(&token.id, &token.secret, site, ttl, Utc::now())?;
     Ok(token)
+}
+
+/// A new site as `jxc-hub token` and the dashboard take it: its id, kind
+/// (`branch`, `dealer`, `hq`), name (the id when not given) and region,
+/// each checked.
+pub fn new_site(id: &str, kind: &str, name: Option<&str>, region: Option<&str>) -> Result<NewSite> {
+    let id = SiteId::parse(id)?;
+    Ok(NewSite {
+        kind: SiteKind::parse(kind)?,
+        name: check_text("name", name.unwrap_or(id.as_str()), 200)?,
+        region: check_text("region", region.unwrap_or(""), 100)?,
+        id,
+    })
 }
 
 /// Serves until `shutdown` resolves. `ready` receives the bound address.
@@ -536,13 +561,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             name,
             ttl,
         } => {
-            let id = SiteId::parse(&site)?;
-            let site = NewSite {
-                kind: SiteKind::parse(&kind)?,
-                name: check_text("name", name.as_deref().unwrap_or(id.as_str()), 200)?,
-                region: check_text("region", region.as_deref().unwrap_or(""), 100)?,
-                id,
-            };
+            let site = new_site(&site, &kind, name.as_deref(), region.as_deref())?;
             let token = make_token(&home, site, parse_ttl(&ttl)?)?;
             writeln!(out, "{token}").map_err(io_err)
         }

@@ -917,6 +917,8 @@ struct MovementsQuery {
     /// One location, its id at the site (`main`).
     location: Option<String>,
     sku: Option<String>,
+    /// One lot; empty: stock without a lot.
+    lot: Option<String>,
     /// The `next` cursor of the previous page, `SITE:SEQ`.
     after: Option<String>,
     limit: Option<u32>,
@@ -959,6 +961,7 @@ async fn movements(
     let of = crate::store::MovementsOf {
         location: q.location.filter(|l| !l.is_empty()),
         sku: q.sku.filter(|s| !s.is_empty()),
+        lot: q.lot,
     };
     let rows = blocking(move || {
         lock(&hub.reads).movements(site.as_deref(), &of, (&after_site, after_seq), limit)

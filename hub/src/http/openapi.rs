@@ -400,7 +400,7 @@ pub fn document() -> Value {
                     query("site", "only this site", string.clone()),
                     query("region", "only sites of this region", string.clone()),
                     query("kind", "only sites of this kind", json!({ "enum": ["hq", "branch", "dealer"] })),
-                    query("by", "grouping", json!({ "enum": ["sku", "site", "location", "region", "kind"] }))
+                    query("by", "one or more keys, comma-separated: sku, site, location, region, kind, lot (default sku)", string.clone())
                 ]),
                 json!({ "type": "array", "items": { "$ref": "#/components/schemas/InventoryRow" } })
             ), "404", "an SKU, site or region the hub does not know (the error names the nearest it does)"),
@@ -482,6 +482,7 @@ pub fn document() -> Value {
                     query("site", "only this site", string.clone()),
                     query("location", "only this location (its id at the site, e.g. main)", string.clone()),
                     query("sku", "only this SKU", string.clone()),
+                    query("lot", "only this lot (empty: stock without a lot)", string.clone()),
                     query("after", "the `next` cursor of the previous page (SITE:SEQ)",
                         json!({ "type": "string", "pattern": "^(.*:[0-9]{1,19})?$" })),
                     query("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))

@@ -97,6 +97,8 @@ pub enum GroupBy {
     Location,
     Region,
     Kind,
+    /// A lot of a SKU ('' for stock without one).
+    Lot,
 }
 
 impl GroupBy {
@@ -107,6 +109,7 @@ impl GroupBy {
             GroupBy::Location => "location",
             GroupBy::Region => "region",
             GroupBy::Kind => "kind",
+            GroupBy::Lot => "lot",
         }
     }
 
@@ -130,9 +133,10 @@ impl GroupBy {
             "location" => GroupBy::Location,
             "region" => GroupBy::Region,
             "kind" => GroupBy::Kind,
+            "lot" => GroupBy::Lot,
             _ => {
                 return Err(HubError::Invalid(format!(
-                    "by {s:?} is not valid: use sku, site, location, region or kind"
+                    "by {s:?} is not valid: use sku, site, location, region, kind or lot"
                 )));
             }
         })
@@ -188,6 +192,8 @@ pub struct InventoryRow {
 pub struct MovementsOf {
     pub location: Option<String>,
     pub sku: Option<String>,
+    /// A lot ('' is stock without one).
+    pub lot: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -417,8 +423,17 @@ impl Store {
                         transfer_id, occurred_at, recorded_at
                  FROM movement WHERE (CAST(?1 AS TEXT) IS NULL OR site = ?1) AND (site, seq) > (?2, ?3)
                    AND (CAST(?5 AS TEXT) IS NULL OR location = ?5) AND (CAST(?6 AS TEXT) IS NULL OR sku = ?6)
+                   AND (CAST(?7 AS TEXT) IS NULL OR lot = ?7)
                  ORDER BY site, seq LIMIT ?4",
-                vals![site, after.0, after.1 as i64, limit, of.location.as_deref(), of.sku.as_deref()],
+                vals![
+                    site,
+                    after.0,
+                    after.1 as i64,
+                    limit,
+                    of.location.as_deref(),
+                    of.sku.as_deref(),
+                    of.lot.as_deref()
+                ],
             )
         })?;
         rows.iter()
@@ -620,6 +635,7 @@ fn group_key(by: GroupBy, row: &str, site: &str) -> String {
         GroupBy::Location => format!("{row}.site || '/' || {row}.location"),
         GroupBy::Region => format!("{site}.region"),
         GroupBy::Kind => format!("{site}.kind"),
+        GroupBy::Lot => format!("{row}.lot"),
     }
 }
 
@@ -697,16 +713,17 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
     // filter it is `balance_total`, the sums its triggers keep. A selective
     // dealer's shared quantity is then taken back out of `not_updated` by a
     // second branch over just its shared SKUs.
-    let rows = match (by.contains(&GroupBy::Sku), &f.sku) {
-        (true, _) => {
-            format!("SELECT b.site, b.location, b.sku, b.qty, b.value FROM balance b{where_conds}")
-        }
+    let per_line = by.contains(&GroupBy::Sku) || by.contains(&GroupBy::Lot);
+    let rows = match (per_line, &f.sku) {
+        (true, _) => format!(
+            "SELECT b.site, b.location, b.sku, b.lot, b.qty, b.value FROM balance b{where_conds}"
+        ),
         (false, None) => format!(
-            "SELECT b.site, b.location, '' AS sku, b.qty, b.value
+            "SELECT b.site, b.location, '' AS sku, '' AS lot, b.qty, b.value
              FROM balance_total b WHERE b.balances > 0{and_conds}"
         ),
         (false, Some(_)) => format!(
-            "SELECT b.site, b.location, '' AS sku, SUM(b.qty) AS qty, SUM(b.value) AS value
+            "SELECT b.site, b.location, '' AS sku, '' AS lot, SUM(b.qty) AS qty, SUM(b.value) AS value
              FROM balance b{where_conds} GROUP BY b.site, b.location"
         ),
     };
@@ -764,11 +781,11 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
          FROM (
              SELECT CASE WHEN x.deliverable = 1 THEN x.to_site ELSE x.from_site END AS site,
                     CASE WHEN x.deliverable = 1 THEN x.to_location ELSE x.from_location END AS location,
-                    x.sku,
+                    x.sku, x.lot,
                     CASE WHEN x.deliverable = 1 THEN x.to_kind ELSE x.from_kind END AS kind,
                     CASE WHEN x.deliverable = 1 THEN x.to_region ELSE x.from_region END AS region,
                     x.open, x.deliverable
-             FROM (SELECT t.from_site, t.from_location, t.to_site, t.to_location, t.sku,
+             FROM (SELECT t.from_site, t.from_location, t.to_site, t.to_location, t.sku, t.lot,
                           t.qty - t.received_qty - t.returned_qty AS open,
                           f.kind AS from_kind, f.region AS from_region,
                           d.kind AS to_kind, d.region AS to_region,

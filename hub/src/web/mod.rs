@@ -72,6 +72,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sites", get(pages::sites))
         .route("/sites.csv", get(pages::sites_export))
         .route("/sites.xlsx", get(pages::sites_export))
+        .route("/sites/token", post(pages::new_token))
         .route("/sites/{id}/revoke", post(pages::revoke))
         .route("/users", get(pages::users))
         .route("/login", get(login_page).post(login))

@@ -442,9 +442,10 @@ impl Grid {
                 .zip(&self.cols)
                 .enumerate()
                 .map(|(i, (v, c))| {
+                    let linked = links.iter().any(|(c, _)| *c == i);
                     let shown = match c {
-                        // A group without a value (no region set, say).
-                        Col::Text if i == 0 && v.is_empty() => "—".to_owned(),
+                        // A group without a value (no region set, no lot).
+                        Col::Text if (i == 0 || linked) && v.is_empty() => "—".to_owned(),
                         Col::Text => esc(v),
                         Col::Tier => esc(super::i18n::tier(l, v)),
                         Col::Figure if v.is_empty() => String::new(),

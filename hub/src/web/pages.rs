@@ -438,15 +438,124 @@ pub(super) async fn sites(State(hub): State<AppState>, s: Signed) -> Response {
         }
         t.rows.push(cells);
     }
+    let mut main = page::export_links(l, "sites") + &t.html();
+    if admin {
+        main.push_str(&token_form(&s));
+    }
     page::with_headers(
         StatusCode::OK,
-        page::frame(
-            &s,
-            Nav::Sites,
-            l.t(Msg::Sites),
-            "/sites",
-            &(page::export_links(l, "sites") + &t.html()),
-        ),
+        page::frame(&s, Nav::Sites, l.t(Msg::Sites), "/sites", &main),
+    )
+}
+
+/// The admins' form for a new site's one-time enrollment token.
+fn token_form(s: &Signed) -> String {
+    let l = s.lang;
+    let mut kinds = String::new();
+    for (k, m) in [
+        ("branch", Msg::Branch),
+        ("dealer", Msg::Dealer),
+        ("hq", Msg::Hq),
+    ] {
+        let _ = write!(kinds, "<option value=\"{k}\">{}</option>", l.t(m));
+    }
+    format!(
+        "<section id=\"new-site\"><h2>{title}</h2><p class=\"muted\">{help}</p>\
+         <form method=\"post\" action=\"/sites/token\" class=\"filters\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>{site}<input name=\"site\" required maxlength=\"64\"></label>\
+         <label>{kind}<select name=\"kind\">{kinds}</select></label>\
+         <label>{name}<input name=\"name\" maxlength=\"200\"></label>\
+         <label>{region}<input name=\"region\" maxlength=\"100\"></label>\
+         <label>{ttl}<input name=\"ttl\" value=\"24h\" maxlength=\"8\"></label>\
+         <button type=\"submit\">{make}</button></form></section>",
+        title = l.t(Msg::NewSite),
+        help = l.t(Msg::NewSiteHelp),
+        csrf = esc(&s.user.csrf),
+        site = l.t(Msg::Site),
+        kind = l.t(Msg::Kind),
+        name = l.t(Msg::Name),
+        region = l.t(Msg::Region),
+        ttl = l.t(Msg::ValidFor),
+        make = l.t(Msg::MakeToken),
+    )
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    site: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    ttl: String,
+}
+
+/// `POST /sites/token` (admins): a one-time enrollment token for a new
+/// site, as `jxc-hub token`, shown once with the command that uses it.
+pub(super) async fn new_token(
+    State(hub): State<AppState>,
+    s: Signed,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    if let Err(r) = s.require(Role::Admin).and_then(|()| s.check_csrf(&f.csrf)) {
+        return r.into_response();
+    }
+    let given = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
+    let asked = crate::cli::new_site(
+        f.site.trim(),
+        f.kind.trim(),
+        given(&f.name).as_deref(),
+        given(&f.region).as_deref(),
+    )
+    .and_then(|site| {
+        let ttl = crate::cli::parse_ttl(if f.ttl.trim().is_empty() {
+            "24h"
+        } else {
+            f.ttl.trim()
+        })?;
+        Ok((site, ttl))
+    });
+    let (site, ttl) = match asked {
+        Ok(a) => a,
+        Err(e) => return page::error(&s, e.status(), &e.to_string()),
+    };
+    let id = site.id.as_str().to_owned();
+    let h = hub.clone();
+    let token =
+        match blocking(move || crate::cli::issue_token(&mut lock(&h.store), &h.ca, &site, ttl))
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return page::error(&s, e.status(), &e.to_string()),
+        };
+    tracing::info!(site = %id, by = %s.user.name, "enrollment token made on the dashboard");
+    let l = s.lang;
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("HUB:8443");
+    let main = format!(
+        "<section><p>{}</p><p><code id=\"token\" class=\"record\">{}</code></p>\
+         <p class=\"muted\">{}</p><pre><code id=\"enroll-command\">jxc-agent enroll --hub https://{} --token {}</code></pre>\
+         <p><a href=\"/sites\">← {}</a></p></section>",
+        esc(&format!("{} {id}", l.t(Msg::TokenFor))),
+        esc(&token.to_string()),
+        l.t(Msg::TokenOnce),
+        esc(host),
+        esc(&token.to_string()),
+        l.t(Msg::Sites),
+    );
+    page::with_headers(
+        StatusCode::OK,
+        page::frame(&s, Nav::Sites, l.t(Msg::NewSite), "/sites", &main),
     )
 }
 

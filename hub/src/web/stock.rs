@@ -1,9 +1,9 @@
 //! The inventory page, grouped by up to two keys and filtered as
 //! `/v1/inventory` is (the same `Store::inventory` and `InventoryView`), and
 //! the movements page (`/v1/movements`' `Store::movements`, paged). Each
-//! group links one level down — region or tier → site → location → its
-//! movements; a SKU at a site → its movements — so any figure can be traced
-//! to the records that make it.
+//! group links one level down — region or tier → site → location and SKU →
+//! the SKU's lots per location → a lot's movements (a location → its
+//! movements) — so any figure can be traced to the records that make it.
 
 use super::i18n::{Lang, Msg};
 use super::page::{self, Col, Grid, Nav, esc};
@@ -52,12 +52,13 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
     format!("?{}", q.join("&amp;"))
 }
 
-const KEYS: [(GroupBy, Msg); 5] = [
+const KEYS: [(GroupBy, Msg); 6] = [
     (GroupBy::Region, Msg::Region),
     (GroupBy::Kind, Msg::Tier),
     (GroupBy::Site, Msg::Site),
     (GroupBy::Location, Msg::Location),
     (GroupBy::Sku, Msg::Sku),
+    (GroupBy::Lot, Msg::Lot),
 ];
 
 fn key_select(l: Lang, name: &str, chosen: Option<GroupBy>, none: bool) -> String {
@@ -234,7 +235,15 @@ fn keys_text(by: &[GroupBy]) -> String {
 
 /// Where a group's key links one level down (unescaped).
 fn drill(key: GroupBy, v: &str, r: &InventoryView, f: &InventoryFilter) -> String {
-    let site = r.keys.get("site").map(String::as_str).or(f.site.as_deref());
+    let location = r.keys.get("location").and_then(|l| l.split_once('/'));
+    let site = r
+        .keys
+        .get("site")
+        .map(String::as_str)
+        .or(location.map(|(s, _)| s))
+        .or(f.site.as_deref());
+    let location = location.map(|(_, loc)| loc);
+    let sku = r.keys.get("sku").map(String::as_str).or(f.sku.as_deref());
     let href = match key {
         GroupBy::Region => format!(
             "/inventory{}",
@@ -253,22 +262,34 @@ fn drill(key: GroupBy, v: &str, r: &InventoryView, f: &InventoryFilter) -> Strin
             query(&[
                 ("site", v.split_once('/').map(|(s, _)| s)),
                 ("location", v.split_once('/').map(|(_, loc)| loc)),
-                (
-                    "sku",
-                    r.keys.get("sku").map(String::as_str).or(f.sku.as_deref())
-                ),
+                ("sku", sku),
+                ("lot", r.keys.get("lot").map(String::as_str)),
             ])
         ),
+        // A SKU at a site: its lots, per location; anywhere: per site.
         GroupBy::Sku => match site {
             Some(site) => format!(
-                "/movements{}",
-                query(&[("site", Some(site)), ("sku", Some(v))])
+                "/inventory{}",
+                query(&[
+                    ("by", Some("location,lot")),
+                    ("site", Some(site)),
+                    ("sku", Some(v))
+                ])
             ),
             None => format!(
                 "/inventory{}",
                 query(&[("by", Some("site")), ("sku", Some(v))])
             ),
         },
+        GroupBy::Lot => format!(
+            "/movements{}",
+            query(&[
+                ("site", site),
+                ("location", location),
+                ("sku", sku),
+                ("lot", Some(v)),
+            ])
+        ),
     };
     href.replace("&amp;", "&")
 }
@@ -278,6 +299,8 @@ pub(super) struct MovementsQuery {
     site: Option<String>,
     location: Option<String>,
     sku: Option<String>,
+    /// Kept as given: empty is stock without a lot.
+    lot: Option<String>,
     after: Option<String>,
 }
 
@@ -302,6 +325,7 @@ pub(super) async fn movements(
     let of = MovementsOf {
         location: given(&q.location),
         sku: given(&q.sku),
+        lot: q.lot.clone(),
     };
     let export = page::export_of(uri.path());
     let (site2, of2) = (site.clone(), of.clone());
@@ -379,14 +403,24 @@ pub(super) async fn movements(
     if let Some(format) = export {
         return grid.download(format, uri.path().trim_start_matches('/'));
     }
-    let what: Vec<&str> = [site.as_deref(), of.location.as_deref(), of.sku.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let lot = of
+        .lot
+        .as_deref()
+        .map(|l| if l.is_empty() { "—" } else { l });
+    let what: Vec<&str> = [
+        site.as_deref(),
+        of.location.as_deref(),
+        of.sku.as_deref(),
+        lot,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let filters = query(&[
         ("site", site.as_deref()),
         ("location", of.location.as_deref()),
         ("sku", of.sku.as_deref()),
+        ("lot", of.lot.as_deref()),
     ]);
     let mut main = format!(
         "<p class=\"muted\" id=\"movements-of\">{}</p>{}",
@@ -399,6 +433,7 @@ pub(super) async fn movements(
                 ("site", site.as_deref()),
                 ("location", of.location.as_deref()),
                 ("sku", of.sku.as_deref()),
+                ("lot", of.lot.as_deref()),
                 ("after", after.as_deref()),
             ])[1..]
         )
