@@ -651,7 +651,7 @@ impl World {
         use rust_decimal::Decimal;
         use std::collections::BTreeMap;
         let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let key = |site: &str, loc: &str, sku: &str, kind: &str, region: &str| {
+        let key = |site: &str, loc: &str, sku: &str, lot: &str, kind: &str, region: &str| {
             f.keys()
                 .into_iter()
                 .map(|by| match by {
@@ -660,12 +660,13 @@ impl World {
                     GroupBy::Location => format!("{site}/{loc}"),
                     GroupBy::Region => region.to_owned(),
                     GroupBy::Kind => kind.to_owned(),
+                    GroupBy::Lot => lot.to_owned(),
                 })
                 .collect::<Vec<String>>()
         };
         // (on hand, in transit, not updated, unvalued, undeliverable), units
         let mut groups: BTreeMap<Vec<String>, [i64; 5]> = BTreeMap::new();
-        for &(site, loc, sku, _, units) in &self.held {
+        for &(site, loc, sku, lot, units) in &self.held {
             let (kind, region) = self.site(site);
             if !(wanted(&f.sku, sku)
                 && wanted(&f.site, site)
@@ -674,7 +675,9 @@ impl World {
             {
                 continue;
             }
-            let g = groups.entry(key(site, loc, sku, kind, region)).or_default();
+            let g = groups
+                .entry(key(site, loc, sku, lot, kind, region))
+                .or_default();
             g[0] += units;
             if kind == "dealer" {
                 let p = self.policies.get(site).cloned().unwrap_or_default();
@@ -687,7 +690,7 @@ impl World {
                 }
             }
         }
-        for &(from, from_loc, to, to_loc, sku, _, units, deliverable) in &self.open {
+        for &(from, from_loc, to, to_loc, sku, lot, units, deliverable) in &self.open {
             let (site, loc) = if deliverable {
                 (to, to_loc)
             } else {
@@ -701,7 +704,9 @@ impl World {
             {
                 continue;
             }
-            let g = groups.entry(key(site, loc, sku, kind, region)).or_default();
+            let g = groups
+                .entry(key(site, loc, sku, lot, kind, region))
+                .or_default();
             g[1] += units;
             if !deliverable {
                 g[4] += units;
@@ -915,6 +920,10 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
         vec![GroupBy::Sku, GroupBy::Region],
         vec![GroupBy::Kind, GroupBy::Location],
         vec![GroupBy::Region, GroupBy::Kind, GroupBy::Sku],
+        vec![GroupBy::Lot],
+        vec![GroupBy::Sku, GroupBy::Lot],
+        vec![GroupBy::Location, GroupBy::Lot],
+        vec![GroupBy::Kind, GroupBy::Lot],
     ] {
         filters.extend([
             f(by.clone(), None, None, None, None),
@@ -1011,7 +1020,10 @@ fn inventory_is_grouped_in_sql_with_each_dealer_policy(engine: Engine) {
            DROP TABLE alert_cursor;"
         // Migration 10 (dashboard sign-in): its table; PostgreSQL's added
         // columns below (SQLite's rebuilds the table from the old columns).
-        + "DROP TABLE hq_session;";
+        + "DROP TABLE hq_session;"
+        // Migration 11 (planners' actions): its table (the alert columns
+        // went with the alert table).
+        + "DROP TABLE plan_decision;";
     let undo = undo.as_str();
     match &db.target {
         Target::Sqlite(dir) => {
