@@ -110,7 +110,11 @@ pub(super) async fn alerts(
     );
     main.push_str(&page::export_links_of(l, "alerts", "alerts", query));
     if rows.is_empty() {
-        let none = if all { Msg::NoAlertsAtAll } else { Msg::NoAlerts };
+        let none = if all {
+            Msg::NoAlertsAtAll
+        } else {
+            Msg::NoAlerts
+        };
         let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(none));
     } else {
         main.push_str(&g.html(l, 0, g.rows.len()));

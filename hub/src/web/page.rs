@@ -490,6 +490,82 @@ impl Grid {
     }
 }
 
+/// Rows a page of a table shows; the rest are on the next pages.
+pub const PAGE_ROWS: usize = 200;
+
+/// Where a table sits: the page's path (`planning`), its query (escaped
+/// for HTML, without the page number), the `table` a download of it names
+/// (on pages of several tables), and the query parameter of its page
+/// number with the page asked for.
+pub struct Place<'a> {
+    pub path: &'a str,
+    pub query: &'a str,
+    pub table: Option<&'a str>,
+    pub page_param: &'a str,
+    pub page: Option<usize>,
+}
+
+impl Place<'_> {
+    /// `a&amp;b` of the parts given.
+    fn join(parts: &[&str]) -> String {
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("&amp;")
+    }
+}
+
+/// A trimmed query value, or none when empty.
+pub fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A filter form's text inputs, each `(name, label, value)`, and its
+/// submit button: what closes a page's `<form class="filters">`.
+pub fn text_filters(l: Lang, inputs: &[(&str, Msg, &Option<String>)]) -> String {
+    let mut h = String::new();
+    for (name, m, v) in inputs {
+        let _ = write!(
+            h,
+            "<label>{}<input name=\"{name}\" value=\"{}\"></label>",
+            l.t(*m),
+            esc(v.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = write!(
+        h,
+        "<button type=\"submit\">{}</button></form>",
+        l.t(Msg::Apply)
+    );
+    h
+}
+
+impl Grid {
+    /// The table at `at`: its download links, the page asked for and the
+    /// pager under it.
+    pub fn paged(&self, l: Lang, at: &Place<'_>) -> String {
+        let table = at.table.map(|t| format!("table={t}")).unwrap_or_default();
+        let (page, pages) = page_of(self.rows.len(), PAGE_ROWS, at.page);
+        let mut h = export_links_of(l, at.path, self.id, &Place::join(&[at.query, &table]));
+        h.push_str(&self.html(l, (page - 1) * PAGE_ROWS, PAGE_ROWS));
+        h.push_str(&pager(page, pages, |n| {
+            let number = format!("{}={n}", at.page_param);
+            format!(
+                "/{}?{}#{}",
+                at.path,
+                Place::join(&[at.query, &number]),
+                self.id
+            )
+        }));
+        h
+    }
+}
+
 /// The number of pages of `rows` rows at `per_page` a page, and the page
 /// asked for held within them.
 pub fn page_of(rows: usize, per_page: usize, asked: Option<usize>) -> (usize, usize) {
@@ -689,6 +765,34 @@ mod tests {
             String::from_utf8(b).unwrap(),
             "\u{feff}名称\n\"西湖龙井, \"\"特级\"\"\"\n"
         );
+    }
+
+    #[test]
+    fn a_table_pages_at_the_server_and_downloads_with_the_pages_query() {
+        let mut g = Grid::new("lines", vec![("SKU", Col::Text), ("qty", Col::Figure)]);
+        for i in 0..450 {
+            g.push(vec![format!("S{i:03}"), "1234.5".into()], None);
+        }
+        let at = |page| Place {
+            path: "planning",
+            query: "site=BJ01",
+            table: Some("lines"),
+            page_param: "lpage",
+            page,
+        };
+        let last = g.paged(Lang::En, &at(Some(9)));
+        assert_eq!(
+            last.matches("<tr>").count(),
+            1 + 50,
+            "the last page, clamped"
+        );
+        assert!(last.contains("S449") && !last.contains("S399"));
+        assert!(last.contains("href=\"/planning.csv?site=BJ01&amp;table=lines\""));
+        assert!(last.contains("href=\"/planning?site=BJ01&amp;lpage=2#lines\" id=\"prev-page\""));
+        assert!(last.contains("3 / 3") && !last.contains("next-page"));
+        let first = g.paged(Lang::En, &at(None));
+        assert_eq!(first.matches("<tr>").count(), 1 + PAGE_ROWS);
+        assert!(first.contains("data-value=\"1234.5\">1,234.5<"));
     }
 
     #[test]

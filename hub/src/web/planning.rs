@@ -9,7 +9,7 @@
 //! three tables built on it. Every table downloads (`/planning.csv?table=…`).
 
 use super::i18n::{Lang, Msg};
-use super::page::{self, Col, Export, Grid, Nav, esc};
+use super::page::{self, Col, Export, Grid, Nav, esc, given};
 use super::session::Signed;
 use super::url_encode;
 use crate::error::{HubError, Result};
@@ -26,8 +26,6 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::fmt::Write;
 
-/// Rows a page of each of the site's tables shows.
-const ROWS_PAGE: usize = 200;
 /// The sunk window, in days: the API's default.
 const SUNK_DAYS: u32 = 90;
 /// The longest note a planner leaves on a decision, in characters.
@@ -50,13 +48,8 @@ pub(super) struct PlanningQuery {
     rpage: Option<usize>,
     ppage: Option<usize>,
     spage: Option<usize>,
-}
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+    /// The page of the channel's sunk stock.
+    page: Option<usize>,
 }
 
 /// A class filter: one of `allowed` (any case), or none.
@@ -684,6 +677,22 @@ fn series_html(l: Lang, s: &SeriesAsked, d: &SeriesData) -> String {
     h
 }
 
+/// Where a table of the planning page sits (see [`page::Place`]).
+fn at<'a>(
+    query: &'a str,
+    table: &'static str,
+    page_param: &'static str,
+    page: Option<usize>,
+) -> page::Place<'a> {
+    page::Place {
+        path: "planning",
+        query,
+        table: Some(table),
+        page_param,
+        page,
+    }
+}
+
 /// `GET /planning`, `/planning.csv` and `/planning.xlsx`
 /// (`table=sunk|reorder|matrix|policy|sinking`).
 pub(super) async fn planning(
@@ -763,10 +772,9 @@ pub(super) async fn planning(
                 &d.reorder,
                 planner.then_some((s.user.csrf.as_str(), today)),
             );
-            let (p, pages) = page::page_of(reorder.rows.len(), ROWS_PAGE, q.rpage);
             let _ = write!(
                 main,
-                "<section id=\"reorder\"><h2>{} <span class=\"muted\">{}</span></h2>",
+                "<section><h2>{} <span class=\"muted\">{}</span></h2>",
                 l.t(Msg::ReorderSuggestions),
                 l.number(&reorder.rows.len().to_string())
             );
@@ -777,16 +785,7 @@ pub(super) async fn planning(
                     l.t(Msg::NothingToReorder)
                 );
             } else {
-                main.push_str(&page::export_links_of(
-                    l,
-                    "planning",
-                    "reorder",
-                    &format!("{site_q}&amp;table=reorder"),
-                ));
-                main.push_str(&reorder.html(l, (p - 1) * ROWS_PAGE, ROWS_PAGE));
-                main.push_str(&page::pager(p, pages, |n| {
-                    format!("/planning?{site_q}&amp;rpage={n}#reorder")
-                }));
+                main.push_str(&reorder.paged(l, &at(&site_q, "reorder", "rpage", q.rpage)));
             }
             main.push_str("</section>");
 
@@ -804,7 +803,6 @@ pub(super) async fn planning(
             );
 
             let policy = policy_grid(l, &d.policy);
-            let (p, pages) = page::page_of(policy.rows.len(), ROWS_PAGE, q.ppage);
             let cell = match (&asked.abc, &asked.xyz) {
                 (None, None) => String::new(),
                 (a, x) => format!(
@@ -819,42 +817,24 @@ pub(super) async fn planning(
                 .collect::<String>();
             let _ = write!(
                 main,
-                "<section id=\"policy\"><h2>{}{cell}</h2>",
+                "<section><h2>{}{cell}</h2>",
                 l.t(Msg::DaysOfSupplyTitle)
             );
-            main.push_str(&page::export_links_of(
-                l,
-                "planning",
-                "policy",
-                &format!("{site_q}{class_q}&amp;table=policy"),
-            ));
-            main.push_str(&policy.html(l, (p - 1) * ROWS_PAGE, ROWS_PAGE));
-            main.push_str(&page::pager(p, pages, |n| {
-                format!("/planning?{site_q}{class_q}&amp;ppage={n}#policy")
-            }));
+            let policy_q = format!("{site_q}{class_q}");
+            main.push_str(&policy.paged(l, &at(&policy_q, "policy", "ppage", q.ppage)));
             main.push_str("</section>");
 
             let sinking = sinking_grid(l, &d.sinking);
             let _ = write!(
                 main,
-                "<section id=\"sinking\"><h2>{}</h2><p class=\"muted\">{}</p>",
+                "<section><h2>{}</h2><p class=\"muted\">{}</p>",
                 l.t(Msg::SlowAndSunk),
                 l.t(Msg::SunkNote)
             );
             if sinking.rows.is_empty() {
                 let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NothingSinking));
             } else {
-                main.push_str(&page::export_links_of(
-                    l,
-                    "planning",
-                    "sinking",
-                    &format!("{site_q}&amp;table=sinking"),
-                ));
-                let (p, pages) = page::page_of(sinking.rows.len(), ROWS_PAGE, q.spage);
-                main.push_str(&sinking.html(l, (p - 1) * ROWS_PAGE, ROWS_PAGE));
-                main.push_str(&page::pager(p, pages, |n| {
-                    format!("/planning?{site_q}&amp;spage={n}#sinking")
-                }));
+                main.push_str(&sinking.paged(l, &at(&site_q, "sinking", "spage", q.spage)));
             }
             main.push_str("</section>");
         }
@@ -862,7 +842,7 @@ pub(super) async fn planning(
             let sunk = sunk_grid(l, &data.sunk);
             let _ = write!(
                 main,
-                "<section id=\"sunk\"><h2>{}</h2><p class=\"muted\">{} {}</p>",
+                "<section><h2>{}</h2><p class=\"muted\">{} {}</p>",
                 l.t(Msg::SlowAndSunk),
                 l.t(Msg::SunkNote),
                 l.t(Msg::ChooseSite)
@@ -877,8 +857,7 @@ pub(super) async fn planning(
                     .map(|r| (r.key.clone(), r.qty.decimal().to_string()))
                     .collect();
                 main.push_str(&page::bar_chart(l, "chart-sunk", l.t(Msg::Qty), &bars));
-                main.push_str(&page::export_links_of(l, "planning", "sunk", "table=sunk"));
-                main.push_str(&sunk.html(l, 0, sunk.rows.len()));
+                main.push_str(&sunk.paged(l, &at("", "sunk", "page", q.page)));
             }
             main.push_str("</section>");
         }

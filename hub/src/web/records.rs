@@ -13,9 +13,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 
-/// Rows a page shows.
-const PAGE: usize = 200;
-
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct PageQuery {
     page: Option<usize>,
@@ -38,15 +35,21 @@ fn show(
         return grid.download(format, file);
     }
     let l = s.lang;
-    let (at, pages) = page::page_of(grid.rows.len(), PAGE, page);
     let main = format!(
-        "<p class=\"muted\">{}: <strong id=\"{}\">{}</strong></p>{}{}{}",
+        "<p class=\"muted\">{}: <strong id=\"{}\">{}</strong></p>{}",
         count.0,
         count.1,
         grid.rows.len(),
-        page::export_links(l, name),
-        grid.html(l, (at - 1) * PAGE, PAGE),
-        page::pager(at, pages, |p| format!("/{name}?page={p}")),
+        grid.paged(
+            l,
+            &page::Place {
+                path: name,
+                query: "",
+                table: None,
+                page_param: "page",
+                page,
+            },
+        ),
     );
     page::with_headers(
         StatusCode::OK,

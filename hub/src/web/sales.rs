@@ -6,7 +6,7 @@
 //! and Excel (`/sales.csv?table=…`), whole, with the API's exact figures.
 
 use super::i18n::{Lang, Msg};
-use super::page::{self, Col, Export, Grid, Nav, esc};
+use super::page::{self, Col, Export, Grid, Nav, given};
 use super::session::Signed;
 use super::url_encode;
 use crate::error::{HubError, Result};
@@ -20,8 +20,6 @@ use chrono::{Days, NaiveDate};
 use serde::Deserialize;
 use std::fmt::Write;
 
-/// Groups a page of the sales table shows.
-const GROUPS_PAGE: usize = 200;
 /// Days shown when no `from` is given: twelve weeks.
 const DEFAULT_DAYS: u64 = 84;
 /// The longest window shown by day (a year) and by week (five years).
@@ -41,7 +39,10 @@ pub(super) struct SalesQuery {
     kind: Option<String>,
     category: Option<String>,
     table: Option<String>,
+    /// The pages of the groups, of the periods and of the dealers.
     page: Option<usize>,
+    tpage: Option<usize>,
+    cpage: Option<usize>,
 }
 
 /// The time keys a page may chart by.
@@ -60,13 +61,6 @@ const GROUPS: [(SalesKey, Msg); 6] = [
     (SalesKey::Customer, Msg::Customer),
     (SalesKey::Sku, Msg::Sku),
 ];
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
 
 /// One of `choices` by its name, or the first; a name not among them is
 /// refused naming the field.
@@ -362,6 +356,13 @@ pub(super) async fn sales(
     }
 
     let query = asked.query();
+    let at = |table: &'static str, page_param: &'static str, page: Option<usize>| page::Place {
+        path: "sales",
+        query: &query,
+        table: Some(table),
+        page_param,
+        page,
+    };
     let mut main = format!(
         "<form method=\"get\" action=\"/sales\" class=\"filters\">\
          <label>{}{}</label><label>{}{}</label>\
@@ -376,24 +377,15 @@ pub(super) async fn sales(
         l.t(Msg::ToDay),
         asked.to,
     );
-    for (name, m, v) in [
-        ("region", Msg::Region, &asked.region),
-        ("kind", Msg::Tier, &asked.kind),
-        ("site", Msg::Site, &asked.site),
-        ("category", Msg::Category, &asked.category),
-    ] {
-        let _ = write!(
-            main,
-            "<label>{}<input name=\"{name}\" value=\"{}\"></label>",
-            l.t(m),
-            esc(v.as_deref().unwrap_or(""))
-        );
-    }
-    let _ = write!(
-        main,
-        "<button type=\"submit\">{}</button></form>",
-        l.t(Msg::Apply)
-    );
+    main.push_str(&page::text_filters(
+        l,
+        &[
+            ("region", Msg::Region, &asked.region),
+            ("kind", Msg::Tier, &asked.kind),
+            ("site", Msg::Site, &asked.site),
+            ("category", Msg::Category, &asked.category),
+        ],
+    ));
 
     // Over time: revenue where any is priced, else the net qty.
     let priced = data.over_time.iter().any(|r| r.revenue.is_some());
@@ -437,34 +429,18 @@ pub(super) async fn sales(
         let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NoSalesInPeriod));
     } else {
         main.push_str(&page::column_chart(l, "chart-sales", what, &bars));
-        main.push_str(&page::export_links_of(
-            l,
-            "sales",
-            "sales-time",
-            &format!("{query}&amp;table=time"),
-        ));
-        main.push_str(&time.html(l, 0, time.rows.len()));
+        main.push_str(&time.paged(l, &at("time", "tpage", q.tpage)));
     }
     main.push_str("</section>");
 
     // By the chosen group, paged.
-    let (page_no, pages) = page::page_of(groups.rows.len(), GROUPS_PAGE, q.page);
     let _ = write!(
         main,
         "<section><h2>{} · {}</h2>",
         l.t(Msg::SalesFlow),
         l.t(asked.group.1)
     );
-    main.push_str(&page::export_links_of(
-        l,
-        "sales",
-        "sales-groups",
-        &format!("{query}&amp;table=groups"),
-    ));
-    main.push_str(&groups.html(l, (page_no - 1) * GROUPS_PAGE, GROUPS_PAGE));
-    main.push_str(&page::pager(page_no, pages, |p| {
-        format!("/sales?{query}&amp;page={p}")
-    }));
+    main.push_str(&groups.paged(l, &at("groups", "page", q.page)));
     main.push_str("</section>");
 
     // Sell-in against sell-through.
@@ -477,13 +453,7 @@ pub(super) async fn sales(
     if data.channel.is_empty() {
         let _ = write!(main, "<p class=\"muted\">{}</p>", l.t(Msg::NoDealers));
     } else {
-        main.push_str(&page::export_links_of(
-            l,
-            "sales",
-            "channel",
-            &format!("{query}&amp;table=channel"),
-        ));
-        main.push_str(&channel.html(l, 0, channel.rows.len()));
+        main.push_str(&channel.paged(l, &at("channel", "cpage", q.cpage)));
     }
     main.push_str("</section>");
     page::with_headers(

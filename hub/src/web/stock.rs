@@ -6,7 +6,7 @@
 //! movements) — so any figure can be traced to the records that make it.
 
 use super::i18n::{Lang, Msg};
-use super::page::{self, Col, Grid, Nav, esc};
+use super::page::{self, Col, Grid, Nav, esc, given};
 use super::session::Signed;
 use super::url_encode;
 use crate::error::HubError;
@@ -19,8 +19,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::fmt::Write;
 
-/// Groups an inventory page shows; the rest are on the next pages.
-const INVENTORY_PAGE: usize = 200;
 /// Movements a page shows.
 const MOVEMENTS_PAGE: u32 = 100;
 
@@ -34,13 +32,6 @@ pub(super) struct InventoryQuery {
     kind: Option<String>,
     sku: Option<String>,
     page: Option<usize>,
-}
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
 }
 
 /// `?k=v&…` of the pairs whose value is given.
@@ -121,8 +112,6 @@ pub(super) async fn inventory(
             .collect(),
         Err(e) => return page::error(&s, e.status(), &e.to_string()),
     };
-    let pages = rows.len().div_ceil(INVENTORY_PAGE).max(1);
-    let page_no = q.page.unwrap_or(1).clamp(1, pages);
 
     let mut main = format!(
         "<form method=\"get\" action=\"/inventory\" class=\"filters\">\
@@ -131,24 +120,15 @@ pub(super) async fn inventory(
         key_select(l, "by", by.first().copied(), false),
         key_select(l, "by2", by.get(1).copied(), true),
     );
-    for (name, m, v) in [
-        ("region", Msg::Region, &filter.region),
-        ("kind", Msg::Tier, &filter.kind),
-        ("site", Msg::Site, &filter.site),
-        ("sku", Msg::Sku, &filter.sku),
-    ] {
-        let _ = write!(
-            main,
-            "<label>{}<input name=\"{name}\" value=\"{}\"></label>",
-            l.t(m),
-            esc(v.as_deref().unwrap_or(""))
-        );
-    }
-    let _ = write!(
-        main,
-        "<button type=\"submit\">{}</button></form>",
-        l.t(Msg::Apply)
-    );
+    main.push_str(&page::text_filters(
+        l,
+        &[
+            ("region", Msg::Region, &filter.region),
+            ("kind", Msg::Tier, &filter.kind),
+            ("site", Msg::Site, &filter.site),
+            ("sku", Msg::Sku, &filter.sku),
+        ],
+    ));
 
     let mut cols: Vec<(&str, Col)> = by
         .iter()
@@ -213,16 +193,16 @@ pub(super) async fn inventory(
         ("kind", filter.kind.as_deref()),
         ("sku", filter.sku.as_deref()),
     ]);
-    main.push_str(&page::export_links_of(
+    main.push_str(&grid.paged(
         l,
-        "inventory",
-        "inventory",
-        filters.trim_start_matches('?'),
+        &page::Place {
+            path: "inventory",
+            query: filters.trim_start_matches('?'),
+            table: None,
+            page_param: "page",
+            page: q.page,
+        },
     ));
-    main.push_str(&grid.html(l, (page_no - 1) * INVENTORY_PAGE, INVENTORY_PAGE));
-    main.push_str(&page::pager(page_no, pages, |p| {
-        format!("/inventory{filters}&amp;page={p}")
-    }));
     page::with_headers(
         StatusCode::OK,
         page::frame(&s, Nav::Inventory, l.t(Msg::Inventory), "/inventory", &main),
