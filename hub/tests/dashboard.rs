@@ -290,6 +290,22 @@ async fn each_role_sees_its_pages_and_gets_403_outside_them() {
         let c = d.sign_in(user).await;
         let overview = d.get("/", Some(&c), None).await;
         assert_eq!(overview.status, StatusCode::OK, "{user}");
+        // Every role reads every page; its size stays far under 500 KB.
+        for path in [
+            "/inventory",
+            "/movements?site=BJ01",
+            "/sales",
+            "/planning",
+            "/planning?site=BJ01",
+            "/alerts",
+            "/transfers",
+            "/quarantine",
+        ] {
+            let a = d.get(path, Some(&c), None).await;
+            assert_eq!(a.status, StatusCode::OK, "{user} {path}: {}", a.body);
+            assert!(a.body.len() < 500_000, "{path}");
+            assert!(a.body.contains(&format!("{user} · ")), "{path}: the frame");
+        }
         let sites = d.get("/sites", Some(&c), None).await;
         assert_eq!(sites.status, StatusCode::OK);
         assert_eq!(
