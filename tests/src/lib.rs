@@ -406,6 +406,26 @@ impl Hub {
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
+    /// Runs `jxc-hub ARGS` with `stdin` as its standard input (a password
+    /// for `user add --password-stdin`, say).
+    pub fn with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run jxc-hub");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait for jxc-hub")
+    }
+
     /// A read command's `--json` output, parsed.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut args = args.to_vec();
@@ -600,6 +620,23 @@ impl Https {
 
 pub mod faults;
 pub mod webhook;
+
+/// An HTTPS client as a browser is, for the dashboard: it trusts the CA in
+/// `ca_pem` only and follows no redirect, so a test sees the 303 and its
+/// cookie; with a runtime to drive it from a synchronous test.
+pub fn browser(ca_pem: &[u8]) -> (tokio::runtime::Runtime, reqwest::Client) {
+    let ca = reqwest::Certificate::from_pem(ca_pem).expect("the CA's PEM");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTPS client");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    (rt, client)
+}
 
 /// The DER of the first certificate in a PEM text.
 pub fn pem_der(pem: &str) -> Result<Vec<u8>, String> {

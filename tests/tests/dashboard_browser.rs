@@ -9,9 +9,7 @@
 
 use jxc_e2e::{Https, Hub, Site};
 use jxc_testkit::Chromium;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 const PASSWORD: &str = "planner-密码-2026";
 
@@ -25,21 +23,18 @@ fn screenshots() -> PathBuf {
 #[test]
 fn a_planner_signs_in_and_reads_every_page_in_both_languages() {
     let hub = Hub::new();
-    let mut child = hub
-        .command(&[
+    let added = hub.with_stdin(
+        &[
             "user",
             "add",
             "王芳",
             "--role",
             "planner",
             "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(child.wait().unwrap().success());
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success(), "{added:?}");
     let admin = hub.ok(&["user", "add", "ops", "--role", "admin"]);
     let served = hub.start(None);
 

@@ -2,49 +2,13 @@
 //! and `user passwd`, then signing in over HTTPS to a running `serve` and
 //! reading the overview an enrolled site appears on.
 
-use jxc_e2e::{Hub, Site};
-use std::io::Write;
+use jxc_e2e::{Hub, Site, browser};
 use std::process::Stdio;
-
-/// Runs `jxc-hub ARGS` with `stdin` as its standard input.
-fn with_stdin(hub: &Hub, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = hub
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// An HTTPS client that trusts the hub's CA and follows no redirect, so a
-/// test sees the 303 and its cookie.
-fn browser(ca_pem: &str) -> (tokio::runtime::Runtime, reqwest::Client) {
-    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    (rt, client)
-}
 
 #[test]
 fn a_user_added_with_a_password_signs_in_and_sees_every_site() {
     let hub = Hub::new();
-    let out = with_stdin(
-        &hub,
+    let out = hub.with_stdin(
         &[
             "user",
             "add",
@@ -122,7 +86,7 @@ fn a_user_added_with_a_password_signs_in_and_sees_every_site() {
             "password \"\" is not valid",
         ),
     ] {
-        let out = with_stdin(&hub, &args, input);
+        let out = hub.with_stdin(&args, input);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -130,8 +94,7 @@ fn a_user_added_with_a_password_signs_in_and_sees_every_site() {
             "{args:?}: {err}"
         );
     }
-    let out = with_stdin(
-        &hub,
+    let out = hub.with_stdin(
         &["user", "passwd", "nobody", "--password-stdin"],
         "secret-123\n",
     );
@@ -144,7 +107,7 @@ fn a_user_added_with_a_password_signs_in_and_sees_every_site() {
     bj.ok(&["enroll", "--hub", &served.url, "--token", &token]);
     bj.ok(&["sync"]);
 
-    let (rt, client) = browser(&hub.ca_pem());
+    let (rt, client) = browser(hub.ca_pem().as_bytes());
     let sign_in = |password: &str| {
         rt.block_on(async {
             let res = client
@@ -186,8 +149,7 @@ fn a_user_added_with_a_password_signs_in_and_sees_every_site() {
     assert!(page.contains("渠道库存") && page.contains("新鲜"), "{page}");
 
     // A new password signs out the browsers of the old one.
-    let out = with_stdin(
-        &hub,
+    let out = hub.with_stdin(
         &["user", "passwd", "王芳", "--password-stdin"],
         "another-secret-2\n",
     );

@@ -106,15 +106,7 @@ fn the_demo_runs_and_every_site_converges() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let ca = std::fs::read(dir.path().join("hub").join("ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, client) = jxc_e2e::browser(&ca);
     let status = rt.block_on(async {
         client
             .post(format!("https://127.0.0.1:{port}/login"))
