@@ -5,6 +5,7 @@
 //! with `share_scope`, `sku_map`), in the same transaction.
 
 use super::db::{Sql, Value, vals};
+use super::query::SELECTED;
 use super::{Store, now_text};
 use crate::error::{HubError, Result};
 use chrono::{DateTime, Utc};
@@ -122,6 +123,8 @@ fn materialize(sql: &mut Sql<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Re
                     Err((sku, e)) => tracing::warn!(doc = %id, sku, "catalog record skipped: {e}"),
                 }
             }
+            // A product's category decides what a selective dealer shares.
+            let recategorised = categories_change(sql, &rows)?;
             sql.upsert_rows(
                 "product",
                 &[
@@ -142,6 +145,9 @@ fn materialize(sql: &mut Sql<'_>, id: &DocId, doc: &AutoCommit, now: &str) -> Re
                 &["sku"],
                 &rows,
             )?;
+            if recategorised {
+                recompute_shared(sql, None)?;
+            }
         }
         DocId::Customers(site) => {
             sql.exec("DELETE FROM customer WHERE site = ?", vals![site.as_str()])?;
@@ -243,7 +249,48 @@ fn write_share_scope(sql: &mut Sql<'_>, site: &SiteId, policy: &SharePolicy) -> 
         .into_iter()
         .map(|(kind, value)| vals![site.as_str(), kind, value].to_vec())
         .collect();
-    sql.insert_rows("share_scope_item", &["site", "kind", "value"], &rows)
+    sql.insert_rows("share_scope_item", &["site", "kind", "value"], &rows)?;
+    recompute_shared(sql, Some(site.as_str()))
+}
+
+/// Whether product rows (sku first, category sixth, as `apply` writes them)
+/// give any SKU another category than the one stored (a new product with a
+/// category counts).
+fn categories_change(sql: &mut Sql<'_>, rows: &[Vec<Value>]) -> Result<bool> {
+    for r in rows {
+        let (Some(Value::Text(sku)), Some(Value::Text(category))) = (r.first(), r.get(5)) else {
+            continue;
+        };
+        let stored: Option<Option<String>> = sql.scalar(
+            "SELECT category FROM product WHERE sku = ?",
+            vals![sku.as_str()],
+        )?;
+        let stored = stored.map(Option::unwrap_or_default);
+        if stored.as_deref().unwrap_or("") != category.as_str() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `balance_total.shared` (what a selective dealer shares, per location)
+/// computed again from the balances, for one site or for every site whose
+/// scope is `selected`: after what is selected changed (a policy, or the
+/// catalog's categories). The balance triggers keep it between.
+fn recompute_shared(sql: &mut Sql<'_>, site: Option<&str>) -> Result<()> {
+    sql.exec(
+        &format!(
+            "UPDATE balance_total SET shared = COALESCE((
+                 SELECT SUM(b.qty) FROM balance b
+                 JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
+                 WHERE b.site = balance_total.site AND b.location = balance_total.location), 0)
+             WHERE (CAST(?1 AS TEXT) IS NULL AND (shared <> 0
+                        OR site IN (SELECT site FROM share_scope WHERE stock = 'selected')))
+                OR site = ?1"
+        ),
+        vals![site],
+    )?;
+    Ok(())
 }
 
 fn site_kind(sql: &mut Sql<'_>, site: &SiteId) -> Result<Option<SiteKind>> {

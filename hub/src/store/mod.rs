@@ -49,6 +49,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/sqlite/0009_alerts.sql"),
         include_str!("migrations/sqlite/0010_dashboard.sql"),
         include_str!("migrations/sqlite/0011_planner_actions.sql"),
+        include_str!("migrations/sqlite/0012_balance_shared.sql"),
     ],
     postgres: &[
         include_str!("migrations/postgres/0001_hub.sql"),
@@ -62,6 +63,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
         include_str!("migrations/postgres/0009_alerts.sql"),
         include_str!("migrations/postgres/0010_dashboard.sql"),
         include_str!("migrations/postgres/0011_planner_actions.sql"),
+        include_str!("migrations/postgres/0012_balance_shared.sql"),
     ],
 };
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.sqlite.len() as u32;

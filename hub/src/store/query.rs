@@ -713,36 +713,49 @@ fn inventory(sql: &mut Sql<'_>, f: &InventoryFilter) -> Result<Vec<InventoryRow>
     // filter it is `balance_total`, the sums its triggers keep. A selective
     // dealer's shared quantity is then taken back out of `not_updated` by a
     // second branch over just its shared SKUs.
+    // From `balance_total`, a selective dealer's shared qty is its
+    // `shared` column (kept by triggers); otherwise a branch over the
+    // selected balances takes it back out.
     let per_line = by.contains(&GroupBy::Sku) || by.contains(&GroupBy::Lot);
+    let totals = !per_line && f.sku.is_none();
     let rows = match (per_line, &f.sku) {
         (true, _) => format!(
-            "SELECT b.site, b.location, b.sku, b.lot, b.qty, b.value FROM balance b{where_conds}"
+            "SELECT b.site, b.location, b.sku, b.lot, b.qty, b.value, 0 AS shared FROM balance b{where_conds}"
         ),
         (false, None) => format!(
-            "SELECT b.site, b.location, '' AS sku, '' AS lot, b.qty, b.value
+            "SELECT b.site, b.location, '' AS sku, '' AS lot, b.qty, b.value, b.shared
              FROM balance_total b WHERE b.balances > 0{and_conds}"
         ),
         (false, Some(_)) => format!(
-            "SELECT b.site, b.location, '' AS sku, '' AS lot, SUM(b.qty) AS qty, SUM(b.value) AS value
+            "SELECT b.site, b.location, '' AS sku, '' AS lot, SUM(b.qty) AS qty, SUM(b.value) AS value,
+                    0 AS shared
              FROM balance b{where_conds} GROUP BY b.site, b.location"
         ),
+    };
+    let selected_branch = if totals {
+        String::new()
+    } else {
+        format!(
+            "UNION ALL
+             SELECT {key_b}, 0, 0, -b.qty, 0
+             FROM balance b JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
+                  JOIN {SITE_POLICY} m ON m.id = b.site
+             WHERE m.hidden = 2{and_conds}",
+            key_b = group_keys(&by, "b", "m", false),
+        )
     };
     let statement = format!(
         "SELECT {ks}, CAST(SUM(x.qty) AS BIGINT), CAST(SUM(x.value) AS BIGINT),
                 CAST(SUM(x.hidden) AS BIGINT), CAST(SUM(x.unvalued) AS BIGINT)
          FROM (
              SELECT {key_r}, r.qty, r.value,
-                    CASE WHEN m.hidden = 0 THEN 0 ELSE r.qty END AS hidden,
+                    CASE WHEN m.hidden = 0 THEN 0 WHEN m.hidden = 2 THEN r.qty - r.shared
+                         ELSE r.qty END AS hidden,
                     CASE WHEN m.unvalued = 1 THEN r.qty ELSE 0 END AS unvalued
              FROM ({rows}) r JOIN {SITE_POLICY} m ON m.id = r.site
-             UNION ALL
-             SELECT {key_b}, 0, 0, -b.qty, 0
-             FROM balance b JOIN {SELECTED} sel ON sel.site = b.site AND sel.sku = b.sku
-                  JOIN {SITE_POLICY} m ON m.id = b.site
-             WHERE m.hidden = 2{and_conds}
+             {selected_branch}
          ) x GROUP BY {ks}",
         key_r = group_keys(&by, "r", "m", true),
-        key_b = group_keys(&by, "b", "m", false),
     );
     for r in sql.query(&statement, &bound.params)? {
         let g = groups.entry(read_keys(&r)?).or_default();
