@@ -783,23 +783,29 @@ impl PolicyQuery {
     }
 }
 
+impl PolicyQuery {
+    /// The policy of the lines the query names.
+    async fn policy(self, hub: AppState) -> Result<Vec<crate::plan::policy::PolicyRow>> {
+        let params = self.params(&hub.config)?;
+        blocking(move || {
+            crate::plan::policy::policy(
+                &lock(&hub.reads),
+                &hub.config,
+                self.site.as_deref(),
+                self.location.as_deref(),
+                &params,
+            )
+        })
+        .await
+    }
+}
+
 async fn plan_policy(
     State(hub): State<AppState>,
     _user: HqUser,
     Params(q): Params<PolicyQuery>,
 ) -> Result<Response> {
-    let params = q.params(&hub.config)?;
-    let rows = blocking(move || {
-        crate::plan::policy::policy(
-            &lock(&hub.reads),
-            &hub.config,
-            q.site.as_deref(),
-            q.location.as_deref(),
-            &params,
-        )
-    })
-    .await?;
-    let rows: Vec<views::StockPolicyView> = views::all(rows);
+    let rows: Vec<views::StockPolicyView> = views::all(q.policy(hub).await?);
     Ok(Json(rows).into_response())
 }
 
@@ -827,17 +833,7 @@ async fn plan_matrix(
     _user: HqUser,
     Params(q): Params<PolicyQuery>,
 ) -> Result<Response> {
-    let params = q.params(&hub.config)?;
-    let rows = blocking(move || {
-        crate::plan::policy::policy(
-            &lock(&hub.reads),
-            &hub.config,
-            q.site.as_deref(),
-            q.location.as_deref(),
-            &params,
-        )
-    })
-    .await?;
+    let rows = q.policy(hub).await?;
     let cells: Vec<views::MatrixView> = views::all(crate::plan::policy::matrix(&rows));
     Ok(Json(cells).into_response())
 }

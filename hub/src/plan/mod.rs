@@ -131,6 +131,33 @@ pub fn backtests(
         .collect())
 }
 
+/// Each series' forecast for the `horizon` days from `as_of` (on its
+/// history before `as_of`) with how it did over those days, from one read
+/// of the series: what [`forecasts`] and [`backtests`] give apart, for a
+/// page showing both. A series with sales only after `as_of` is in it, with
+/// a forecast of 0 marked `no_history`.
+pub fn forecasts_against_actual(
+    store: &Store,
+    by: crate::store::SeriesBy,
+    of: &crate::store::SeriesOf,
+    as_of: NaiveDate,
+    horizon: u32,
+    stale_after_secs: i64,
+) -> Result<Vec<(forecast::SeriesForecast, forecast::Backtest, bool)>> {
+    let stale = stale_sites(store, stale_after_secs)?;
+    let until = as_of + chrono::Duration::days(i64::from(horizon));
+    Ok(series(store, by, of, as_of, until)?
+        .iter()
+        .map(|s| {
+            (
+                forecast::forecast(s, as_of, horizon),
+                forecast::backtest(s, as_of, horizon),
+                stale.contains(&s.site),
+            )
+        })
+        .collect())
+}
+
 /// Reorder suggestions of every line (of one site) as of `params.as_of`:
 /// the policy of each line, those at or below their reorder point, with
 /// HQ's stock to fill them from.

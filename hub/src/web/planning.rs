@@ -6,7 +6,9 @@
 //! forecast from a past day against what sold (`/v1/plan/forecast`,
 //! `/v1/plan/backtest`, `/v1/sales?by=day`). The same plan functions and
 //! views as those routes; the site's policy is computed once for the
-//! three tables built on it. Every table downloads (`/planning.csv?table=…`).
+//! three tables built on it, and the chosen series read once for its
+//! forecast and backtest (`plan::forecasts_against_actual`). Every table
+//! downloads (`/planning.csv?table=…`).
 
 use super::i18n::{Lang, Msg};
 use super::page::{self, Col, Export, Grid, Nav, esc, given};
@@ -156,14 +158,17 @@ struct PlanningData {
 fn read_series(hub: &AppState, s: &SeriesAsked) -> Result<SeriesData> {
     let store = lock(&hub.reads);
     let stale = hub.stale_after_secs;
-    let forecast = plan::forecasts(&store, s.by, &s.of, s.as_of, s.horizon, stale)?
-        .into_iter()
-        .flat_map(|(f, stale)| views::ForecastView::of(s.by.keys(), f, stale))
-        .collect();
-    let backtest = plan::backtests(&store, s.by, &s.of, s.as_of, s.horizon, stale)?
-        .into_iter()
-        .next()
-        .map(|(b, stale)| BacktestView::new(s.by.keys(), b, stale));
+    let (forecast, backtest) =
+        match plan::forecasts_against_actual(&store, s.by, &s.of, s.as_of, s.horizon, stale)?
+            .into_iter()
+            .next()
+        {
+            Some((f, b, stale)) => (
+                views::ForecastView::of(s.by.keys(), f, stale),
+                Some(BacktestView::new(s.by.keys(), b, stale)),
+            ),
+            None => (Vec::new(), None),
+        };
     let from = s.as_of - Days::new(SHOWN_HISTORY);
     let to = (s.as_of + Days::new(u64::from(s.horizon))).min(plan::as_of(None)? + Days::new(1));
     let actual = if from < to {

@@ -106,9 +106,6 @@ impl Asked {
         } else {
             from
         };
-        if let Some(k) = given(&q.kind) {
-            jxc_shared::SiteKind::parse(&k)?;
-        }
         let period = choose("period", &q.period, &PERIODS)?;
         // A page shows every period of its window: bounded, so that no
         // page grows past what a planner reads (and 500 KB).
